@@ -1,0 +1,41 @@
+# elsa-tlm — every user-facing action is a target here.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CLI := $(BIN)/elsa-tlm
+
+.PHONY: setup demo test lint bench noc-curve pipelines elastic products flits routing topologies scaling memory congestion digits clean
+
+$(BIN)/python:
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 2; }
+	$(PY) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,dask]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(CLI) run scenarios/default.toml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check elsa_tlm tests scripts
+	$(BIN)/ruff format --check elsa_tlm tests scripts
+
+bench: $(STAMP)
+	$(BIN)/python -m elsa_tlm.bench --out bench/results.json
+
+digits: $(STAMP)
+	$(CLI) run scenarios/digits.toml
+
+noc-curve: $(STAMP)
+	$(CLI) noc --topology mesh:6x6 --routing xy --traffic uniform --packet-flits 1 --sweep 0.05:1.0:0.05 --out results/noc-curve/uniform
+	$(CLI) noc --topology mesh:6x6 --routing xy --traffic transpose --packet-flits 1 --sweep 0.05:1.0:0.05 --out results/noc-curve/transpose
+
+clean:
+	rm -rf results plots/*/ .pytest_cache
