@@ -1,0 +1,399 @@
+"""Scenario configuration: frozen dataclasses, strict TOML loading and validation, resolved-TOML output.
+
+A scenario file is TOML with ``version = 1`` and the sections below. Every key has a type, a default that
+reproduces the ELSA chip of the paper (28 nm, 6x6 mesh, 200 MHz; see ``elsa_tlm/data/elsa_28nm.toml``)
+and a rule. Unknown keys, wrong types and out-of-range values raise :class:`ConfigError` naming the full
+key path, the value and the rule. ``--set section.key=value`` overrides go through the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from elsa_tlm.errors import ConfigError
+
+MODELS = ("vgg16_cifar10", "vgg16_cifar100", "vgg16_cifar10dvs", "resnet18", "resnet34", "resnet50", "digits")
+TOPOLOGY_RE = re.compile(r"^(mesh|torus):(\d+)x(\d+)$|^ring:(\d+)$|^file:(.+)$")
+
+Check = Callable[[Any], str | None]
+
+
+def _opt(kind: type | tuple[type, ...], check: Check | None = None, doc: str = "") -> dict[str, Any]:
+    return {"kind": kind, "check": check, "doc": doc}
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def _one_of(*choices: str) -> Check:
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _in_range(lo: float, hi: float) -> Check:
+    def check(v: Any) -> str | None:
+        return None if lo <= v <= hi else f"must be between {lo} and {hi}"
+
+    return check
+
+
+def _topology(v: str) -> str | None:
+    m = TOPOLOGY_RE.match(v)
+    if not m:
+        return "must be mesh:RxC, torus:RxC, ring:N or file:PATH"
+    if m.group(1):
+        r, c = int(m.group(2)), int(m.group(3))
+        if r < 1 or c < 1 or r * c < 2:
+            return "mesh/torus dimensions must be >= 1 with at least 2 nodes"
+    elif m.group(4) is not None and int(m.group(4)) < 3:
+        return "a ring needs at least 3 nodes"
+    return None
+
+
+def meta(default: Any, kind: type | tuple[type, ...], check: Check | None = None, doc: str = "") -> Any:
+    return field(default=default, metadata=_opt(kind, check, doc))
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    model: str = meta("vgg16_cifar10", str, _one_of(*MODELS), "network: a measured workload or 'digits'")
+    activity: str = meta(
+        "statistical", str, _one_of("statistical", "functional", "replay"), "where spikes come from"
+    )
+    replay_path: str = meta("", str, None, "npz spike trace for activity = 'replay' (relative to the scenario)")
+    samples: int = meta(1, int, _positive, "functional activity: number of test images simulated on the chip")
+    sample_offset: int = meta(0, int, _non_negative, "functional activity: first test image simulated")
+    classifier_density: float = meta(
+        -1.0, float, None, "ResNet classifier input density; < 0 = last conv's input density (see MODEL.md)"
+    )
+
+
+@dataclass(frozen=True)
+class ChipConfig:
+    clock_mhz: float = meta(200.0, (int, float), _positive, "core and NoC clock (MHz)")
+    pes_per_core: int = meta(4, int, _in_range(1, 64), "processing elements per neural core")
+    dram_pj_per_bit: float = meta(15.0, (int, float), _non_negative, "off-chip input load energy (pJ/bit)")
+    input_bits: int = meta(8, int, _in_range(1, 32), "bits per input pixel loaded from DRAM")
+
+
+@dataclass(frozen=True)
+class PEConfig:
+    product: str = meta("gustavson", str, _one_of("gustavson", "inner", "outer"), "spiking product dataflow")
+    neuron_circuits: int = meta(128, int, _in_range(1, 4096), "ST-BIF neuron circuits (adder-tree lanes) per PE")
+    weight_ways: int = meta(16, int, _in_range(1, 256), "N: weight rows read per cycle (mini-batch size)")
+    weight_bits: int = meta(4, int, _in_range(1, 16), "bits per weight")
+    membrane_bits: int = meta(16, int, _in_range(4, 32), "bits per membrane potential")
+    tracer_bits: int = meta(4, int, _in_range(2, 16), "bits per spike tracer")
+    weight_sram_kib: float = meta(100.0, (int, float), _positive, "weight buffer per PE (KiB)")
+    membrane_sram_kib: float = meta(300.0, (int, float), _positive, "membrane buffer per PE (KiB)")
+    tracer_sram_kib: float = meta(100.0, (int, float), _positive, "spike-tracer buffer per PE (KiB)")
+    input_queues: int = meta(32, int, _positive, "input spike queues per PE")
+    input_queue_depth: int = meta(16, int, _positive, "entries per input queue")
+    fire_cycles: int = meta(1, int, _non_negative, "cycles to fire/update one 128-lane membrane row")
+    macro_rows: int = meta(64, int, _positive, "rows per SRAM macro")
+    macro_words: int = meta(16, int, _positive, "words per SRAM macro row")
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    technology: str = meta("sram", str, _one_of("sram", "edram"), "buffer technology (energy/leakage/area tables)")
+    access_cycles: int = meta(1, int, _positive, "latency of one macro-row access (cycles, pipelined)")
+
+
+@dataclass(frozen=True)
+class NocConfig:
+    topology: str = meta("mesh:6x6", str, _topology, "router graph")
+    routing: str = meta("xy", str, _one_of("xy", "shortest", "valiant", "multipath"), "routing algorithm")
+    protocol: str = meta("baer", str, _one_of("baer", "aer_truenorth", "aer_morphic"), "spike packet format")
+    flit_bits: int = meta(256, int, _in_range(48, 256), "bits per flit")
+    link_bits: int = meta(512, int, _in_range(8, 4096), "link width (bits per cycle)")
+    fifo_bytes: int = meta(512, int, _positive, "bytes per input FIFO queue")
+    fifo_count: int = meta(4, int, _positive, "FIFO queues per router input port")
+    router_pipeline_cycles: int = meta(8, int, _positive, "per-hop router latency (sum of the three stages)")
+    route_compute_cycles: int = meta(-1, int, None, "route-compute stage; -1 = derived from router_pipeline_cycles")
+    switch_alloc_cycles: int = meta(-1, int, None, "switch-allocation stage; -1 = derived")
+    switch_traversal_cycles: int = meta(-1, int, None, "switch-traversal stage; -1 = derived")
+    link_latency_cycles: int = meta(0, int, _non_negative, "wire latency per link (ELSA's 8 cycles/hop include it)")
+    local_port_cycles: int = meta(1, int, _non_negative, "core<->router injection/ejection latency")
+    deadlock_timeout_cycles: int = meta(20000, int, _positive, "no-progress window before a deadlock is declared")
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    partition: str = meta("greedy", str, _one_of("greedy", "none"), "merge layers onto shared cores")
+    placement: str = meta("hilbert", str, _one_of("hilbert", "linear"), "initial placement order")
+    refine: bool = meta(True, bool, None, "neighbour-swap refinement of Σ traffic × distance")
+    max_layers_per_core: int = meta(4, int, _in_range(1, 16), "P: layer groups sharing one core")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    policy: str = meta("spine", str, _one_of("lbl", "tbt", "spine"), "pipeline policy")
+    order: str = meta("shell", str, _one_of("shell", "raster"), "input spine visiting order")
+    defer_padding: bool = meta(True, bool, None, "outputs touching bottom/right padding wait for the step's last input")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    time_steps: int = meta(0, int, _non_negative, "T; 0 = the workload's own")
+    seed: int = meta(1, int, _non_negative, "root seed")
+    mode: str = meta("at", str, _one_of("at", "lt"), "approximately timed (contention) or loosely timed")
+    batch_items: int = meta(8, int, _in_range(1, 4096), "max ready output spines processed as one transaction")
+    exit_confidence: float = meta(0.0, (int, float), _in_range(0.0, 1.0), "early exit at max softmax >= this (0 = off)")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    trace: bool = meta(False, bool, None, "write trace.json (Chrome/Perfetto trace events)")
+    plots: bool = meta(True, bool, None, "write PNG plots")
+    dir: str = meta("", str, None, "output folder; '' = results/<scenario-name>")
+    copy_plots: bool = meta(True, bool, None, "also copy plots into plots/<scenario-name>/")
+
+
+SECTIONS: dict[str, type] = {
+    "workload": WorkloadConfig,
+    "chip": ChipConfig,
+    "pe": PEConfig,
+    "memory": MemoryConfig,
+    "noc": NocConfig,
+    "mapping": MappingConfig,
+    "schedule": ScheduleConfig,
+    "run": RunConfig,
+    "output": OutputConfig,
+}
+TOP_KEYS = ("version", "name", "description")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated scenario. ``base_dir`` is where relative paths in the scenario resolve."""
+
+    name: str = "default"
+    description: str = ""
+    workload: WorkloadConfig = WorkloadConfig()
+    chip: ChipConfig = ChipConfig()
+    pe: PEConfig = PEConfig()
+    memory: MemoryConfig = MemoryConfig()
+    noc: NocConfig = NocConfig()
+    mapping: MappingConfig = MappingConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    run: RunConfig = RunConfig()
+    output: OutputConfig = OutputConfig()
+    base_dir: Path = field(default=Path("."), compare=False)
+
+    def replace(self, **sections: Any) -> Config:
+        return dataclasses.replace(self, **sections)
+
+
+def _check_value(section: str, f: dataclasses.Field, value: Any) -> Any:
+    key = f"{section}.{f.name}"
+    kind = f.metadata["kind"]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if not ok:
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ConfigError(key, value, f"must be of type {names}")
+    if float in kinds and isinstance(value, int):
+        value = float(value)
+    check = f.metadata["check"]
+    if check is not None:
+        problem = check(value)
+        if problem:
+            raise ConfigError(key, value, problem)
+    return value
+
+
+def _build_section(section: str, data: Any) -> Any:
+    cls = SECTIONS[section]
+    if not isinstance(data, dict):
+        raise ConfigError(section, data, "must be a table")
+    valid = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in valid:
+            raise ConfigError(f"{section}.{key}", value, f"unknown key; valid keys: {', '.join(valid)}")
+        kwargs[key] = _check_value(section, valid[key], value)
+    return cls(**kwargs)
+
+
+def _cross_checks(cfg: Config) -> Config:
+    """Rules that involve several keys; also fills derived values (router stages)."""
+    noc = cfg.noc
+    stages = [noc.route_compute_cycles, noc.switch_alloc_cycles, noc.switch_traversal_cycles]
+    names = ["noc.route_compute_cycles", "noc.switch_alloc_cycles", "noc.switch_traversal_cycles"]
+    total = noc.router_pipeline_cycles
+    if all(s < 0 for s in stages):
+        rc = max(1, round(total * 3 / 8)) if total >= 3 else 1
+        sa = max(1, round(total * 3 / 8)) if total >= 3 else 1
+        st = total - rc - sa
+        if st < 0:
+            rc, sa, st = total, 0, 0
+        stages = [rc, sa, st]
+    elif any(s < 0 for s in stages):
+        bad = next(n for n, s in zip(names, stages, strict=True) if s < 0)
+        raise ConfigError(bad, -1, "give all three router stages or none")
+    elif sum(stages) != total:
+        raise ConfigError(
+            "noc.router_pipeline_cycles", total, f"must equal the sum of the three stages ({sum(stages)})"
+        )
+    noc = dataclasses.replace(
+        noc, route_compute_cycles=stages[0], switch_alloc_cycles=stages[1], switch_traversal_cycles=stages[2]
+    )
+    if noc.fifo_bytes * 8 < noc.flit_bits:
+        raise ConfigError("noc.fifo_bytes", noc.fifo_bytes, f"a FIFO must hold at least one {noc.flit_bits}-bit flit")
+    wl = cfg.workload
+    if wl.activity == "functional" and wl.model != "digits":
+        raise ConfigError("workload.activity", wl.activity, "functional activity needs trained weights: model 'digits'")
+    if wl.activity == "replay" and not wl.replay_path:
+        raise ConfigError("workload.replay_path", wl.replay_path, "required when workload.activity = 'replay'")
+    if cfg.run.exit_confidence > 0 and wl.activity != "functional":
+        raise ConfigError(
+            "run.exit_confidence", cfg.run.exit_confidence, "early exit needs functional activity (model 'digits')"
+        )
+    return cfg.replace(noc=noc)
+
+
+def from_dict(data: dict[str, Any], base_dir: Path = Path("."), name: str = "default") -> Config:
+    """Validate a parsed scenario (the dict ``tomllib`` returns) into a :class:`Config`."""
+    if "version" not in data:
+        raise ConfigError("version", None, "missing: a scenario must say version = 1")
+    if data["version"] != 1:
+        raise ConfigError("version", data["version"], "only version 1 is supported")
+    valid = list(TOP_KEYS) + list(SECTIONS)
+    kwargs: dict[str, Any] = {"name": name, "base_dir": base_dir}
+    for key, value in data.items():
+        if key == "version":
+            continue
+        if key not in valid:
+            raise ConfigError(key, value, f"unknown key; valid top-level keys: {', '.join(valid)}")
+        if key in ("name", "description"):
+            if not isinstance(value, str) or (key == "name" and not re.fullmatch(r"[A-Za-z0-9_.-]+", value)):
+                raise ConfigError(key, value, "must be a string of letters, digits, '_', '-', '.'")
+            kwargs[key] = value
+        else:
+            kwargs[key] = _build_section(key, value)
+    return _cross_checks(Config(**kwargs))
+
+
+def parse_override(item: str) -> tuple[str, str, Any]:
+    """``section.key=value`` with value parsed as a TOML value (a bare word falls back to a string)."""
+    if "=" not in item:
+        raise ConfigError("--set", item, "must look like section.key=value")
+    path, raw = item.split("=", 1)
+    parts = path.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError("--set", item, "key must be section.key (e.g. noc.flit_bits)")
+    section, key = parts
+    if section not in SECTIONS:
+        raise ConfigError(section, raw, f"unknown section; valid sections: {', '.join(SECTIONS)}")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return section, key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """A copy of the raw scenario dict with ``section.key=value`` overrides applied."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for item in overrides:
+        section, key, value = parse_override(item)
+        out.setdefault(section, {})
+        if not isinstance(out[section], dict):
+            raise ConfigError(section, out[section], "must be a table")
+        out[section][key] = value
+    return out
+
+
+def read_scenario(path: str | Path) -> tuple[dict[str, Any], Path, str]:
+    """Parse a scenario file; returns (raw dict, folder, scenario name)."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError("scenario", str(path), "file not found")
+    if not p.is_file():
+        raise ConfigError("scenario", str(path), "not a regular file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("scenario", str(path), f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("scenario", str(path), "not UTF-8 text") from None
+    return data, p.resolve().parent, p.stem
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Load and validate a scenario file (or the defaults when ``path`` is None) with overrides."""
+    if path is None:
+        data: dict[str, Any] = {"version": 1}
+        base, name = Path.cwd(), "default"
+    else:
+        data, base, name = read_scenario(path)
+    data = apply_overrides(data, overrides)
+    name = data.get("name", name) if isinstance(data.get("name", name), str) else name
+    return from_dict(data, base_dir=base, name=name)
+
+
+def resolve_path(cfg: Config, value: str) -> Path:
+    """A path from the scenario, relative to the scenario file's folder."""
+    p = Path(value)
+    return p if p.is_absolute() else (cfg.base_dir / p).resolve()
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    raise TypeError(f"cannot write {v!r} to TOML")
+
+
+def to_toml(cfg: Config) -> str:
+    """The exact, complete configuration as TOML (every key, derived values filled, paths absolute)."""
+    lines = ["# resolved by elsa-tlm: every key, with derived values filled in", "version = 1"]
+    lines.append(f"name = {_toml_value(cfg.name)}")
+    if cfg.description:
+        lines.append(f"description = {_toml_value(cfg.description)}")
+    for section in SECTIONS:
+        obj = getattr(cfg, section)
+        lines.append("")
+        lines.append(f"[{section}]")
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            if section == "noc" and f.name == "topology" and v.startswith("file:"):
+                v = "file:" + str(resolve_path(cfg, v[5:]))
+            if section == "workload" and f.name == "replay_path" and v:
+                v = str(resolve_path(cfg, v))
+            lines.append(f"{f.name} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def as_dict(cfg: Config) -> dict[str, dict[str, Any]]:
+    return {s: dataclasses.asdict(getattr(cfg, s)) for s in SECTIONS}
+
+
+def describe_keys() -> list[tuple[str, Any, str]]:
+    """(key, default, doc) for every key: the reference table in README/MODEL."""
+    out = []
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            out.append((f"{section}.{f.name}", f.default, f.metadata["doc"]))
+    return out

@@ -1,0 +1,184 @@
+"""Partition: split big layers column-wise over cores, then greedily merge slices that share a core.
+
+Memory is counted in SRAM macros (64 rows × 16 words): per PE, a slice with ``c`` columns needs
+``ceil(weight_rows·ceil(c/16)/64)`` weight macros, ``ceil(spines·ceil(c/16)/64)`` membrane and tracer
+macros. A layer's output channels are split evenly over its cores and, inside a core, over the 4 PEs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from elsa_tlm.config import Config
+from elsa_tlm.errors import MappingError
+from elsa_tlm.workload.graph import Layer, Workload
+
+
+@dataclass(frozen=True)
+class CoreCapacity:
+    """Macros per PE and neuron circuits per PE of one neural core."""
+
+    pes: int
+    weight_macros: int
+    membrane_macros: int
+    tracer_macros: int
+    neuron_circuits: int
+    words: int
+    rows: int
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> CoreCapacity:
+        pe = cfg.pe
+        bits_per_macro = pe.macro_rows * pe.macro_words
+        return cls(
+            pes=cfg.chip.pes_per_core,
+            weight_macros=int(pe.weight_sram_kib * 8192 // (bits_per_macro * pe.weight_bits)),
+            membrane_macros=int(pe.membrane_sram_kib * 8192 // (bits_per_macro * pe.membrane_bits)),
+            tracer_macros=int(pe.tracer_sram_kib * 8192 // (bits_per_macro * pe.tracer_bits)),
+            neuron_circuits=pe.neuron_circuits,
+            words=pe.macro_words,
+            rows=pe.macro_rows,
+        )
+
+
+@dataclass
+class Slice:
+    """Output channels [col_lo, col_hi) of one layer, placed on one core."""
+
+    layer: str
+    index: int
+    n_slices: int
+    col_lo: int
+    col_hi: int
+    pe_cols: list[int]  # columns held by each PE of the core
+    weight_macros: int  # per PE (the fullest PE)
+    membrane_macros: int
+    tracer_macros: int
+    circuits: int  # neuron circuits per PE this slice needs to run without time-multiplexing
+    lanes: int = 0  # neuron circuits per PE it gets (set after partitioning)
+    core: int = -1  # partition id, then topology node after placement
+
+    @property
+    def cols(self) -> int:
+        return self.col_hi - self.col_lo
+
+    @property
+    def max_pe_cols(self) -> int:
+        return max(self.pe_cols)
+
+
+def _split(n: int, parts: int) -> list[int]:
+    base, extra = divmod(n, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def slice_needs(layer: Layer, cols: int, cap: CoreCapacity) -> tuple[list[int], int, int, int, int]:
+    pe_cols = _split(cols, cap.pes)
+    c = max(pe_cols)
+    row_macros = math.ceil(c / cap.words)
+    w = math.ceil(layer.weight_rows * row_macros / cap.rows)
+    m = math.ceil(layer.n_out * row_macros / cap.rows)
+    return pe_cols, w, m, m, min(c, cap.neuron_circuits)  # tracer rows = membrane rows
+
+
+def fits(w: int, m: int, t: int, cap: CoreCapacity) -> bool:
+    return w <= cap.weight_macros and m <= cap.membrane_macros and t <= cap.tracer_macros
+
+
+def split_layer(layer: Layer, cap: CoreCapacity, max_cores: int) -> list[Slice]:
+    """Fewest equal column slices of ``layer`` that each fit one core."""
+    for k in range(1, min(layer.cout, max_cores) + 1):
+        cols = _split(layer.cout, k)
+        needs = [slice_needs(layer, c, cap) for c in cols]
+        if all(fits(n[1], n[2], n[3], cap) for n in needs):
+            out, lo = [], 0
+            for i, (c, n) in enumerate(zip(cols, needs, strict=True)):
+                out.append(Slice(layer.name, i, k, lo, lo + c, n[0], n[1], n[2], n[3], n[4]))
+                lo += c
+            return out
+    pe_cols, w, m, t, _ = slice_needs(layer, math.ceil(layer.cout / max_cores), cap)
+    raise MappingError(
+        f"layer {layer.name} does not fit: even split over {max_cores} cores a slice needs per PE "
+        f"{w} weight / {m} membrane / {t} tracer macros; a PE has {cap.weight_macros} / "
+        f"{cap.membrane_macros} / {cap.tracer_macros}"
+    )
+
+
+@dataclass
+class Partition:
+    """Slices that share one core."""
+
+    slices: list[Slice] = field(default_factory=list)
+
+    def totals(self) -> tuple[int, int, int, int]:
+        return (
+            sum(s.weight_macros for s in self.slices),
+            sum(s.membrane_macros for s in self.slices),
+            sum(s.tracer_macros for s in self.slices),
+            sum(s.circuits for s in self.slices),
+        )
+
+    @property
+    def layers(self) -> set[str]:
+        return {s.layer for s in self.slices}
+
+
+def partition(wl: Workload, cfg: Config, n_cores: int, traffic: dict[tuple[str, str], float]) -> list[Partition]:
+    """Split layers, then merge partitions along the heaviest producer→consumer flows while they fit.
+
+    Phase 1 merges only when neuron circuits suffice (no slowdown). Phase 2, only if there are more
+    partitions than cores, merges on memory alone; the slices of such a core then time-share their PE's
+    neuron circuits in proportion to their needs.
+    """
+    cap = CoreCapacity.from_config(cfg)
+    slices = [s for layer in wl.layers for s in split_layer(layer, cap, n_cores)]
+    parts = [Partition([s]) for s in slices]
+    owner = {id(s): i for i, s in enumerate(slices)}
+    pmax = cfg.mapping.max_layers_per_core
+    by_layer: dict[str, list[Slice]] = {}
+    for s in slices:
+        by_layer.setdefault(s.layer, []).append(s)
+    pairs = sorted(traffic.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def try_merges(need_circuits: bool) -> None:
+        for (src, dst), _ in pairs:
+            if len([p for p in parts if p.slices]) <= (n_cores if not need_circuits else 0):
+                return
+            for a in by_layer.get(src, []):
+                for b in by_layer.get(dst, []):
+                    ia, ib = owner[id(a)], owner[id(b)]
+                    if ia == ib:
+                        continue
+                    pa, pb = parts[ia], parts[ib]
+                    if pa.layers & pb.layers or len(pa.layers | pb.layers) > pmax:
+                        continue
+                    w, m, t, c = (x + y for x, y in zip(pa.totals(), pb.totals(), strict=True))
+                    if not fits(w, m, t, cap) or (need_circuits and c > cap.neuron_circuits):
+                        continue
+                    for s in pb.slices:
+                        owner[id(s)] = ia
+                    pa.slices.extend(pb.slices)
+                    pb.slices = []
+
+    if cfg.mapping.partition == "greedy":
+        try_merges(need_circuits=True)
+        if sum(1 for p in parts if p.slices) > n_cores:
+            try_merges(need_circuits=False)
+    result = [p for p in parts if p.slices]
+    if len(result) > n_cores:
+        raise MappingError(
+            f"{wl.model} needs {len(result)} cores after partitioning but the topology has {n_cores} "
+            f"(try a larger noc.topology, e.g. mesh:{math.ceil(math.sqrt(len(result)))}x{math.ceil(math.sqrt(len(result)))})"
+        )
+    for i, p in enumerate(result):
+        total = sum(s.circuits for s in p.slices)
+        for s in p.slices:
+            s.core = i
+            if total <= cap.neuron_circuits:
+                s.lanes = s.circuits
+            else:
+                s.lanes = max(1, int(np.floor(cap.neuron_circuits * s.circuits / total)))
+    return result

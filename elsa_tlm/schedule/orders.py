@@ -1,0 +1,106 @@
+"""Spine orders and receptive-field dependencies (the spine-wise readiness rules).
+
+Output spine o of a conv layer needs every input spine inside its kernel window (stride, padding). ELSA
+visits input spines in *shell* order (for s = 0, 1, ... the L-shaped ring max(row, col) = s) and defers
+outputs whose window touches the bottom/right zero padding until the step's last valid input. A layer
+processes its output spines in the order they become releasable when its inputs arrive in that order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def shell_order(h: int, w: int) -> np.ndarray:
+    """Flat indices of an h×w grid in shell order: for s = 0.. the ring max(r, c) = s, column then row."""
+    out: list[int] = []
+    for s in range(max(h, w)):
+        if s < w:
+            out.extend(r * w + s for r in range(min(s, h)))  # column s, rows above the corner
+        if s < h:
+            out.extend(s * w + c for c in range(min(s, w - 1), -1, -1))  # row s, corner first
+    order = np.array(out, dtype=np.int64)
+    assert order.size == h * w and np.unique(order).size == h * w
+    return order
+
+
+def raster_order(h: int, w: int) -> np.ndarray:
+    return np.arange(h * w, dtype=np.int64)
+
+
+def visit_order(h: int, w: int, how: str) -> np.ndarray:
+    return shell_order(h, w) if how == "shell" else raster_order(h, w)
+
+
+def window_bounds(n_out: int, n_in: int, k: int, s: int, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output index along one axis, the [lo, hi) input range its window covers (clipped)."""
+    o = np.arange(n_out)
+    lo = o * s - p
+    hi = lo + k
+    return np.clip(lo, 0, n_in), np.clip(hi, 0, n_in)
+
+
+def touches_far_padding(n_out: int, n_in: int, k: int, s: int, p: int) -> np.ndarray:
+    o = np.arange(n_out)
+    return o * s - p + k > n_in
+
+
+def window_sums(x: np.ndarray, out_hw: tuple[int, int], k: int, s: int, p: int) -> np.ndarray:
+    """Σ of ``x`` (..., H, W) over each output's window: the im2col-expanded spike count per output spine."""
+    h, w = x.shape[-2:]
+    c = np.zeros((*x.shape[:-2], h + 1, w + 1), dtype=np.int64)
+    c[..., 1:, 1:] = x.cumsum(-2).cumsum(-1)
+    rlo, rhi = window_bounds(out_hw[0], h, k, s, p)
+    clo, chi = window_bounds(out_hw[1], w, k, s, p)
+    a = c[..., rhi[:, None], chi[None, :]]
+    b = c[..., rlo[:, None], chi[None, :]]
+    d = c[..., rhi[:, None], clo[None, :]]
+    e = c[..., rlo[:, None], clo[None, :]]
+    return a - b - d + e
+
+
+class Windows:
+    """Dependencies of output spines on input spines for one (k, s, p) window geometry.
+
+    ``rev_ptr/rev_idx``: CSR map input spine -> outputs whose window contains it. ``size``: number of
+    input spines per output window. ``deferred``: outputs that wait for the whole step (far padding).
+    """
+
+    def __init__(self, in_hw: tuple[int, int], out_hw: tuple[int, int], k: int, s: int, p: int, defer: bool):
+        ih, iw = in_hw
+        oh, ow = out_hw
+        rlo, rhi = window_bounds(oh, ih, k, s, p)
+        clo, chi = window_bounds(ow, iw, k, s, p)
+        self.size = ((rhi - rlo)[:, None] * (chi - clo)[None, :]).ravel().astype(np.int64)
+        far = touches_far_padding(oh, ih, k, s, p)[:, None] | touches_far_padding(ow, iw, k, s, p)[None, :]
+        self.deferred = far.ravel() if (defer and p > 0) else np.zeros(oh * ow, dtype=bool)
+        # reverse map: for each input (r, c), outputs with rlo <= r < rhi and clo <= c < chi
+        rows_of = [np.nonzero((rlo <= r) & (r < rhi))[0] for r in range(ih)]
+        cols_of = [np.nonzero((clo <= c) & (c < chi))[0] for c in range(iw)]
+        ptr = [0]
+        idx: list[np.ndarray] = []
+        for r in range(ih):
+            for c in range(iw):
+                outs = (rows_of[r][:, None] * ow + cols_of[c][None, :]).ravel()
+                idx.append(outs)
+                ptr.append(ptr[-1] + outs.size)
+        self.rev_ptr = np.array(ptr, dtype=np.int64)
+        self.rev_idx = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
+
+    def outputs_of(self, inputs: np.ndarray) -> np.ndarray:
+        """All (with repetition) outputs whose window contains any of ``inputs``."""
+        if inputs.size == 1:
+            i = int(inputs[0])
+            return self.rev_idx[self.rev_ptr[i] : self.rev_ptr[i + 1]]
+        return np.concatenate([self.rev_idx[self.rev_ptr[i] : self.rev_ptr[i + 1]] for i in inputs])
+
+    def release_order(self, input_order: np.ndarray) -> np.ndarray:
+        """Outputs sorted by when they become computable if inputs arrive in ``input_order``."""
+        pos = np.empty(input_order.size, dtype=np.int64)
+        pos[input_order] = np.arange(input_order.size)
+        last = np.full(self.size.size, -1, dtype=np.int64)
+        for i in range(input_order.size):
+            outs = self.rev_idx[self.rev_ptr[i] : self.rev_ptr[i + 1]]
+            np.maximum.at(last, outs, pos[i])
+        last[self.deferred] = input_order.size
+        return np.lexsort((np.arange(last.size), last)).astype(np.int64)

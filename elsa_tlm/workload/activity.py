@@ -1,0 +1,187 @@
+"""Activity sources: how many spikes reach each spine of each layer in each time step.
+
+All sources produce the same :class:`Activity`: per layer ``inputs[name]`` (T, IH, IW) — spikes that reach
+the layer's PEs at each input spine — and ``emitted[name]`` (T, EH, EW) — spikes the layer sends per spine
+after its fused pool. ``emitted["input"]`` is the image loaded from DRAM (non-zero pixels, step 0 only).
+
+* ``statistical``: the measured per-layer, per-step totals of ``models/<net>.json``, exactly, spread over
+  spines by a seeded rule (see :func:`spread`).
+* ``functional``: spikes computed by the numpy SNN kernels on real inputs (``digits``; ``elsa_tlm.snn``).
+* ``replay``: an npz trace written by either of the others (``--save-activity``).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from elsa_tlm.errors import ConfigError
+from elsa_tlm.workload.graph import INPUT, Layer, Workload
+
+
+@dataclass
+class Activity:
+    """Spike counts per layer, per step, per spine (int64)."""
+
+    source: str
+    time_steps: int
+    inputs: dict[str, np.ndarray]
+    emitted: dict[str, np.ndarray]
+    skip_inputs: dict[str, np.ndarray] = field(default_factory=dict)  # spikes added by residual units
+    meta: dict = field(default_factory=dict)
+
+    def totals(self, layer: str) -> np.ndarray:
+        return self.inputs[layer].reshape(self.time_steps, -1).sum(axis=1)
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def saliency(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A smooth positive random field (blurred log-normal noise with a mild centre bias), sums to 1.
+
+    Images put their salient content in connected regions; this gives neighbouring spines correlated
+    activity, which matters for mini-batch sizes and for when a spine-wise pipeline releases outputs.
+    """
+    h, w = shape
+    if h * w == 1:
+        return np.ones((1, 1))
+    noise = rng.standard_normal((h, w))
+    for _ in range(2):  # separable 3-tap blur, twice
+        noise = (np.roll(noise, 1, 0) + noise + np.roll(noise, -1, 0)) / 3
+        noise = (np.roll(noise, 1, 1) + noise + np.roll(noise, -1, 1)) / 3
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    r2 = ((yy - cy) / max(h, 1)) ** 2 + ((xx - cx) / max(w, 1)) ** 2
+    field_ = np.exp(0.8 * (noise - noise.mean()) / (noise.std() + 1e-9) - 1.5 * r2)
+    return field_ / field_.sum()
+
+
+def spread(total: int, p: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """Split ``total`` spikes over spines with probabilities ``p``, at most ``cap`` per spine, exactly.
+
+    Multinomial draw, then the overflow above ``cap`` is redrawn over spines that still have room,
+    until none is left. The sum is exactly ``total`` (which must be <= cap * spines).
+    """
+    flat_p = p.ravel()
+    n = flat_p.size
+    if total > cap * n:
+        raise ConfigError("workload.activity", total, f"{total} spikes cannot fit {n} spines of {cap} channels")
+    counts = rng.multinomial(total, flat_p)
+    for _ in range(64):
+        over = counts - cap
+        excess = int(over[over > 0].sum())
+        if excess == 0:
+            break
+        counts = np.minimum(counts, cap)
+        room = cap - counts
+        q = flat_p * (room > 0)
+        q = q / q.sum() if q.sum() > 0 else room / room.sum()
+        counts = counts + rng.multinomial(excess, q)
+    else:  # deterministic fallback: fill the roomiest spines
+        counts = np.minimum(counts, cap)
+        left = total - int(counts.sum())
+        for i in np.argsort(-(cap - counts), kind="stable")[:left]:
+            counts[i] += 1
+    return counts.reshape(p.shape).astype(np.int64)
+
+
+def emitted_totals(wl: Workload) -> dict[str, np.ndarray]:
+    """Spikes each producer sends per step (after its fused pool).
+
+    A producer with a consumer that reads it alone sends exactly that consumer's recorded input. Otherwise
+    (only residual consumers, or the output layer) its output density per step is taken equal to its own
+    input density: spikes = density × Cout × emitted spines (documented assumption).
+    """
+    T = wl.time_steps
+    out: dict[str, np.ndarray] = {INPUT: wl.layers[0].input_spikes.copy()}
+    for layer in wl.layers:
+        exact = [c for c in layer.consumers if not wl.by_name[c].skips and wl.by_name[c].main == layer.name]
+        if exact:
+            out[layer.name] = wl.by_name[exact[0]].input_spikes.copy()
+        else:
+            density = layer.input_spikes / max(1, layer.cin * layer.n_in)
+            out[layer.name] = np.rint(density * layer.cout * layer.n_emit).astype(np.int64)
+        assert out[layer.name].shape == (T,)
+    return out
+
+
+def statistical_activity(wl: Workload, seed: int) -> Activity:
+    """Recorded totals per layer and step, spread over spines by the seeded saliency rule."""
+    T = wl.time_steps
+    totals = emitted_totals(wl)
+    emitted: dict[str, np.ndarray] = {}
+    sal: dict[str, np.ndarray] = {}
+    first = wl.layers[0]
+    producers: list[tuple[str, tuple[int, int], int]] = [(INPUT, first.in_hw, first.cin)]
+    producers += [(la.name, la.emit_hw, la.cout) for la in wl.layers]
+    for name, hw, cap in producers:
+        rng = _rng(seed, name)
+        sal[name] = saliency(hw, rng)
+        emitted[name] = np.stack([spread(int(totals[name][t]), sal[name], cap, rng) for t in range(T)])
+    inputs: dict[str, np.ndarray] = {}
+    skip_inputs: dict[str, np.ndarray] = {}
+    for layer in wl.layers:
+        prod_grid = emitted[layer.main]
+        if not layer.skips and prod_grid.shape[1:] == layer.in_hw:
+            inputs[layer.name] = prod_grid  # exactly what the producer sent
+        else:
+            rng = _rng(seed, "in:" + layer.name)
+            p = sal[layer.main] if sal[layer.main].shape == layer.in_hw else saliency(layer.in_hw, rng)
+            inputs[layer.name] = np.stack(
+                [spread(int(layer.input_spikes[t]), p, _input_cap(layer), rng) for t in range(T)]
+            )
+        if layer.skips:
+            skip_inputs[layer.name] = sum(emitted[s] for s in layer.skips)
+    return Activity("statistical", T, inputs, emitted, skip_inputs, {"seed": seed})
+
+
+def _input_cap(layer: Layer) -> int:
+    """Max spikes one input spine of ``layer`` can carry in one step."""
+    return layer.cin if layer.in_hw != (1, 1) else layer.cin
+
+
+def check_activity(wl: Workload, act: Activity) -> None:
+    """Shapes and non-negativity of an activity against the workload (replay files are user input)."""
+    for layer in wl.layers:
+        a = act.inputs.get(layer.name)
+        if a is None:
+            raise ConfigError("workload.replay_path", layer.name, "trace has no input spikes for this layer")
+        if a.shape != (act.time_steps, *layer.in_hw):
+            raise ConfigError("workload.replay_path", layer.name, f"shape {a.shape} != {(act.time_steps, *layer.in_hw)}")
+        if (a < 0).any():
+            raise ConfigError("workload.replay_path", layer.name, "negative spike counts")
+
+
+def save_activity(path: str, act: Activity) -> None:
+    """npz trace: ``in:<layer>``, ``out:<layer>``, ``skip:<layer>`` arrays (T, H, W); no pickle."""
+    import io
+
+    from elsa_tlm.fileio import write_bytes_atomic
+
+    arrays = {f"in:{k}": v for k, v in act.inputs.items()}
+    arrays.update({f"out:{k}": v for k, v in act.emitted.items()})
+    arrays.update({f"skip:{k}": v for k, v in act.skip_inputs.items()})
+    arrays["time_steps"] = np.array(act.time_steps)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def load_activity(path: str, wl: Workload) -> Activity:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            T = int(z["time_steps"])
+            inputs = {k[3:]: z[k].astype(np.int64) for k in z.files if k.startswith("in:")}
+            emitted = {k[4:]: z[k].astype(np.int64) for k in z.files if k.startswith("out:")}
+            skips = {k[5:]: z[k].astype(np.int64) for k in z.files if k.startswith("skip:")}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError("workload.replay_path", path, f"not a readable activity trace ({exc})") from None
+    if T != wl.time_steps:
+        raise ConfigError("workload.replay_path", path, f"trace has T={T}, run wants T={wl.time_steps} (set run.time_steps)")
+    act = Activity("replay", T, inputs, emitted, skips, {"path": str(path)})
+    check_activity(wl, act)
+    return act
