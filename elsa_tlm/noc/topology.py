@@ -1,0 +1,201 @@
+"""NoC topologies as networkx graphs: mesh, torus, ring, or a user file (edge list / GraphML).
+
+Every node is a router with a local port to its core. Nodes are relabelled 0..N-1 deterministically:
+grids use ``node = r * cols + c``; rings go round the circle; files are sorted by their labels (numerically if
+all labels are integers, else as strings).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+from scipy.sparse.csgraph import shortest_path
+
+from elsa_tlm.errors import ConfigError
+
+KEY = "noc.topology"
+
+
+@dataclass
+class Topology:
+    """A built topology: graph, coordinates (if any), all-pairs hop distances and directed links."""
+
+    spec: str
+    kind: str  # "mesh" | "torus" | "ring" | "file"
+    graph: nx.Graph
+    coords: dict[int, tuple[float, float]] | None = None  # (x, y); grids: (col, row)
+    rows: int | None = None
+    cols: int | None = None
+    hops: np.ndarray = field(init=False, repr=False)
+    links: list[tuple[int, int]] = field(init=False, repr=False)
+    diameter: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.graph.number_of_nodes()
+        adj = nx.to_scipy_sparse_array(self.graph, nodelist=range(n), format="csr")
+        dist = shortest_path(adj, unweighted=True, directed=False)
+        self.hops = dist.astype(np.int64)
+        self.links = sorted([(u, v) for u, v in self.graph.edges] + [(v, u) for u, v in self.graph.edges])
+        self.diameter = int(self.hops.max()) if n else 0
+
+    @property
+    def n_nodes(self) -> int:
+        return self.graph.number_of_nodes()
+
+    @property
+    def is_grid(self) -> bool:
+        return self.kind in ("mesh", "torus")
+
+    def rc(self, node: int) -> tuple[int, int]:
+        """(row, col) of a grid node."""
+        assert self.cols is not None
+        return divmod(node, self.cols)
+
+    def check_fits(self, n_needed: int) -> None:
+        """Refuse a mapping that needs more cores than the topology has routers."""
+        if n_needed > self.n_nodes:
+            raise ConfigError(
+                KEY, self.spec, f"has {self.n_nodes} nodes but the mapping needs {n_needed} cores"
+            )
+
+
+def _grid_dims(spec: str, body: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", body)
+    if not m:
+        raise ConfigError(KEY, spec, "grid spec must be mesh:RxC or torus:RxC with integer R, C")
+    r, c = int(m.group(1)), int(m.group(2))
+    if r < 1 or c < 1:
+        raise ConfigError(KEY, spec, "grid dimensions must be >= 1")
+    return r, c
+
+
+def _grid(spec: str, kind: str, rows: int, cols: int) -> Topology:
+    g = nx.Graph()
+    g.add_nodes_from(range(rows * cols))
+    for r in range(rows):
+        for c in range(cols):
+            n = r * cols + c
+            if c + 1 < cols:
+                g.add_edge(n, n + 1)
+            if r + 1 < rows:
+                g.add_edge(n, n + cols)
+            if kind == "torus":
+                g.add_edge(n, r * cols + (c + 1) % cols)
+                g.add_edge(n, ((r + 1) % rows) * cols + c)
+    coords = {r * cols + c: (float(c), float(r)) for r in range(rows) for c in range(cols)}
+    return Topology(spec=spec, kind=kind, graph=g, coords=coords, rows=rows, cols=cols)
+
+
+def _relabel(g: nx.Graph) -> nx.Graph:
+    nodes = list(g.nodes)
+    try:
+        order = sorted(nodes, key=lambda x: int(x))
+        if len({int(x) for x in nodes}) != len(nodes):
+            raise ValueError
+    except (TypeError, ValueError):
+        order = sorted(nodes, key=str)
+    mapping = {old: i for i, old in enumerate(order)}
+    h = nx.Graph()
+    h.add_nodes_from(range(len(order)))
+    for old in order:
+        h.nodes[mapping[old]].update(g.nodes[old])
+    h.add_edges_from((mapping[u], mapping[v]) for u, v in g.edges())
+    return h
+
+
+def _read_file(spec: str, path: Path) -> nx.Graph:
+    if not path.is_file():
+        raise ConfigError(KEY, spec, f"file {path} does not exist")
+    pairs: list[tuple[object, object]] = []
+    if path.suffix.lower() in (".graphml", ".xml"):
+        try:
+            raw = nx.read_graphml(path)
+        except Exception as exc:  # malformed XML and friends
+            raise ConfigError(KEY, spec, f"cannot read GraphML: {exc}") from None
+        pairs = [(u, v) for u, v, *_ in raw.edges]
+        g = nx.Graph()
+        g.add_nodes_from(raw.nodes(data=True))
+    else:
+        g = nx.Graph()
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            parts = line.replace(",", " ").split()
+            if len(parts) < 2:
+                raise ConfigError(KEY, spec, f"line {lineno}: an edge needs two node names")
+            pairs.append((parts[0], parts[1]))
+            g.add_nodes_from(parts[:2])
+    seen: set[frozenset] = set()
+    for u, v in pairs:
+        if u == v:
+            raise ConfigError(KEY, spec, f"self-loop at node {u!r} is not allowed")
+        key = frozenset((u, v))
+        if key in seen:
+            raise ConfigError(KEY, spec, f"duplicate link {u!r}-{v!r}")
+        seen.add(key)
+        g.add_edge(u, v)
+    return g
+
+
+def _file_coords(g: nx.Graph) -> dict[int, tuple[float, float]] | None:
+    coords: dict[int, tuple[float, float]] = {}
+    for n, data in g.nodes(data=True):
+        if "x" in data and "y" in data:
+            coords[n] = (float(data["x"]), float(data["y"]))
+        elif "pos" in data:
+            pos = data["pos"]
+            if isinstance(pos, str):
+                pos = [float(t) for t in pos.replace(",", " ").split()]
+            coords[n] = (float(pos[0]), float(pos[1]))
+        else:
+            return None
+    return coords
+
+
+def build_topology(spec: str, base_dir: Path | None = None) -> Topology:
+    """Build a topology from ``mesh:RxC``, ``torus:RxC``, ``ring:N`` or ``file:PATH`` (edge list / GraphML)."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ConfigError(KEY, spec, "must be mesh:RxC, torus:RxC, ring:N or file:PATH")
+    kind, body = spec.split(":", 1)
+    kind = kind.strip().lower()
+    if kind == "mesh":
+        r, c = _grid_dims(spec, body)
+        return _grid(spec, "mesh", r, c)
+    if kind == "torus":
+        r, c = _grid_dims(spec, body)
+        if r < 3 or c < 3:
+            raise ConfigError(KEY, spec, "torus dimensions must be >= 3 (smaller wraps duplicate links)")
+        return _grid(spec, "torus", r, c)
+    if kind == "ring":
+        if not re.fullmatch(r"\s*\d+\s*", body):
+            raise ConfigError(KEY, spec, "ring spec must be ring:N with an integer N")
+        n = int(body)
+        if n < 3:
+            raise ConfigError(KEY, spec, "a ring needs N >= 3 nodes")
+        g = nx.cycle_graph(n)
+        coords = {
+            i: (round(math.cos(2 * math.pi * i / n), 12), round(math.sin(2 * math.pi * i / n), 12))
+            for i in range(n)
+        }
+        return Topology(spec=spec, kind="ring", graph=g, coords=coords)
+    if kind == "file":
+        path = Path(body.strip())
+        if not body.strip():
+            raise ConfigError(KEY, spec, "file: needs a path")
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        g = _relabel(_read_file(spec, path))
+        if g.number_of_nodes() == 0:
+            raise ConfigError(KEY, spec, "the graph has no nodes")
+        if not nx.is_connected(g):
+            raise ConfigError(
+                KEY, spec, f"graph is disconnected ({nx.number_connected_components(g)} components)"
+            )
+        return Topology(spec=spec, kind="file", graph=g, coords=_file_coords(g))
+    raise ConfigError(KEY, spec, "unknown topology kind; must be mesh, torus, ring or file")
