@@ -83,6 +83,15 @@ def events_per_row(counts: np.ndarray, kernel: int, stride: int = 1, padding: in
     )[..., 0, :, :]
 
 
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer matrix product, through float64 BLAS when every partial sum is exactly representable."""
+    amax = int(np.abs(a).max(initial=0))
+    bmax = int(np.abs(b).max(initial=0))
+    if amax * bmax * max(a.shape[-1], 1) < 2**52:
+        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a.astype(np.int64) @ b.astype(np.int64)
+
+
 def weights_to_matrix(w: np.ndarray) -> np.ndarray:
     """(Cout, Cin, k, k) conv kernel or (out, in) linear weight -> (K, C) weight-row matrix."""
     return w.reshape(w.shape[0], -1).T
@@ -95,8 +104,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: int = 1, padding: int = 0) -> n
     k = w.shape[2]
     oh = conv_out_size(x.shape[-2], k, stride, padding)
     ow = conv_out_size(x.shape[-1], k, stride, padding)
-    cols = im2col(x.astype(np.int64), k, stride, padding)  # (..., M, K)
-    out = cols @ weights_to_matrix(w).astype(np.int64)  # (..., M, Cout)
+    cols = im2col(x, k, stride, padding)  # (..., M, K)
+    out = exact_matmul(cols, weights_to_matrix(w))  # (..., M, Cout)
     return np.moveaxis(out, -1, -2).reshape(*x.shape[:-3], w.shape[0], oh, ow)
 
 
@@ -104,7 +113,7 @@ def linear(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Integer linear layer: (..., in) x (out, in) -> (..., out). A (C, H, W) input is flattened c-major."""
     if x.shape[-1] != w.shape[1]:
         raise ConfigError("weight", w.shape, f"need (out, {x.shape[-1]})")
-    return x.astype(np.int64) @ w.T.astype(np.int64)
+    return exact_matmul(x, w.T)
 
 
 def residual_current(skip: np.ndarray, gain: np.ndarray) -> np.ndarray:
