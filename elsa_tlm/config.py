@@ -74,7 +74,9 @@ class WorkloadConfig:
     activity: str = meta(
         "statistical", str, _one_of("statistical", "functional", "replay"), "where spikes come from"
     )
-    replay_path: str = meta("", str, None, "npz spike trace for activity = 'replay' (relative to the scenario)")
+    replay_path: str = meta(
+        "", str, None, "npz spike trace for activity = 'replay' (relative to the scenario)"
+    )
     samples: int = meta(1, int, _positive, "functional activity: number of test images simulated on the chip")
     sample_offset: int = meta(0, int, _non_negative, "functional activity: first test image simulated")
     classifier_density: float = meta(
@@ -93,7 +95,9 @@ class ChipConfig:
 @dataclass(frozen=True)
 class PEConfig:
     product: str = meta("gustavson", str, _one_of("gustavson", "inner", "outer"), "spiking product dataflow")
-    neuron_circuits: int = meta(128, int, _in_range(1, 4096), "ST-BIF neuron circuits (adder-tree lanes) per PE")
+    neuron_circuits: int = meta(
+        128, int, _in_range(1, 4096), "ST-BIF neuron circuits (adder-tree lanes) per PE"
+    )
     weight_ways: int = meta(16, int, _in_range(1, 256), "N: weight rows read per cycle (mini-batch size)")
     weight_bits: int = meta(4, int, _in_range(1, 16), "bits per weight")
     membrane_bits: int = meta(16, int, _in_range(4, 32), "bits per membrane potential")
@@ -110,7 +114,9 @@ class PEConfig:
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    technology: str = meta("sram", str, _one_of("sram", "edram"), "buffer technology (energy/leakage/area tables)")
+    technology: str = meta(
+        "sram", str, _one_of("sram", "edram"), "buffer technology (energy/leakage/area tables)"
+    )
     access_cycles: int = meta(1, int, _positive, "latency of one macro-row access (cycles, pipelined)")
 
 
@@ -124,12 +130,18 @@ class NocConfig:
     fifo_bytes: int = meta(512, int, _positive, "bytes per input FIFO queue")
     fifo_count: int = meta(4, int, _positive, "FIFO queues per router input port")
     router_pipeline_cycles: int = meta(8, int, _positive, "per-hop router latency (sum of the three stages)")
-    route_compute_cycles: int = meta(-1, int, None, "route-compute stage; -1 = derived from router_pipeline_cycles")
+    route_compute_cycles: int = meta(
+        -1, int, None, "route-compute stage; -1 = derived from router_pipeline_cycles"
+    )
     switch_alloc_cycles: int = meta(-1, int, None, "switch-allocation stage; -1 = derived")
     switch_traversal_cycles: int = meta(-1, int, None, "switch-traversal stage; -1 = derived")
-    link_latency_cycles: int = meta(0, int, _non_negative, "wire latency per link (ELSA's 8 cycles/hop include it)")
+    link_latency_cycles: int = meta(
+        0, int, _non_negative, "wire latency per link (ELSA's 8 cycles/hop include it)"
+    )
     local_port_cycles: int = meta(1, int, _non_negative, "core<->router injection/ejection latency")
-    deadlock_timeout_cycles: int = meta(20000, int, _positive, "no-progress window before a deadlock is declared")
+    deadlock_timeout_cycles: int = meta(
+        20000, int, _positive, "no-progress window before a deadlock is declared"
+    )
 
 
 @dataclass(frozen=True)
@@ -138,13 +150,16 @@ class MappingConfig:
     placement: str = meta("hilbert", str, _one_of("hilbert", "linear"), "initial placement order")
     refine: bool = meta(True, bool, None, "neighbour-swap refinement of Σ traffic × distance")
     max_layers_per_core: int = meta(4, int, _in_range(1, 16), "P: layer groups sharing one core")
+    weight_spill: bool = meta(True, bool, None, "weights may overflow into unused membrane macros")
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
     policy: str = meta("spine", str, _one_of("lbl", "tbt", "spine"), "pipeline policy")
     order: str = meta("shell", str, _one_of("shell", "raster"), "input spine visiting order")
-    defer_padding: bool = meta(True, bool, None, "outputs touching bottom/right padding wait for the step's last input")
+    defer_padding: bool = meta(
+        True, bool, None, "outputs touching bottom/right padding wait for the step's last input"
+    )
 
 
 @dataclass(frozen=True)
@@ -152,8 +167,12 @@ class RunConfig:
     time_steps: int = meta(0, int, _non_negative, "T; 0 = the workload's own")
     seed: int = meta(1, int, _non_negative, "root seed")
     mode: str = meta("at", str, _one_of("at", "lt"), "approximately timed (contention) or loosely timed")
-    batch_items: int = meta(8, int, _in_range(1, 4096), "max ready output spines processed as one transaction")
-    exit_confidence: float = meta(0.0, (int, float), _in_range(0.0, 1.0), "early exit at max softmax >= this (0 = off)")
+    batch_items: int = meta(
+        8, int, _in_range(1, 4096), "max ready output spines processed as one transaction"
+    )
+    exit_confidence: float = meta(
+        0.0, (int, float), _in_range(0.0, 1.0), "early exit at max softmax >= this (0 = off)"
+    )
 
 
 @dataclass(frozen=True)
@@ -254,15 +273,23 @@ def _cross_checks(cfg: Config) -> Config:
         noc, route_compute_cycles=stages[0], switch_alloc_cycles=stages[1], switch_traversal_cycles=stages[2]
     )
     if noc.fifo_bytes * 8 < noc.flit_bits:
-        raise ConfigError("noc.fifo_bytes", noc.fifo_bytes, f"a FIFO must hold at least one {noc.flit_bits}-bit flit")
+        raise ConfigError(
+            "noc.fifo_bytes", noc.fifo_bytes, f"a FIFO must hold at least one {noc.flit_bits}-bit flit"
+        )
     wl = cfg.workload
     if wl.activity == "functional" and wl.model != "digits":
-        raise ConfigError("workload.activity", wl.activity, "functional activity needs trained weights: model 'digits'")
+        raise ConfigError(
+            "workload.activity", wl.activity, "functional activity needs trained weights: model 'digits'"
+        )
     if wl.activity == "replay" and not wl.replay_path:
-        raise ConfigError("workload.replay_path", wl.replay_path, "required when workload.activity = 'replay'")
+        raise ConfigError(
+            "workload.replay_path", wl.replay_path, "required when workload.activity = 'replay'"
+        )
     if cfg.run.exit_confidence > 0 and wl.activity != "functional":
         raise ConfigError(
-            "run.exit_confidence", cfg.run.exit_confidence, "early exit needs functional activity (model 'digits')"
+            "run.exit_confidence",
+            cfg.run.exit_confidence,
+            "early exit needs functional activity (model 'digits')",
         )
     return cfg.replace(noc=noc)
 

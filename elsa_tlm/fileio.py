@@ -36,7 +36,9 @@ def write_json_atomic(path: str | os.PathLike, obj: object) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def write_csv_atomic(path: str | os.PathLike, rows: Iterable[Mapping[str, object]], fieldnames: Sequence[str]) -> Path:
+def write_csv_atomic(
+    path: str | os.PathLike, rows: Iterable[Mapping[str, object]], fieldnames: Sequence[str]
+) -> Path:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(fieldnames), lineterminator="\n")
     writer.writeheader()

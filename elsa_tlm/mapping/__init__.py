@@ -1,1 +1,123 @@
-"""mapping"""
+"""Mapping: partition layers into core-sized groups, place them on routers, prepare routes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from elsa_tlm.config import Config
+from elsa_tlm.mapping.partition import CoreCapacity, Partition, Slice, partition
+from elsa_tlm.mapping.placement import cost, initial_nodes, refine
+from elsa_tlm.workload.activity import Activity
+from elsa_tlm.workload.graph import INPUT, Workload
+
+
+@dataclass
+class Mapping:
+    """Where every layer slice sits, and the traffic the placement optimised."""
+
+    slices: list[Slice]
+    by_layer: dict[str, list[Slice]]
+    partitions: list[Partition]
+    node_of_partition: list[int]
+    flows: dict[tuple[int, int], float]  # (src node, dst node) -> spikes over the run
+    cost_initial: float
+    cost_final: float
+    capacity: CoreCapacity
+
+    @property
+    def cores_used(self) -> int:
+        return len(self.partitions)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cores_used": self.cores_used,
+            "placement_cost_initial": self.cost_initial,
+            "placement_cost_final": self.cost_final,
+            "capacity_per_pe": {
+                "weight_macros": self.capacity.weight_macros,
+                "membrane_macros": self.capacity.membrane_macros,
+                "tracer_macros": self.capacity.tracer_macros,
+                "neuron_circuits": self.capacity.neuron_circuits,
+            },
+            "slices": [
+                {
+                    "layer": s.layer,
+                    "slice": s.index,
+                    "of": s.n_slices,
+                    "core": s.core,
+                    "columns": [s.col_lo, s.col_hi],
+                    "pe_columns": s.pe_cols,
+                    "lanes": s.lanes,
+                    "weight_macros_per_pe": s.weight_macros,
+                    "membrane_macros_per_pe": s.membrane_macros,
+                    "tracer_macros_per_pe": s.tracer_macros,
+                }
+                for s in self.slices
+            ],
+            "flows": [{"src": a, "dst": b, "spikes": v} for (a, b), v in sorted(self.flows.items())],
+        }
+
+
+def layer_traffic(wl: Workload, act: Activity) -> dict[tuple[str, str], float]:
+    """Spikes sent along each producer→consumer edge over the whole run."""
+    out: dict[tuple[str, str], float] = {}
+    for layer in wl.layers:
+        for src in [layer.main, *layer.skips]:
+            if src != INPUT:
+                out[(src, layer.name)] = float(act.emitted[src].sum())
+    return out
+
+
+def map_workload(wl: Workload, act: Activity, cfg: Config, topo: Any) -> Mapping:
+    """Partition → placement (Hilbert + swaps) → flows for the router's route preparation."""
+    traffic = layer_traffic(wl, act)
+    parts = partition(wl, cfg, topo.n_nodes, traffic)
+    topo.check_fits(len(parts))
+    slices = [s for p in parts for s in p.slices]
+    by_layer: dict[str, list[Slice]] = defaultdict(list)
+    for s in slices:
+        by_layer[s.layer].append(s)
+    for v in by_layer.values():
+        v.sort(key=lambda s: s.index)
+    # partition-level traffic matrix (spikes), producer slices broadcast to all consumer slices
+    n = len(parts)
+    tm = np.zeros((n, n))
+    for (src, dst), spikes in traffic.items():
+        ps, cs = by_layer[src], by_layer[dst]
+        for a in ps:
+            for b in cs:
+                if a.core != b.core:
+                    tm[a.core, b.core] += spikes / len(ps)
+    order = sorted(range(n), key=lambda i: min(wl.by_name[s.layer].index for s in parts[i].slices))
+    nodes = initial_nodes(topo.graph, topo.rows, topo.cols, cfg.mapping.placement)
+    node_of = np.empty(n, dtype=np.int64)
+    for rank, pid in enumerate(order):
+        node_of[pid] = nodes[rank]
+    c0 = cost(tm, node_of, topo.hops)
+    if cfg.mapping.refine:
+        node_of = refine(tm, node_of, topo.hops, topo.graph)
+    c1 = cost(tm, node_of, topo.hops)
+    for s in slices:
+        s.core = int(node_of[s.core])
+    flows: dict[tuple[int, int], float] = defaultdict(float)
+    for (src, dst), spikes in traffic.items():
+        ps, cs = by_layer[src], by_layer[dst]
+        dst_nodes = {b.core for b in cs}
+        for a in ps:
+            for d in dst_nodes:
+                if a.core != d:
+                    flows[(a.core, d)] += spikes / len(ps)
+    return Mapping(
+        slices,
+        dict(by_layer),
+        parts,
+        [int(x) for x in node_of],
+        dict(flows),
+        c0,
+        c1,
+        CoreCapacity.from_config(cfg),
+    )

@@ -28,6 +28,7 @@ class CoreCapacity:
     neuron_circuits: int
     words: int
     rows: int
+    spill_ratio: int = 0  # weight macros one spare membrane macro can hold (0 = no spilling)
 
     @classmethod
     def from_config(cls, cfg: Config) -> CoreCapacity:
@@ -41,6 +42,7 @@ class CoreCapacity:
             neuron_circuits=pe.neuron_circuits,
             words=pe.macro_words,
             rows=pe.macro_rows,
+            spill_ratio=(pe.membrane_bits // pe.weight_bits) if cfg.mapping.weight_spill else 0,
         )
 
 
@@ -85,7 +87,11 @@ def slice_needs(layer: Layer, cols: int, cap: CoreCapacity) -> tuple[list[int], 
 
 
 def fits(w: int, m: int, t: int, cap: CoreCapacity) -> bool:
-    return w <= cap.weight_macros and m <= cap.membrane_macros and t <= cap.tracer_macros
+    """Macros per PE fit. Weights beyond the weight buffer may spill into unused membrane macros, each
+    holding ``cap.spill_ratio`` weight-macro rows (membrane_bits / weight_bits); see docs/MODEL.md."""
+    if m > cap.membrane_macros or t > cap.tracer_macros:
+        return False
+    return w <= cap.weight_macros + (cap.membrane_macros - m) * cap.spill_ratio
 
 
 def split_layer(layer: Layer, cap: CoreCapacity, max_cores: int) -> list[Slice]:
@@ -126,7 +132,9 @@ class Partition:
         return {s.layer for s in self.slices}
 
 
-def partition(wl: Workload, cfg: Config, n_cores: int, traffic: dict[tuple[str, str], float]) -> list[Partition]:
+def partition(
+    wl: Workload, cfg: Config, n_cores: int, traffic: dict[tuple[str, str], float]
+) -> list[Partition]:
     """Split layers, then merge partitions along the heaviest producer→consumer flows while they fit.
 
     Phase 1 merges only when neuron circuits suffice (no slowdown). Phase 2, only if there are more

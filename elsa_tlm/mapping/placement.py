@@ -51,7 +51,9 @@ def cost(traffic: np.ndarray, node_of: np.ndarray, hops: np.ndarray) -> float:
     return float((traffic * hops[np.ix_(node_of, node_of)]).sum())
 
 
-def refine(traffic: np.ndarray, node_of: np.ndarray, hops: np.ndarray, graph: nx.Graph, max_sweeps: int = 50) -> np.ndarray:
+def refine(
+    traffic: np.ndarray, node_of: np.ndarray, hops: np.ndarray, graph: nx.Graph, max_sweeps: int = 50
+) -> np.ndarray:
     """Greedy adjacent swaps lowering Σ traffic × hops (``traffic`` is partition × partition)."""
     n_nodes = hops.shape[0]
     part_at = np.full(n_nodes, -1)

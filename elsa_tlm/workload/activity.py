@@ -69,7 +69,9 @@ def spread(total: int, p: np.ndarray, cap: int, rng: np.random.Generator) -> np.
     flat_p = p.ravel()
     n = flat_p.size
     if total > cap * n:
-        raise ConfigError("workload.activity", total, f"{total} spikes cannot fit {n} spines of {cap} channels")
+        raise ConfigError(
+            "workload.activity", total, f"{total} spikes cannot fit {n} spines of {cap} channels"
+        )
     counts = rng.multinomial(total, flat_p)
     for _ in range(64):
         over = counts - cap
@@ -151,7 +153,9 @@ def check_activity(wl: Workload, act: Activity) -> None:
         if a is None:
             raise ConfigError("workload.replay_path", layer.name, "trace has no input spikes for this layer")
         if a.shape != (act.time_steps, *layer.in_hw):
-            raise ConfigError("workload.replay_path", layer.name, f"shape {a.shape} != {(act.time_steps, *layer.in_hw)}")
+            raise ConfigError(
+                "workload.replay_path", layer.name, f"shape {a.shape} != {(act.time_steps, *layer.in_hw)}"
+            )
         if (a < 0).any():
             raise ConfigError("workload.replay_path", layer.name, "negative spike counts")
 
@@ -180,8 +184,10 @@ def load_activity(path: str, wl: Workload) -> Activity:
             skips = {k[5:]: z[k].astype(np.int64) for k in z.files if k.startswith("skip:")}
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError("workload.replay_path", path, f"not a readable activity trace ({exc})") from None
-    if T != wl.time_steps:
-        raise ConfigError("workload.replay_path", path, f"trace has T={T}, run wants T={wl.time_steps} (set run.time_steps)")
+    if wl.time_steps != T:
+        raise ConfigError(
+            "workload.replay_path", path, f"trace has T={T}, run wants T={wl.time_steps} (set run.time_steps)"
+        )
     act = Activity("replay", T, inputs, emitted, skips, {"path": str(path)})
     check_activity(wl, act)
     return act

@@ -166,8 +166,19 @@ def load_workload(model: str, time_steps: int = 0, classifier_density: float = -
         for src in lr["inputs"]:
             producers.append(pools_raw[src]["inputs"][0] if src in pools_raw else src)
         layer = Layer(
-            name=lr["name"], index=i, kind=lr["type"], cin=cin, cout=cout, kernel=k, stride=s, padding=p,
-            in_hw=ihw, out_hw=ohw, main=producers[-1], skips=producers[:-1], input_spikes=spikes,
+            name=lr["name"],
+            index=i,
+            kind=lr["type"],
+            cin=cin,
+            cout=cout,
+            kernel=k,
+            stride=s,
+            padding=p,
+            in_hw=ihw,
+            out_hw=ohw,
+            main=producers[-1],
+            skips=producers[:-1],
+            input_spikes=spikes,
             weight_rows=cin * k * k,
         )
         layers.append(layer)
@@ -196,8 +207,13 @@ def load_workload(model: str, time_steps: int = 0, classifier_density: float = -
                 by_name[src].consumers.append(layer.name)
     first = layers[0]
     wl = Workload(
-        model=raw["model"], dataset=raw["dataset"], time_steps=T, layers=layers, input_hw=first.in_hw,
-        input_channels=first.cin, source=raw.get("source", ""),
+        model=raw["model"],
+        dataset=raw["dataset"],
+        time_steps=T,
+        layers=layers,
+        input_hw=first.in_hw,
+        input_channels=first.cin,
+        source=raw.get("source", ""),
     )
     _check_shapes(wl)
     return wl
@@ -217,9 +233,21 @@ def _append_classifier(layers: list[Layer], last: Layer, T: int, density: float 
     spikes = np.rint(density_t * last.cout * h * w).astype(np.int64)
     layers.append(
         Layer(
-            name="fc", index=len(layers), kind="linear", cin=last.cout, cout=1000, kernel=h, stride=1, padding=0,
-            in_hw=(h, w), out_hw=(1, 1), main=last.name, skips=[], input_spikes=spikes,
-            weight_rows=last.cout, assumed=True,
+            name="fc",
+            index=len(layers),
+            kind="linear",
+            cin=last.cout,
+            cout=1000,
+            kernel=h,
+            stride=1,
+            padding=0,
+            in_hw=(h, w),
+            out_hw=(1, 1),
+            main=last.name,
+            skips=[],
+            input_spikes=spikes,
+            weight_rows=last.cout,
+            assumed=True,
         )
     )
 
@@ -232,10 +260,16 @@ def _check_shapes(wl: Workload) -> None:
                 continue
             p = wl.by_name[src]
             if layer.kind == "conv" and p.emit_hw != layer.in_hw:
-                raise ConfigError("workload.model", wl.model, f"{src} emits {p.emit_hw} but {layer.name} reads {layer.in_hw}")
+                raise ConfigError(
+                    "workload.model",
+                    wl.model,
+                    f"{src} emits {p.emit_hw} but {layer.name} reads {layer.in_hw}",
+                )
         if layer.main != INPUT and layer.in_hw == (1, 1):
             p = wl.by_name[layer.main]
             if p.cout * p.n_emit != layer.cin:
                 raise ConfigError(
-                    "workload.model", wl.model, f"{layer.main} gives {p.cout * p.n_emit} features, {layer.name} wants {layer.cin}"
+                    "workload.model",
+                    wl.model,
+                    f"{layer.main} gives {p.cout * p.n_emit} features, {layer.name} wants {layer.cin}",
                 )

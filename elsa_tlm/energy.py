@@ -1,0 +1,189 @@
+"""Energy ledger and area roll-up: action counts × per-action energy, leakage × powered time, macro areas.
+
+Every number comes from ``elsa_tlm/data/elsa_28nm.toml`` (ELSA's 28 nm characterisation) except the DRAM
+energy per bit (``chip.dram_pj_per_bit``, an assumption stated in docs/MODEL.md). Categories of
+``energy_breakdown_j``: adder, accumulator, weight_sram, membrane_sram, tracer_sram, input_buffer, fire,
+scheduling_logic, residual, packetisation, router_logic, noc_links, leakage, dram.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from elsa_tlm.config import Config
+from elsa_tlm.noc.network import noc_energy_j
+from elsa_tlm.snn.products import ActionCounts
+from elsa_tlm.tech import load_tech, memory_table
+
+PJ = 1e-12
+
+
+class AreaModel:
+    """Core and chip area from the macros a PE provides and the logic blocks of a core (mm²)."""
+
+    def __init__(self, cfg: Config) -> None:
+        from elsa_tlm.mapping.partition import CoreCapacity
+
+        self.cfg = cfg
+        self.cap = CoreCapacity.from_config(cfg)
+        self.mem = memory_table(cfg.memory.technology)
+        self.logic = load_tech()["logic"]
+
+    def core_breakdown_mm2(self) -> dict[str, float]:
+        pes = self.cap.pes
+        um2 = 1e-6
+        lg = self.logic
+        return {
+            "weight_memory": pes * self.cap.weight_macros * self.mem["weight"]["area_um2"] * um2,
+            "membrane_memory": pes * self.cap.membrane_macros * self.mem["membrane"]["area_um2"] * um2,
+            "tracer_memory": pes * self.cap.tracer_macros * self.mem["tracer"]["area_um2"] * um2,
+            "input_buffer": pes * self.cfg.pe.input_queues * self.mem["input_queue"]["area_um2"] * um2,
+            "adder_trees": pes * lg["adder_tree"]["area_mm2"],
+            "fire": pes * lg["fire"]["area_mm2"],
+            "router_logic": (
+                lg["im2col"]["area_mm2"]
+                + lg["order_controller"]["area_mm2"]
+                + pes * lg["update_arbiter"]["area_mm2"]
+                + lg["flit_generator"]["area_mm2"]
+                + lg["flit_decoder"]["area_mm2"]
+                + lg["crossbar"]["area_mm2"]
+                + lg["routing_engine"]["area_mm2"]
+                + lg["accumulator"]["area_mm2"]
+            ),
+        }
+
+    def core_mm2(self) -> float:
+        return float(sum(self.core_breakdown_mm2().values()))
+
+    def chip_mm2(self, n_cores: int) -> float:
+        return self.core_mm2() * n_cores
+
+
+class EnergyModel:
+    """Turns the counts a run produced into joules per category."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.tech = load_tech()
+        self.mem = memory_table(cfg.memory.technology)
+        self.logic = self.tech["logic"]
+        self.area = AreaModel(cfg)
+
+    # ------------------------------------------------------------------ PE datapath
+    def pe_energy(self, actions: dict[str, ActionCounts], adder_lanes: dict[str, float]) -> dict[str, float]:
+        total = ActionCounts()
+        for a in actions.values():
+            total = total + a
+        return self._pe_energy(total, sum(adder_lanes.values()))
+
+    def _pe_energy(self, a: ActionCounts, adder_lane_acts: float) -> dict[str, float]:
+        """``adder_lane_acts``: adder activations weighted by the fraction of the 128 lanes they use."""
+        m, lg = self.mem, self.logic
+        return {
+            "adder": adder_lane_acts * lg["adder_tree"]["energy_pj"] * PJ,
+            "weight_sram": a.weight_row_reads * m["weight"]["read_pj"] * PJ,
+            "membrane_sram": (
+                a.membrane_row_reads * m["membrane"]["read_pj"]
+                + a.membrane_row_writes * m["membrane"]["write_pj"]
+            )
+            * PJ,
+            "tracer_sram": (
+                a.tracer_reads * m["tracer"]["read_pj"] + a.tracer_writes * m["tracer"]["write_pj"]
+            )
+            * PJ,
+            "fire": a.fire_activations * lg["fire"]["energy_pj"] * PJ,
+        }
+
+    def layer_energy(self, a: ActionCounts, adder_lane_acts: float) -> float:
+        return float(sum(self._pe_energy(a, adder_lane_acts).values()))
+
+    # ------------------------------------------------------------------ router-side units
+    def scheduling_energy(
+        self, wl: Any, act: Any, mapping: Any, events: dict[str, np.ndarray]
+    ) -> dict[str, float]:
+        """Input buffer, im2col, order controller, update arbiter, residual add and first-layer accumulate.
+
+        Per consumer slice (each core holding a slice does its own expansion and queueing):
+        input-queue write+read per expanded event per PE; im2col per input spike; order controller per
+        input spine per step; update arbiter per input spine per step per PE; residual unit one 16-lane
+        accumulator op per 16 skip spikes (rounded up per spine); the first layer's multi-bit pixels
+        accumulate in the 16-lane accumulator: one op per expanded event per 16 columns.
+        """
+        lg, q = self.logic, self.mem["input_queue"]
+        e_queue = e_im2col = e_order = e_arb = e_res = e_acc = 0.0
+        for layer in wl.layers:
+            slices = mapping.by_layer[layer.name]
+            n = len(slices)
+            ev = int(events[layer.name].sum())
+            spikes = int(act.inputs[layer.name].sum())
+            spines = act.time_steps * layer.n_in
+            active_pes = sum(sum(1 for c in s.pe_cols if c > 0) for s in slices)
+            e_queue += ev * active_pes * (q["write_pj"] + q["read_pj"])
+            e_im2col += spikes * n * lg["im2col"]["energy_pj"]
+            e_order += spines * n * lg["order_controller"]["energy_pj"]
+            e_arb += spines * active_pes * lg["update_arbiter"]["energy_pj"]
+            if layer.name in act.skip_inputs:
+                ops = int(np.ceil(act.skip_inputs[layer.name] / 16).sum())
+                e_res += ops * n * lg["accumulator"]["energy_pj"]
+            if layer.index == 0:
+                blocks = sum(-(-c // 16) for s in slices for c in s.pe_cols if c > 0)
+                e_acc += ev * blocks / 16 * lg["accumulator"]["energy_pj"]
+        return {
+            "input_buffer": e_queue * PJ,
+            "scheduling_logic": (e_im2col + e_order + e_arb) * PJ,
+            "residual": e_res * PJ,
+            "accumulator": e_acc * PJ,
+        }
+
+    def packetisation_energy(self, packets_sent: int, flits_received: int) -> dict[str, float]:
+        """Flit generator per packet generated; flit decoder per flit received."""
+        lg = self.logic
+        return {
+            "packetisation": (
+                packets_sent * lg["flit_generator"]["energy_pj"]
+                + flits_received * lg["flit_decoder"]["energy_pj"]
+            )
+            * PJ
+        }
+
+    def noc_energy(self, counters: dict[str, int]) -> dict[str, float]:
+        return noc_energy_j(counters, self.cfg.noc.flit_bits, self.tech)
+
+    def dram_energy(self, wl: Any) -> float:
+        h, w = wl.input_hw
+        bits = h * w * wl.input_channels * self.cfg.chip.input_bits
+        return bits * self.cfg.chip.dram_pj_per_bit * PJ
+
+    # ------------------------------------------------------------------ leakage
+    def core_leakage_w(self) -> float:
+        """Leakage of one powered core: all its macros and logic blocks (W)."""
+        cap, m, lg = self.area.cap, self.mem, self.logic
+        pes = cap.pes
+        nw = (
+            cap.weight_macros * m["weight"]["leakage_nw"]
+            + cap.membrane_macros * m["membrane"]["leakage_nw"]
+            + cap.tracer_macros * m["tracer"]["leakage_nw"]
+            + self.cfg.pe.input_queues * m["input_queue"]["leakage_nw"]
+        ) * pes
+        uw = pes * (
+            lg["adder_tree"]["leakage_uw"] + lg["fire"]["leakage_uw"] + lg["update_arbiter"]["leakage_uw"]
+        )
+        uw += sum(
+            lg[k]["leakage_uw"]
+            for k in (
+                "im2col",
+                "order_controller",
+                "flit_generator",
+                "flit_decoder",
+                "crossbar",
+                "routing_engine",
+                "accumulator",
+            )
+        )
+        return nw * 1e-9 + uw * 1e-6
+
+    def leakage_energy(self, cores_used: int, seconds: float) -> float:
+        """Used cores leak for the whole inference; unused cores are power-gated."""
+        return self.core_leakage_w() * cores_used * seconds
