@@ -1,1 +1,21 @@
-"""noc"""
+"""Network-on-chip: topologies, routing, packet formats, SimPy router/link model, synthetic traffic, CLI."""
+
+from elsa_tlm.noc.network import Network, noc_energy_j
+from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
+from elsa_tlm.noc.params import NocParams
+from elsa_tlm.noc.routing import Routing, link_loads, make_routing, peak_link_load
+from elsa_tlm.noc.topology import Topology, build_topology
+
+__all__ = [
+    "Network",
+    "NocParams",
+    "PacketFormat",
+    "Routing",
+    "Topology",
+    "build_topology",
+    "dest_bits_for",
+    "link_loads",
+    "make_routing",
+    "noc_energy_j",
+    "peak_link_load",
+]

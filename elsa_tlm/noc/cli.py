@@ -1,0 +1,175 @@
+"""The ``elsa-tlm noc`` subcommand: one synthetic-traffic point or a rate sweep of a standalone NoC.
+
+Writes ``noc.json`` + ``links.csv`` (one point) or ``noc.json`` + ``noc_sweep.csv`` +
+``latency_throughput.png`` (sweep). Bad input prints one ``error: ...`` line and returns 2, writing nothing;
+a deadlock prints ``deadlock: ...`` and returns 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError
+from elsa_tlm.fileio import write_bytes_atomic, write_csv_atomic, write_json_atomic
+from elsa_tlm.noc.params import NocParams, parse_overrides
+from elsa_tlm.noc.traffic import PATTERNS
+
+LINK_FIELDS = ["src", "dst", "packets", "flits", "bits", "busy_cycles", "utilisation"]
+SWEEP_FIELDS = [
+    "rate",
+    "offered_rate",
+    "accepted_rate",
+    "avg_latency",
+    "p99_latency",
+    "zero_load_latency",
+    "avg_hops",
+    "drained",
+    "saturated",
+    "events",
+    "wall_s",
+]
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``noc`` subcommand to the main parser."""
+    p = subparsers.add_parser("noc", help="NoC-only synthetic traffic run or latency-throughput sweep")
+    p.add_argument("--topology", help="mesh:RxC | torus:RxC | ring:N | file:PATH (default mesh:6x6)")
+    p.add_argument("--routing", help="xy | shortest | valiant | multipath (default xy)")
+    p.add_argument("--traffic", default="uniform", help=f"{' | '.join(PATTERNS)} (default uniform)")
+    p.add_argument("--rate", type=float, default=0.1, help="offered load, flits/node/cycle (default 0.1)")
+    p.add_argument("--packet-flits", type=int, default=1, help="flits per packet (default 1)")
+    p.add_argument("--cycles", type=int, default=10000, help="measured cycles (default 10000)")
+    p.add_argument("--warmup", type=int, default=1000, help="warm-up cycles (default 1000)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--set", action="append", metavar="noc.KEY=VALUE", help="override a NoC parameter")
+    p.add_argument("--sweep", metavar="START:STOP:STEP", help="sweep the rate; stops one point after saturation")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=run)
+    return p
+
+
+def _params(args: argparse.Namespace) -> NocParams:
+    d = parse_overrides(args.set)
+    if args.topology is not None:
+        d["topology"] = args.topology
+    if args.routing is not None:
+        d["routing"] = args.routing
+    return NocParams.from_mapping(d, Path.cwd())
+
+
+def _sweep_rates(spec: str) -> list[float]:
+    try:
+        start, stop, step = (float(x) for x in spec.split(":"))
+    except ValueError:
+        raise ConfigError("--sweep", spec, "must be START:STOP:STEP (numbers)") from None
+    if step <= 0 or start < 0 or stop < start:
+        raise ConfigError("--sweep", spec, "needs 0 <= START <= STOP and STEP > 0")
+    n = int((stop - start) / step + 1e-9) + 1
+    return [round(start + i * step, 10) for i in range(n)]
+
+
+def _saturated(r: dict) -> bool:
+    if r["avg_latency"] is None:
+        return r["offered_rate"] > 0
+    return r["accepted_rate"] < 0.9 * r["offered_rate"] or r["avg_latency"] > 10 * r["zero_load_latency"]
+
+
+def _plot(rows: list[dict], bound: float, title: str) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    xs = [r["offered_rate"] for r in rows if r["avg_latency"] is not None]
+    ax1.plot(xs, [r["avg_latency"] for r in rows if r["avg_latency"] is not None], "o-", label="avg latency")
+    ax1.plot(xs, [r["p99_latency"] for r in rows if r["avg_latency"] is not None], "s--", alpha=0.6, label="p99")
+    ax1.axvline(bound, color="r", ls=":", label=f"channel-load bound {bound:.3f}")
+    ax1.set_xlabel("offered load (flits/node/cycle)")
+    ax1.set_ylabel("packet latency (cycles)")
+    ax1.set_yscale("log")
+    ax1.legend()
+    offered = [r["offered_rate"] for r in rows]
+    ax2.plot(offered, [r["accepted_rate"] for r in rows], "o-", label="accepted")
+    ax2.plot(offered, offered, "k--", lw=0.8, label="accepted = offered")
+    ax2.axhline(bound, color="r", ls=":", label="bound")
+    ax2.set_xlabel("offered load (flits/node/cycle)")
+    ax2.set_ylabel("accepted throughput (flits/node/cycle)")
+    ax2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the subcommand; returns the exit status (0 ok, 2 bad input, 3 deadlock)."""
+    from elsa_tlm.noc.traffic import run_synthetic
+
+    try:
+        params = _params(args)
+        base = dict(traffic=args.traffic, packet_flits=args.packet_flits, cycles=args.cycles, warmup=args.warmup)
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise ConfigError("--out", str(out), "exists and is not a folder")
+        meta = {"params": dataclasses.asdict(params)}
+        if args.sweep is None:
+            r = run_synthetic(params, rate=args.rate, seed=args.seed, base_dir=Path.cwd(), **base)
+            write_json_atomic(out / "noc.json", meta | r)
+            write_csv_atomic(out / "links.csv", r["links"], LINK_FIELDS)
+            print(
+                f"{r['topology']} {r['routing']} {r['traffic']} rate {r['rate']}: accepted {r['accepted_rate']}, "
+                f"avg latency {r['avg_latency']} cycles (zero-load {r['zero_load_latency']}), "
+                f"{r['events']} events, {r['wall_s']} s -> {out}/noc.json, links.csv"
+            )
+            return 0
+        rows: list[dict] = []
+        bound = 0.0
+        saturated_seen = False
+        last: dict = {}
+        for rate in _sweep_rates(args.sweep):
+            r = run_synthetic(params, rate=rate, seed=args.seed, base_dir=Path.cwd(), **base)
+            bound = r["saturation_bound"]
+            row = {k: r[k] for k in SWEEP_FIELDS if k in r} | {"saturated": _saturated(r)}
+            rows.append(row)
+            last = r
+            print(f"rate {rate}: accepted {r['accepted_rate']}, avg latency {r['avg_latency']}", file=sys.stderr)
+            if saturated_seen:
+                break
+            saturated_seen = row["saturated"]
+        png = _plot(rows, bound, f"{last['topology']} {last['routing']} {last['traffic']}, {args.packet_flits}-flit packets")
+        summary = meta | {k: last[k] for k in ("topology", "routing", "traffic", "packet_flits", "cycles", "warmup", "seed")}
+        summary |= {"saturation_bound": bound, "sweep": rows}
+        sat = [r["offered_rate"] for r in rows if not r["saturated"]]
+        summary["max_unsaturated_offered"] = max(sat) if sat else None
+        summary["max_accepted_rate"] = max(r["accepted_rate"] for r in rows)
+        write_csv_atomic(out / "noc_sweep.csv", rows, SWEEP_FIELDS)
+        write_bytes_atomic(out / "latency_throughput.png", png)
+        write_json_atomic(out / "noc.json", summary)
+        print(f"sweep: {len(rows)} points, bound {bound:.4f} -> {out}/noc_sweep.csv, latency_throughput.png")
+        return 0
+    except DeadlockError as exc:
+        print(f"deadlock: {exc}", file=sys.stderr)
+        return 3
+    except ElsaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point (``python -m elsa_tlm.noc.cli``)."""
+    parser = argparse.ArgumentParser(prog="elsa-tlm")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["noc", *(argv if argv is not None else sys.argv[1:])])
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
