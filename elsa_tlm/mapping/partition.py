@@ -78,11 +78,15 @@ def _split(n: int, parts: int) -> list[int]:
 
 
 def slice_needs(layer: Layer, cols: int, cap: CoreCapacity) -> tuple[list[int], int, int, int, int]:
+    """Per-PE macros (weights, membranes, tracers) and neuron circuits of a slice with ``cols`` columns.
+
+    Storage is packed: a PE with c < 16 columns shares one 16-word macro row between 16 // c spines
+    (or weight rows), so rows = ceil(entries × c / 16); accesses still cost whole macro rows.
+    """
     pe_cols = _split(cols, cap.pes)
     c = max(pe_cols)
-    row_macros = math.ceil(c / cap.words)
-    w = math.ceil(layer.weight_rows * row_macros / cap.rows)
-    m = math.ceil(layer.n_out * row_macros / cap.rows)
+    w = math.ceil(math.ceil(layer.weight_rows * c / cap.words) / cap.rows)
+    m = math.ceil(math.ceil(layer.n_out * c / cap.words) / cap.rows)
     return pe_cols, w, m, m, min(c, cap.neuron_circuits)  # tracer rows = membrane rows
 
 
@@ -94,9 +98,9 @@ def fits(w: int, m: int, t: int, cap: CoreCapacity) -> bool:
     return w <= cap.weight_macros + (cap.membrane_macros - m) * cap.spill_ratio
 
 
-def split_layer(layer: Layer, cap: CoreCapacity, max_cores: int) -> list[Slice]:
+def split_layer(layer: Layer, cap: CoreCapacity) -> list[Slice]:
     """Fewest equal column slices of ``layer`` that each fit one core."""
-    for k in range(1, min(layer.cout, max_cores) + 1):
+    for k in range(1, layer.cout + 1):
         cols = _split(layer.cout, k)
         needs = [slice_needs(layer, c, cap) for c in cols]
         if all(fits(n[1], n[2], n[3], cap) for n in needs):
@@ -105,9 +109,9 @@ def split_layer(layer: Layer, cap: CoreCapacity, max_cores: int) -> list[Slice]:
                 out.append(Slice(layer.name, i, k, lo, lo + c, n[0], n[1], n[2], n[3], n[4]))
                 lo += c
             return out
-    pe_cols, w, m, t, _ = slice_needs(layer, math.ceil(layer.cout / max_cores), cap)
+    pe_cols, w, m, t, _ = slice_needs(layer, 1, cap)
     raise MappingError(
-        f"layer {layer.name} does not fit: even split over {max_cores} cores a slice needs per PE "
+        f"layer {layer.name} does not fit: even one column per core needs per PE "
         f"{w} weight / {m} membrane / {t} tracer macros; a PE has {cap.weight_macros} / "
         f"{cap.membrane_macros} / {cap.tracer_macros}"
     )
@@ -142,7 +146,7 @@ def partition(
     neuron circuits in proportion to their needs.
     """
     cap = CoreCapacity.from_config(cfg)
-    slices = [s for layer in wl.layers for s in split_layer(layer, cap, n_cores)]
+    slices = [s for layer in wl.layers for s in split_layer(layer, cap)]
     parts = [Partition([s]) for s in slices]
     owner = {id(s): i for i, s in enumerate(slices)}
     pmax = cfg.mapping.max_layers_per_core

@@ -1,0 +1,37 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elsa_tlm.schedule.orders import Windows, shell_order, window_sums
+
+
+def test_shell_order_visits_l_shaped_rings():
+    order = shell_order(3, 3)
+    rings = [max(divmod(int(i), 3)) for i in order]
+    assert rings == sorted(rings) and sorted(order.tolist()) == list(range(9))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.integers(1, 5),
+    st.integers(1, 3),
+    st.integers(0, 2),
+    st.integers(0, 10**6),
+)
+def test_window_sums_match_brute_force(h, w, k, s, p, seed):
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    if oh < 1 or ow < 1:
+        return
+    x = np.random.default_rng(seed).integers(0, 5, (h, w))
+    got = window_sums(x, (oh, ow), k, s, p)
+    xp = np.pad(x, p)
+    want = np.array([[xp[i * s : i * s + k, j * s : j * s + k].sum() for j in range(ow)] for i in range(oh)])
+    np.testing.assert_array_equal(got, want)
+    wd = Windows((h, w), (oh, ow), k, s, p, defer=True)
+    # reverse map covers exactly the window sizes
+    counts = np.bincount(wd.rev_idx, minlength=oh * ow)
+    np.testing.assert_array_equal(counts, wd.size)
+    order = wd.release_order(shell_order(h, w))
+    assert sorted(order.tolist()) == list(range(oh * ow))

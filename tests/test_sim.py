@@ -1,0 +1,152 @@
+import json
+
+import numpy as np
+import pytest
+from conftest import SMALL
+
+from elsa_tlm import sim
+from elsa_tlm.config import load_config
+from elsa_tlm.errors import MappingError
+from elsa_tlm.hw.pe import item_cycles, slice_actions
+from elsa_tlm.snn.products import gustavson_counts
+
+BREAKDOWN_KEYS = {
+    "adder",
+    "weight_sram",
+    "membrane_sram",
+    "tracer_sram",
+    "input_buffer",
+    "fire",
+    "scheduling_logic",
+    "packetisation",
+    "router_logic",
+    "noc_links",
+    "leakage",
+    "dram",
+}
+
+
+def test_summary_contract(small_results):
+    s = small_results["spine"].summary
+    for key in [
+        "model",
+        "dataset",
+        "time_steps",
+        "schedule",
+        "product",
+        "protocol",
+        "flit_bits",
+        "topology",
+        "routing",
+        "clock_mhz",
+        "seed",
+        "latency_cycles",
+        "latency_ms",
+        "step_done_cycles",
+        "first_output_cycle",
+        "energy_j",
+        "energy_breakdown_j",
+        "ops",
+        "sops",
+        "gops",
+        "tops_per_w",
+        "pj_per_sop",
+        "area_mm2",
+        "cores_used",
+        "noc",
+        "sim",
+    ]:
+        assert key in s, key
+    assert len(s["step_done_cycles"]) == s["time_steps"] == 4
+    assert s["step_done_cycles"] == sorted(s["step_done_cycles"])
+    assert set(s["energy_breakdown_j"]) >= BREAKDOWN_KEYS
+    assert sum(s["energy_breakdown_j"].values()) == pytest.approx(s["energy_j"], rel=1e-12)
+    assert all(v >= 0 for v in s["energy_breakdown_j"].values())
+    assert s["latency_ms"] == pytest.approx(s["latency_cycles"] / (s["clock_mhz"] * 1e3))
+    json.dumps(s, allow_nan=False)
+
+
+def test_policy_ordering(small_results):
+    sp, tb, lb = (small_results[p].summary for p in ("spine", "tbt", "lbl"))
+    assert sp["first_output_cycle"] <= tb["first_output_cycle"] <= lb["first_output_cycle"]
+    assert sp["latency_cycles"] <= tb["latency_cycles"]
+    # lbl: no output before the last step of every layer: first output is the end of the run
+    assert lb["first_output_cycle"] == lb["step_done_cycles"][0] == lb["latency_cycles"]
+
+
+def test_layer_rows_match_activity_and_flits_are_conserved(small_results):
+    r = small_results["spine"]
+    for row, layer in zip(r.layer_rows, r.workload.layers, strict=True):
+        assert row["input_spikes"] == int(layer.input_spikes.sum())
+        assert row["first_spine_cycle"] <= row["last_spine_cycle"]
+    sent = sum(row["flits_in"] for row in r.layer_rows)
+    assert sent >= r.summary["noc"]["flits"] > 0  # a train to a core feeding two layers counts for both
+
+
+def test_deterministic_bytes():
+    a = sim.run(load_config(None, SMALL)).summary
+    b = sim.run(load_config(None, SMALL)).summary
+    a.pop("sim"), b.pop("sim")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_lt_mode_close_to_at(small_results):
+    lt = sim.run(load_config(None, [*SMALL, 'run.mode="lt"'])).summary
+    at = small_results["spine"].summary
+    assert lt["latency_cycles"] <= at["latency_cycles"] * 1.05
+    assert abs(lt["latency_cycles"] - at["latency_cycles"]) / at["latency_cycles"] < 0.2
+
+
+def test_network_too_big_is_refused_with_core_count():
+    with pytest.raises(MappingError, match=r"needs \d+ cores .* has 4"):
+        sim.run(load_config(None, [*SMALL, "noc.topology=mesh:2x2"]))
+
+
+def test_pe_cycles_and_counts_closed_form():
+    # one output row with 37 events, 40 columns on the widest PE, 16 ways, 128 lanes, fire 1 cycle
+    ev = np.array([[37, 0, 16]])
+    cyc = item_cycles("gustavson", ev, 9, 40, 128, 16, 1)
+    assert cyc.tolist() == [[3 + 1, 0 + 1, 1 + 1]]
+    cyc_lanes = item_cycles("gustavson", ev, 9, 40, 16, 16, 1)  # 40 columns on 16 lanes: 3 passes
+    assert cyc_lanes.tolist() == [[12, 3, 6]]
+    assert item_cycles("outer", ev, 9, 40, 128, 16, 1).tolist() == [[38, 1, 17]]
+    assert item_cycles("inner", ev, 9, 40, 128, 16, 1).tolist() == [[2, 2, 2]]
+    acts, lane = slice_actions("gustavson", ev, 9, [40], 16, 128, 16)
+    hand = gustavson_counts(ev, 40)
+    assert acts.weight_row_reads == hand.weight_row_reads == 53 * 3
+    assert acts.mini_batches == 3 + 1
+    assert acts.fire_activations == 3  # every row fires each step (one idle row settles)
+    assert lane == pytest.approx(4 * 40 / 128)
+
+
+def test_energy_equals_counts_times_table():
+    from elsa_tlm.energy import EnergyModel
+    from elsa_tlm.snn.products import ActionCounts
+
+    cfg = load_config()
+    em = EnergyModel(cfg)
+    a = ActionCounts(
+        weight_row_reads=10,
+        membrane_row_reads=3,
+        membrane_row_writes=2,
+        tracer_reads=1,
+        tracer_writes=1,
+        adder_activations=4,
+        fire_activations=5,
+        mini_batches=4,
+    )
+    e = em._pe_energy(a, 2.0)
+    assert e["weight_sram"] == pytest.approx(10 * 0.256e-12)
+    assert e["membrane_sram"] == pytest.approx((3 * 0.730 + 2 * 0.480) * 1e-12)
+    assert e["tracer_sram"] == pytest.approx((0.256 + 0.170) * 1e-12)
+    assert e["adder"] == pytest.approx(2.0 * 35.648e-12)
+    assert e["fire"] == pytest.approx(5 * 2.9185e-12)
+
+
+def test_product_and_memory_directions():
+    base = sim.run(load_config(None, [*SMALL, "run.time_steps=2"])).summary
+    inner = sim.run(load_config(None, [*SMALL, "run.time_steps=2", "pe.product=inner"])).summary
+    outer = sim.run(load_config(None, [*SMALL, "run.time_steps=2", "pe.product=outer"])).summary
+    edram = sim.run(load_config(None, [*SMALL, "run.time_steps=2", "memory.technology=edram"])).summary
+    assert inner["energy_j"] > base["energy_j"] and outer["energy_j"] > base["energy_j"]
+    assert edram["area_mm2"] < base["area_mm2"] and edram["energy_j"] > base["energy_j"]
