@@ -205,7 +205,8 @@ def layer_action_counts(
         per_row = counts.reshape(*counts.shape[:2], -1).sum(axis=2, keepdims=True)  # one membrane row
         K, C = int(node.weight.shape[1]), int(node.weight.shape[0])
     M = per_row.shape[2]
-    rows_with_input = int(np.count_nonzero(per_row))
+    readout = node.op == "linear" and node.readout  # an integrator: no fire, no tracer
+    rows_with_input = 0 if readout else int(np.count_nonzero(per_row))
     steps_with_input = np.any(per_row > 0, axis=2)  # (n, T)
     fired = int(run.fire_rows[name].sum())
     if product == "gustavson":
@@ -216,11 +217,11 @@ def layer_action_counts(
         settle = fired - rows_with_input
     elif product == "inner":
         dense_rows = int(steps_with_input.sum()) * M
-        acc = inner_counts(dense_rows, K, C, fire_rows=dense_rows)
+        acc = inner_counts(dense_rows, K, C, fire_rows=0 if readout else dense_rows)
         settle = int(run.fire_rows[name][~steps_with_input].sum())
     else:
         raise ConfigError("product", product, "must be gustavson, inner or outer")
-    if node.op == "linear" and node.readout:
+    if readout:
         settle = 0
     return acc + settle_counts(max(settle, 0), C)
 
