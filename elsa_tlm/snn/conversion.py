@@ -53,7 +53,7 @@ class SNNRun:
         if name in self.readout:
             return self.readout[name]
         acc = np.cumsum(self.spikes[name].astype(np.int64), axis=1)
-        return acc * channel_view(self.thetas[name], acc.ndim, "conv" if acc.ndim == 5 else "linear")
+        return acc * channel_view(self.thetas[name], "conv" if acc.ndim == 5 else "linear")
 
     def levels(self, name: str) -> np.ndarray:
         """Net spike counts S after every step (n, T, ...)."""
@@ -108,18 +108,12 @@ class SpikingNetwork:
                 in_shape = (n, *shapes[node.inputs[0]]) if node.inputs[0] != "input" else x.shape
                 state[node.name] = SpikingMaxPool(in_shape, node.kernel, node.stride, node.padding)
             elif node.op in ("conv", "linear") and node.readout:
-                state[node.name] = np.broadcast_to(channel_view(node.bias, len(shp), node.op), shp).astype(
-                    np.int64
-                )
+                state[node.name] = np.broadcast_to(channel_view(node.bias, node.op), shp).astype(np.int64)
                 run.readout[node.name] = np.zeros((n, T, *shp[1:]), np.int64)
                 continue
             elif node.op in ("conv", "linear"):
                 p = self.neuron_params(node)
-                view = {
-                    k: channel_view(np.asarray(v), len(shp), node.op)
-                    for k, v in p.items()
-                    if k in ("theta", "v0")
-                }
+                view = {k: channel_view(np.asarray(v), node.op) for k, v in p.items() if k in ("theta", "v0")}
                 state[node.name] = STBIFNeurons.create(shp, view["theta"], p["s_min"], p["s_max"], view["v0"])
                 run.thetas[node.name] = node.theta
                 run.fire_rows[node.name] = np.zeros((n, T), np.int64)

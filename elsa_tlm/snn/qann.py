@@ -80,7 +80,7 @@ class QNode:
         return int(self.weight.shape[0]) if self.weight is not None else 0
 
 
-def channel_view(v: np.ndarray, ndim_out: int, op: str) -> np.ndarray:
+def channel_view(v: np.ndarray, op: str) -> np.ndarray:
     """Per-output-channel vector shaped to broadcast against a (..., C, H, W) or (..., C) tensor."""
     return v[:, None, None] if op == "conv" else v
 
@@ -89,7 +89,7 @@ def quantize(
     z: np.ndarray, bias: np.ndarray, theta: np.ndarray, q_min: int, q_max: int, op: str
 ) -> np.ndarray:
     """Integer quantized ReLU: clip(floor((z + bias) / theta), q_min, q_max)."""
-    b, th = channel_view(bias, z.ndim, op), channel_view(theta, z.ndim, op)
+    b, th = channel_view(bias, op), channel_view(theta, op)
     return np.clip(np.floor_divide(z + b, th), q_min, q_max)
 
 
@@ -136,7 +136,7 @@ class QNetwork:
             else:
                 z = accumulate(n, src, out[n.inputs[1]] if len(n.inputs) == 2 else None)
                 if n.readout:
-                    out[n.name] = z + channel_view(n.bias, z.ndim, n.op)
+                    out[n.name] = z + channel_view(n.bias, n.op)
                 else:
                     out[n.name] = quantize(z, n.bias, n.theta, n.q_min, n.q_max, n.op)
         del out["input"]
