@@ -117,67 +117,62 @@ class LayerSliceActor:
             ev.succeed()
 
     # ------------------------------------------------------------------ compute
-    def run(self):  # noqa: C901 - the actor's main loop reads best in one piece
-        T, n_out, order, cost = self.T, self.n_out, self.order, self.cost
+    def run(self):
+        T, n_out, order, cost, B = self.T, self.n_out, self.order, self.cost, self.batch_items
+        missing = self.missing_out.reshape(-1)  # view: flat index t * n_out + o
+        flat_seq = (np.arange(T)[:, None] * n_out + order[None, :]).ravel()  # work list as flat indices
+        flat_cost = cost.reshape(-1)
         total = T * n_out
+        env, st = self.env, self.stats
         j = 0
         while j < total:
-            t, o = divmod(j, n_out)
-            o = int(order[o])
-            if self.missing_out[t, o] > 0:
-                self.wait_key = (t, o)
-                self.wait_event = self.env.event()
+            if missing[flat_seq[j]] > 0:
+                self.wait_key = divmod(int(flat_seq[j]), n_out)
+                self.wait_event = env.event()
                 yield self.wait_event
-            group = [j]
-            while len(group) < self.batch_items and j + len(group) < total:
-                tn, on = divmod(j + len(group), n_out)
-                if self.missing_out[tn, order[on]] > 0:
-                    break
-                group.append(j + len(group))
-            g = np.array(group)
-            gt, go = g // n_out, order[g % n_out]
-            cycles = int(cost[gt, go].sum())
-            start = self.env.now
+            cand = flat_seq[j : j + B]
+            blocked = np.flatnonzero(missing[cand] > 0)
+            n = int(blocked[0]) if blocked.size else cand.size
+            g = cand[:n]
+            cycles = int(flat_cost[g].sum())
+            start = env.now
             if cycles:
-                yield self.env.timeout(cycles)
-            end = self.env.now
-            st = self.stats
+                yield env.timeout(cycles)
             st.busy_cycles += cycles
             st.transactions += 1
             if st.first_finish < 0:
-                st.first_finish = start + int(cost[gt[0], go[0]])
-            st.last_finish = end
+                st.first_finish = start + int(flat_cost[g[0]])
+            st.last_finish = env.now
+            gt = g // n_out
             if self.tracer is not None:
-                self.tracer(self, start, end, int(gt[0]), int(gt[-1]), len(group))
-            self._finish(gt, go)
-            j += len(group)
+                self.tracer(self, start, env.now, int(gt[0]), int(gt[-1]), n)
+            self._finish(gt, g - gt * n_out)
+            j += n
 
     def _finish(self, gt: np.ndarray, go: np.ndarray) -> None:
         """Pool, then gate by policy, then emit finished spines."""
         n_out = self.n_out
-        for t in np.unique(gt):
-            t = int(t)
-            outs = go[gt == t]
+        steps = (int(gt[0]),) if gt[0] == gt[-1] else tuple(int(t) for t in np.unique(gt))
+        for t in steps:
+            outs = go if len(steps) == 1 else go[gt == t]
             if self.pool is not None:
                 mp = self.missing_pool[t]
                 touched = self.pool.outputs_of(outs)
                 np.subtract.at(mp, touched, 1)
-                emitted = np.unique(touched[mp[touched] == 0])
-                mp[emitted] = -1  # mark sent
+                emitted = touched[mp[touched] == 0]
+                if emitted.size:
+                    emitted = np.unique(emitted)
+                    mp[emitted] = -1  # mark sent
             else:
                 emitted = outs
-            step_complete = (self.pos + outs.size) >= (t + 1) * n_out
             self.pos += outs.size
+            step_complete = self.pos >= (t + 1) * n_out
             if emitted.size:
                 self.pending.append((t, emitted))
             if step_complete:
                 self.stats.step_done[t] = int(self.env.now)
-            if (
-                self.policy == "spine"
-                or (self.policy == "tbt" and step_complete)
-                or (self.policy == "lbl" and step_complete and t == self.T - 1)
-            ):
-                self._flush()
+                if self.policy == "tbt" or (self.policy == "lbl" and t == self.T - 1):
+                    self._flush()
         if self.policy == "spine":
             self._flush()
 

@@ -74,33 +74,34 @@ class Windows:
         self.size = ((rhi - rlo)[:, None] * (chi - clo)[None, :]).ravel().astype(np.int64)
         far = touches_far_padding(oh, ih, k, s, p)[:, None] | touches_far_padding(ow, iw, k, s, p)[None, :]
         self.deferred = far.ravel() if (defer and p > 0) else np.zeros(oh * ow, dtype=bool)
-        # reverse map: for each input (r, c), outputs with rlo <= r < rhi and clo <= c < chi
-        rows_of = [np.nonzero((rlo <= r) & (r < rhi))[0] for r in range(ih)]
-        cols_of = [np.nonzero((clo <= c) & (c < chi))[0] for c in range(iw)]
-        ptr = [0]
-        idx: list[np.ndarray] = []
-        for r in range(ih):
-            for c in range(iw):
-                outs = (rows_of[r][:, None] * ow + cols_of[c][None, :]).ravel()
-                idx.append(outs)
-                ptr.append(ptr[-1] + outs.size)
-        self.rev_ptr = np.array(ptr, dtype=np.int64)
-        self.rev_idx = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
+        # (input, output) pairs of every window, then the reverse map input -> outputs (CSR and padded)
+        oy, ox = np.divmod(np.arange(oh * ow), ow)
+        dy, dx = np.divmod(np.arange(k * k), k)
+        iy = (oy * s - p)[:, None] + dy[None, :]
+        ix = (ox * s - p)[:, None] + dx[None, :]
+        ok = (iy >= 0) & (iy < ih) & (ix >= 0) & (ix < iw)
+        pair_out = np.broadcast_to(np.arange(oh * ow)[:, None], ok.shape)[ok]
+        pair_in = (iy * iw + ix)[ok]
+        srt = np.lexsort((pair_out, pair_in))
+        self.pair_in, self.pair_out = pair_in[srt], pair_out[srt]
+        fan = np.bincount(self.pair_in, minlength=ih * iw)
+        self.rev_ptr = np.concatenate([[0], np.cumsum(fan)]).astype(np.int64)
+        self.rev_idx = self.pair_out.astype(np.int64)
+        width = max(int(fan.max()) if fan.size else 0, 1)
+        self.rev_mat = np.full((ih * iw, width), -1, dtype=np.int64)
+        col = np.arange(self.pair_in.size) - self.rev_ptr[self.pair_in]
+        self.rev_mat[self.pair_in, col] = self.rev_idx
 
     def outputs_of(self, inputs: np.ndarray) -> np.ndarray:
         """All (with repetition) outputs whose window contains any of ``inputs``."""
-        if inputs.size == 1:
-            i = int(inputs[0])
-            return self.rev_idx[self.rev_ptr[i] : self.rev_ptr[i + 1]]
-        return np.concatenate([self.rev_idx[self.rev_ptr[i] : self.rev_ptr[i + 1]] for i in inputs])
+        sel = self.rev_mat[inputs].ravel()
+        return sel[sel >= 0]
 
     def release_order(self, input_order: np.ndarray) -> np.ndarray:
         """Outputs sorted by when they become computable if inputs arrive in ``input_order``."""
         pos = np.empty(input_order.size, dtype=np.int64)
         pos[input_order] = np.arange(input_order.size)
         last = np.full(self.size.size, -1, dtype=np.int64)
-        for i in range(input_order.size):
-            outs = self.rev_idx[self.rev_ptr[i] : self.rev_ptr[i + 1]]
-            np.maximum.at(last, outs, pos[i])
+        np.maximum.at(last, self.pair_out, pos[self.pair_in])
         last[self.deferred] = input_order.size
         return np.lexsort((np.arange(last.size), last)).astype(np.int64)
