@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1000, help="warm-up cycles (default 1000)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--set", action="append", metavar="noc.KEY=VALUE", help="override a NoC parameter")
-    p.add_argument("--sweep", metavar="START:STOP:STEP", help="sweep the rate; stops one point after saturation")
+    p.add_argument(
+        "--sweep", metavar="START:STOP:STEP", help="sweep the rate; stops one point after saturation"
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run)
     return p
@@ -88,7 +90,9 @@ def _plot(rows: list[dict], bound: float, title: str) -> bytes:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     xs = [r["offered_rate"] for r in rows if r["avg_latency"] is not None]
     ax1.plot(xs, [r["avg_latency"] for r in rows if r["avg_latency"] is not None], "o-", label="avg latency")
-    ax1.plot(xs, [r["p99_latency"] for r in rows if r["avg_latency"] is not None], "s--", alpha=0.6, label="p99")
+    ax1.plot(
+        xs, [r["p99_latency"] for r in rows if r["avg_latency"] is not None], "s--", alpha=0.6, label="p99"
+    )
     ax1.axvline(bound, color="r", ls=":", label=f"channel-load bound {bound:.3f}")
     ax1.set_xlabel("offered load (flits/node/cycle)")
     ax1.set_ylabel("packet latency (cycles)")
@@ -115,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         params = _params(args)
-        base = dict(traffic=args.traffic, packet_flits=args.packet_flits, cycles=args.cycles, warmup=args.warmup)
+        base = dict(
+            traffic=args.traffic, packet_flits=args.packet_flits, cycles=args.cycles, warmup=args.warmup
+        )
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise ConfigError("--out", str(out), "exists and is not a folder")
@@ -140,12 +146,20 @@ def run(args: argparse.Namespace) -> int:
             row = {k: r[k] for k in SWEEP_FIELDS if k in r} | {"saturated": _saturated(r)}
             rows.append(row)
             last = r
-            print(f"rate {rate}: accepted {r['accepted_rate']}, avg latency {r['avg_latency']}", file=sys.stderr)
+            print(
+                f"rate {rate}: accepted {r['accepted_rate']}, avg latency {r['avg_latency']}", file=sys.stderr
+            )
             if saturated_seen:
                 break
             saturated_seen = row["saturated"]
-        png = _plot(rows, bound, f"{last['topology']} {last['routing']} {last['traffic']}, {args.packet_flits}-flit packets")
-        summary = meta | {k: last[k] for k in ("topology", "routing", "traffic", "packet_flits", "cycles", "warmup", "seed")}
+        png = _plot(
+            rows,
+            bound,
+            f"{last['topology']} {last['routing']} {last['traffic']}, {args.packet_flits}-flit packets",
+        )
+        summary = meta | {
+            k: last[k] for k in ("topology", "routing", "traffic", "packet_flits", "cycles", "warmup", "seed")
+        }
         summary |= {"saturation_bound": bound, "sweep": rows}
         sat = [r["offered_rate"] for r in rows if not r["saturated"]]
         summary["max_unsaturated_offered"] = max(sat) if sat else None

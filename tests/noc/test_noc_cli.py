@@ -1,0 +1,96 @@
+"""The noc subcommand: outputs, determinism, refusals, and the parameter dataclass."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+
+import pytest
+
+from elsa_tlm.errors import ConfigError
+from elsa_tlm.noc import cli
+from elsa_tlm.noc.params import NocParams
+
+
+def _main(argv):
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["noc", *argv])
+    return args.func(args)
+
+
+def test_single_point_outputs_are_deterministic(tmp_path):
+    argv = [
+        "--topology",
+        "mesh:3x3",
+        "--rate",
+        "0.2",
+        "--cycles",
+        "500",
+        "--warmup",
+        "50",
+        "--set",
+        "noc.flit_bits=128",
+    ]
+    assert _main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert _main([*argv, "--out", str(tmp_path / "b")]) == 0
+    ja, jb = (json.loads((tmp_path / x / "noc.json").read_text()) for x in "ab")
+    assert ja.pop("wall_s") >= 0 and jb.pop("wall_s") >= 0 and ja == jb
+    assert ja["params"]["flit_bits"] == 128 and ja["offered_rate"] > 0
+    assert (tmp_path / "a" / "links.csv").read_bytes() == (tmp_path / "b" / "links.csv").read_bytes()
+    rows = list(csv.DictReader((tmp_path / "a" / "links.csv").open()))
+    assert len(rows) == 24 and {"utilisation", "busy_cycles"} <= set(rows[0])
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--topology", "mesh:0x6"], "noc.topology"),
+        (["--set", "noc.flit_bits=16"], "noc.flit_bits"),
+        (["--set", "noc.fifo_depth=3"], "unknown key"),
+        (["--topology", "ring:6", "--routing", "xy"], "noc.routing"),
+        (["--rate", "-1"], "rate"),
+        (["--sweep", "0.5:0.1:0.1"], "--sweep"),
+        (["--topology", "file:missing.graphml"], "does not exist"),
+    ],
+)
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, argv, needle):
+    out = tmp_path / "out"
+    assert _main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0]
+    assert not out.exists()
+
+
+def test_sweep_stops_after_saturation(tmp_path):
+    out = tmp_path / "s"
+    argv = [
+        "--topology",
+        "mesh:3x3",
+        "--cycles",
+        "400",
+        "--warmup",
+        "50",
+        "--sweep",
+        "0.3:1.0:0.35",
+        "--out",
+        str(out),
+    ]
+    assert _main(argv) == 0
+    rows = list(csv.DictReader((out / "noc_sweep.csv").open()))
+    assert [float(r["rate"]) for r in rows] == [0.3, 0.65, 1.0][: len(rows)]
+    assert (out / "latency_throughput.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "noc.json").read_text())["saturation_bound"] > 0
+
+
+def test_params_from_mapping():
+    p = NocParams.from_mapping({"flit_bits": 128, "routing": "shortest"})
+    assert p.flit_bits == 128 and p.router_pipeline_cycles == 8
+    with pytest.raises(ConfigError) as ei:
+        NocParams.from_mapping({"link_bits": "wide"})
+    assert ei.value.key == "noc.link_bits"
+    with pytest.raises(ConfigError, match="noc.fifo_bytes"):
+        NocParams.from_mapping({"fifo_bytes": 16})
+    with pytest.raises(ConfigError, match="noc.switch_alloc_cycles"):
+        NocParams.from_mapping({"switch_alloc_cycles": -1})
