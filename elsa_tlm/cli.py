@@ -43,11 +43,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = _out_dir(cfg, args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError("--out", str(out), "exists and is not a folder")
-    result = sim.run(cfg)
+    extra = None
+    if cfg.workload.activity == "functional":
+        from elsa_tlm import elastic
+
+        er = elastic.run(cfg)
+        result = er.result
+
+        def extra(folder: Path) -> None:
+            elastic.write_extras(er, folder)
+    else:
+        result = sim.run(cfg)
     copy_to = None
     if cfg.output.copy_plots and not args.out and not cfg.output.dir:
         copy_to = Path("plots") / cfg.name
-    write_result(result, out, copy_to)
+    write_result(result, out, copy_to, extra)
     if args.save_activity:
         from elsa_tlm.workload.activity import save_activity
 
@@ -59,6 +69,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"energy {s['energy_j'] * 1e6:.4g} uJ, {s['tops_per_w']:.3g} TOPS/W"
     )
     print(f"results: {out}/summary.json, layers.csv, links.csv, mapping.json, config.resolved.toml")
+    if s.get("elastic"):
+        el = s["elastic"]
+        print(
+            f"accuracy: QANN {s['qann_accuracy']:.4f}, SNN at step T {s['snn_accuracy']:.4f}; early exit at "
+            f"confidence {el['threshold']}: mean step {el['exit_step']:.2f}, cycle {el['exit_cycle']:.0f}, "
+            f"accuracy {el['accuracy']:.4f} over {s['samples_simulated']} simulated images "
+            f"(test set: {el['test_set_accuracy']:.4f} at mean step {el['test_set_exit_step']:.2f})"
+        )
     if cfg.output.plots:
         print(
             f"plots:   {out}/timeline.png, energy.png, mapping.png"

@@ -138,3 +138,33 @@ def plot_run(result: Result, out: Path) -> None:
     plot_timeline(result, out / "timeline.png")
     plot_energy(result, out / "energy.png")
     plot_mapping(result, out / "mapping.png")
+
+
+def plot_elastic(er: Any, path: Path) -> None:
+    """Accuracy against time step and against simulated cycles (mean output cycle of each step)."""
+    acc = np.array(er.accuracy_per_step) * 100
+    cyc = np.array(er.mean_step_cycles)
+    steps = np.arange(1, acc.size + 1)
+    s = er.result.summary
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    a.plot(steps, acc, marker="o", ms=3)
+    a.axhline(s["qann_accuracy"] * 100, color="grey", ls="--", label=f"QANN {s['qann_accuracy'] * 100:.2f}%")
+    a.set_xlabel("time step")
+    a.set_ylabel(f"test accuracy over {s['test_images']} images (%)")
+    a.legend()
+    a.set_title("elastic inference: accuracy after every step")
+    b.plot(cyc, acc, marker="o", ms=3, label=f"{s['schedule']} pipeline")
+    el = s.get("elastic") or {}
+    if el.get("threshold"):
+        b.scatter(
+            [el["test_set_exit_cycle"]],
+            [el["test_set_accuracy"] * 100],
+            color="red",
+            zorder=5,
+            label=f"early exit @ conf {el['threshold']}",
+        )
+    b.set_xlabel("cycle the step's output leaves the chip (mean of simulated images)")
+    b.set_ylabel("accuracy (%)")
+    b.legend()
+    b.set_title(f"accuracy vs latency ({s['clock_mhz']:.0f} MHz)")
+    _save(fig, path)

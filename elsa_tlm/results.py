@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from elsa_tlm.config import to_toml
@@ -46,7 +47,12 @@ def _round(obj: object) -> object:
     return obj
 
 
-def write_result(result: Result, out_dir: Path, copy_plots_to: Path | None = None) -> Path:
+def write_result(
+    result: Result,
+    out_dir: Path,
+    copy_plots_to: Path | None = None,
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
     """Write every output of ``result`` into ``out_dir`` atomically (replacing a previous run there)."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +71,8 @@ def write_result(result: Result, out_dir: Path, copy_plots_to: Path | None = Non
             from elsa_tlm import plots
 
             plots.plot_run(result, tmp)
+        if extra is not None:
+            extra(tmp)
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old")
             if old.exists():

@@ -153,6 +153,10 @@ def load_workload(model: str, time_steps: int = 0, classifier_density: float = -
         if lr["type"] == "conv":
             cin, cout, k, s, p = sh["Cin"], sh["Cout"], sh["kernel"], sh["stride"], sh["padding"]
             ihw, ohw = (sh["IH"], sh["IW"]), (sh["OH"], sh["OW"])
+        elif lr["type"] == "linear" and "in_shape" in sh:  # flattens a (C, H, W) map: one H×W window
+            c_in, h_in, w_in = sh["in_shape"]
+            cin, cout, k, s, p = c_in, sh["out_features"], h_in, 1, 0
+            ihw, ohw = (h_in, w_in), (1, 1)
         elif lr["type"] == "linear":
             cin, cout, k, s, p = sh["in_features"], sh["out_features"], 1, 1, 0
             ihw, ohw = (1, 1), (1, 1)
@@ -179,7 +183,7 @@ def load_workload(model: str, time_steps: int = 0, classifier_density: float = -
             main=producers[-1],
             skips=producers[:-1],
             input_spikes=spikes,
-            weight_rows=cin * k * k,
+            weight_rows=sh.get("in_features", cin * k * k),
         )
         layers.append(layer)
         out_hw[layer.name] = ohw

@@ -1,0 +1,170 @@
+"""Elastic inference with functional activity: accuracy per step, per-sample chip timing, early exit.
+
+The digits SNN runs functionally over the whole test set (accuracy after every time step: the model's
+real elastic curve). ``workload.samples`` test images are then simulated one by one on the chip model;
+each gives the cycle at which every time step's output leaves the chip. With ``run.exit_confidence`` > 0 a
+sample stops at the first step whose readout has max softmax >= threshold; its exit cycle is that step's
+output cycle, and its energy is measured by re-simulating the sample truncated to its exit step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from elsa_tlm import sim
+from elsa_tlm.config import Config
+from elsa_tlm.workload.activity import Activity
+from elsa_tlm.workload.functional import digits_run
+from elsa_tlm.workload.graph import Workload, load_workload
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature scaling (Guo et al., 2017): the τ minimising the NLL of softmax(logits / τ).
+
+    The readout membranes are integers in arbitrary units; τ, fitted on the *training* set's QANN logits,
+    turns them into calibrated confidences for the early-exit rule.
+    """
+    from scipy.optimize import minimize_scalar
+
+    z = logits.astype(np.float64)
+
+    def nll(log_t: float) -> float:
+        a = z / np.exp(log_t)
+        a = a - a.max(axis=1, keepdims=True)
+        return float(-(a[np.arange(len(labels)), labels] - np.log(np.exp(a).sum(axis=1))).mean())
+
+    scale = float(np.abs(z).mean()) or 1.0
+    res = minimize_scalar(nll, bounds=(np.log(scale) - 10, np.log(scale) + 5), method="bounded")
+    return float(np.exp(res.x))
+
+
+def softmax_confidence(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Max softmax probability over the last axis of ``logits / temperature``."""
+    logits = logits / temperature
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e.max(axis=-1) / e.sum(axis=-1)
+
+
+def exit_steps(logits_per_step: np.ndarray, threshold: float, temperature: float = 1.0) -> np.ndarray:
+    """First step whose confidence reaches ``threshold`` (the last step when none does)."""
+    conf = softmax_confidence(logits_per_step.astype(np.float64), temperature)
+    T = conf.shape[1]
+    if threshold <= 0:
+        return np.full(conf.shape[0], T - 1)
+    hit = conf >= threshold
+    return np.where(hit.any(axis=1), hit.argmax(axis=1), T - 1)
+
+
+def truncate(act: Activity, steps: int) -> Activity:
+    return Activity(
+        act.source,
+        steps,
+        {k: v[:steps] for k, v in act.inputs.items()},
+        {k: v[:steps] for k, v in act.emitted.items()},
+        {k: v[:steps] for k, v in act.skip_inputs.items()},
+        dict(act.meta),
+    )
+
+
+@dataclass
+class ElasticRun:
+    result: sim.Result  # the first sample's full run, summary extended with the functional results
+    samples: list[dict[str, Any]]
+    accuracy_per_step: list[float]
+    mean_step_cycles: list[float]
+
+
+def run(cfg: Config) -> ElasticRun:
+    wl = load_workload(cfg.workload.model, cfg.run.time_steps)
+    dr = digits_run(cfg, wl)
+    T = wl.time_steps
+    labels = dr.labels
+    acc_step = [float((dr.pred_per_step[:, t] == labels).mean()) for t in range(T)]
+    qann_acc = float((dr.qann_pred == labels).mean())
+    thr = cfg.run.exit_confidence
+    exits_all = exit_steps(dr.logits_per_step, thr, dr.temperature)
+    results: list[sim.Result] = []
+    rows: list[dict[str, Any]] = []
+    for i, act in zip(dr.sample_ids, dr.activities, strict=True):
+        res = sim.run(cfg, activity=act, workload=wl)
+        results.append(res)
+        s = res.summary
+        e = int(exits_all[i])
+        row = {
+            "sample": i,
+            "label": int(labels[i]),
+            "exit_step": e,
+            "exit_cycle": int(s["step_done_cycles"][e]),
+            "correct": bool(dr.pred_per_step[i, e] == labels[i]),
+            "latency_cycles": s["latency_cycles"],
+            "first_output_cycle": s["first_output_cycle"],
+            "energy_j": s["energy_j"],
+            "energy_exit_j": s["energy_j"],
+        }
+        if thr > 0 and e < T - 1:
+            wl_e = _truncated_workload(wl, e + 1)
+            row["energy_exit_j"] = sim.run(
+                replace(cfg), activity=truncate(act, e + 1), workload=wl_e
+            ).summary["energy_j"]
+        rows.append(row)
+    mean_steps = np.mean([r.summary["step_done_cycles"] for r in results], axis=0)
+    first = results[0]
+    summary = dict(first.summary)
+    summary["qann_accuracy"] = qann_acc
+    summary["snn_accuracy"] = acc_step[-1]
+    summary["test_images"] = int(labels.size)
+    summary["samples_simulated"] = len(rows)
+    summary["mean_latency_cycles"] = float(np.mean([r["latency_cycles"] for r in rows]))
+    summary["mean_first_output_cycle"] = float(np.mean([r["first_output_cycle"] for r in rows]))
+    summary["mean_energy_j"] = float(np.mean([r["energy_j"] for r in rows]))
+    exit_cycle_all = mean_steps[exits_all]
+    summary["elastic"] = {
+        "threshold": thr,
+        "temperature": dr.temperature,
+        "accuracy_per_step": acc_step,
+        "mean_step_done_cycles": [float(x) for x in mean_steps],
+        "exit_step": float(np.mean([r["exit_step"] for r in rows])),
+        "exit_cycle": float(np.mean([r["exit_cycle"] for r in rows])),
+        "accuracy": float(np.mean([r["correct"] for r in rows])),
+        "energy_exit_j": float(np.mean([r["energy_exit_j"] for r in rows])),
+        "test_set_exit_step": float(exits_all.mean()),
+        "test_set_exit_cycle": float(exit_cycle_all.mean()),
+        "test_set_accuracy": float((dr.pred_per_step[np.arange(labels.size), exits_all] == labels).mean()),
+    }
+    first.summary = summary
+    return ElasticRun(first, rows, acc_step, [float(x) for x in mean_steps])
+
+
+def _truncated_workload(wl: Workload, steps: int) -> Workload:
+    layers = [
+        replace(la, input_spikes=la.input_spikes[:steps], consumers=list(la.consumers)) for la in wl.layers
+    ]
+    return Workload(wl.model, wl.dataset, steps, layers, wl.input_hw, wl.input_channels, wl.source)
+
+
+SAMPLE_FIELDS = [
+    "sample",
+    "label",
+    "exit_step",
+    "exit_cycle",
+    "correct",
+    "latency_cycles",
+    "first_output_cycle",
+    "energy_j",
+    "energy_exit_j",
+]
+
+
+def write_extras(er: ElasticRun, out: Any) -> None:
+    """samples.csv and elastic.png into the (temporary) result folder."""
+    from elsa_tlm.fileio import write_csv_atomic
+
+    write_csv_atomic(out / "samples.csv", er.samples, SAMPLE_FIELDS)
+    if er.result.config.output.plots:
+        from elsa_tlm.plots import plot_elastic
+
+        plot_elastic(er, out / "elastic.png")
