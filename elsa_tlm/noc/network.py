@@ -331,9 +331,31 @@ class Network:
             self._check()
 
     def _on_arrive(self, ev: Event) -> None:
+        """Head of ``ev`` (a transaction) reaches a switch allocator: request its next output."""
         self._pending -= 1
-        t = ev._value
-        self._request(t.ports[t.idx], t, t.buf.idx)
+        t = ev
+        port = t.ports[t.idx]
+        inp = t.buf.idx
+        if not port.nwait:  # fast path (inlined _request): idle output with room downstream
+            now = self.env._now
+            if port.busy_until <= now:
+                buf = port.dest_buf
+                if buf is None:
+                    self._grant(port, t, now, None)
+                    if self.in_flight and (self._pending == 0 or now - self._last_progress > self.timeout):
+                        self._check()
+                    return
+                used = buf.used
+                if buf.rel and buf.rel[0][0] <= now:
+                    used = buf.occupancy(now)
+                if used + t.need <= buf.cap:
+                    buf.used = used + t.need
+                    port.rr = inp
+                    self._grant(port, t, now, buf)
+                    return  # a hop was scheduled: progress is possible, nothing to check
+        port.queues[inp].append(t)
+        port.nwait += 1
+        self._try(port)
         if self.in_flight:
             self._check()
 

@@ -75,7 +75,8 @@ def pattern_matrix(topo: Topology, traffic: str) -> np.ndarray:
 
 
 def saturation_bound(topo: Topology, routing: Routing, traffic: str, packet_flits: int, params: Any) -> float:
-    """Channel-load bound on the accepted rate (flits/node/cycle): b / max port load per unit rate.
+    """Channel-load bound (flits/node/cycle, averaged over all N nodes like ``offered_rate``): the offered
+    load at which the most loaded link or port saturates, b / max port load per unit rate.
 
     b = F / ceil(F * flit_bits / link_bits) flits/cycle is what one link or local port carries for F-flit
     packets; the load per unit injection rate is computed exactly from the traffic matrix and the routing's
@@ -89,7 +90,10 @@ def saturation_bound(topo: Topology, routing: Routing, traffic: str, packet_flit
         float(loads.max()) if loads.size else 0.0, float(m.sum(axis=0).max()), float(m.sum(axis=1).max())
     )
     b = packet_flits / max(1, math.ceil(packet_flits * params.flit_bits / params.link_bits))
-    return b / peak if peak > 0 else float("inf")
+    active = float(
+        (m.sum(axis=1) > 0).mean()
+    )  # silent sources: express the bound per node, like offered_rate
+    return b * active / peak if peak > 0 else float("inf")
 
 
 def _draw_destinations(rng: np.random.Generator, m: np.ndarray, src: np.ndarray) -> np.ndarray:
