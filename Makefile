@@ -33,6 +33,13 @@ bench: $(STAMP)
 digits: $(STAMP)
 	$(CLI) run scenarios/digits.toml
 
+elastic: $(STAMP)
+	$(CLI) run scenarios/digits.toml --out results/elastic
+	mkdir -p plots/elastic && cp results/elastic/elastic.png results/elastic/samples.csv plots/elastic/
+
+pipelines: $(STAMP)
+	$(BIN)/python -m elsa_tlm.studies pipelines --out plots/pipelines $(STUDY_ARGS)
+
 noc-curve: $(STAMP)
 	$(CLI) noc --topology mesh:6x6 --routing xy --traffic uniform --packet-flits 1 --sweep 0.05:1.0:0.05 --out results/noc-curve/uniform
 	$(CLI) noc --topology mesh:6x6 --routing xy --traffic transpose --packet-flits 1 --sweep 0.05:1.0:0.05 --out results/noc-curve/transpose

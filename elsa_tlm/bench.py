@@ -1,0 +1,74 @@
+"""Reference benchmark: ResNet-18 and ResNet-50 (T=16, spine, default chip) in ``at`` and ``lt`` modes.
+
+Each run is a separate process so that its peak RSS is its own. Writes wall time, SimPy events, peak RSS
+and the headline results to ``bench/results.json``. Speed targets are checked here, never in the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+
+from elsa_tlm.fileio import write_json_atomic
+
+RUNS = [("resnet18", "at"), ("resnet18", "lt"), ("resnet50", "at"), ("resnet50", "lt")]
+TARGETS = {("resnet50", "at"): {"wall_s": 120.0, "peak_rss_mb": 2048.0}}
+
+CHILD = """
+import json, sys, time
+from elsa_tlm import sim
+from elsa_tlm.config import load_config
+cfg = load_config(None, sys.argv[1:])
+t = time.perf_counter()
+r = sim.run(cfg)
+s = r.summary
+print(json.dumps({"wall_s": time.perf_counter() - t, "events": s["sim"]["events"], "peak_rss_mb": s["sim"]["peak_rss_mb"],
+                  "latency_cycles": s["latency_cycles"], "first_output_cycle": s["first_output_cycle"],
+                  "energy_j": s["energy_j"], "cores_used": s["cores_used"]}))
+"""
+
+
+def run_one(model: str, mode: str, extra: list[str]) -> dict:
+    args = [f'workload.model="{model}"', f'run.mode="{mode}"', *extra]
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, check=True)
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out["process_wall_s"] = time.perf_counter() - t
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default="bench/results.json")
+    ap.add_argument("--set", action="append", default=[], help="extra config overrides for every run")
+    args = ap.parse_args(argv)
+    results = []
+    ok = True
+    for model, mode in RUNS:
+        r = run_one(model, mode, args.set)
+        r.update(model=model, mode=mode, time_steps=16, schedule="spine")
+        target = TARGETS.get((model, mode))
+        if target:
+            r["targets"] = target
+            r["meets_targets"] = all(r[k] <= v for k, v in target.items())
+            ok &= r["meets_targets"]
+        results.append(r)
+        print(
+            f"{model:9s} {mode}: wall {r['wall_s']:.1f} s, {r['events']} events, peak {r['peak_rss_mb']:.0f} MB, "
+            f"latency {r['latency_cycles']}, first output {r['first_output_cycle']}",
+            flush=True,
+        )
+    write_json_atomic(
+        args.out,
+        {"machine": {"python": platform.python_version(), "platform": platform.platform()}, "runs": results},
+    )
+    print(f"wrote {args.out}" + ("" if ok else "  (a speed target was missed)"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

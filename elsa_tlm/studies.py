@@ -1,0 +1,122 @@
+"""Multi-run studies behind make targets. ``pipelines``: the six measured networks × lbl/tbt/spine.
+
+Usage: ``python -m elsa_tlm.studies pipelines --out plots/pipelines [--models m1,m2] [--set k=v] [--workers N]``.
+Writes ``pipelines.csv`` (latency, first response, energy per network and policy, and the ratios to spine)
+and ``pipelines.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from elsa_tlm.fileio import write_csv_atomic
+
+NETWORKS = ["vgg16_cifar10", "vgg16_cifar100", "vgg16_cifar10dvs", "resnet18", "resnet34", "resnet50"]
+POLICIES = ["spine", "tbt", "lbl"]
+FIELDS = [
+    "model",
+    "policy",
+    "time_steps",
+    "latency_cycles",
+    "first_output_cycle",
+    "energy_j",
+    "latency_ms",
+    "first_output_ms",
+    "latency_vs_spine",
+    "first_output_vs_spine",
+    "cores_used",
+    "wall_s",
+]
+
+
+def _one(args: tuple[str, str, tuple[str, ...]]) -> dict[str, Any]:
+    from elsa_tlm import sim
+    from elsa_tlm.config import load_config
+
+    model, policy, extra = args
+    cfg = load_config(None, [f'workload.model="{model}"', f'schedule.policy="{policy}"', *extra])
+    s = sim.run(cfg).summary
+    f = s["clock_mhz"] * 1e3
+    return {
+        "model": model,
+        "policy": policy,
+        "time_steps": s["time_steps"],
+        "latency_cycles": s["latency_cycles"],
+        "first_output_cycle": s["first_output_cycle"],
+        "energy_j": s["energy_j"],
+        "latency_ms": s["latency_cycles"] / f,
+        "first_output_ms": s["first_output_cycle"] / f,
+        "cores_used": s["cores_used"],
+        "wall_s": s["sim"]["wall_s"],
+    }
+
+
+def pipelines(out: Path, models: list[str], extra: list[str], workers: int) -> list[dict[str, Any]]:
+    jobs = [(m, p, tuple(extra)) for m in models for p in POLICIES]
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        rows = list(ex.map(_one, jobs))
+    spine = {r["model"]: r for r in rows if r["policy"] == "spine"}
+    for r in rows:
+        s = spine[r["model"]]
+        r["latency_vs_spine"] = r["latency_cycles"] / s["latency_cycles"]
+        r["first_output_vs_spine"] = r["first_output_cycle"] / s["first_output_cycle"]
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(out / "pipelines.csv", rows, FIELDS)
+    _plot(rows, models, out / "pipelines.png")
+    return rows
+
+
+def _plot(rows: list[dict[str, Any]], models: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+    x = np.arange(len(models))
+    colors = {"spine": "tab:green", "tbt": "tab:orange", "lbl": "tab:red"}
+    for ax, key, label in zip(
+        axes,
+        ["first_output_ms", "latency_ms", "energy_j"],
+        ["first response (ms)", "latency, all T steps (ms)", "energy per inference (J)"],
+        strict=True,
+    ):
+        for i, pol in enumerate(POLICIES):
+            vals = [next(r[key] for r in rows if r["model"] == m and r["policy"] == pol) for m in models]
+            ax.bar(x + (i - 1) * 0.27, vals, 0.27, label=pol, color=colors[pol])
+        ax.set_xticks(x)
+        ax.set_xticklabels(models, rotation=30, ha="right", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_title(label)
+    axes[0].legend(title="schedule")
+    fig.suptitle("ELSA chip model: spine-wise vs layer-wise (tbt) vs layer-by-layer (lbl) pipelines")
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m elsa_tlm.studies")
+    ap.add_argument("study", choices=["pipelines"])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--models", default=",".join(NETWORKS))
+    ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args(argv)
+    models = [m for m in a.models.split(",") if m]
+    rows = pipelines(Path(a.out), models, a.set, a.workers)
+    for r in rows:
+        print(
+            f"{r['model']:17s} {r['policy']:5s} first {r['first_output_cycle']:>9} latency {r['latency_cycles']:>9} "
+            f"({r['first_output_vs_spine']:.2f}x / {r['latency_vs_spine']:.2f}x spine)  {r['energy_j'] * 1e6:.1f} uJ"
+        )
+    print(f"wrote {a.out}/pipelines.csv and pipelines.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
