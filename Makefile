@@ -2,7 +2,8 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-dev
+RUNSTAMP := $(VENV)/.installed-run
 CLI := $(BIN)/elsa-tlm
 
 .PHONY: setup demo test lint bench noc-curve pipelines elastic products flits routing topologies scaling memory congestion digits clean
@@ -11,13 +12,18 @@ $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 2; }
 	$(PY) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+# runtime only (fast: what `make demo` needs); the dev extras add pytest, hypothesis, ruff and dask
+$(RUNSTAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q --disable-pip-version-check -e .
+	@touch $(RUNSTAMP)
+
+$(STAMP): $(RUNSTAMP) pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,dask]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUNSTAMP)
 	$(CLI) run scenarios/default.toml
 
 test: $(STAMP)
