@@ -48,7 +48,9 @@ class Result:
     layer_rows: list[dict[str, Any]]
     link_rows: list[dict[str, Any]]
     timeline: list[tuple[str, int, int, int, int]] = field(default_factory=list)  # layer, start, end, t0, t1
-    trace_events: list[dict[str, Any]] = field(default_factory=list)
+    trace_events: list[dict[str, Any]] = field(default_factory=list)  # slice transactions (output.trace)
+    noc_transfers: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)  # at mode, traced
+    fifo_samples: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 def build_activity(cfg: Config, wl: Workload) -> Activity:
@@ -321,7 +323,19 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
                 "energy_j": le,
             }
         )
-    return Result(cfg, wl, mapping, act, summary, layer_rows, link_rows, timeline, trace)
+    return Result(
+        cfg,
+        wl,
+        mapping,
+        act,
+        summary,
+        layer_rows,
+        link_rows,
+        timeline,
+        trace,
+        transport.transfers,
+        transport.fifo_samples,
+    )
 
 
 def _run_env(env: simpy.Environment) -> int:

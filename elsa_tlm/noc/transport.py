@@ -25,6 +25,8 @@ class LooselyTimedTransport:
         self.rng = np.random.default_rng(net.routing.seed + 7)
         self.links = {lk: [0, 0, 0, 0] for lk in net.topo.links}  # packets, flits, bits, busy
         self.c = {k: 0 for k in net.counters}
+        self.transfers: list[tuple[int, int, int, int, int, int]] = []
+        self.fifo_samples: list[tuple[int, int, int, int]] = []  # no buffers in lt mode
 
     def send(self, src: int, dst: int, flits: int, packets: int = 1) -> simpy.Event:
         path = self.net.routing.choose(src, dst, self.rng) if src != dst else (src,)
@@ -61,13 +63,38 @@ class LooselyTimedTransport:
 
 
 class TimedTransport:
-    """The router/link actors with contention and back-pressure."""
+    """The router/link actors with contention and back-pressure.
 
-    def __init__(self, net: Network) -> None:
+    With ``record`` set, every delivered train is logged as (src, dst, sent, delivered, flits, packets) and
+    the occupancy (flits) of every input buffer of the destination router is sampled at delivery — the
+    material of the Perfetto trace.
+    """
+
+    def __init__(self, net: Network, record: bool = False) -> None:
         self.net = net
+        self.record = record
+        self.transfers: list[tuple[int, int, int, int, int, int]] = []
+        self.fifo_samples: list[tuple[int, int, int, int]] = []  # (cycle, node, input port, flits)
+        self._bufs: dict[int, list] = {}
+        if record:
+            for (_u, v), b in sorted(net.in_bufs.items()):
+                self._bufs.setdefault(v, []).append(b)
+            for v, b in enumerate(net.local_bufs):
+                self._bufs.setdefault(v, []).insert(0, b)
 
     def send(self, src: int, dst: int, flits: int, packets: int = 1) -> simpy.Event:
-        return self.net.send(src, dst, flits, packets)
+        ev = self.net.send(src, dst, flits, packets)
+        if self.record:
+            t0 = int(self.net.env.now)
+
+            def log(e: simpy.Event) -> None:
+                done = int(e.value)
+                self.transfers.append((src, dst, t0, done, flits, packets))
+                for b in self._bufs[dst]:
+                    self.fifo_samples.append((done, dst, b.idx, b.occupancy(done)))
+
+            ev.callbacks.append(log)
+        return ev
 
     def counters(self) -> dict[str, int]:
         return dict(self.net.counters)
@@ -84,4 +111,6 @@ def make_transport(
     flits_per_spike = 13 / cfg.noc.flit_bits  # BAER: 13 payload bits per spike; splits only need proportions
     routing.prepare({k: v * flits_per_spike for k, v in mapping.flows.items()})
     net = Network(env, topo, cfg.noc, routing, seed=cfg.run.seed)
-    return TimedTransport(net) if cfg.run.mode == "at" else LooselyTimedTransport(env, net)
+    if cfg.run.mode == "at":
+        return TimedTransport(net, record=cfg.output.trace)
+    return LooselyTimedTransport(env, net)
