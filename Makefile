@@ -40,8 +40,7 @@ digits: $(STAMP)
 	$(CLI) run scenarios/digits.toml
 
 elastic: $(STAMP)
-	$(CLI) run scenarios/digits.toml --out results/elastic
-	mkdir -p plots/elastic && cp results/elastic/elastic.png results/elastic/samples.csv plots/elastic/
+	$(BIN)/python -m elsa_tlm.elastic --scenario scenarios/digits.toml --out plots/elastic $(ELASTIC_ARGS)
 
 pipelines: $(STAMP)
 	$(BIN)/python -m elsa_tlm.studies pipelines --out plots/pipelines $(STUDY_ARGS)

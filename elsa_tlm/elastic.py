@@ -105,7 +105,7 @@ def run(cfg: Config) -> ElasticRun:
             "energy_j": s["energy_j"],
             "energy_exit_j": s["energy_j"],
         }
-        if thr > 0 and e < T - 1:
+        if thr > 0 and e < T - 1 and cfg.schedule.policy != "lbl":  # lbl has no early output to stop on
             wl_e = _truncated_workload(wl, e + 1)
             row["energy_exit_j"] = sim.run(
                 replace(cfg), activity=truncate(act, e + 1), workload=wl_e
@@ -168,3 +168,100 @@ def write_extras(er: ElasticRun, out: Any) -> None:
         from elsa_tlm.plots import plot_elastic
 
         plot_elastic(er, out / "elastic.png")
+
+
+POLICIES = ("spine", "tbt", "lbl")
+
+
+def compare_policies(scenario: str, out: Any, overrides: list[str]) -> list[dict[str, Any]]:
+    """Accuracy against latency (cycles) for each schedule policy: elastic.csv and elastic_policies.png."""
+    from pathlib import Path
+
+    from elsa_tlm.config import load_config
+    from elsa_tlm.fileio import write_csv_atomic, write_json_atomic
+
+    out = Path(out)
+    rows: list[dict[str, Any]] = []
+    exits: dict[str, dict[str, float]] = {}
+    for pol in POLICIES:
+        er = run(load_config(scenario, [*overrides, f'schedule.policy="{pol}"']))
+        el = er.result.summary["elastic"]
+        exits[pol] = {
+            k: el[k]
+            for k in (
+                "threshold",
+                "exit_step",
+                "exit_cycle",
+                "accuracy",
+                "test_set_exit_cycle",
+                "test_set_accuracy",
+                "energy_exit_j",
+            )
+        }
+        for t, (acc, cyc) in enumerate(zip(er.accuracy_per_step, er.mean_step_cycles, strict=True)):
+            rows.append({"policy": pol, "step": t, "accuracy": acc, "mean_cycle": cyc})
+    write_csv_atomic(out / "elastic.csv", rows, ["policy", "step", "accuracy", "mean_cycle"])
+    write_json_atomic(out / "elastic_exits.json", exits)
+    _plot_policies(rows, exits, out / "elastic_policies.png")
+    return rows
+
+
+def _plot_policies(rows: list[dict[str, Any]], exits: dict[str, dict[str, float]], path: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    colors = {"spine": "tab:green", "tbt": "tab:orange", "lbl": "tab:red"}
+    for pol in POLICIES:
+        pts = [r for r in rows if r["policy"] == pol]
+        ax.plot(
+            [r["mean_cycle"] for r in pts],
+            [100 * r["accuracy"] for r in pts],
+            marker="o",
+            ms=3,
+            color=colors[pol],
+            label=pol,
+        )
+        e = exits[pol]
+        if e["threshold"]:
+            ax.scatter(
+                [e["test_set_exit_cycle"]],
+                [100 * e["test_set_accuracy"]],
+                color=colors[pol],
+                marker="*",
+                s=150,
+                edgecolor="black",
+                zorder=5,
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("cycle at which the step's output leaves the chip (log)")
+    ax.set_ylabel("digits test accuracy (%)")
+    ax.set_title("elastic inference: accuracy vs latency per schedule (★ = early exit)")
+    ax.legend(title="schedule")
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m elsa_tlm.elastic", description=compare_policies.__doc__)
+    ap.add_argument("--scenario", default="scenarios/digits.toml")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--set", action="append", default=[])
+    a = ap.parse_args(argv)
+    compare_policies(a.scenario, a.out, a.set)
+    import json
+    from pathlib import Path
+
+    print(json.dumps(json.loads((Path(a.out) / "elastic_exits.json").read_text()), indent=1))
+    print(f"wrote {a.out}/elastic.csv, elastic_exits.json, elastic_policies.png")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -101,3 +101,50 @@ def test_bad_override_leaves_previous_results_untouched(tmp_path):
     assert main(["run", str(scen), "--out", str(out), "--set", "noc.flit_bits=7"]) == 2
     assert main(["run", str(scen), "--out", str(out), "--set", "noc.topology=mesh:2x2"]) == 2
     assert (out / "summary.json").read_bytes() == before
+
+
+def test_save_activity_then_replay_gives_same_result(tmp_path):
+    scen = tmp_path / "tiny.toml"
+    scen.write_text(SMALL_SCENARIO.format(plots="false"))
+    npz = tmp_path / "act.npz"
+    assert main(["run", str(scen), "--out", str(tmp_path / "a"), "--save-activity", str(npz)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(scen),
+                "--out",
+                str(tmp_path / "b"),
+                "--set",
+                'workload.activity="replay"',
+                "--set",
+                f'workload.replay_path="{npz}"',
+            ]
+        )
+        == 0
+    )
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())
+    b = json.loads((tmp_path / "b" / "summary.json").read_text())
+    for k in ("sim", "activity"):
+        a.pop(k), b.pop(k)
+    assert a == b
+
+
+def test_replay_of_wrong_file_is_refused(tmp_path):
+    scen = tmp_path / "tiny.toml"
+    scen.write_text(SMALL_SCENARIO.format(plots="false"))
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an npz")
+    rc = main(
+        [
+            "run",
+            str(scen),
+            "--out",
+            str(tmp_path / "c"),
+            "--set",
+            'workload.activity="replay"',
+            "--set",
+            f'workload.replay_path="{bad}"',
+        ]
+    )
+    assert rc == 2 and not (tmp_path / "c").exists()

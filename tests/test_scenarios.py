@@ -61,3 +61,12 @@ def test_model_doc_lists_every_config_key():
     text = (ROOT / "docs" / "MODEL.md").read_text()
     missing = [k for k, _, _ in describe_keys() if f"`{k}`" not in text]
     assert not missing, missing
+
+
+def test_elastic_policies_reduced(tmp_path):
+    from elsa_tlm.elastic import compare_policies
+
+    rows = compare_policies(str(ROOT / "scenarios" / "digits.toml"), tmp_path, ["workload.samples=1"])
+    exits = json.loads((tmp_path / "elastic_exits.json").read_text())
+    assert exits["spine"]["exit_cycle"] <= exits["tbt"]["exit_cycle"] <= exits["lbl"]["exit_cycle"]
+    assert len(rows) == 3 * 32 and (tmp_path / "elastic_policies.png").exists()
