@@ -240,9 +240,7 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
     counters = transport.counters()
     dyn = energy.pe_energy(pe_actions, adder_lanes)
     sched = energy.scheduling_energy(wl, act, mapping, events)
-    pkt = energy.packetisation_energy(
-        sum(a.stats.packets_out for a in actors.values()), sum(a.stats.flits_in for a in actors.values())
-    )
+    pkt = energy.packetisation_energy(int(counters["packets"]), int(counters["flits"]))  # each decoded once
     noc = energy.noc_energy(counters)
     dram = energy.dram_energy(wl)
     leak = energy.leakage_energy(mapping.cores_used, latency / clock_hz)
