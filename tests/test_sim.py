@@ -150,3 +150,13 @@ def test_product_and_memory_directions():
     edram = sim.run(load_config(None, [*SMALL, "run.time_steps=2", "memory.technology=edram"])).summary
     assert inner["energy_j"] > base["energy_j"] and outer["energy_j"] > base["energy_j"]
     assert edram["area_mm2"] < base["area_mm2"] and edram["energy_j"] > base["energy_j"]
+
+
+def test_long_trains_are_not_mistaken_for_deadlock():
+    # lbl sends a layer's whole output as one train; with narrow links it streams for longer than the
+    # watchdog window, which must count as progress
+    cfg = load_config(
+        None, [*SMALL, 'schedule.policy="lbl"', "noc.link_bits=64", "noc.deadlock_timeout_cycles=50"]
+    )
+    s = sim.run(cfg).summary
+    assert s["latency_cycles"] > 0

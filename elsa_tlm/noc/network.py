@@ -422,7 +422,8 @@ class Network:
         port.flits += flits
         port.bits += t.bits
         port.busy += ser
-        self._last_progress = now
+        if end > self._last_progress:  # a granted train streams until its tail leaves: that is progress
+            self._last_progress = end
         old = t.buf
         if old is not None:  # the tail leaves the current input buffer ser cycles from now
             heappush(old.rel, (end, t.need))
