@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         noc_cli.register(sub)
     except ImportError:  # pragma: no cover - the NoC CLI ships with the package
         pass
+    from elsa_tlm import report, sweep
+
+    sweep.register(sub)
+    report.register(sub)
     return p
 
 

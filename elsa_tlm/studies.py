@@ -3,6 +3,11 @@
 Usage: ``python -m elsa_tlm.studies pipelines --out plots/pipelines [--models m1,m2] [--set k=v] [--workers N]``.
 Writes ``pipelines.csv`` (latency, first response, energy per network and policy, and the ratios to spine)
 and ``pipelines.png``.
+
+The sweep-based studies (products, flits, routing, topologies, scaling, memory, congestion) run their sweep
+file ``scenarios/studies/<name>.toml`` with ``elsa-tlm sweep`` first, then
+``python -m elsa_tlm.studies <name> --sweep-dir DIR --out plots/<name>`` writes ``<name>.csv`` and
+``<name>.png`` from the finished sweep (see :mod:`elsa_tlm.study_plots`).
 """
 
 from __future__ import annotations
@@ -100,13 +105,18 @@ def _plot(rows: list[dict[str, Any]], models: list[str], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from elsa_tlm.study_plots import STUDIES
+
     ap = argparse.ArgumentParser(prog="python -m elsa_tlm.studies")
-    ap.add_argument("study", choices=["pipelines"])
+    ap.add_argument("study", choices=["pipelines", *STUDIES])
     ap.add_argument("--out", required=True)
     ap.add_argument("--models", default=",".join(NETWORKS))
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--sweep-dir", help="finished sweep folder (the sweep-based studies)")
     a = ap.parse_args(argv)
+    if a.study != "pipelines":
+        return _sweep_study(a.study, a.sweep_dir, Path(a.out))
     models = [m for m in a.models.split(",") if m]
     rows = pipelines(Path(a.out), models, a.set, a.workers)
     for r in rows:
@@ -115,6 +125,23 @@ def main(argv: list[str] | None = None) -> int:
             f"({r['first_output_vs_spine']:.2f}x / {r['latency_vs_spine']:.2f}x spine)  {r['energy_j'] * 1e6:.1f} uJ"
         )
     print(f"wrote {a.out}/pipelines.csv and pipelines.png")
+    return 0
+
+
+def _sweep_study(name: str, sweep_dir: str | None, out: Path) -> int:
+    """Tables and figure of a sweep-based study; 2 with one ``error:`` line for bad input."""
+    from elsa_tlm.errors import ElsaError
+    from elsa_tlm.study_plots import STUDIES
+
+    try:
+        if not sweep_dir:
+            raise ElsaError(f"{name} needs --sweep-dir (the folder elsa-tlm sweep wrote)")
+        rows = STUDIES[name](Path(sweep_dir), out)
+    except ElsaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = sum(r.get("status") != "ok" for r in rows)
+    print(f"{name}: {len(rows)} rows ({failed} not ok) -> {out}/{name}.csv, {name}.png")
     return 0
 
 

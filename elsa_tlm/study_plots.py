@@ -1,0 +1,579 @@
+"""Tables and figures of the sweep-based studies (``python -m elsa_tlm.studies <name> --sweep-dir DIR``).
+
+Each function reads a finished sweep folder (``sweep.csv`` and, where it needs more than the key results,
+each point's ``points/<hash>/summary.json`` or ``links.csv``), writes ``<name>.csv`` and ``<name>.png`` into
+``out`` and returns the CSV rows. Every number comes from the sweep's simulations; failed points are kept in
+the CSV with their status and left out of (or marked in) the figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
+
+from elsa_tlm.errors import ConfigError  # noqa: E402
+from elsa_tlm.fileio import write_csv_atomic  # noqa: E402
+
+Row = dict[str, Any]
+COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"]
+
+
+def _num(v: str) -> Any:
+    if v in ("", None):
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+
+def load_rows(sweep_dir: Path) -> list[Row]:
+    """sweep.csv with numbers parsed."""
+    path = Path(sweep_dir) / "sweep.csv"
+    if not path.is_file():
+        raise ConfigError("--sweep-dir", str(sweep_dir), "no sweep.csv there (run elsa-tlm sweep first)")
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [{k: _num(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
+def _ok(rows: list[Row]) -> list[Row]:
+    return [r for r in rows if r["status"] == "ok"]
+
+
+def _summary(sweep_dir: Path, row: Row) -> dict[str, Any]:
+    return json.loads((Path(sweep_dir) / "points" / row["point"] / "summary.json").read_text())
+
+
+def _links(sweep_dir: Path, row: Row) -> list[Row]:
+    with (Path(sweep_dir) / "points" / row["point"] / "links.csv").open(newline="") as fh:
+        return [{k: _num(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
+def _uniq(rows: list[Row], key: str) -> list[Any]:
+    out: list[Any] = []
+    for r in rows:
+        if r.get(key) not in out:
+            out.append(r.get(key))
+    return out
+
+
+def _get(rows: list[Row], **match: Any) -> Row | None:
+    return next((r for r in rows if all(r.get(k) == v for k, v in match.items())), None)
+
+
+def _save(fig: Any, path: Path) -> None:
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def _write(out: Path, name: str, rows: list[Row], fields: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(out / f"{name}.csv", rows, fields)
+
+
+def _topo_label(spec: str) -> str:
+    return Path(spec[5:]).stem if isinstance(spec, str) and spec.startswith("file:") else str(spec)
+
+
+# ---------------------------------------------------------------------------------------------- products
+def products(sweep_dir: Path, out: Path) -> list[Row]:
+    """Energy breakdown (stacked bars) and latency per product and network; ratios to Gustavson."""
+    rows = load_rows(sweep_dir)
+    models, prods = _uniq(rows, "workload.model"), _uniq(rows, "pe.product")
+    table: list[Row] = []
+    parts: set[str] = set()
+    for r in rows:
+        t = {"model": r["workload.model"], "product": r["pe.product"], "status": r["status"]}
+        if r["status"] == "ok":
+            s = _summary(sweep_dir, r)
+            ref = _get(
+                rows, **{"workload.model": r["workload.model"], "pe.product": "gustavson", "status": "ok"}
+            )
+            t |= {
+                k: r[k]
+                for k in ("latency_cycles", "first_output_cycle", "energy_j", "tops_per_w", "pj_per_sop")
+            }
+            if ref:
+                t["energy_vs_gustavson"] = r["energy_j"] / ref["energy_j"]
+                t["latency_vs_gustavson"] = r["latency_cycles"] / ref["latency_cycles"]
+            for k, v in s["energy_breakdown_j"].items():
+                t[f"e_{k}"] = v
+                parts.add(k)
+        table.append(t)
+    order = sorted(parts, key=lambda p: -sum(t.get(f"e_{p}", 0.0) for t in table))
+    fields = [
+        "model",
+        "product",
+        "latency_cycles",
+        "first_output_cycle",
+        "energy_j",
+        "tops_per_w",
+        "pj_per_sop",
+        "energy_vs_gustavson",
+        "latency_vs_gustavson",
+        *[f"e_{p}" for p in order],
+        "status",
+    ]
+    _write(out, "products", table, fields)
+    fig, axes = plt.subplots(1, len(models) + 1, figsize=(4.2 * (len(models) + 1), 4.4), layout="constrained")
+    cmap = matplotlib.colormaps["tab20"]
+    for ax, m in zip(axes[:-1], models, strict=True):
+        bottom = np.zeros(len(prods))
+        for i, p in enumerate(order):
+            vals = np.array(
+                [(_get(table, model=m, product=pr) or {}).get(f"e_{p}", 0.0) or 0.0 for pr in prods]
+            )
+            vals = vals * 1e6
+            if vals.sum() > 0:
+                ax.bar(range(len(prods)), vals, bottom=bottom, color=cmap(i % 20), label=p)
+            bottom += vals
+        ax.set_xticks(range(len(prods)))
+        ax.set_xticklabels(prods)
+        ax.set_title(m)
+        ax.set_ylabel("energy per inference (µJ)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7)
+    ax = axes[-1]
+    w = 0.8 / max(1, len(models))
+    for j, m in enumerate(models):
+        vals = [(_get(table, model=m, product=pr) or {}).get("latency_cycles") or 0 for pr in prods]
+        ax.bar(np.arange(len(prods)) + (j - (len(models) - 1) / 2) * w, vals, w, label=m, color=COLORS[j])
+    ax.set_xticks(range(len(prods)))
+    ax.set_xticklabels(prods)
+    ax.set_yscale("log")
+    ax.set_title("latency, all T steps (cycles)")
+    ax.legend(fontsize=8)
+    fig.suptitle("PE dataflow: spiking Gustavson vs inner vs outer product")
+    _save(fig, out / "products.png")
+    return table
+
+
+# ------------------------------------------------------------------------------------------------- flits
+def flits(sweep_dir: Path, out: Path) -> list[Row]:
+    """NoC traffic (MB) and latency against flit size, one line per protocol."""
+    rows = load_rows(sweep_dir)
+    table = [
+        {
+            "protocol": r["noc.protocol"],
+            "flit_bits": r["noc.flit_bits"],
+            "traffic_mb": r["noc_traffic_mb"],
+            "flits": r["noc_flits"],
+            "max_link_flits": r["noc_max_link_flits"],
+            "latency_cycles": r["latency_cycles"],
+            "first_output_cycle": r["first_output_cycle"],
+            "energy_j": r["energy_j"],
+            "status": r["status"],
+        }
+        for r in rows
+    ]
+    _write(out, "flits", table, list(table[0]) if table else ["protocol"])
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+    for i, p in enumerate(_uniq(table, "protocol")):
+        pts = sorted(
+            (t for t in table if t["protocol"] == p and t["status"] == "ok"), key=lambda t: t["flit_bits"]
+        )
+        x = [t["flit_bits"] for t in pts]
+        style = {"marker": "o", "color": COLORS[i], "label": p, "ls": "-" if i == 0 else "--"}
+        a1.plot(x, [t["traffic_mb"] for t in pts], **style)
+        a2.plot(x, [t["latency_cycles"] for t in pts], **style)
+        a3.plot(x, [t["energy_j"] * 1e6 for t in pts], **style)
+    for ax, title in zip(
+        (a1, a2, a3), ("NoC traffic (MB, flits × flit size)", "latency (cycles)", "energy (µJ)"), strict=True
+    ):
+        ax.set_xlabel("flit size (bits)")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    a1.set_yscale("log")
+    fig.suptitle("Flit size × spike packet format (BAER bundles a spine; AER: one packet per spike)")
+    _save(fig, out / "flits.png")
+    return table
+
+
+# ----------------------------------------------------------------------------------------------- routing
+def routing(sweep_dir: Path, out: Path) -> list[Row]:
+    """Distribution of flits per link (violins, from each point's links.csv) and peak link bandwidth."""
+    rows = load_rows(sweep_dir)
+    models, routes = _uniq(rows, "workload.model"), _uniq(rows, "noc.routing")
+    table: list[Row] = []
+    dists: dict[tuple[Any, Any], np.ndarray] = {}
+    for r in rows:
+        t: Row = {"model": r["workload.model"], "routing": r["noc.routing"], "status": r["status"]}
+        if r["status"] == "ok":
+            s = _summary(sweep_dir, r)
+            links = _links(sweep_dir, r)
+            fl = np.array([lk["flits"] for lk in links], dtype=float)
+            used = fl[fl > 0]
+            dists[(t["model"], t["routing"])] = used
+            secs = r["latency_cycles"] / (s["clock_mhz"] * 1e6)
+            t |= {
+                "latency_cycles": r["latency_cycles"],
+                "energy_j": r["energy_j"],
+                "flit_hops": s["noc"]["flit_hops"],
+                "links_used": int(used.size),
+                "links_total": int(fl.size),
+                "mean_link_flits": float(used.mean()) if used.size else 0.0,
+                "p95_link_flits": float(np.percentile(used, 95)) if used.size else 0.0,
+                "max_link_flits": int(fl.max()) if fl.size else 0,
+                "peak_link_gbps": max(lk["bits"] for lk in links) / secs / 1e9 if secs > 0 else 0.0,
+                "peak_link_utilisation": max(lk["busy_cycles"] for lk in links) / max(1, r["latency_cycles"]),
+            }
+        table.append(t)
+    fields = [
+        "model",
+        "routing",
+        "latency_cycles",
+        "energy_j",
+        "flit_hops",
+        "links_used",
+        "links_total",
+        "mean_link_flits",
+        "p95_link_flits",
+        "max_link_flits",
+        "peak_link_gbps",
+        "peak_link_utilisation",
+        "status",
+    ]
+    _write(out, "routing", table, fields)
+    fig, axes = plt.subplots(1, len(models) + 1, figsize=(4.5 * (len(models) + 1), 4.4), layout="constrained")
+    for ax, m in zip(axes[:-1], models, strict=True):
+        data = [(i, dists[(m, rt)]) for i, rt in enumerate(routes) if dists.get((m, rt)) is not None]
+        data = [(i, np.log10(d)) for i, d in data if d.size > 1]
+        if data:  # violins of log10(flits): the spread covers orders of magnitude
+            parts = ax.violinplot([d for _, d in data], positions=[i for i, _ in data], showmedians=True)
+            for body, (i, _) in zip(parts["bodies"], data, strict=True):
+                body.set_facecolor(COLORS[i])
+            for i, d in data:
+                ax.plot(i, d.max(), "kv", ms=5)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"$10^{{{v:g}}}$"))
+        ax.set_xticks(range(len(routes)))
+        ax.set_xticklabels(routes)
+        ax.set_ylabel("flits per used link (▼ = peak)")
+        ax.set_title(m)
+    ax = axes[-1]
+    w = 0.8 / max(1, len(models))
+    for j, m in enumerate(models):
+        vals = [(_get(table, model=m, routing=rt) or {}).get("peak_link_gbps") or 0.0 for rt in routes]
+        ax.bar(np.arange(len(routes)) + (j - (len(models) - 1) / 2) * w, vals, w, label=m, color=COLORS[j])
+    ax.set_xticks(range(len(routes)))
+    ax.set_xticklabels(routes)
+    ax.set_title("busiest link: mean bandwidth (Gbit/s)")
+    ax.legend(fontsize=8)
+    fig.suptitle("Routing: flits per link and peak link bandwidth")
+    _save(fig, out / "routing.png")
+    return table
+
+
+# -------------------------------------------------------------------------------------------- topologies
+def topologies(sweep_dir: Path, out: Path) -> list[Row]:
+    """Latency, energy and NoC traffic (link traffic = flit-hops × flit size) per topology."""
+    rows = load_rows(sweep_dir)
+    table: list[Row] = []
+    for r in rows:
+        t: Row = {
+            "topology": _topo_label(r["noc.topology"]),
+            "routing": r.get("noc.routing"),
+            "model": r.get("workload.model"),
+            "protocol": r.get("noc.protocol"),
+            "status": r["status"],
+        }
+        if r["status"] == "ok":
+            s = _summary(sweep_dir, r)
+            t |= {
+                "latency_cycles": r["latency_cycles"],
+                "first_output_cycle": r["first_output_cycle"],
+                "energy_j": r["energy_j"],
+                "noc_energy_j": s["energy_breakdown_j"].get("noc_links", 0.0)
+                + s["energy_breakdown_j"].get("router_logic", 0.0),
+                "traffic_mb": r["noc_traffic_mb"],
+                "flit_hops": s["noc"]["flit_hops"],
+                "link_traffic_mb": s["noc"]["flit_hops"] * s["flit_bits"] / 8e6,
+                "avg_hops": s["noc"]["flit_hops"] / max(1, s["noc"]["flits"]),
+                "max_link_flits": r["noc_max_link_flits"],
+            }
+        table.append(t)
+    fields = [
+        "topology",
+        "routing",
+        "model",
+        "protocol",
+        "latency_cycles",
+        "first_output_cycle",
+        "energy_j",
+        "noc_energy_j",
+        "traffic_mb",
+        "flit_hops",
+        "link_traffic_mb",
+        "avg_hops",
+        "max_link_flits",
+        "status",
+    ]
+    _write(out, "topologies", table, fields)
+    topos = _uniq(table, "topology")
+    groups = [(m, p) for m in _uniq(table, "model") for p in _uniq(table, "protocol")]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
+    w = 0.8 / len(topos)
+    for ax, key, title, scale in zip(
+        axes,
+        ("latency_cycles", "energy_j", "link_traffic_mb"),
+        ("latency (cycles)", "energy (µJ)", "NoC link traffic (MB·hop)"),
+        (1.0, 1e6, 1.0),
+        strict=True,
+    ):
+        for i, tp in enumerate(topos):
+            vals = []
+            for m, p in groups:
+                t = _get(table, topology=tp, model=m, protocol=p) or {}
+                vals.append((t.get(key) or 0.0) * scale)
+            ax.bar(
+                np.arange(len(groups)) + (i - (len(topos) - 1) / 2) * w, vals, w, label=tp, color=COLORS[i]
+            )
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels([f"{m}\n{p}" for m, p in groups], fontsize=8)
+        ax.set_yscale("log")
+        ax.set_title(title)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Topologies with 36 routers (ring and custom graph: shortest-path routing)")
+    _save(fig, out / "topologies.png")
+    return table
+
+
+# ----------------------------------------------------------------------------------------------- scaling
+def scaling(sweep_dir: Path, out: Path) -> list[Row]:
+    """Latency (ms), TOPS/W and area against clock and mesh size; refused sizes marked."""
+    rows = load_rows(sweep_dir)
+    table = [
+        {
+            "topology": r["noc.topology"],
+            "cores_total": _cores(r["noc.topology"]),
+            "clock_mhz": r["chip.clock_mhz"],
+            "latency_cycles": r["latency_cycles"],
+            "latency_ms": r["latency_ms"],
+            "first_output_cycle": r["first_output_cycle"],
+            "energy_j": r["energy_j"],
+            "tops_per_w": r["tops_per_w"],
+            "area_mm2": r["area_mm2"],
+            "cores_used": r["cores_used"],
+            "status": r["status"],
+            "error": r["error"],
+        }
+        for r in rows
+    ]
+    _write(out, "scaling", table, list(table[0]) if table else ["topology"])
+    topos = _uniq(table, "topology")
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.2), layout="constrained")
+    cmap = matplotlib.colormaps["viridis"]
+    for i, tp in enumerate(topos):
+        pts = sorted(
+            (t for t in table if t["topology"] == tp and t["status"] == "ok"), key=lambda t: t["clock_mhz"]
+        )
+        if not pts:
+            continue
+        c = cmap(i / max(1, len(topos) - 1))
+        x = [t["clock_mhz"] for t in pts]
+        axes[0].plot(x, [t["latency_ms"] for t in pts], "o-", color=c, label=tp)
+        axes[1].plot(x, [t["energy_j"] * 1e6 for t in pts], "o-", color=c, label=tp)
+        axes[2].plot(x, [t["tops_per_w"] for t in pts], "o-", color=c, label=tp)
+    for ax, title in zip(axes[:3], ("latency (ms)", "energy (µJ)", "TOPS/W"), strict=True):
+        ax.set_xlabel("clock (MHz)")
+        ax.set_title(title)
+    axes[0].legend(fontsize=7)
+    ax = axes[3]
+    ok_area = {t["topology"]: t["area_mm2"] for t in table if t["status"] == "ok"}
+    xs = np.arange(len(topos))
+    ax.bar(xs, [ok_area.get(tp, 0.0) for tp in topos], color="tab:gray")
+    for i, tp in enumerate(topos):
+        if tp not in ok_area:
+            ax.text(i, 0, "refused", rotation=90, ha="center", va="bottom", color="tab:red")
+    ax.set_xticks(xs)
+    ax.set_xticklabels(topos, rotation=30, ha="right", fontsize=8)
+    ax.set_title("chip area (mm²)")
+    fig.suptitle("Scaling: mesh size × clock (failed points = the network does not fit the mesh)")
+    _save(fig, out / "scaling.png")
+    return table
+
+
+def _cores(spec: Any) -> int | None:
+    if not isinstance(spec, str) or ":" not in spec:
+        return None
+    kind, body = spec.split(":", 1)
+    if kind in ("mesh", "torus") and "x" in body:
+        r, c = body.split("x")
+        return int(r) * int(c)
+    return int(body) if kind == "ring" and body.isdigit() else None
+
+
+# ------------------------------------------------------------------------------------------------ memory
+def memory(sweep_dir: Path, out: Path) -> list[Row]:
+    """TOPS/W, area, energy and leakage per buffer technology and network."""
+    rows = load_rows(sweep_dir)
+    table: list[Row] = []
+    for r in rows:
+        t: Row = {"model": r["workload.model"], "technology": r["memory.technology"], "status": r["status"]}
+        if r["status"] == "ok":
+            s = _summary(sweep_dir, r)
+            eb = s["energy_breakdown_j"]
+            mem = sum(eb.get(k, 0.0) for k in ("weight_sram", "membrane_sram", "tracer_sram"))
+            t |= {
+                "tops_per_w": r["tops_per_w"],
+                "area_mm2": r["area_mm2"],
+                "energy_j": r["energy_j"],
+                "memory_access_j": mem,
+                "leakage_j": eb.get("leakage", 0.0),
+                "latency_cycles": r["latency_cycles"],
+            }
+        table.append(t)
+    fields = ["model", "technology", "tops_per_w", "area_mm2", "energy_j", "memory_access_j", "leakage_j"]
+    _write(out, "memory", table, [*fields, "latency_cycles", "status"])
+    models, techs = _uniq(table, "model"), _uniq(table, "technology")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+    w = 0.8 / max(1, len(techs))
+    for i, tech in enumerate(techs):
+        off = (i - (len(techs) - 1) / 2) * w
+        tv = [(_get(table, model=m, technology=tech) or {}).get("tops_per_w") or 0.0 for m in models]
+        axes[0].bar(np.arange(len(models)) + off, tv, w, label=tech, color=COLORS[i])
+        acc = [
+            ((_get(table, model=m, technology=tech) or {}).get("memory_access_j") or 0.0) * 1e6
+            for m in models
+        ]
+        lk = [((_get(table, model=m, technology=tech) or {}).get("leakage_j") or 0.0) * 1e6 for m in models]
+        axes[1].bar(np.arange(len(models)) + off, acc, w, color=COLORS[i], label=f"{tech} accesses")
+        axes[1].bar(
+            np.arange(len(models)) + off,
+            lk,
+            w,
+            bottom=acc,
+            color=COLORS[i],
+            alpha=0.45,
+            hatch="//",
+            label=f"{tech} leakage",
+        )
+    areas = [
+        next((t["area_mm2"] for t in table if t["technology"] == tech and t["status"] == "ok"), 0.0)
+        for tech in techs
+    ]
+    axes[2].bar(techs, areas, color=COLORS[: len(techs)])
+    for ax, title in zip(
+        axes, ("TOPS/W", "buffer access + leakage energy (µJ)", "chip area (mm²)"), strict=True
+    ):
+        ax.set_title(title)
+    for ax in axes[:2]:
+        ax.set_xticks(range(len(models)))
+        ax.set_xticklabels(models, rotation=20, ha="right", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.suptitle("Buffer technology: SRAM vs eDRAM")
+    _save(fig, out / "memory.png")
+    return table
+
+
+# -------------------------------------------------------------------------------------------- congestion
+def congestion(sweep_dir: Path, out: Path) -> list[Row]:
+    """Total cycles against offered injection rate; at (contention) vs lt (zero-load) per link width.
+
+    offered rate = injected bits / link_bits / (cores used × lt cycles): the fraction of its local port's
+    capacity an active core would need if the run took its contention-free time. busiest-link demand =
+    max link busy cycles / lt cycles (from the lt point's links.csv): above 1 the busiest link alone must
+    stretch the run.
+    """
+    rows = load_rows(sweep_dir)
+    table: list[Row] = []
+    for lb in _uniq(rows, "noc.link_bits"):
+        at, lt = (
+            _get(rows, **{"noc.link_bits": lb, "run.mode": "at"}),
+            _get(rows, **{"noc.link_bits": lb, "run.mode": "lt"}),
+        )
+        t: Row = {"link_bits": lb}
+        ok = at is not None and lt is not None and at["status"] == "ok" and lt["status"] == "ok"
+        t["status"] = (
+            "ok" if ok else ",".join(str(x["status"]) for x in (at, lt) if x is not None) or "missing"
+        )
+        if ok:
+            s = _summary(sweep_dir, lt)
+            links = _links(sweep_dir, lt)
+            t_lt = max(1, lt["latency_cycles"])
+            t |= {
+                "flit_bits": s["flit_bits"],
+                "protocol": s["protocol"],
+                "packets": s["noc"]["packets"],
+                "flits": s["noc"]["flits"],
+                "offered_rate": s["noc"]["bits"] / lb / (s["cores_used"] * t_lt),
+                "busiest_link_demand": max(lk["busy_cycles"] for lk in links) / t_lt,
+                "at_cycles": at["latency_cycles"],
+                "lt_cycles": lt["latency_cycles"],
+                "slowdown": at["latency_cycles"] / t_lt,
+                "at_first_output_cycle": at["first_output_cycle"],
+                "at_energy_j": at["energy_j"],
+            }
+        table.append(t)
+    fields = [
+        "link_bits",
+        "flit_bits",
+        "protocol",
+        "packets",
+        "flits",
+        "offered_rate",
+        "busiest_link_demand",
+        "at_cycles",
+        "lt_cycles",
+        "slowdown",
+        "at_first_output_cycle",
+        "at_energy_j",
+        "status",
+    ]
+    _write(out, "congestion", table, fields)
+    pts = sorted((t for t in table if t["status"] == "ok"), key=lambda t: t["offered_rate"])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    x = [t["offered_rate"] for t in pts]
+    a1.plot(x, [t["at_cycles"] for t in pts], "o-", color="tab:red", label="at: contention, back-pressure")
+    a1.plot(x, [t["lt_cycles"] for t in pts], "s--", color="tab:blue", label="lt: zero-load, no queueing")
+    for t in pts:
+        a1.annotate(
+            f"{t['link_bits']}b",
+            (t["offered_rate"], t["at_cycles"]),
+            fontsize=7,
+            textcoords="offset points",
+            xytext=(3, 4),
+        )
+    a1.set_xscale("log")
+    a1.set_yscale("log")
+    a1.set_xlabel("offered injection rate (fraction of local-port capacity per active core)")
+    a1.set_ylabel("total cycles (all T steps)")
+    a1.legend(fontsize=8)
+    a1.set_title("total cycles vs injection rate (labels: link width)")
+    bx = [t["busiest_link_demand"] for t in pts]
+    a2.plot(bx, [t["slowdown"] for t in pts], "o-", color="tab:purple")
+    a2.axvline(1.0, color="k", ls=":", lw=0.8)
+    a2.set_xscale("log")
+    a2.set_yscale("log")
+    a2.set_xlabel("busiest-link demand (busy cycles / zero-load run length)")
+    a2.set_ylabel("slowdown at / lt")
+    a2.set_title("congestion slowdown")
+    proto = pts[0]["protocol"] if pts else ""
+    fig.suptitle(
+        f"Congestion: {proto} packets, {pts[0]['flit_bits'] if pts else '?'}-bit flits, narrowing links"
+    )
+    _save(fig, out / "congestion.png")
+    return table
+
+
+STUDIES: dict[str, Callable[[Path, Path], list[Row]]] = {
+    "products": products,
+    "flits": flits,
+    "routing": routing,
+    "topologies": topologies,
+    "scaling": scaling,
+    "memory": memory,
+    "congestion": congestion,
+}

@@ -1,0 +1,487 @@
+"""Parameter sweeps: a sweep file names a base scenario and axes; every point runs through an Executor.
+
+A sweep file is TOML::
+
+    version = 1
+    name = "flits"                       # optional (default: the file's stem)
+    description = "..."                  # optional
+    base = "../default.toml"             # base scenario, relative to this file (optional: the defaults)
+    set = ["run.time_steps=16"]          # fixed overrides for every point (TOML values)
+    [axes]                               # cartesian product, in file order (first axis slowest)
+    "noc.flit_bits" = [64, 128, 256]
+    "noc.protocol" = ["baer", "aer_truenorth"]
+    # or/and explicit points, each combined with every axis combination:
+    points = [{ "noc.topology" = "ring:36", "noc.routing" = "shortest" }]
+
+Precedence, lowest first: base scenario, ``set``, command-line ``--set``, the point's own values. Relative
+paths (``file:`` topologies, ``workload.replay_path``) resolve against the folder of the file that names them.
+Every point's configuration is validated before anything runs; the first bad one raises
+:class:`ConfigError`. A point whose simulation fails (a mapping that does not fit, a routing the topology
+refuses, a deadlock) is recorded with its error and the sweep goes on.
+
+Output folder: ``sweep.csv`` (one row per point: axis values, key results, status, error), ``sweep.json``
+(the resolved sweep and counts), and ``points/<hash>/`` per point with the usual run files, where ``hash``
+is a short SHA-256 of :func:`elsa_tlm.config.to_toml` of the point's config. A point whose folder already
+holds ``summary.json`` is not rerun (resume). Points run on local processes (``--workers N``) or on a Dask
+cluster (``--executor dask --scheduler tcp://HOST:PORT``; point folders must be on a shared file system).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import hashlib
+import itertools
+import json
+import sys
+import time
+import tomllib
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elsa_tlm.config import (
+    SECTIONS,
+    Config,
+    apply_overrides,
+    from_dict,
+    parse_override,
+    read_scenario,
+    to_toml,
+)
+from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError
+from elsa_tlm.fileio import write_csv_atomic, write_json_atomic
+
+TOP_KEYS = ("version", "name", "description", "base", "set", "axes", "points")
+RESULT_FIELDS = [
+    "latency_cycles",
+    "latency_ms",
+    "first_output_cycle",
+    "energy_j",
+    "tops_per_w",
+    "pj_per_sop",
+    "area_mm2",
+    "cores_used",
+    "noc_traffic_mb",
+    "noc_flits",
+    "noc_max_link_flits",
+]
+TAIL_FIELDS = ["status", "error", "point"]
+HASH_CHARS = 12
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep file: base scenario, fixed overrides and the point values (dotted key -> value)."""
+
+    name: str
+    description: str
+    folder: Path
+    base: Path | None
+    fixed: tuple[str, ...]
+    axes: dict[str, list[Any]]
+    points: list[dict[str, Any]]
+    source: Path | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # absolute path value -> value as written
+
+    def label(self, value: Any) -> Any:
+        """A point value as the user wrote it (relative paths stay relative in sweep.csv)."""
+        return self.labels.get(value, value) if isinstance(value, str) else value
+
+    def keys(self) -> list[str]:
+        """Swept keys, in order of first appearance (explicit points first, then axes)."""
+        out: list[str] = []
+        for p in self.points:
+            out += [k for k in p if k not in out]
+        out += [k for k in self.axes if k not in out]
+        return out
+
+    def values(self) -> list[dict[str, Any]]:
+        """Every point's values: explicit points × cartesian product of the axes."""
+        grid = [dict(zip(self.axes, combo, strict=True)) for combo in itertools.product(*self.axes.values())]
+        return [{**p, **g} for p in (self.points or [{}]) for g in grid]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One validated point of a sweep."""
+
+    index: int
+    values: dict[str, Any]
+    config: Config
+    hash: str = field(default="")
+
+
+def _dotted(key: Any, where: str) -> tuple[str, str]:
+    if not isinstance(key, str) or key.count(".") != 1:
+        raise ConfigError(where, key, "must be a dotted config key section.key (e.g. noc.flit_bits)")
+    section, name = key.split(".")
+    if section not in SECTIONS:
+        raise ConfigError(where, key, f"unknown section; valid sections: {', '.join(SECTIONS)}")
+    valid = list(SECTIONS[section].__dataclass_fields__)
+    if name not in valid:
+        raise ConfigError(where, key, f"unknown key; valid keys of [{section}]: {', '.join(valid)}")
+    return section, name
+
+
+def _absolute(key: str, value: Any, folder: Path, labels: dict[str, str] | None = None) -> Any:
+    """Make path values (file: topologies, replay paths) absolute against ``folder``."""
+    if not isinstance(value, str):
+        return value
+    new = value
+    if key == "noc.topology" and value.startswith("file:"):
+        p = Path(value[5:].strip())
+        new = value if p.is_absolute() else "file:" + str((folder / p).resolve())
+    elif key == "workload.replay_path" and value:
+        p = Path(value)
+        new = value if p.is_absolute() else str((folder / p).resolve())
+    if labels is not None and new != value:
+        labels[new] = value
+    return new
+
+
+def _absolute_overrides(items: Iterable[str], folder: Path, where: str) -> list[str]:
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(where, item, "must be a list of 'section.key=value' strings")
+        section, key, value = parse_override(item)
+        _dotted(f"{section}.{key}", where)
+        new = _absolute(f"{section}.{key}", value, folder)
+        out.append(item if new is value else f"{section}.{key}={json.dumps(new)}")
+    return out
+
+
+def _axis_values(key: str, values: Any, folder: Path, where: str, labels: dict[str, str]) -> list[Any]:
+    _dotted(key, where)
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{where}.{key}", values, "must be a non-empty list of values")
+    for v in values:
+        if isinstance(v, dict | list):
+            raise ConfigError(f"{where}.{key}", v, "axis values must be plain values (number, string, bool)")
+    return [_absolute(key, v, folder, labels) for v in values]
+
+
+def parse_sweep(
+    data: dict[str, Any],
+    folder: Path,
+    name: str = "sweep",
+    cli_sets: Sequence[str] = (),
+    cli_axes: Sequence[str] = (),
+    source: Path | None = None,
+) -> Sweep:
+    """Validate a parsed sweep dict. ``cli_sets`` are extra fixed overrides (relative paths against the
+    working folder); ``cli_axes`` (``key=[v1, v2]``) replace or add axes."""
+    if data.get("version") != 1:
+        raise ConfigError("version", data.get("version"), "a sweep file must say version = 1")
+    for k in data:
+        if k not in TOP_KEYS:
+            raise ConfigError(k, data[k], f"unknown key; valid top-level keys: {', '.join(TOP_KEYS)}")
+    name = data.get("name", name)
+    description = data.get("description", "")
+    for key, v in (("name", name), ("description", description)):
+        if not isinstance(v, str):
+            raise ConfigError(key, v, "must be a string")
+    base = data.get("base")
+    base_path = None
+    if base is not None:
+        if not isinstance(base, str) or not base:
+            raise ConfigError("base", base, "must be the path of a scenario file")
+        base_path = Path(base) if Path(base).is_absolute() else (folder / base).resolve()
+        if not base_path.is_file():
+            raise ConfigError("base", base, f"scenario file {base_path} not found")
+    fixed = data.get("set", [])
+    if not isinstance(fixed, list):
+        raise ConfigError("set", fixed, "must be a list of 'section.key=value' strings")
+    fixed = _absolute_overrides(fixed, folder, "set") + _absolute_overrides(cli_sets, Path.cwd(), "--set")
+    axes_raw = data.get("axes", {})
+    if not isinstance(axes_raw, dict):
+        raise ConfigError("axes", axes_raw, "must be a table of dotted keys to value lists")
+    labels: dict[str, str] = {}
+    axes = {k: _axis_values(k, v, folder, "axes", labels) for k, v in axes_raw.items()}
+    for item in cli_axes:
+        if "=" not in item:
+            raise ConfigError("--axis", item, "must look like section.key=[v1, v2]")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        try:
+            values = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ConfigError(
+                "--axis", item, 'value must be a TOML list, e.g. [1, 2] or ["a", "b"]'
+            ) from None
+        axes[key] = _axis_values(key, values, Path.cwd(), "--axis", labels)
+    points_raw = data.get("points", [])
+    if not isinstance(points_raw, list) or not all(isinstance(p, dict) and p for p in points_raw):
+        raise ConfigError("points", points_raw, 'must be a list of non-empty tables {"section.key" = value}')
+    points = []
+    for i, p in enumerate(points_raw):
+        vals = {}
+        for k, v in p.items():
+            _dotted(k, f"points[{i}]")
+            if isinstance(v, dict | list):
+                raise ConfigError(f"points[{i}].{k}", v, "must be a plain value (number, string, bool)")
+            vals[k] = _absolute(k, v, folder, labels)
+        points.append(vals)
+    if not axes and not points:
+        raise ConfigError("axes", axes_raw, "a sweep needs at least one axis or an explicit points list")
+    return Sweep(name, description, folder, base_path, tuple(fixed), axes, points, source, labels)
+
+
+def load_sweep(path: str | Path, cli_sets: Sequence[str] = (), cli_axes: Sequence[str] = ()) -> Sweep:
+    """Read and validate a sweep file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("sweep", str(path), "file not found" if not p.exists() else "not a regular file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("sweep", str(path), f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("sweep", str(path), "not UTF-8 text") from None
+    return parse_sweep(data, p.resolve().parent, p.stem, cli_sets, cli_axes, p.resolve())
+
+
+def config_hash(cfg: Config) -> str:
+    """Short SHA-256 of the canonical resolved TOML of ``cfg``: the point's folder name."""
+    return hashlib.sha256(to_toml(cfg).encode("utf-8")).hexdigest()[:HASH_CHARS]
+
+
+def plan(sweep: Sweep) -> list[Point]:
+    """Every point as a validated :class:`Config` (raises ConfigError naming the first bad point)."""
+    if sweep.base is not None:
+        data, base_dir, name = read_scenario(sweep.base)
+    else:
+        data, base_dir, name = {"version": 1}, Path.cwd(), "default"
+    data = apply_overrides(data, sweep.fixed)
+    name = data.get("name", name) if isinstance(data.get("name", name), str) else name
+    out = []
+    for i, values in enumerate(sweep.values()):
+        d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+        for key, v in values.items():
+            section, k = key.split(".")
+            d.setdefault(section, {})
+            d[section][k] = v
+        try:
+            cfg = from_dict(d, base_dir=base_dir, name=name)
+        except ConfigError as exc:
+            desc = ", ".join(f"{k}={v!r}" for k, v in values.items())
+            raise ConfigError(exc.key, exc.value, f"{exc.rule} (sweep point {i}: {desc})") from None
+        out.append(Point(i, values, cfg, config_hash(cfg)))
+    return out
+
+
+def _row_from_summary(s: dict[str, Any]) -> dict[str, Any]:
+    noc = s.get("noc") or {}
+    return {
+        "latency_cycles": s.get("latency_cycles"),
+        "latency_ms": s.get("latency_ms"),
+        "first_output_cycle": s.get("first_output_cycle"),
+        "energy_j": s.get("energy_j"),
+        "tops_per_w": s.get("tops_per_w"),
+        "pj_per_sop": s.get("pj_per_sop"),
+        "area_mm2": s.get("area_mm2"),
+        "cores_used": s.get("cores_used"),
+        "noc_traffic_mb": noc.get("traffic_mb"),
+        "noc_flits": noc.get("flits"),
+        "noc_max_link_flits": noc.get("max_link_flits"),
+    }
+
+
+def run_point(cfg: Config, folder: str) -> dict[str, Any]:
+    """Run one point and write its folder (in a worker). Never raises: errors come back in the row."""
+    from elsa_tlm import sim
+    from elsa_tlm.results import write_result
+
+    t0 = time.perf_counter()
+    status, error, row = "ok", "", {}
+    try:
+        result = sim.run(cfg)
+        write_result(result, Path(folder))
+        row = _row_from_summary(json.loads((Path(folder) / "summary.json").read_text()))
+    except DeadlockError as exc:
+        status, error = "deadlock", str(exc)
+    except ElsaError as exc:
+        status, error = ("stall" if type(exc).__name__ == "StallError" else "error"), str(exc)
+    except Exception as exc:  # a simulator bug must not end the sweep; keep the last frame for the report
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        status, error = "crash", f"{type(exc).__name__}: {exc} ({Path(tb.filename).name}:{tb.lineno})"
+    return row | {"status": status, "error": " ".join(error.split()), "wall_s": time.perf_counter() - t0}
+
+
+def _csv_value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v
+
+
+def _progress(total: int, desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="pt", disable=not sys.stderr.isatty(), file=sys.stderr)
+
+
+def run_sweep(
+    sweep: Sweep,
+    out_dir: str | Path,
+    executor: cf.Executor | None = None,
+    workers: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every point not already finished in ``out_dir``; write sweep.csv and sweep.json; return the rows.
+
+    ``executor``: any :class:`concurrent.futures.Executor` (not shut down here); default a process pool of
+    ``workers`` processes.
+    """
+    points = plan(sweep)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", str(out), "exists and is not a folder")
+    (out / "points").mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    todo: dict[str, Point] = {}
+    for p in points:
+        summary = out / "points" / p.hash / "summary.json"
+        if summary.is_file() and p.hash not in results:
+            try:
+                results[p.hash] = _row_from_summary(json.loads(summary.read_text())) | {
+                    "status": "ok",
+                    "error": "",
+                }
+                continue
+            except (OSError, json.JSONDecodeError):
+                pass  # unreadable: rerun
+        if p.hash not in results:
+            todo.setdefault(p.hash, p)
+    reused = len({p.hash for p in points}) - len(todo)
+    own = executor is None and bool(todo)
+    ex = cf.ProcessPoolExecutor(max_workers=max(1, workers)) if own else executor
+    bar = _progress(len(todo), sweep.name)
+    try:
+        futures = (
+            {ex.submit(run_point, p.config, str(out / "points" / h)): h for h, p in todo.items()}
+            if todo
+            else {}
+        )
+        for fut in cf.as_completed(futures):
+            h = futures[fut]
+            try:
+                row = fut.result()
+            except Exception as exc:  # the executor itself failed (a killed worker, a lost cluster)
+                row = {"status": "crash", "error": f"{type(exc).__name__}: {exc}"}
+            results[h] = row
+            if row["status"] != "ok" and log:
+                log(f"point {h} ({_describe(todo[h].values)}): {row['status']}: {row['error']}")
+            bar.update(1)
+    finally:
+        bar.close()
+        if own:
+            ex.shutdown(wait=True, cancel_futures=True)
+    keys = sweep.keys()
+    rows = []
+    for p in points:
+        r = results[p.hash]
+        row = {k: _csv_value(sweep.label(p.values.get(k, ""))) for k in keys}
+        row |= {f: r.get(f) for f in RESULT_FIELDS}
+        row |= {"status": r["status"], "error": r.get("error", ""), "point": p.hash}
+        rows.append(row)
+    write_csv_atomic(out / "sweep.csv", rows, [*keys, *RESULT_FIELDS, *TAIL_FIELDS])
+    failed = sum(r["status"] != "ok" for r in rows)
+    write_json_atomic(
+        out / "sweep.json",
+        {
+            "name": sweep.name,
+            "description": sweep.description,
+            "source": str(sweep.source) if sweep.source else None,
+            "base": str(sweep.base) if sweep.base else None,
+            "set": list(sweep.fixed),
+            "axes": sweep.axes,
+            "points": sweep.points,
+            "n_points": len(rows),
+            "n_unique": len({p.hash for p in points}),
+            "reused": reused,
+            "failed": failed,
+        },
+    )
+    return rows
+
+
+def _describe(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def make_executor(kind: str, workers: int, scheduler: str | None) -> tuple[cf.Executor, Callable[[], None]]:
+    """An executor and its cleanup: ``process`` (local pool) or ``dask`` (a cluster, or a local one)."""
+    if kind == "process":
+        ex = cf.ProcessPoolExecutor(max_workers=max(1, workers))
+        return ex, lambda: ex.shutdown(wait=True, cancel_futures=True)
+    if kind != "dask":
+        raise ConfigError("--executor", kind, "must be process or dask")
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("--executor", kind, "needs dask[distributed] (pip install -e '.[dask]')") from None
+    try:
+        if scheduler:
+            client = Client(scheduler, timeout="10s")
+        else:
+            client = Client(n_workers=max(1, workers), threads_per_worker=1, dashboard_address=None)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError("--scheduler", scheduler, f"cannot connect to the Dask scheduler: {exc}") from None
+    ex = client.get_executor()
+
+    def close() -> None:
+        ex.shutdown(wait=True)
+        client.close()
+
+    return ex, close
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``sweep`` subcommand to the main parser."""
+    p = subparsers.add_parser("sweep", help="run a parameter sweep (a sweep TOML file) on processes or Dask")
+    p.add_argument("sweep", help="sweep TOML file (version = 1, base, set, [axes], points)")
+    p.add_argument("--out", help="output folder (default results/sweeps/<sweep-name>)")
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    p.add_argument("--executor", choices=["process", "dask"], default="process")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler (default: a local cluster)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every point"
+    )
+    p.add_argument(
+        "--axis", action="append", default=[], metavar="SECTION.KEY=[V1,V2]", help="replace or add an axis"
+    )
+    p.add_argument("--dry-run", action="store_true", help="validate and list the points, run nothing")
+    p.set_defaults(func=cmd_sweep)
+    return p
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """The ``elsa-tlm sweep`` command: 0 when the sweep ran (failed points are listed), 2 for bad input."""
+    if args.workers < 1:
+        raise ConfigError("--workers", args.workers, "must be >= 1")
+    sweep = load_sweep(args.sweep, args.set, args.axis)
+    points = plan(sweep)
+    out = Path(args.out) if args.out else Path("results") / "sweeps" / sweep.name
+    if args.dry_run:
+        for p in points:
+            print(f"{p.hash}  {_describe({k: sweep.label(v) for k, v in p.values.items()})}")
+        print(f"{len(points)} points ({len({p.hash for p in points})} distinct) -> {out}")
+        return 0
+    ex, close = (
+        (None, None) if args.executor == "process" else make_executor("dask", args.workers, args.scheduler)
+    )
+    t0 = time.perf_counter()
+    try:
+        rows = run_sweep(sweep, out, ex, args.workers, log=lambda m: print(m, file=sys.stderr))
+    finally:
+        if close:
+            close()
+    failed = [r for r in rows if r["status"] != "ok"]
+    print(
+        f"sweep {sweep.name}: {len(rows)} points, {len(failed)} failed, {time.perf_counter() - t0:.1f} s "
+        f"-> {out}/sweep.csv, points/<hash>/"
+    )
+    return 0
