@@ -51,3 +51,27 @@ noc-curve: $(STAMP)
 
 clean:
 	rm -rf results plots/*/ .pytest_cache
+
+# ---- sweep-based studies: scenarios/studies/<name>.toml -> results/studies/<name>/ (points, sweep.csv,
+# report.html) and plots/<name>/<name>.csv + .png. Reduced form (CI): e.g.
+#   make flits SWEEP_ARGS='--set run.time_steps=2 --axis "noc.flit_bits=[64,256]"'
+# Finished points are reused (resume), so rerunning a target only runs what changed.
+STUDY_SWEEPS := products flits routing topologies scaling memory congestion
+WORKERS ?= 2
+SWEEP_ARGS ?=
+.PHONY: sweep report
+
+$(STUDY_SWEEPS): $(STAMP)
+	$(CLI) sweep scenarios/studies/$@.toml --out results/studies/$@ --workers $(WORKERS) $(SWEEP_ARGS)
+	$(BIN)/python -m elsa_tlm.studies $@ --sweep-dir results/studies/$@ --out plots/$@
+	$(CLI) report results/studies/$@ --images plots/$@
+
+# any sweep file: make sweep SWEEP=path/to/sweep.toml [SWEEP_ARGS=...]
+sweep: $(STAMP)
+	@test -n "$(SWEEP)" || { echo "usage: make sweep SWEEP=path/to/sweep.toml [SWEEP_ARGS=...]"; exit 2; }
+	$(CLI) sweep $(SWEEP) --out results/sweeps/$(basename $(notdir $(SWEEP))) --workers $(WORKERS) $(SWEEP_ARGS)
+
+# one HTML page for a run or sweep folder: make report DIR=results/default
+report: $(STAMP)
+	@test -n "$(DIR)" || { echo "usage: make report DIR=results/<run-or-sweep>"; exit 2; }
+	$(CLI) report $(DIR)

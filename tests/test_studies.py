@@ -1,0 +1,114 @@
+"""Every sweep-based study (make products|flits|routing|topologies|scaling|memory|congestion) in reduced form."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from elsa_tlm import studies
+from elsa_tlm.study_plots import STUDIES
+from elsa_tlm.sweep import load_sweep, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY_FILES = sorted((ROOT / "scenarios" / "studies").glob("*.toml"))
+T2 = ["run.time_steps=2"]
+VGG = ['workload.model=["vgg16_cifar10"]']
+# the reduced form of each study (what CI runs; the make targets take the same through SWEEP_ARGS)
+REDUCED: dict[str, list[str]] = {
+    "products": VGG,
+    "flits": ["noc.flit_bits=[64, 256]"],
+    "routing": VGG,
+    "topologies": VGG,
+    "scaling": ['noc.topology=["mesh:2x2", "mesh:6x6"]', "chip.clock_mhz=[200, 500]"],
+    "memory": VGG,
+    "congestion": ["noc.link_bits=[512, 8]"],
+}
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _run(name: str, tmp_path: Path) -> list[dict[str, str]]:
+    sweep = load_sweep(ROOT / "scenarios" / "studies" / f"{name}.toml", T2, REDUCED[name])
+    rows = run_sweep(sweep, tmp_path / "sweep", workers=1)
+    assert len(rows) >= 2
+    out = tmp_path / "plots"
+    assert studies.main([name, "--sweep-dir", str(tmp_path / "sweep"), "--out", str(out)]) == 0
+    png = out / f"{name}.png"
+    assert png.stat().st_size > 10_000 and png.read_bytes().startswith(b"\x89PNG")
+    return _csv(out / f"{name}.csv")
+
+
+def test_every_study_file_has_a_plot_and_a_reduced_form() -> None:
+    assert {p.stem for p in STUDY_FILES} == set(STUDIES) == set(REDUCED)
+    makefile = (ROOT / "Makefile").read_text()
+    assert all(f"\n{n}" in makefile or f" {n}" in makefile for n in STUDIES)
+
+
+def test_products(tmp_path: Path) -> None:
+    by = {r["product"]: r for r in _run("products", tmp_path)}
+    assert set(by) == {"gustavson", "inner", "outer"}
+    assert float(by["gustavson"]["energy_j"]) < min(
+        float(by["inner"]["energy_j"]), float(by["outer"]["energy_j"])
+    )
+    parts = [k for k in by["inner"] if k.startswith("e_")]
+    total = sum(float(by["inner"][k]) for k in parts)
+    assert total == pytest.approx(float(by["inner"]["energy_j"]), rel=1e-6)
+    assert float(by["gustavson"]["energy_vs_gustavson"]) == 1.0
+
+
+def test_flits(tmp_path: Path) -> None:
+    rows = _run("flits", tmp_path)
+    assert len(rows) == 6 and all(r["status"] == "ok" for r in rows)
+    t = {(r["protocol"], int(r["flit_bits"])): float(r["traffic_mb"]) for r in rows}
+    assert t[("baer", 256)] < t[("aer_truenorth", 256)]  # bundling saves traffic
+    assert t[("aer_truenorth", 64)] < t[("aer_truenorth", 256)]  # one packet per spike: big flits are padding
+
+
+def test_routing(tmp_path: Path) -> None:
+    by = {r["routing"]: r for r in _run("routing", tmp_path)}
+    assert set(by) == {"xy", "valiant", "multipath"}
+    assert int(by["valiant"]["flit_hops"]) > int(by["xy"]["flit_hops"])
+    assert all(float(r["peak_link_gbps"]) > 0 and int(r["links_used"]) > 0 for r in by.values())
+
+
+def test_topologies(tmp_path: Path) -> None:
+    rows = _run("topologies", tmp_path)
+    assert {r["topology"] for r in rows} == {"mesh:6x6", "torus:6x6", "ring:36", "mesh6x6_express"}
+    assert all(r["status"] == "ok" for r in rows)
+    for r in rows:  # same workload and packets everywhere; where they travel depends on the graph
+        assert float(r["latency_cycles"]) > 0 and float(r["link_traffic_mb"]) > 0
+    mb = {(r["topology"], r["protocol"]): float(r["traffic_mb"]) for r in rows}
+    assert mb[("ring:36", "baer")] == mb[("mesh:6x6", "baer")] < mb[("mesh:6x6", "aer_truenorth")]
+
+
+def test_scaling(tmp_path: Path) -> None:
+    rows = _run("scaling", tmp_path)
+    bad = [r for r in rows if r["topology"] == "mesh:2x2"]
+    assert bad and all(r["status"] == "error" and "core" in r["error"] for r in bad)
+    ok = {int(float(r["clock_mhz"])): r for r in rows if r["status"] == "ok"}
+    assert float(ok[500]["latency_ms"]) < float(ok[200]["latency_ms"])
+    assert ok[500]["latency_cycles"] == ok[200]["latency_cycles"]
+
+
+def test_memory(tmp_path: Path) -> None:
+    by = {r["technology"]: r for r in _run("memory", tmp_path)}
+    assert float(by["edram"]["area_mm2"]) < float(by["sram"]["area_mm2"])
+    assert all(float(r["tops_per_w"]) > 0 for r in by.values())
+
+
+def test_congestion(tmp_path: Path) -> None:
+    by = {int(r["link_bits"]): r for r in _run("congestion", tmp_path)}
+    assert float(by[8]["offered_rate"]) > float(by[512]["offered_rate"])
+    assert float(by[8]["slowdown"]) > 2.0 > float(by[512]["slowdown"]) >= 1.0
+
+
+def test_study_needs_a_sweep_dir(tmp_path: Path, capsys) -> None:
+    assert studies.main(["flits", "--out", str(tmp_path)]) == 2
+    assert studies.main(["flits", "--sweep-dir", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(e.startswith("error: ") for e in err)
