@@ -466,7 +466,7 @@ def memory(sweep_dir: Path, out: Path) -> list[Row]:
     ]
     axes[2].bar(techs, areas, color=COLORS[: len(techs)])
     for ax, title in zip(
-        axes, ("TOPS/W", "buffer access + leakage energy (µJ)", "chip area (mm²)"), strict=True
+        axes, ("TOPS/W", "buffer access + chip leakage energy (µJ)", "chip area (mm²)"), strict=True
     ):
         ax.set_title(title)
     for ax in axes[:2]:
