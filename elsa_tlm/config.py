@@ -170,6 +170,7 @@ class RunConfig:
     batch_items: int = meta(
         8, int, _in_range(1, 4096), "max ready output spines processed as one transaction"
     )
+    lt_batch_items: int = meta(32, int, _in_range(1, 4096), "the same in lt mode: its coarser time quantum")
     exit_confidence: float = meta(
         0.0, (int, float), _in_range(0.0, 1.0), "early exit at max softmax >= this (0 = off)"
     )

@@ -91,6 +91,7 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
     env = simpy.Environment()
     transport = make_transport(cfg, env, topo, mapping)
     events = _events(wl, act)
+    batch_items = cfg.run.batch_items if cfg.run.mode == "at" else cfg.run.lt_batch_items
     energy = EnergyModel(cfg)
     trace: list[dict[str, Any]] = []
     timeline: list[tuple[str, int, int, int, int]] = []
@@ -213,7 +214,7 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
                 producers,
                 layer.n_in,
                 cfg.schedule.policy,
-                cfg.run.batch_items,
+                batch_items,
                 pools[layer.name],
                 layer.n_emit,
                 emit,
