@@ -25,6 +25,7 @@ from elsa_tlm.errors import ConfigError  # noqa: E402
 from elsa_tlm.fileio import write_csv_atomic  # noqa: E402
 
 Row = dict[str, Any]
+TEXT = ("point", "status", "error")  # never parsed as numbers (a hash may look like 12e345)
 COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"]
 
 
@@ -46,7 +47,7 @@ def load_rows(sweep_dir: Path) -> list[Row]:
     if not path.is_file():
         raise ConfigError("--sweep-dir", str(sweep_dir), "no sweep.csv there (run elsa-tlm sweep first)")
     with path.open(newline="", encoding="utf-8") as fh:
-        return [{k: _num(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+        return [{k: v if k in TEXT else _num(v) for k, v in r.items()} for r in csv.DictReader(fh)]
 
 
 def _ok(rows: list[Row]) -> list[Row]:
