@@ -35,3 +35,16 @@ def test_window_sums_match_brute_force(h, w, k, s, p, seed):
     np.testing.assert_array_equal(counts, wd.size)
     order = wd.release_order(shell_order(h, w))
     assert sorted(order.tolist()) == list(range(oh * ow))
+
+
+def test_hilbert_index_agrees_with_hilbert_order():
+    from elsa_tlm.mapping.placement import hilbert_index, hilbert_order, initial_nodes
+
+    cells = hilbert_order(8, 8)
+    assert [hilbert_index(8, c, r) for r, c in cells] == list(range(64))
+    import networkx as nx
+
+    g = nx.path_graph(4)
+    coords = {0: (0.0, 0.0), 1: (5.0, 0.0), 2: (5.0, 3.0), 3: (0.0, 3.0)}
+    order = initial_nodes(g, None, None, "hilbert", coords)
+    assert sorted(order) == [0, 1, 2, 3] and order[0] == 0

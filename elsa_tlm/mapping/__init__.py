@@ -93,7 +93,7 @@ def map_workload(wl: Workload, act: Activity, cfg: Config, topo: Any) -> Mapping
                 if a.core != b.core:
                     tm[a.core, b.core] += spikes / len(ps)
     order = sorted(range(n), key=lambda i: min(wl.by_name[s.layer].index for s in parts[i].slices))
-    nodes = initial_nodes(topo.graph, topo.rows, topo.cols, cfg.mapping.placement)
+    nodes = initial_nodes(topo.graph, topo.rows, topo.cols, cfg.mapping.placement, topo.coords)
     node_of = np.empty(n, dtype=np.int64)
     for rank, pid in enumerate(order):
         node_of[pid] = nodes[rank]

@@ -2,8 +2,9 @@
 
 The refinement repeatedly swaps the contents of two adjacent routers (a core and a core, or a core and an
 empty router) while the swap lowers Σ traffic × hop distance; it stops at a local minimum or after a
-bounded number of sweeps. On non-grid topologies the initial order is a breadth-first walk from node 0
-(neighbours in ascending id), and distances are graph hop counts.
+bounded number of sweeps. On non-grid topologies the initial order is the Hilbert order of the nodes'
+coordinates (when the graph gives them) or a breadth-first walk from node 0 (neighbours in ascending id);
+distances are graph hop counts.
 """
 
 from __future__ import annotations
@@ -38,12 +39,46 @@ def hilbert_order(rows: int, cols: int) -> list[tuple[int, int]]:
     return out
 
 
-def initial_nodes(graph: nx.Graph, rows: int | None, cols: int | None, how: str) -> list[int]:
-    """Node visiting order for the initial placement."""
+def hilbert_index(n: int, x: int, y: int) -> int:
+    """Position of cell (x, y) along the Hilbert curve of an n×n grid (n a power of two)."""
+    d = 0
+    s = n // 2
+    while s > 0:
+        rx = 1 if x & s else 0
+        ry = 1 if y & s else 0
+        d += s * s * ((3 * rx) ^ ry)
+        if ry == 0:
+            if rx == 1:
+                x, y = s - 1 - x, s - 1 - y
+            x, y = y, x
+        s //= 2
+    return d
+
+
+def initial_nodes(
+    graph: nx.Graph,
+    rows: int | None,
+    cols: int | None,
+    how: str,
+    coords: dict[int, tuple[float, float]] | None = None,
+) -> list[int]:
+    """Node visiting order for the initial placement.
+
+    Grids: Hilbert curve (or boustrophedon rows for "linear"). Other graphs with node coordinates: the
+    Hilbert order of their coordinate ranks; without coordinates: breadth-first from node 0.
+    """
     if rows and cols and how == "hilbert":
         return [r * cols + c for r, c in hilbert_order(rows, cols)]
     if rows and cols:  # "linear": boustrophedon rows
         return [r * cols + (c if r % 2 == 0 else cols - 1 - c) for r in range(rows) for c in range(cols)]
+    if coords and how == "hilbert" and len(coords) == graph.number_of_nodes():
+        xs = {v: i for i, v in enumerate(sorted({c[0] for c in coords.values()}))}
+        ys = {v: i for i, v in enumerate(sorted({c[1] for c in coords.values()}))}
+        n = 1
+        while n < max(len(xs), len(ys)):
+            n *= 2
+        key = {v: (hilbert_index(n, xs[x], ys[y]), v) for v, (x, y) in coords.items()}
+        return sorted(coords, key=key.__getitem__)
     return list(nx.bfs_tree(graph, 0, sort_neighbors=sorted).nodes())
 
 
