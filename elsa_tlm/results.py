@@ -36,6 +36,12 @@ LAYER_FIELDS = [
 LINK_FIELDS = ["src", "dst", "packets", "flits", "bits", "busy_cycles"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _round(obj: object) -> object:
     """Floats rounded to 12 significant digits so the bytes do not depend on summation noise."""
     if isinstance(obj, float):
@@ -57,6 +63,7 @@ def write_result(
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp gives 0700; results are meant to be shared
     try:
         write_json_atomic(tmp / "summary.json", _round(result.summary))
         write_csv_atomic(tmp / "layers.csv", [_round(r) for r in result.layer_rows], LAYER_FIELDS)
