@@ -348,20 +348,25 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     return out
 
 
+def read_toml(path: str | Path, what: str = "scenario") -> dict[str, Any]:
+    """Parse a TOML file given by the user; every failure is a ConfigError naming ``what`` and the file."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(what, str(path), "file not found")
+    if not p.is_file():
+        raise ConfigError(what, str(path), "not a regular file")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(what, str(path), f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(what, str(path), "not UTF-8 text") from None
+
+
 def read_scenario(path: str | Path) -> tuple[dict[str, Any], Path, str]:
     """Parse a scenario file; returns (raw dict, folder, scenario name)."""
     p = Path(path)
-    if not p.exists():
-        raise ConfigError("scenario", str(path), "file not found")
-    if not p.is_file():
-        raise ConfigError("scenario", str(path), "not a regular file")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("scenario", str(path), f"not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("scenario", str(path), "not UTF-8 text") from None
-    return data, p.resolve().parent, p.stem
+    return read_toml(p, "scenario"), p.resolve().parent, p.stem
 
 
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:

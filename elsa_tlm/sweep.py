@@ -49,6 +49,7 @@ from elsa_tlm.config import (
     from_dict,
     parse_override,
     read_scenario,
+    read_toml,
     to_toml,
 )
 from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError
@@ -233,14 +234,7 @@ def parse_sweep(
 def load_sweep(path: str | Path, cli_sets: Sequence[str] = (), cli_axes: Sequence[str] = ()) -> Sweep:
     """Read and validate a sweep file."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError("sweep", str(path), "file not found" if not p.exists() else "not a regular file")
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("sweep", str(path), f"not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("sweep", str(path), "not UTF-8 text") from None
+    data = read_toml(p, "sweep")
     return parse_sweep(data, p.resolve().parent, p.stem, cli_sets, cli_axes, p.resolve())
 
 
