@@ -54,6 +54,26 @@ class AreaModel:
             ),
         }
 
+    def occupied(self, slices: list[Any]) -> dict[str, Any]:
+        """Macros the mapped layers actually occupy (all PEs) and their area; weights spilled into membrane
+        macros are counted as the membrane macros they fill."""
+        cap = self.cap
+        w = m = t = 0
+        for sl in slices:
+            pes = sum(1 for c in sl.pe_cols if c > 0)
+            w_in_wbuf = min(sl.weight_macros, cap.weight_macros)
+            spill = sl.weight_macros - w_in_wbuf
+            w += pes * w_in_wbuf
+            m += pes * (sl.membrane_macros + (-(-spill // cap.spill_ratio) if spill else 0))
+            t += pes * sl.tracer_macros
+        um2 = 1e-6
+        area = (
+            w * self.mem["weight"]["area_um2"]
+            + m * self.mem["membrane"]["area_um2"]
+            + t * self.mem["tracer"]["area_um2"]
+        ) * um2
+        return {"weight_macros": w, "membrane_macros": m, "tracer_macros": t, "area_mm2": area}
+
     def core_mm2(self) -> float:
         return float(sum(self.core_breakdown_mm2().values()))
 

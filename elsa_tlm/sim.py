@@ -281,6 +281,7 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
         "area_mm2": energy.area.chip_mm2(topo.n_nodes),
         "area_core_mm2": energy.area.core_mm2(),
         "area_breakdown_mm2": energy.area.core_breakdown_mm2(),
+        "macros_occupied": energy.area.occupied(mapping.slices),
         "cores_used": mapping.cores_used,
         "cores_total": topo.n_nodes,
         "noc": {

@@ -160,3 +160,18 @@ def test_long_trains_are_not_mistaken_for_deadlock():
     )
     s = sim.run(cfg).summary
     assert s["latency_cycles"] > 0
+
+
+def test_occupied_macros_fit_the_cores_used(small_results):
+    s = small_results["spine"].summary
+    occ, cap = s["macros_occupied"], small_results["spine"].mapping.capacity
+    pes = cap.pes * s["cores_used"]
+    assert 0 < occ["weight_macros"] <= pes * cap.weight_macros
+    assert 0 < occ["membrane_macros"] <= pes * cap.membrane_macros
+    assert 0 < occ["tracer_macros"] <= pes * cap.tracer_macros
+    # every 4-bit weight of the network is stored: weight macros + spilled membrane macros hold them all
+    wl = small_results["spine"].workload
+    weight_bits = sum(la.weight_rows * la.cout for la in wl.layers) * 4
+    held = (occ["weight_macros"] + occ["membrane_macros"] * cap.spill_ratio) * 64 * 16 * 4
+    assert held >= weight_bits
+    assert occ["area_mm2"] < s["area_mm2"]
