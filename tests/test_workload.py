@@ -74,3 +74,23 @@ def test_expanded_events_reproduce_published_sops(model):
     ev = _events(wl, statistical_activity(wl, seed=1))
     sops = sum(int(ev[la.name].sum()) * la.cout for la in wl.layers)
     assert 2 * sops / 1e9 == pytest.approx(PUBLISHED_GSOPS[model], rel=0.05)
+
+
+def test_functional_activity_has_positions_and_signs_and_replays(tmp_path):
+    from elsa_tlm.config import load_config
+    from elsa_tlm.workload.activity import check_activity, load_activity, save_activity
+    from elsa_tlm.workload.functional import functional_activity
+
+    cfg = load_config(
+        None, ['workload.model="digits"', 'workload.activity="functional"', "workload.sample_offset=3"]
+    )
+    wl = load_workload("digits")
+    act = functional_activity(cfg, wl)
+    check_activity(wl, act)  # counts == non-zeros of the signed entries, per spine and step
+    assert set(np.unique(act.signed["conv2"])) <= {-1, 0, 1}
+    assert act.totals("conv1")[1:].sum() == 0 and act.totals("conv1")[0] > 0  # direct coding: step 0 only
+    save_activity(str(tmp_path / "a.npz"), act)
+    back = load_activity(str(tmp_path / "a.npz"), wl)
+    for k in act.inputs:
+        np.testing.assert_array_equal(back.inputs[k], act.inputs[k])
+        np.testing.assert_array_equal(back.signed[k], act.signed[k])

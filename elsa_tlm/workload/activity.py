@@ -31,6 +31,9 @@ class Activity:
     emitted: dict[str, np.ndarray]
     skip_inputs: dict[str, np.ndarray] = field(default_factory=dict)  # spikes added by residual units
     meta: dict = field(default_factory=dict)
+    # where known (functional activity): the input entries themselves, (T, C, IH, IW) int8 — position (channel,
+    # row, column) and sign of every spike (first layer: multi-bit pixel levels)
+    signed: dict[str, np.ndarray] = field(default_factory=dict)
 
     def totals(self, layer: str) -> np.ndarray:
         return self.inputs[layer].reshape(self.time_steps, -1).sum(axis=1)
@@ -158,10 +161,23 @@ def check_activity(wl: Workload, act: Activity) -> None:
             )
         if (a < 0).any():
             raise ConfigError("workload.replay_path", layer.name, "negative spike counts")
+        sg = act.signed.get(layer.name)
+        if sg is not None and (
+            sg.shape[0] != act.time_steps or not np.array_equal(np.count_nonzero(sg, axis=1), a)
+        ):
+            raise ConfigError(
+                "workload.replay_path", layer.name, "signed spikes disagree with the spike counts"
+            )
+        for src in [layer.main, *layer.skips]:
+            if src not in act.emitted:
+                raise ConfigError(
+                    "workload.replay_path", src, "trace has no emitted spikes for this producer"
+                )
 
 
 def save_activity(path: str, act: Activity) -> None:
-    """npz trace: ``in:<layer>``, ``out:<layer>``, ``skip:<layer>`` arrays (T, H, W); no pickle."""
+    """npz trace: ``in:<layer>``, ``out:<layer>``, ``skip:<layer>`` arrays (T, H, W) and, where known,
+    ``signed:<layer>`` (T, C, H, W); no pickle."""
     import io
 
     from elsa_tlm.fileio import write_bytes_atomic
@@ -169,6 +185,7 @@ def save_activity(path: str, act: Activity) -> None:
     arrays = {f"in:{k}": v for k, v in act.inputs.items()}
     arrays.update({f"out:{k}": v for k, v in act.emitted.items()})
     arrays.update({f"skip:{k}": v for k, v in act.skip_inputs.items()})
+    arrays.update({f"signed:{k}": v for k, v in act.signed.items()})
     arrays["time_steps"] = np.array(act.time_steps)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
@@ -182,12 +199,13 @@ def load_activity(path: str, wl: Workload) -> Activity:
             inputs = {k[3:]: z[k].astype(np.int64) for k in z.files if k.startswith("in:")}
             emitted = {k[4:]: z[k].astype(np.int64) for k in z.files if k.startswith("out:")}
             skips = {k[5:]: z[k].astype(np.int64) for k in z.files if k.startswith("skip:")}
+            signed = {k[7:]: z[k].astype(np.int8) for k in z.files if k.startswith("signed:")}
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError("workload.replay_path", path, f"not a readable activity trace ({exc})") from None
     if wl.time_steps != T:
         raise ConfigError(
             "workload.replay_path", path, f"trace has T={T}, run wants T={wl.time_steps} (set run.time_steps)"
         )
-    act = Activity("replay", T, inputs, emitted, skips, {"path": str(path)})
+    act = Activity("replay", T, inputs, emitted, skips, {"path": str(path)}, signed)
     check_activity(wl, act)
     return act

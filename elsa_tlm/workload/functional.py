@@ -39,7 +39,8 @@ def sample_activity(wl: Workload, run, i: int, T: int) -> Activity:
             emitted[layer.name] = inputs[readers[0]]
         else:  # the readout integrator emits its logits, not spikes
             emitted[layer.name] = run.output_spikes[layer.name][i, :T].astype(np.int64)
-    return Activity("functional", T, inputs, emitted, {}, {"sample": i})
+    signed = {layer.name: run.input_signed[layer.name][i, :T] for layer in wl.layers}
+    return Activity("functional", T, inputs, emitted, {}, {"sample": i}, signed)
 
 
 def digits_run(cfg: Config, wl: Workload) -> DigitsRun:
