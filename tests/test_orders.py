@@ -11,7 +11,7 @@ def test_shell_order_visits_l_shaped_rings():
     assert rings == sorted(rings) and sorted(order.tolist()) == list(range(9))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     st.integers(1, 9),
     st.integers(1, 9),
