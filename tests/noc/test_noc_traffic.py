@@ -35,7 +35,7 @@ def test_latency_monotone_and_saturation():
     lat = [r["avg_latency"] for r in rows]
     assert all(a <= b for a, b in zip(lat[:-1], lat[1:], strict=True))
     for r in rows:
-        assert r["accepted_rate"] <= r["offered_rate"] * 1.02 + 0.005  # window edges only
+        assert r["accepted_rate"] <= r["offered_rate"]
     assert rows[-1]["accepted_rate"] < 0.9 * rows[-1]["offered_rate"]  # saturated
     assert rows[-1]["accepted_rate"] <= bound * 1.02
     assert lat[-1] > 3 * lat[0]
