@@ -31,6 +31,10 @@ from elsa_tlm.snn.products import ActionCounts
 from elsa_tlm.workload.activity import Activity, load_activity, statistical_activity
 from elsa_tlm.workload.graph import INPUT, Workload, load_workload
 
+ADDER_BLOCK_LANES = (
+    128  # lanes of one characterised adder-tree activation (elsa_28nm.toml [logic.adder_tree])
+)
+
 
 class StallError(ElsaError):
     """The pipeline stopped with work left (a dependency that can never be met)."""
@@ -120,7 +124,6 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
             emit_order[layer.name] = orders[layer.name]
 
     actors: dict[tuple[str, int], LayerSliceActor] = {}
-    slice_spikes: dict[tuple[str, int], np.ndarray] = {}
     slice_packets: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     pe_actions: dict[str, ActionCounts] = defaultdict(ActionCounts)
     adder_lanes: dict[str, float] = defaultdict(float)
@@ -180,8 +183,7 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
         for s in mapping.by_layer[layer.name]:
             key = (layer.name, s.index)
             total = act.emitted[layer.name].reshape(T, -1)
-            sp = (total * s.col_hi) // layer.cout - (total * s.col_lo) // layer.cout
-            slice_spikes[key] = sp
+            sp = (total * s.col_hi) // layer.cout - (total * s.col_lo) // layer.cout  # this slice's channels
             pk, fl, _ = fmt.size(sp)
             slice_packets[key] = (pk.reshape(sp.shape), fl.reshape(sp.shape))
             cost = item_cycles(
@@ -221,7 +223,13 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
                 on_trace,
             )
             acts, lane_acts = slice_actions(
-                cfg.pe.product, ev, layer.k_im2col, s.pe_cols, cfg.pe.weight_ways, 128, cfg.pe.macro_words
+                cfg.pe.product,
+                ev,
+                layer.k_im2col,
+                s.pe_cols,
+                cfg.pe.weight_ways,
+                ADDER_BLOCK_LANES,
+                cfg.pe.macro_words,
             )
             pe_actions[layer.name] = pe_actions[layer.name] + acts
             adder_lanes[layer.name] += lane_acts
