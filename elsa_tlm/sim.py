@@ -31,9 +31,8 @@ from elsa_tlm.snn.products import ActionCounts
 from elsa_tlm.workload.activity import Activity, load_activity, statistical_activity
 from elsa_tlm.workload.graph import INPUT, Workload, load_workload
 
-ADDER_BLOCK_LANES = (
-    128  # lanes of one characterised adder-tree activation (elsa_28nm.toml [logic.adder_tree])
-)
+# lanes of one characterised adder-tree activation (elsa_28nm.toml [logic.adder_tree])
+ADDER_BLOCK_LANES = 128
 
 
 class StallError(ElsaError):
