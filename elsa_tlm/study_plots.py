@@ -75,6 +75,17 @@ def _get(rows: list[Row], **match: Any) -> Row | None:
     return next((r for r in rows if all(r.get(k) == v for k, v in match.items())), None)
 
 
+def _grouped_bars(ax: Any, models: list[str], categories: list[Any], value: Any) -> None:
+    """One bar group per category, one bar per model (value(model, category)), category tick labels."""
+    w = 0.8 / max(1, len(models))
+    x = np.arange(len(categories))
+    for j, m in enumerate(models):
+        vals = [value(m, c) for c in categories]
+        ax.bar(x + (j - (len(models) - 1) / 2) * w, vals, w, label=m, color=COLORS[j])
+    ax.set_xticks(range(len(categories)))
+    ax.set_xticklabels(categories)
+
+
 def _save(fig: Any, path: Path) -> None:
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
@@ -148,12 +159,9 @@ def products(sweep_dir: Path, out: Path) -> list[Row]:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=7)
     ax = axes[-1]
-    w = 0.8 / max(1, len(models))
-    for j, m in enumerate(models):
-        vals = [(_get(table, model=m, product=pr) or {}).get("latency_cycles") or 0 for pr in prods]
-        ax.bar(np.arange(len(prods)) + (j - (len(models) - 1) / 2) * w, vals, w, label=m, color=COLORS[j])
-    ax.set_xticks(range(len(prods)))
-    ax.set_xticklabels(prods)
+    _grouped_bars(
+        ax, models, prods, lambda m, pr: (_get(table, model=m, product=pr) or {}).get("latency_cycles") or 0
+    )
     ax.set_yscale("log")
     ax.set_title("latency, all T steps (cycles)")
     ax.legend(fontsize=8)
@@ -264,12 +272,12 @@ def routing(sweep_dir: Path, out: Path) -> list[Row]:
         ax.set_ylabel("flits per used link (▼ = peak)")
         ax.set_title(m)
     ax = axes[-1]
-    w = 0.8 / max(1, len(models))
-    for j, m in enumerate(models):
-        vals = [(_get(table, model=m, routing=rt) or {}).get("peak_link_gbps") or 0.0 for rt in routes]
-        ax.bar(np.arange(len(routes)) + (j - (len(models) - 1) / 2) * w, vals, w, label=m, color=COLORS[j])
-    ax.set_xticks(range(len(routes)))
-    ax.set_xticklabels(routes)
+    _grouped_bars(
+        ax,
+        models,
+        routes,
+        lambda m, rt: (_get(table, model=m, routing=rt) or {}).get("peak_link_gbps") or 0.0,
+    )
     ax.set_title("busiest link: mean bandwidth (Gbit/s)")
     ax.legend(fontsize=8)
     fig.suptitle("Routing: flits per link and peak link bandwidth")
