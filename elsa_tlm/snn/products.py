@@ -88,6 +88,14 @@ def _check_geometry(C: int, ways: int, lanes: int, words_per_row: int) -> tuple[
     return int(_ceil_div(C, words_per_row)), int(_ceil_div(C, lanes))
 
 
+def _event_counts(spikes_per_row: np.ndarray) -> np.ndarray:
+    """Events per membrane row as int64, refusing negative counts."""
+    r = np.asarray(spikes_per_row, dtype=np.int64)
+    if np.any(r < 0):
+        raise ConfigError("spikes_per_row", int(r.min()), "event counts must be >= 0")
+    return r
+
+
 def _fire_part(rows: int, wr: int, bl: int) -> dict[str, int]:
     return {"tracer_reads": rows * wr, "tracer_writes": rows * wr, "fire_activations": rows * bl}
 
@@ -106,9 +114,7 @@ def gustavson_counts(
     ``fire_rows`` overrides the number of (row, step) pairs fired; default: rows with at least one event.
     """
     wr, bl = _check_geometry(C, ways, lanes, words_per_row)
-    r = np.asarray(spikes_per_row, dtype=np.int64)
-    if np.any(r < 0):
-        raise ConfigError("spikes_per_row", int(r.min()), "event counts must be >= 0")
+    r = _event_counts(spikes_per_row)
     events = int(r.sum())
     batches = int(_ceil_div(r, ways).sum())
     rows = int(np.count_nonzero(r)) if fire_rows is None else int(fire_rows)
@@ -161,9 +167,7 @@ def outer_counts(
 ) -> ActionCounts:
     """Outer-product counts: every event reads a weight row and reads + writes its membrane row."""
     wr, bl = _check_geometry(C, ways, lanes, words_per_row)
-    r = np.asarray(spikes_per_row, dtype=np.int64)
-    if np.any(r < 0):
-        raise ConfigError("spikes_per_row", int(r.min()), "event counts must be >= 0")
+    r = _event_counts(spikes_per_row)
     events = int(r.sum())
     rows = int(np.count_nonzero(r)) if fire_rows is None else int(fire_rows)
     return ActionCounts(
