@@ -75,15 +75,22 @@ def _get(rows: list[Row], **match: Any) -> Row | None:
     return next((r for r in rows if all(r.get(k) == v for k, v in match.items())), None)
 
 
-def _grouped_bars(ax: Any, models: list[str], categories: list[Any], value: Any) -> None:
-    """One bar group per category, one bar per model (value(model, category)), category tick labels."""
-    w = 0.8 / max(1, len(models))
+def _grouped_bars(
+    ax: Any,
+    series: list[Any],
+    categories: list[Any],
+    value: Any,
+    ticklabels: list[str] | None = None,
+    **tick_kw: Any,
+) -> None:
+    """One bar group per category, one bar per series (value(series, category)), category tick labels."""
+    w = 0.8 / max(1, len(series))
     x = np.arange(len(categories))
-    for j, m in enumerate(models):
+    for j, m in enumerate(series):
         vals = [value(m, c) for c in categories]
-        ax.bar(x + (j - (len(models) - 1) / 2) * w, vals, w, label=m, color=COLORS[j])
+        ax.bar(x + (j - (len(series) - 1) / 2) * w, vals, w, label=m, color=COLORS[j])
     ax.set_xticks(range(len(categories)))
-    ax.set_xticklabels(categories)
+    ax.set_xticklabels(categories if ticklabels is None else ticklabels, **tick_kw)
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -333,7 +340,6 @@ def topologies(sweep_dir: Path, out: Path) -> list[Row]:
     topos = _uniq(table, "topology")
     groups = [(m, p) for m in _uniq(table, "model") for p in _uniq(table, "protocol")]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
-    w = 0.8 / len(topos)
     for ax, key, title, scale in zip(
         axes,
         ("latency_cycles", "energy_j", "link_traffic_mb"),
@@ -341,16 +347,16 @@ def topologies(sweep_dir: Path, out: Path) -> list[Row]:
         (1.0, 1e6, 1.0),
         strict=True,
     ):
-        for i, tp in enumerate(topos):
-            vals = []
-            for m, p in groups:
-                t = _get(table, topology=tp, model=m, protocol=p) or {}
-                vals.append((t.get(key) or 0.0) * scale)
-            ax.bar(
-                np.arange(len(groups)) + (i - (len(topos) - 1) / 2) * w, vals, w, label=tp, color=COLORS[i]
-            )
-        ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels([f"{m}\n{p}" for m, p in groups], fontsize=8)
+        _grouped_bars(
+            ax,
+            topos,
+            groups,
+            lambda tp, g, key=key, scale=scale: (
+                ((_get(table, topology=tp, model=g[0], protocol=g[1]) or {}).get(key) or 0.0) * scale
+            ),
+            [f"{m}\n{p}" for m, p in groups],
+            fontsize=8,
+        )
         ax.set_yscale("log")
         ax.set_title(title)
     axes[0].legend(fontsize=8)
