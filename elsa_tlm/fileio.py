@@ -13,6 +13,7 @@ from pathlib import Path
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp alone would leave 0600
+DIR_MODE = 0o777 & ~_UMASK  # what mkdir() would give; mkdtemp alone would leave 0700
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:

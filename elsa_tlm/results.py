@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from elsa_tlm.config import to_toml
-from elsa_tlm.fileio import write_csv_atomic, write_json_atomic, write_text_atomic
+from elsa_tlm.fileio import DIR_MODE, write_csv_atomic, write_json_atomic, write_text_atomic
 from elsa_tlm.sim import Result
 
 LAYER_FIELDS = [
@@ -34,12 +34,6 @@ LAYER_FIELDS = [
     "energy_j",
 ]
 LINK_FIELDS = ["src", "dst", "packets", "flits", "bits", "busy_cycles"]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _round(obj: object) -> object:
@@ -63,7 +57,7 @@ def write_result(
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp gives 0700; results are meant to be shared
+    os.chmod(tmp, DIR_MODE)  # mkdtemp gives 0700; results are meant to be shared
     try:
         write_json_atomic(tmp / "summary.json", _round(result.summary))
         write_csv_atomic(tmp / "layers.csv", [_round(r) for r in result.layer_rows], LAYER_FIELDS)
