@@ -273,6 +273,15 @@ def _cross_checks(cfg: Config) -> Config:
     noc = dataclasses.replace(
         noc, route_compute_cycles=stages[0], switch_alloc_cycles=stages[1], switch_traversal_cycles=stages[2]
     )
+    # paths are made absolute here, once, against the scenario's folder: every later user sees the same file
+    if noc.topology.startswith("file:"):
+        noc = dataclasses.replace(noc, topology="file:" + str(_absolute(cfg.base_dir, noc.topology[5:])))
+    if cfg.workload.replay_path:
+        cfg = cfg.replace(
+            workload=dataclasses.replace(
+                cfg.workload, replay_path=str(_absolute(cfg.base_dir, cfg.workload.replay_path))
+            )
+        )
     if noc.fifo_bytes * 8 < noc.flit_bits:
         raise ConfigError(
             "noc.fifo_bytes", noc.fifo_bytes, f"a FIFO must hold at least one {noc.flit_bits}-bit flit"
@@ -381,10 +390,10 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     return from_dict(data, base_dir=base, name=name)
 
 
-def resolve_path(cfg: Config, value: str) -> Path:
-    """A path from the scenario, relative to the scenario file's folder."""
+def _absolute(base_dir: Path, value: str) -> Path:
+    """A path from a scenario, relative to the scenario file's folder."""
     p = Path(value)
-    return p if p.is_absolute() else (cfg.base_dir / p).resolve()
+    return p if p.is_absolute() else (base_dir / p).resolve()
 
 
 def _toml_value(v: Any) -> str:
@@ -400,7 +409,7 @@ def _toml_value(v: Any) -> str:
 
 
 def to_toml(cfg: Config) -> str:
-    """The exact, complete configuration as TOML (every key, derived values filled, paths absolute)."""
+    """The exact, complete configuration as TOML (every key, derived values filled; paths are absolute)."""
     lines = ["# resolved by elsa-tlm: every key, with derived values filled in", "version = 1"]
     lines.append(f"name = {_toml_value(cfg.name)}")
     if cfg.description:
@@ -411,10 +420,6 @@ def to_toml(cfg: Config) -> str:
         lines.append(f"[{section}]")
         for f in fields(obj):
             v = getattr(obj, f.name)
-            if section == "noc" and f.name == "topology" and v.startswith("file:"):
-                v = "file:" + str(resolve_path(cfg, v[5:]))
-            if section == "workload" and f.name == "replay_path" and v:
-                v = str(resolve_path(cfg, v))
             lines.append(f"{f.name} = {_toml_value(v)}")
     return "\n".join(lines) + "\n"
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from elsa_tlm.config import Config, resolve_path
+from elsa_tlm.config import Config
 from elsa_tlm.energy import EnergyModel
 from elsa_tlm.errors import ElsaError
 from elsa_tlm.hw.core import LayerSliceActor, ProducerLink
@@ -61,7 +61,7 @@ def build_activity(cfg: Config, wl: Workload) -> Activity:
     if src == "statistical":
         return statistical_activity(wl, cfg.run.seed)
     if src == "replay":
-        return load_activity(str(resolve_path(cfg, cfg.workload.replay_path)), wl)
+        return load_activity(cfg.workload.replay_path, wl)
     from elsa_tlm.workload.functional import functional_activity
 
     return functional_activity(cfg, wl)
@@ -83,12 +83,7 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
     wl = workload or load_workload(cfg.workload.model, cfg.run.time_steps, cfg.workload.classifier_density)
     act = activity or build_activity(cfg, wl)
     T = wl.time_steps
-    topo = build_topology(
-        cfg.noc.topology
-        if not cfg.noc.topology.startswith("file:")
-        else "file:" + str(resolve_path(cfg, cfg.noc.topology[5:])),
-        cfg.base_dir,
-    )
+    topo = build_topology(cfg.noc.topology, cfg.base_dir)
     mapping = map_workload(wl, act, cfg, topo)
     fmt = PacketFormat(cfg.noc.protocol, cfg.noc.flit_bits, dest_bits_for(topo))
     env = simpy.Environment()
