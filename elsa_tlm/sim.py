@@ -154,7 +154,6 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
             if n_fl == 0:  # only empty spines: one head-only flit announces them
                 n_pk, n_fl = 1, 1
             actor.stats.packets_out += n_pk * len(dests)
-            actor.stats.flits_out += n_fl * len(dests)
             for node, consumers in dests.items():
                 ev = transport.send(actor.node, node, n_fl, n_pk)
                 ev.callbacks.append(_deliver(consumers, layer_name, items, n_pk, n_fl))
@@ -212,7 +211,6 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
                 cfg.schedule.policy,
                 batch_items,
                 pools[layer.name],
-                layer.n_emit,
                 emit,
                 on_trace,
             )

@@ -37,10 +37,8 @@ class SliceStats:
     packets_in: int = 0
     flits_in: int = 0
     packets_out: int = 0
-    flits_out: int = 0
     transactions: int = 0
     step_done: list[int] = field(default_factory=list)
-    first_emit: int = -1
 
 
 class LayerSliceActor:
@@ -60,7 +58,6 @@ class LayerSliceActor:
         policy: str,
         batch_items: int,
         pool: Windows | None,
-        n_emit: int,
         emit: Callable[[LayerSliceActor, list[tuple[int, np.ndarray]]], None],
         tracer: Callable[..., None] | None = None,
     ) -> None:
@@ -69,7 +66,7 @@ class LayerSliceActor:
         self.n_out = order.size
         self.n_in = n_in
         self.policy, self.batch_items = policy, batch_items
-        self.pool, self.n_emit = pool, n_emit
+        self.pool = pool
         self.emit_fn, self.tracer = emit, tracer
         self.producers = {p.name: p for p in producers}
         need = np.zeros(n_in, dtype=np.int64)
@@ -180,8 +177,6 @@ class LayerSliceActor:
         if not self.pending:
             return
         items, self.pending = self.pending, []
-        if self.stats.first_emit < 0:
-            self.stats.first_emit = int(self.env.now)
         self.emit_fn(self, items)
 
     @property
