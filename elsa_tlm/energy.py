@@ -12,73 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from elsa_tlm.area import AreaModel
 from elsa_tlm.config import Config
 from elsa_tlm.noc.network import noc_energy_j
 from elsa_tlm.snn.products import ActionCounts
 from elsa_tlm.tech import load_tech, memory_table
 
 PJ = 1e-12
-
-
-class AreaModel:
-    """Core and chip area from the macros a PE provides and the logic blocks of a core (mm²)."""
-
-    def __init__(self, cfg: Config) -> None:
-        from elsa_tlm.mapping.partition import CoreCapacity
-
-        self.cfg = cfg
-        self.cap = CoreCapacity.from_config(cfg)
-        self.mem = memory_table(cfg.memory.technology)
-        self.logic = load_tech()["logic"]
-
-    def core_breakdown_mm2(self) -> dict[str, float]:
-        pes = self.cap.pes
-        um2 = 1e-6
-        lg = self.logic
-        return {
-            "weight_memory": pes * self.cap.weight_macros * self.mem["weight"]["area_um2"] * um2,
-            "membrane_memory": pes * self.cap.membrane_macros * self.mem["membrane"]["area_um2"] * um2,
-            "tracer_memory": pes * self.cap.tracer_macros * self.mem["tracer"]["area_um2"] * um2,
-            "input_buffer": pes * self.cfg.pe.input_queues * self.mem["input_queue"]["area_um2"] * um2,
-            "adder_trees": pes * lg["adder_tree"]["area_mm2"],
-            "fire": pes * lg["fire"]["area_mm2"],
-            "router_logic": (
-                lg["im2col"]["area_mm2"]
-                + lg["order_controller"]["area_mm2"]
-                + pes * lg["update_arbiter"]["area_mm2"]
-                + lg["flit_generator"]["area_mm2"]
-                + lg["flit_decoder"]["area_mm2"]
-                + lg["crossbar"]["area_mm2"]
-                + lg["routing_engine"]["area_mm2"]
-                + lg["accumulator"]["area_mm2"]
-            ),
-        }
-
-    def occupied(self, slices: list[Any]) -> dict[str, Any]:
-        """Macros the mapped layers actually occupy (all PEs) and their area; weights spilled into membrane
-        macros are counted as the membrane macros they fill."""
-        cap = self.cap
-        w = m = t = 0
-        for sl in slices:
-            pes = sum(1 for c in sl.pe_cols if c > 0)
-            w_in_wbuf = min(sl.weight_macros, cap.weight_macros)
-            spill = sl.weight_macros - w_in_wbuf
-            w += pes * w_in_wbuf
-            m += pes * (sl.membrane_macros + (-(-spill // cap.spill_ratio) if spill else 0))
-            t += pes * sl.tracer_macros
-        um2 = 1e-6
-        area = (
-            w * self.mem["weight"]["area_um2"]
-            + m * self.mem["membrane"]["area_um2"]
-            + t * self.mem["tracer"]["area_um2"]
-        ) * um2
-        return {"weight_macros": w, "membrane_macros": m, "tracer_macros": t, "area_mm2": area}
-
-    def core_mm2(self) -> float:
-        return float(sum(self.core_breakdown_mm2().values()))
-
-    def chip_mm2(self, n_cores: int) -> float:
-        return self.core_mm2() * n_cores
 
 
 class EnergyModel:
