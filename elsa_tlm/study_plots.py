@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 
 from elsa_tlm.errors import ConfigError  # noqa: E402
 from elsa_tlm.fileio import write_csv_atomic  # noqa: E402
+from elsa_tlm.plots import THOUSANDS, add_us_axis, series_style  # noqa: E402
 
 Row = dict[str, Any]
 TEXT = ("point", "status", "error")  # never parsed as numbers (a hash may look like 12e345)
@@ -79,18 +80,59 @@ def _grouped_bars(
     ax: Any,
     series: list[Any],
     categories: list[Any],
-    value: Any,
+    value: Callable[[Any, Any], float | None],
     ticklabels: list[str] | None = None,
+    note: Callable[[Any, Any, float], str] | None = None,
     **tick_kw: Any,
 ) -> None:
-    """One bar group per category, one bar per series (value(series, category)), category tick labels."""
+    """One bar group per category, one bar per series (``value(series, category)``) on a linear axis from 0.
+
+    A missing value (None: the point failed) gets no bar but a grey 'n/a'; ``note(series, category, value)``
+    writes a small label above each bar (e.g. the ratio to a reference).
+    """
     w = 0.8 / max(1, len(series))
     x = np.arange(len(categories))
+    rot = 0 if len(series) * len(categories) <= 8 else 90
     for j, m in enumerate(series):
-        vals = [value(m, c) for c in categories]
-        ax.bar(x + (j - (len(series) - 1) / 2) * w, vals, w, label=m, color=COLORS[j])
+        labelled = False
+        for k, c in enumerate(categories):
+            v = value(m, c)
+            xj = x[k] + (j - (len(series) - 1) / 2) * w
+            if v is None:
+                ax.text(xj, 0, "n/a", rotation=90, ha="center", va="bottom", fontsize=7, color="0.5")
+                continue
+            ax.bar(xj, v, w, label=None if labelled else m, color=COLORS[j % len(COLORS)])
+            labelled = True
+            if note is not None:
+                ax.text(xj, v, note(m, c, v), rotation=rot, ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(categories)))
     ax.set_xticklabels(categories if ticklabels is None else ticklabels, **tick_kw)
+    if note is not None:
+        ax.margins(y=0.18)
+
+
+def _clock_mhz(rows: list[Row]) -> float | None:
+    """The clock shared by every ok point (from latency_cycles / latency_ms), None if they differ."""
+    clocks = {
+        round(r["latency_cycles"] / (r["latency_ms"] * 1e3), 6)
+        for r in rows
+        if r.get("status") == "ok"
+        and isinstance(r.get("latency_cycles"), int | float)
+        and isinstance(r.get("latency_ms"), int | float)
+        and r["latency_ms"] > 0
+    }
+    return clocks.pop() if len(clocks) == 1 else None
+
+
+def _log_ticks(ax: Any, axis: str = "y") -> None:
+    """Readable plain-number labels on a log axis: 1-2-(3-)5 ticks when it spans less than 3 decades."""
+    a = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    if lo > 0 and hi / lo < 1e3:
+        subs = (1.0, 2.0, 3.0, 5.0) if hi / lo < 1e2 else (1.0, 2.0, 5.0)
+        a.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=subs))
+    a.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:,.6g}"))
+    a.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -166,11 +208,19 @@ def products(sweep_dir: Path, out: Path) -> list[Row]:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=7)
     ax = axes[-1]
-    _grouped_bars(
-        ax, models, prods, lambda m, pr: (_get(table, model=m, product=pr) or {}).get("latency_cycles") or 0
-    )
-    ax.set_yscale("log")
-    ax.set_title("latency, all T steps (cycles)")
+
+    def lat(m: Any, pr: Any) -> float | None:
+        return (_get(table, model=m, product=pr, status="ok") or {}).get("latency_cycles")
+
+    def vs_gustavson(m: Any, pr: Any, v: float) -> str:
+        ref = lat(m, "gustavson")
+        return f"×{v / ref:.3g}" if ref else ""
+
+    _grouped_bars(ax, models, prods, lat, note=vs_gustavson)
+    ax.yaxis.set_major_formatter(THOUSANDS)
+    add_us_axis(ax, _clock_mhz(rows), "y")
+    ax.set_ylabel("cycles")
+    ax.set_title("latency, all T steps (labels: × Gustavson)")
     ax.legend(fontsize=8)
     fig.suptitle("PE dataflow: spiking Gustavson vs inner vs outer product")
     _save(fig, out / "products.png")
@@ -196,23 +246,36 @@ def flits(sweep_dir: Path, out: Path) -> list[Row]:
         for r in rows
     ]
     _write(out, "flits", table, list(table[0]) if table else ["protocol"])
-    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
-    for i, p in enumerate(_uniq(table, "protocol")):
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
+    protocols = _uniq(table, "protocol")
+    sizes = sorted({t["flit_bits"] for t in table if isinstance(t["flit_bits"], int | float)})
+    for i, p in enumerate(protocols):
         pts = sorted(
             (t for t in table if t["protocol"] == p and t["status"] == "ok"), key=lambda t: t["flit_bits"]
         )
         x = [t["flit_bits"] for t in pts]
-        style = {"marker": "o", "color": COLORS[i], "label": p, "ls": "-" if i == 0 else "--"}
+        style = {"color": COLORS[i % len(COLORS)], "label": p, **series_style(i, len(protocols))}
         a1.plot(x, [t["traffic_mb"] for t in pts], **style)
         a2.plot(x, [t["latency_cycles"] for t in pts], **style)
         a3.plot(x, [t["energy_j"] * 1e6 for t in pts], **style)
     for ax, title in zip(
-        (a1, a2, a3), ("NoC traffic (MB, flits × flit size)", "latency (cycles)", "energy (µJ)"), strict=True
-    ):
+        (a1, a2, a3), ("NoC traffic (MB, flits × flit size)", "latency, all T steps", "energy per inference"),
+        strict=True,
+    ):  # fmt: skip
         ax.set_xlabel("flit size (bits)")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(title)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, title="packet format", title_fontsize=8)
     a1.set_yscale("log")
+    _log_ticks(a1)
+    a1.set_ylabel("MB")
+    a2.set_ylabel("cycles")
+    a2.yaxis.set_major_formatter(THOUSANDS)
+    add_us_axis(a2, _clock_mhz(rows), "y")
+    a3.set_ylabel("µJ")
     fig.suptitle("Flit size × spike packet format (BAER bundles a spine; AER: one packet per spike)")
     _save(fig, out / "flits.png")
     return table
@@ -283,8 +346,9 @@ def routing(sweep_dir: Path, out: Path) -> list[Row]:
         ax,
         models,
         routes,
-        lambda m, rt: (_get(table, model=m, routing=rt) or {}).get("peak_link_gbps") or 0.0,
+        lambda m, rt: (_get(table, model=m, routing=rt, status="ok") or {}).get("peak_link_gbps"),
     )
+    ax.set_ylabel("Gbit/s")
     ax.set_title("busiest link: mean bandwidth (Gbit/s)")
     ax.legend(fontsize=8)
     fig.suptitle("Routing: flits per link and peak link bandwidth")
@@ -339,27 +403,31 @@ def topologies(sweep_dir: Path, out: Path) -> list[Row]:
     _write(out, "topologies", table, fields)
     topos = _uniq(table, "topology")
     groups = [(m, p) for m in _uniq(table, "model") for p in _uniq(table, "protocol")]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
-    for ax, key, title, scale in zip(
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
+    ref = topos[0] if topos else None
+    for ax, key, title, unit, scale in zip(
         axes,
         ("latency_cycles", "energy_j", "link_traffic_mb"),
-        ("latency (cycles)", "energy (µJ)", "NoC link traffic (MB·hop)"),
+        ("latency, all T steps", "energy per inference", "NoC link traffic (flit-hops × flit size)"),
+        ("cycles", "µJ", "MB·hop"),
         (1.0, 1e6, 1.0),
         strict=True,
     ):
-        _grouped_bars(
-            ax,
-            topos,
-            groups,
-            lambda tp, g, key=key, scale=scale: (
-                ((_get(table, topology=tp, model=g[0], protocol=g[1]) or {}).get(key) or 0.0) * scale
-            ),
-            [f"{m}\n{p}" for m, p in groups],
-            fontsize=8,
-        )
-        ax.set_yscale("log")
-        ax.set_title(title)
-    axes[0].legend(fontsize=8)
+
+        def val(tp: Any, g: tuple[Any, Any], key: str = key, scale: float = scale) -> float | None:
+            v = (_get(table, topology=tp, model=g[0], protocol=g[1], status="ok") or {}).get(key)
+            return None if v is None else v * scale
+
+        def vs_ref(tp: Any, g: tuple[Any, Any], v: float, val: Callable = val) -> str:
+            r = val(ref, g)
+            return f"×{v / r:.3g}" if r else ""
+
+        _grouped_bars(ax, topos, groups, val, [f"{m}\n{p}" for m, p in groups], note=vs_ref, fontsize=8)
+        ax.set_title(f"{title} (labels: × {ref})", fontsize=10)
+        ax.set_ylabel(unit)
+    axes[0].yaxis.set_major_formatter(THOUSANDS)
+    add_us_axis(axes[0], _clock_mhz(rows), "y")
+    axes[0].legend(fontsize=8, loc="upper left")
     fig.suptitle("Topologies with 36 routers (ring and custom graph: shortest-path routing)")
     _save(fig, out / "topologies.png")
     return table
@@ -388,23 +456,28 @@ def scaling(sweep_dir: Path, out: Path) -> list[Row]:
     ]
     _write(out, "scaling", table, list(table[0]) if table else ["topology"])
     topos = _uniq(table, "topology")
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.2), layout="constrained")
-    cmap = matplotlib.colormaps["viridis"]
-    for i, tp in enumerate(topos):
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.4), layout="constrained")
+    drawn = [tp for tp in topos if any(t["topology"] == tp and t["status"] == "ok" for t in table)]
+    for i, tp in enumerate(drawn):
         pts = sorted(
             (t for t in table if t["topology"] == tp and t["status"] == "ok"), key=lambda t: t["clock_mhz"]
         )
-        if not pts:
-            continue
-        c = cmap(i / max(1, len(topos) - 1))
+        style = {"color": COLORS[i % len(COLORS)], "label": tp, **series_style(i, len(drawn))}
         x = [t["clock_mhz"] for t in pts]
-        axes[0].plot(x, [t["latency_ms"] for t in pts], "o-", color=c, label=tp)
-        axes[1].plot(x, [t["energy_j"] * 1e6 for t in pts], "o-", color=c, label=tp)
-        axes[2].plot(x, [t["tops_per_w"] for t in pts], "o-", color=c, label=tp)
-    for ax, title in zip(axes[:3], ("latency (ms)", "energy (µJ)", "TOPS/W"), strict=True):
+        axes[0].plot(x, [t["latency_ms"] for t in pts], **style)
+        axes[1].plot(x, [t["energy_j"] * 1e6 for t in pts], **style)
+        axes[2].plot(x, [t["tops_per_w"] for t in pts], **style)
+    for ax, title, unit in zip(
+        axes[:3],
+        ("latency, all T steps", "energy per inference", "energy efficiency"),
+        ("ms", "µJ", "TOPS/W"),
+        strict=True,
+    ):
         ax.set_xlabel("clock (MHz)")
+        ax.set_ylabel(unit)
         ax.set_title(title)
-    axes[0].legend(fontsize=7)
+    if drawn:
+        axes[0].legend(fontsize=7, title="topology", title_fontsize=7)
     ax = axes[3]
     ok_area = {t["topology"]: t["area_mm2"] for t in table if t["status"] == "ok"}
     xs = np.arange(len(topos))
@@ -457,8 +530,6 @@ def memory(sweep_dir: Path, out: Path) -> list[Row]:
     w = 0.8 / max(1, len(techs))
     for i, tech in enumerate(techs):
         off = (i - (len(techs) - 1) / 2) * w
-        tv = [(_get(table, model=m, technology=tech) or {}).get("tops_per_w") or 0.0 for m in models]
-        axes[0].bar(np.arange(len(models)) + off, tv, w, label=tech, color=COLORS[i])
         acc = [
             ((_get(table, model=m, technology=tech) or {}).get("memory_access_j") or 0.0) * 1e6
             for m in models
@@ -475,6 +546,12 @@ def memory(sweep_dir: Path, out: Path) -> list[Row]:
             hatch="//",
             label=f"{tech} leakage",
         )
+    _grouped_bars(
+        axes[0],
+        techs,
+        models,
+        lambda tech, m: (_get(table, model=m, technology=tech, status="ok") or {}).get("tops_per_w"),
+    )
     areas = [
         next((t["area_mm2"] for t in table if t["technology"] == tech and t["status"] == "ok"), 0.0)
         for tech in techs
@@ -551,8 +628,10 @@ def congestion(sweep_dir: Path, out: Path) -> list[Row]:
     pts = sorted((t for t in table if t["status"] == "ok"), key=lambda t: t["offered_rate"])
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
     x = [t["offered_rate"] for t in pts]
-    a1.plot(x, [t["at_cycles"] for t in pts], "o-", color="tab:red", label="at: contention, back-pressure")
-    a1.plot(x, [t["lt_cycles"] for t in pts], "s--", color="tab:blue", label="lt: zero-load, no queueing")
+    a1.plot(x, [t["at_cycles"] for t in pts], color="tab:red", label="at: contention, back-pressure",
+            **series_style(0, 2))  # fmt: skip
+    a1.plot(x, [t["lt_cycles"] for t in pts], color="tab:blue", label="lt: zero-load, no queueing",
+            **series_style(1, 2))  # fmt: skip
     for t in pts:
         a1.annotate(
             f"{t['link_bits']}b",
@@ -565,6 +644,11 @@ def congestion(sweep_dir: Path, out: Path) -> list[Row]:
     a1.set_yscale("log")
     a1.set_xlabel("offered injection rate (fraction of local-port capacity per active core)")
     a1.set_ylabel("total cycles (all T steps)")
+    _log_ticks(a1, "x")
+    _log_ticks(a1, "y")
+    sec = add_us_axis(a1, _clock_mhz(rows), "y")
+    if sec is not None:
+        _log_ticks(sec, "y")
     a1.legend(fontsize=8)
     a1.set_title("total cycles vs injection rate (labels: link width)")
     bx = [t["busiest_link_demand"] for t in pts]
@@ -572,6 +656,8 @@ def congestion(sweep_dir: Path, out: Path) -> list[Row]:
     a2.axvline(1.0, color="k", ls=":", lw=0.8)
     a2.set_xscale("log")
     a2.set_yscale("log")
+    _log_ticks(a2, "x")
+    _log_ticks(a2, "y")
     a2.set_xlabel("busiest-link demand (busy cycles / zero-load run length)")
     a2.set_ylabel("slowdown at / lt")
     a2.set_title("congestion slowdown")
