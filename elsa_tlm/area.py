@@ -291,3 +291,38 @@ class AreaModel:
                 f"the paper's {rep_chip['area_mm2']} mm² is {rep_chip['area_mm2'] / n_cores:.3f} mm² per core",
             ),
         ]
+
+    # ------------------------------------------------------------------ markdown (docs/model/area.md)
+    def breakdown_markdown(self) -> str:
+        """Per-core breakdown as a markdown table (block, mm², share of the core)."""
+        b, core = self.core_breakdown_mm2(), self.core_mm2()
+        lines = ["| part | block | mm² | share |", "|---|---|---|---|"]
+        for part, keys in ((f"PEs (×{self.cap.pes})", PE_LINES), ("router", ROUTER_LINES)):
+            lines += [f"| {part} | {k} | {b[k]:.5f} | {b[k] / core:.1%} |" for k in keys]
+        lines.append(f"| core | total | {core:.4f} | 100.0% |")
+        return "\n".join(lines)
+
+    def reconciliation_markdown(self, n_cores: int | None = None) -> str:
+        """:meth:`reconciliation` as a markdown table (notes left out)."""
+
+        def f(x: float | None, fmt: str = ".4f") -> str:
+            return "–" if x is None else format(x, fmt)
+
+        lines = [
+            "| line | Table III key | model mm² | reported mm² | model − reported |",
+            "|---|---|---|---|---|",
+        ]
+        for r in self.reconciliation(n_cores):
+            key = f"`{r['reported_key']}`" if r["reported_key"] else "–"
+            diff = f(r["difference_mm2"], "+.4f")
+            lines.append(f"| {r['line']} | {key} | {f(r['model_mm2'])} | {f(r['reported_mm2'])} | {diff} |")
+        return "\n".join(lines)
+
+
+if __name__ == "__main__":  # regenerate the tables of docs/model/area.md
+    from elsa_tlm.config import load_config
+
+    _cfg = load_config(None, [])
+    print(AreaModel(_cfg).breakdown_markdown(), end="\n\n")
+    print(AreaModel(_cfg).reconciliation_markdown(36), end="\n\n")
+    print(AreaModel(_cfg, membrane_macro="narrow").reconciliation_markdown(36))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -108,3 +109,12 @@ def test_occupied_counts_filled_macros():
     assert occ["area_mm2"] == pytest.approx(um2 * 1e-6) and occ["area_mm2"] < a.core_mm2()
     with pytest.raises(ValueError):
         _area(membrane_macro="huge")
+
+
+def test_docs_tables_are_current():
+    """docs/model/area.md shows the tables `python -m elsa_tlm.area` prints."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "model" / "area.md").read_text()
+    cfg = load_config(None, [])
+    assert AreaModel(cfg).breakdown_markdown() in doc
+    assert AreaModel(cfg).reconciliation_markdown(36) in doc
+    assert AreaModel(cfg, membrane_macro="narrow").reconciliation_markdown(36) in doc
