@@ -1,3 +1,14 @@
-"""elsa-tlm: a transaction-level SimPy model of the ELSA spiking-neural-network accelerator."""
+"""elsa-tlm: a transaction-level SimPy model of the ELSA spiking-neural-network accelerator.
 
-__version__ = "0.1.0"
+The public API (see :mod:`elsa_tlm.api`): ``run``, ``load_config``, ``configure``, ``check``, ``sweep``,
+``Result``. Importing the package is cheap; the simulator itself loads on first use.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.2.0"
+
+from elsa_tlm.api import check, configure, load_config, run, sweep  # noqa: E402
+from elsa_tlm.results import Result  # noqa: E402
+
+__all__ = ["run", "load_config", "configure", "check", "sweep", "Result", "__version__"]

@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 
 from elsa_tlm.config import load_config
-from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError, StallError
 
 
 def _out_dir(cfg, explicit: str | None) -> Path:
@@ -28,41 +26,73 @@ def _out_dir(cfg, explicit: str | None) -> Path:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from elsa_tlm import api
+
     cfg = load_config(args.scenario, args.set or [])
-    print(f"ok: {args.scenario} ({cfg.workload.model}, {cfg.noc.topology}, {cfg.schedule.policy})")
+    plan = api.check(cfg)
+    m = plan.mapping
+    print(
+        f"ok: {args.scenario} ({cfg.workload.model}, T={plan.workload.time_steps}, {cfg.noc.topology}, "
+        f"{cfg.noc.routing}, {cfg.schedule.policy}): {m.cores_used} of {plan.topology.n_nodes} cores, "
+        f"{len(m.slices)} layer slices, {plan.work_items:,} work items"
+    )
     return 0
 
 
+class _Progress:
+    """A progress bar on stderr (tqdm) for runs big enough to need one."""
+
+    def __init__(self, total: int, show: bool) -> None:
+        self.bar = None
+        if show:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="item", unit_scale=True, file=sys.stderr, mininterval=2.0)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from elsa_tlm import sim
-    from elsa_tlm.results import write_result
+    from elsa_tlm import api, sim
+    from elsa_tlm.fileio import check_output_folder
 
     overrides = list(args.set or [])
     if args.trace:
         overrides.append("output.trace=true")
     cfg = load_config(args.scenario, overrides)
-    out = _out_dir(cfg, args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", str(out), "exists and is not a folder")
-    extra = None
+    out = check_output_folder(_out_dir(cfg, args.out), "run")  # before hours of simulation, not after
+    if args.save_activity:
+        check_output_file(args.save_activity, "--save-activity")
     if cfg.workload.activity == "functional":
-        from elsa_tlm import elastic
-
-        er = elastic.run(cfg)
-        result = er.result
-
-        def extra(folder: Path) -> None:
-            elastic.write_extras(er, folder)
+        result = api.run(cfg)
     else:
-        result = sim.run(cfg)
+        plan = sim.prepare(cfg)
+        large = plan.work_items > api.LARGE_RUN_ITEMS
+        if large:
+            print(
+                f"note: a large run: {plan.work_items:,} (step, spine) work items on {len(plan.mapping.slices)} "
+                f"layer slices (ResNet-50 at T=16 has ~{8_000_000:,}); this will take a while",
+                file=sys.stderr,
+            )
+        bar = _Progress(plan.work_items, large or sys.stderr.isatty())
+        try:
+            result = sim.run(cfg, progress=bar, plan=plan)
+        finally:
+            bar.close()
     copy_to = None
     if cfg.output.copy_plots and not args.out and not cfg.output.dir:
         copy_to = Path("plots") / cfg.name
-    write_result(result, out, copy_to, extra)
+    result.save(out, copy_to)
     if args.save_activity:
         from elsa_tlm.workload.activity import save_activity
 
-        save_activity(args.save_activity, result.activity)
+        save_activity(args.save_activity, result.activity, result.workload.model)
     s = result.summary
     print(
         f"{s['model']} T={s['time_steps']} {s['schedule']} on {s['topology']} ({s['cores_used']} cores): "
@@ -86,12 +116,50 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_output_file(path: str, key: str) -> None:
+    """An output file given by the user: its folder must exist and it must not be a folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(key, path, "is a folder; give a file name")
+    if not p.parent.resolve().is_dir():
+        raise ConfigError(key, path, f"folder {p.parent} does not exist")
+    if not os.access(p.parent.resolve(), os.W_OK):
+        raise ConfigError(key, path, f"folder {p.parent} is not writable")
+
+
+RUN_EPILOG = """files written into the output folder (default results/<scenario name>/):
+  summary.json          latency, first output, per-step done cycles, energy and breakdown, SOPs, TOPS/W,
+                        area, NoC totals, simulator cost
+  layers.csv            per layer: cores, spikes in/out, packets, flits, busy cycles, first/last spine, energy
+  links.csv             per directed NoC link: packets, flits, bits, busy cycles
+  cores.csv             per neural core: busy / stalled / starved cycles, buffer occupancy, flushes
+  mapping.json          every layer slice's core, columns, macros; the placed flows
+  config.resolved.toml  the complete configuration (rerun it to reproduce summary.json)
+  timeline.png energy.png mapping.png   plots (output.plots); trace.json with --trace
+  samples.csv elastic.png               functional (digits) scenarios
+  .elsa-tlm.json        marker: the folder is an elsa-tlm result (only such folders are ever replaced)
+the output folder must be new, empty, or a previous elsa-tlm run result; anything else is refused.
+
+exit status: 0 ok; 1 a sweep ran but some points failed; 2 bad input (one 'error:' line, nothing written);
+3 the simulated chip deadlocked or stalled; 130 interrupted.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from elsa_tlm import __version__
+
     p = argparse.ArgumentParser(
         prog="elsa-tlm", description="Transaction-level model of the ELSA SNN accelerator"
     )
+    p.add_argument("--version", action="version", version=f"elsa-tlm {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    sp = sub.add_parser("run", help="run a scenario")
+    sp = sub.add_parser(
+        "run",
+        help="run a scenario",
+        description="Simulate a scenario on the configured chip and write its result folder.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sp.add_argument("scenario", help="scenario TOML file")
     sp.add_argument("--out", help="output folder (default results/<scenario-name>)")
     sp.add_argument(
@@ -102,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-activity", metavar="NPZ", help="save the spike activity for workload.activity=replay"
     )
     sp.set_defaults(func=cmd_run)
-    sv = sub.add_parser("validate", help="check a scenario file")
+    sv = sub.add_parser(
+        "validate",
+        help="check a scenario: config, topology, routing and mapping (refuses what run would)",
+    )
     sv.add_argument("scenario")
     sv.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
     sv.set_defaults(func=cmd_validate)
@@ -112,9 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
         noc_cli.register(sub)
     except ImportError:  # pragma: no cover - the NoC CLI ships with the package
         pass
-    from elsa_tlm import report, sweep
+    from elsa_tlm import report, sweeps
 
-    sweep.register(sub)
+    sweeps.register(sub)
     report.register(sub)
     return p
 
@@ -127,19 +198,23 @@ def main(argv: list[str] | None = None) -> int:
     except DeadlockError as exc:
         print(f"deadlock: {exc}", file=sys.stderr)
         return 3
+    except StallError as exc:
+        print(f"stall: {exc}", file=sys.stderr)
+        return 3
     except ElsaError as exc:
-        if type(exc).__name__ == "StallError":
-            print(f"stall: {exc}", file=sys.stderr)
-            return 3
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file or folder the user named cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

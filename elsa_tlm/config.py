@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import tomllib
 from collections.abc import Callable, Iterable
@@ -20,6 +21,11 @@ from typing import Any
 from elsa_tlm.errors import ConfigError
 
 MODELS = ("vgg16_cifar10", "vgg16_cifar100", "vgg16_cifar10dvs", "resnet18", "resnet34", "resnet50", "digits")
+PROTOCOLS = ("baer", "aer_truenorth", "aer_morphic")
+ROUTINGS = ("xy", "shortest", "valiant", "multipath")
+FLIT_BITS_MIN, FLIT_BITS_MAX = 48, 256
+MAX_TIME_STEPS = 1024  # SNNs run 4-64 steps; beyond 1024 a run is a typo, not a study
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")  # safe as one path component
 TOPOLOGY_RE = re.compile(r"^(mesh|torus):(\d+)x(\d+)$|^ring:(\d+)$|^file:(.+)$")
 
 Check = Callable[[Any], str | None]
@@ -51,6 +57,18 @@ def _in_range(lo: float, hi: float) -> Check:
     return check
 
 
+def _density_or_auto(v: Any) -> str | None:
+    return None if v == -1 or 0 <= v <= 1 else "must be -1 (auto) or a density in [0, 1]"
+
+
+def _kib(v: Any) -> str | None:
+    return None if 0 < v <= 65536 else "must be > 0 and <= 65536 KiB (64 MiB per PE)"
+
+
+def _stage(v: Any) -> str | None:
+    return None if v == -1 or 0 <= v <= 1000 else "must be -1 (derived) or between 0 and 1000 cycles"
+
+
 def _topology(v: str) -> str | None:
     m = TOPOLOGY_RE.match(v)
     if not m:
@@ -77,18 +95,25 @@ class WorkloadConfig:
     replay_path: str = meta(
         "", str, None, "npz spike trace for activity = 'replay' (relative to the scenario)"
     )
-    samples: int = meta(1, int, _positive, "functional activity: number of test images simulated on the chip")
+    samples: int = meta(
+        1, int, _in_range(1, 100_000), "functional activity: number of test images simulated on the chip"
+    )
     sample_offset: int = meta(0, int, _non_negative, "functional activity: first test image simulated")
     classifier_density: float = meta(
-        -1.0, float, None, "ResNet classifier input density; < 0 = last conv's input density (see MODEL.md)"
+        -1.0,
+        (int, float),
+        _density_or_auto,
+        "ResNet classifier input density in [0, 1]; -1 = last conv's input density (see MODEL.md)",
     )
 
 
 @dataclass(frozen=True)
 class ChipConfig:
-    clock_mhz: float = meta(200.0, (int, float), _positive, "core and NoC clock (MHz)")
+    clock_mhz: float = meta(200.0, (int, float), _in_range(1, 10_000), "core and NoC clock (MHz)")
     pes_per_core: int = meta(4, int, _in_range(1, 64), "processing elements per neural core")
-    dram_pj_per_bit: float = meta(15.0, (int, float), _non_negative, "off-chip input load energy (pJ/bit)")
+    dram_pj_per_bit: float = meta(
+        15.0, (int, float), _in_range(0, 1000), "off-chip input load energy (pJ/bit)"
+    )
     input_bits: int = meta(8, int, _in_range(1, 32), "bits per input pixel loaded from DRAM")
 
 
@@ -102,14 +127,14 @@ class PEConfig:
     weight_bits: int = meta(4, int, _in_range(1, 16), "bits per weight")
     membrane_bits: int = meta(16, int, _in_range(4, 32), "bits per membrane potential")
     tracer_bits: int = meta(4, int, _in_range(2, 16), "bits per spike tracer")
-    weight_sram_kib: float = meta(100.0, (int, float), _positive, "weight buffer per PE (KiB)")
-    membrane_sram_kib: float = meta(300.0, (int, float), _positive, "membrane buffer per PE (KiB)")
-    tracer_sram_kib: float = meta(100.0, (int, float), _positive, "spike-tracer buffer per PE (KiB)")
-    input_queues: int = meta(32, int, _positive, "input spike queues per PE")
-    input_queue_depth: int = meta(16, int, _positive, "entries per input queue")
-    fire_cycles: int = meta(1, int, _non_negative, "cycles to fire/update one 128-lane membrane row")
-    macro_rows: int = meta(64, int, _positive, "rows per SRAM macro")
-    macro_words: int = meta(16, int, _positive, "words per SRAM macro row")
+    weight_sram_kib: float = meta(100.0, (int, float), _kib, "weight buffer per PE (KiB)")
+    membrane_sram_kib: float = meta(300.0, (int, float), _kib, "membrane buffer per PE (KiB)")
+    tracer_sram_kib: float = meta(100.0, (int, float), _kib, "spike-tracer buffer per PE (KiB)")
+    input_queues: int = meta(32, int, _in_range(1, 1024), "input spike queues per PE")
+    input_queue_depth: int = meta(16, int, _in_range(1, 1024), "entries per input queue")
+    fire_cycles: int = meta(1, int, _in_range(0, 1024), "cycles to fire/update one 128-lane membrane row")
+    macro_rows: int = meta(64, int, _in_range(8, 4096), "rows per SRAM macro")
+    macro_words: int = meta(16, int, _in_range(1, 1024), "words per SRAM macro row")
 
 
 @dataclass(frozen=True)
@@ -117,30 +142,37 @@ class MemoryConfig:
     technology: str = meta(
         "sram", str, _one_of("sram", "edram"), "buffer technology (energy/leakage/area tables)"
     )
-    access_cycles: int = meta(1, int, _positive, "latency of one macro-row access (cycles, pipelined)")
+    access_cycles: int = meta(
+        1, int, _in_range(1, 1000), "latency of one macro-row access (cycles, pipelined)"
+    )
 
 
 @dataclass(frozen=True)
 class NocConfig:
     topology: str = meta("mesh:6x6", str, _topology, "router graph")
-    routing: str = meta("xy", str, _one_of("xy", "shortest", "valiant", "multipath"), "routing algorithm")
-    protocol: str = meta("baer", str, _one_of("baer", "aer_truenorth", "aer_morphic"), "spike packet format")
-    flit_bits: int = meta(256, int, _in_range(48, 256), "bits per flit")
+    routing: str = meta("xy", str, _one_of(*ROUTINGS), "routing algorithm")
+    protocol: str = meta("baer", str, _one_of(*PROTOCOLS), "spike packet format")
+    flit_bits: int = meta(256, int, _in_range(FLIT_BITS_MIN, FLIT_BITS_MAX), "bits per flit")
     link_bits: int = meta(512, int, _in_range(8, 4096), "link width (bits per cycle)")
-    fifo_bytes: int = meta(512, int, _positive, "bytes per input FIFO queue")
-    fifo_count: int = meta(4, int, _positive, "FIFO queues per router input port")
-    router_pipeline_cycles: int = meta(8, int, _positive, "per-hop router latency (sum of the three stages)")
+    fifo_bytes: int = meta(512, int, _in_range(1, 1 << 20), "bytes per input FIFO queue")
+    fifo_count: int = meta(4, int, _in_range(1, 64), "FIFO queues per router input port")
+    router_pipeline_cycles: int = meta(
+        8, int, _in_range(1, 1000), "per-hop router latency (sum of the three stages)"
+    )
     route_compute_cycles: int = meta(
-        -1, int, None, "route-compute stage; -1 = derived from router_pipeline_cycles"
+        -1, int, _stage, "route-compute stage; -1 = derived from router_pipeline_cycles"
     )
-    switch_alloc_cycles: int = meta(-1, int, None, "switch-allocation stage; -1 = derived")
-    switch_traversal_cycles: int = meta(-1, int, None, "switch-traversal stage; -1 = derived")
+    switch_alloc_cycles: int = meta(-1, int, _stage, "switch-allocation stage; -1 = derived")
+    switch_traversal_cycles: int = meta(-1, int, _stage, "switch-traversal stage; -1 = derived")
     link_latency_cycles: int = meta(
-        0, int, _non_negative, "wire latency per link (ELSA's 8 cycles/hop include it)"
+        0, int, _in_range(0, 1000), "wire latency per link (ELSA's 8 cycles/hop include it)"
     )
-    local_port_cycles: int = meta(1, int, _non_negative, "core<->router injection/ejection latency")
+    local_port_cycles: int = meta(1, int, _in_range(0, 1000), "core<->router injection/ejection latency")
     deadlock_timeout_cycles: int = meta(
-        20000, int, _positive, "no-progress window before a deadlock is declared"
+        20000,
+        int,
+        _in_range(10, 10**9),
+        "no-progress window (cycles) after which the watchdog looks for a cyclic wait (a deadlock)",
     )
 
 
@@ -164,8 +196,8 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    time_steps: int = meta(0, int, _non_negative, "T; 0 = the workload's own")
-    seed: int = meta(1, int, _non_negative, "root seed")
+    time_steps: int = meta(0, int, _in_range(0, MAX_TIME_STEPS), "T; 0 = the workload's own")
+    seed: int = meta(1, int, _in_range(0, 2**63 - 1), "root seed")
     mode: str = meta("at", str, _one_of("at", "lt"), "approximately timed (contention) or loosely timed")
     batch_items: int = meta(
         8, int, _in_range(1, 4096), "max ready output spines processed as one transaction"
@@ -214,6 +246,7 @@ class Config:
     run: RunConfig = RunConfig()
     output: OutputConfig = OutputConfig()
     base_dir: Path = field(default=Path("."), compare=False)
+    raw: dict = field(default_factory=dict, compare=False, repr=False)  # the validated input, as given
 
     def replace(self, **sections: Any) -> Config:
         return dataclasses.replace(self, **sections)
@@ -229,6 +262,8 @@ def _check_value(section: str, f: dataclasses.Field, value: Any) -> Any:
         raise ConfigError(key, value, f"must be of type {names}")
     if float in kinds and isinstance(value, int):
         value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(key, value, "must be a finite number")
     check = f.metadata["check"]
     if check is not None:
         problem = check(value)
@@ -274,14 +309,13 @@ def _cross_checks(cfg: Config) -> Config:
         noc, route_compute_cycles=stages[0], switch_alloc_cycles=stages[1], switch_traversal_cycles=stages[2]
     )
     # paths are made absolute here, once, against the scenario's folder: every later user sees the same file
-    if noc.topology.startswith("file:"):
-        noc = dataclasses.replace(noc, topology="file:" + str(_absolute(cfg.base_dir, noc.topology[5:])))
-    if cfg.workload.replay_path:
-        cfg = cfg.replace(
-            workload=dataclasses.replace(
-                cfg.workload, replay_path=str(_absolute(cfg.base_dir, cfg.workload.replay_path))
-            )
+    noc = dataclasses.replace(noc, topology=absolute_path_value("noc.topology", noc.topology, cfg.base_dir))
+    cfg = cfg.replace(
+        workload=dataclasses.replace(
+            cfg.workload,
+            replay_path=absolute_path_value("workload.replay_path", cfg.workload.replay_path, cfg.base_dir),
         )
+    )
     if noc.fifo_bytes * 8 < noc.flit_bits:
         raise ConfigError(
             "noc.fifo_bytes", noc.fifo_bytes, f"a FIFO must hold at least one {noc.flit_bits}-bit flit"
@@ -318,12 +352,33 @@ def from_dict(data: dict[str, Any], base_dir: Path = Path("."), name: str = "def
         if key not in valid:
             raise ConfigError(key, value, f"unknown key; valid top-level keys: {', '.join(valid)}")
         if key in ("name", "description"):
-            if not isinstance(value, str) or (key == "name" and not re.fullmatch(r"[A-Za-z0-9_.-]+", value)):
-                raise ConfigError(key, value, "must be a string of letters, digits, '_', '-', '.'")
+            if not isinstance(value, str):
+                raise ConfigError(key, value, "must be a string")
+            if key == "name":
+                check_name(value, "name")
             kwargs[key] = value
         else:
             kwargs[key] = _build_section(key, value)
+    if "name" not in data:
+        try:
+            check_name(name, "name")
+        except ConfigError as exc:
+            raise ConfigError(
+                "name", name, f"{exc.rule}; it comes from the file name: set name = ..."
+            ) from None
+    kwargs["raw"] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     return _cross_checks(Config(**kwargs))
+
+
+def check_name(value: Any, key: str = "name") -> str:
+    """A scenario or sweep name: used as one folder name, so it must be a safe path component."""
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
+        raise ConfigError(
+            key,
+            value,
+            "must be 1-100 letters, digits, '_', '-', '.', not starting with '.' or '-' (it names a folder)",
+        )
+    return value
 
 
 def parse_override(item: str) -> tuple[str, str, Any]:
@@ -345,11 +400,32 @@ def parse_override(item: str) -> tuple[str, str, Any]:
     return section, key, value
 
 
-def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
-    """A copy of the raw scenario dict with ``section.key=value`` overrides applied."""
+PATH_KEYS = ("noc.topology", "workload.replay_path")
+
+
+def absolute_path_value(key: str, value: Any, folder: Path) -> Any:
+    """A path-valued key (``file:`` topology, replay trace) made absolute against ``folder``."""
+    if not isinstance(value, str) or key not in PATH_KEYS:
+        return value
+    if key == "noc.topology":
+        if not value.startswith("file:") or not value[5:].strip():
+            return value
+        return "file:" + str(_absolute(folder, value[5:].strip()))
+    return str(_absolute(folder, value)) if value else value
+
+
+def apply_overrides(
+    data: dict[str, Any], overrides: Iterable[str], cwd: Path | None = None
+) -> dict[str, Any]:
+    """A copy of the raw scenario dict with ``section.key=value`` overrides applied.
+
+    Paths in overrides come from the command line, so they resolve against the working folder (``cwd``),
+    not against the scenario's folder.
+    """
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
     for item in overrides:
         section, key, value = parse_override(item)
+        value = absolute_path_value(f"{section}.{key}", value, cwd or Path.cwd())
         out.setdefault(section, {})
         if not isinstance(out[section], dict):
             raise ConfigError(section, out[section], "must be a table")
@@ -396,7 +472,7 @@ def _absolute(base_dir: Path, value: str) -> Path:
     return p if p.is_absolute() else (base_dir / p).resolve()
 
 
-def _toml_value(v: Any) -> str:
+def toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -411,16 +487,16 @@ def _toml_value(v: Any) -> str:
 def to_toml(cfg: Config) -> str:
     """The exact, complete configuration as TOML (every key, derived values filled; paths are absolute)."""
     lines = ["# resolved by elsa-tlm: every key, with derived values filled in", "version = 1"]
-    lines.append(f"name = {_toml_value(cfg.name)}")
+    lines.append(f"name = {toml_value(cfg.name)}")
     if cfg.description:
-        lines.append(f"description = {_toml_value(cfg.description)}")
+        lines.append(f"description = {toml_value(cfg.description)}")
     for section in SECTIONS:
         obj = getattr(cfg, section)
         lines.append("")
         lines.append(f"[{section}]")
         for f in fields(obj):
             v = getattr(obj, f.name)
-            lines.append(f"{f.name} = {_toml_value(v)}")
+            lines.append(f"{f.name} = {toml_value(v)}")
     return "\n".join(lines) + "\n"
 
 

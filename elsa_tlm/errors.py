@@ -25,3 +25,7 @@ class DeadlockError(ElsaError):
     def __init__(self, message: str, links: list[tuple[int, int]] | None = None) -> None:
         self.links = links or []
         super().__init__(message)
+
+
+class StallError(ElsaError):
+    """The pipeline stopped with work left (a dependency that can never be met)."""

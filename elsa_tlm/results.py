@@ -11,11 +11,51 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from elsa_tlm.config import to_toml
-from elsa_tlm.fileio import DIR_MODE, write_csv_atomic, write_json_atomic, write_text_atomic
-from elsa_tlm.sim import Result
+from elsa_tlm.config import Config, to_toml
+from elsa_tlm.fileio import (
+    DIR_MODE,
+    MARKER,
+    FolderLock,
+    check_output_folder,
+    marker,
+    write_csv_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+if TYPE_CHECKING:
+    from elsa_tlm.mapping import Mapping
+    from elsa_tlm.workload.activity import Activity
+    from elsa_tlm.workload.graph import Workload
+
+
+@dataclass
+class Result:
+    """Everything a run produced, as plain data."""
+
+    config: Config
+    workload: Workload
+    mapping: Mapping
+    activity: Activity
+    summary: dict[str, Any]
+    layer_rows: list[dict[str, Any]]
+    link_rows: list[dict[str, Any]]
+    timeline: list[tuple[str, int, int, int, int]] = field(default_factory=list)  # layer, start, end, t0, t1
+    trace_events: list[dict[str, Any]] = field(default_factory=list)  # slice transactions (output.trace)
+    noc_transfers: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)  # at mode, traced
+    fifo_samples: list[tuple[int, int, int, int]] = field(default_factory=list)
+    core_rows: list[dict[str, Any]] = field(default_factory=list)  # per neural core (cores.csv)
+    # functions that add files of their own into the result folder (e.g. the functional run's samples.csv)
+    extra_writers: list[Callable[[Path], None]] = field(default_factory=list, repr=False)
+
+    def save(self, folder: str | os.PathLike, copy_plots_to: str | os.PathLike | None = None) -> Path:
+        """Write the run's files into ``folder`` (new, empty, or a previous run result; see write_result)."""
+        return write_result(self, Path(folder), Path(copy_plots_to) if copy_plots_to else None)
+
 
 LAYER_FIELDS = [
     "layer",
@@ -51,38 +91,32 @@ def write_result(
     result: Result,
     out_dir: Path,
     copy_plots_to: Path | None = None,
-    extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write every output of ``result`` into ``out_dir`` atomically (replacing a previous run there)."""
-    out_dir = Path(out_dir)
+    """Write every output of ``result`` into ``out_dir`` atomically.
+
+    ``out_dir`` must be new, empty or a previous run result (see :func:`elsa_tlm.fileio.check_output_folder`);
+    anything else raises ConfigError and nothing is touched. Files go to a temporary sibling folder, which
+    replaces ``out_dir`` under a lock on the parent folder, so concurrent writers are serialised (the last
+    one wins) and a failure leaves the previous result in place.
+    """
+    out_dir = check_output_folder(out_dir, "run")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     os.chmod(tmp, DIR_MODE)  # mkdtemp gives 0700; results are meant to be shared
     try:
-        write_json_atomic(tmp / "summary.json", _round(result.summary))
-        write_csv_atomic(tmp / "layers.csv", [_round(r) for r in result.layer_rows], LAYER_FIELDS)
-        write_csv_atomic(tmp / "links.csv", result.link_rows, LINK_FIELDS)
-        write_json_atomic(tmp / "mapping.json", _round(result.mapping.to_json()))
-        write_text_atomic(tmp / "config.resolved.toml", to_toml(result.config))
-        if result.config.output.trace:
-            from elsa_tlm.trace import write_trace
-
-            write_trace(tmp / "trace.json", result)
-        if result.config.output.plots:
-            from elsa_tlm import plots
-
-            plots.plot_run(result, tmp)
-        if extra is not None:
-            extra(tmp)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        write_files(result, tmp)
+        for writer in result.extra_writers:
+            writer(tmp)
+        write_json_atomic(tmp / MARKER, marker("run", (e.name for e in tmp.iterdir())))
+        with FolderLock(out_dir.parent):
+            check_output_folder(out_dir, "run")  # again, under the lock: another writer may have been first
+            if out_dir.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+                os.replace(out_dir, old / "x")
+                os.replace(tmp, out_dir)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -91,3 +125,20 @@ def write_result(
         for png in sorted(out_dir.glob("*.png")):
             shutil.copy2(png, copy_plots_to / png.name)
     return out_dir
+
+
+def write_files(result: Result, folder: Path) -> None:
+    """The run's files (summary, CSVs, mapping, resolved config, trace, plots) into an existing folder."""
+    write_json_atomic(folder / "summary.json", _round(result.summary))
+    write_csv_atomic(folder / "layers.csv", [_round(r) for r in result.layer_rows], LAYER_FIELDS)
+    write_csv_atomic(folder / "links.csv", result.link_rows, LINK_FIELDS)
+    write_json_atomic(folder / "mapping.json", _round(result.mapping.to_json()))
+    write_text_atomic(folder / "config.resolved.toml", to_toml(result.config))
+    if result.config.output.trace:
+        from elsa_tlm.trace import write_trace
+
+        write_trace(folder / "trace.json", result)
+    if result.config.output.plots:
+        from elsa_tlm import plots
+
+        plots.plot_run(result, folder)

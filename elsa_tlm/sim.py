@@ -11,7 +11,8 @@ from __future__ import annotations
 import resource
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,13 +20,15 @@ import simpy
 
 from elsa_tlm.config import Config
 from elsa_tlm.energy import EnergyModel
-from elsa_tlm.errors import ElsaError
+from elsa_tlm.errors import StallError
 from elsa_tlm.hw.core import LayerSliceActor, ProducerLink
 from elsa_tlm.hw.pe import item_cycles, slice_actions
 from elsa_tlm.mapping import Mapping, map_workload
 from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
-from elsa_tlm.noc.topology import build_topology
+from elsa_tlm.noc.routing import Routing, make_routing
+from elsa_tlm.noc.topology import Topology, build_topology
 from elsa_tlm.noc.transport import make_transport
+from elsa_tlm.results import Result
 from elsa_tlm.schedule.orders import Windows, visit_order, window_sums
 from elsa_tlm.snn.products import ActionCounts
 from elsa_tlm.workload.activity import Activity, load_activity, statistical_activity
@@ -33,27 +36,6 @@ from elsa_tlm.workload.graph import INPUT, Workload, load_workload
 
 # lanes of one characterised adder-tree activation (elsa_28nm.toml [logic.adder_tree])
 ADDER_BLOCK_LANES = 128
-
-
-class StallError(ElsaError):
-    """The pipeline stopped with work left (a dependency that can never be met)."""
-
-
-@dataclass
-class Result:
-    """Everything a run produced, as plain data."""
-
-    config: Config
-    workload: Workload
-    mapping: Mapping
-    activity: Activity
-    summary: dict[str, Any]
-    layer_rows: list[dict[str, Any]]
-    link_rows: list[dict[str, Any]]
-    timeline: list[tuple[str, int, int, int, int]] = field(default_factory=list)  # layer, start, end, t0, t1
-    trace_events: list[dict[str, Any]] = field(default_factory=list)  # slice transactions (output.trace)
-    noc_transfers: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)  # at mode, traced
-    fifo_samples: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 def build_activity(cfg: Config, wl: Workload) -> Activity:
@@ -77,17 +59,60 @@ def _events(wl: Workload, act: Activity) -> dict[str, np.ndarray]:
     return out
 
 
-def run(cfg: Config, activity: Activity | None = None, workload: Workload | None = None) -> Result:
-    """Simulate one inference (or one functional sample) on the configured chip."""
-    wall0 = time.perf_counter()
+@dataclass
+class Plan:
+    """Everything a run needs before time starts: workload, activity, topology, mapping, routing.
+
+    Building it refuses every configuration that cannot run (a topology that does not exist, a routing the
+    topology does not support, a network that does not fit), so ``elsa-tlm validate`` and a sweep's
+    up-front check refuse exactly what ``run`` would.
+    """
+
+    config: Config
+    workload: Workload
+    activity: Activity
+    topology: Topology
+    mapping: Mapping
+    routing: Routing
+
+    @property
+    def work_items(self) -> int:
+        """(step, output spine) items over all layer slices: the size of the simulation."""
+        T = self.workload.time_steps
+        return sum(T * self.workload.by_name[s.layer].n_out for s in self.mapping.slices)
+
+
+def prepare(cfg: Config, activity: Activity | None = None, workload: Workload | None = None) -> Plan:
+    """Build (and so check) the workload, activity, topology, mapping and routes of ``cfg``."""
     wl = workload or load_workload(cfg.workload.model, cfg.run.time_steps, cfg.workload.classifier_density)
     act = activity or build_activity(cfg, wl)
-    T = wl.time_steps
     topo = build_topology(cfg.noc.topology, cfg.base_dir)
     mapping = map_workload(wl, act, cfg, topo)
+    routing = make_routing(cfg.noc.routing, topo, cfg.run.seed)
+    flits_per_spike = 13 / cfg.noc.flit_bits  # BAER: 13 payload bits per spike; splits only need proportions
+    routing.prepare({k: v * flits_per_spike for k, v in mapping.flows.items()})
+    return Plan(cfg, wl, act, topo, mapping, routing)
+
+
+def run(
+    cfg: Config,
+    activity: Activity | None = None,
+    workload: Workload | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    plan: Plan | None = None,
+) -> Result:
+    """Simulate one inference (or one functional sample) on the configured chip.
+
+    ``progress(done, total)`` is called now and then with finished and total work items; ``plan`` is a
+    :func:`prepare` result for ``cfg`` when the caller already built one.
+    """
+    wall0 = time.perf_counter()
+    plan = plan or prepare(cfg, activity, workload)
+    wl, act, topo, mapping = plan.workload, plan.activity, plan.topology, plan.mapping
+    T = wl.time_steps
     fmt = PacketFormat(cfg.noc.protocol, cfg.noc.flit_bits, dest_bits_for(topo))
     env = simpy.Environment()
-    transport = make_transport(cfg, env, topo, mapping)
+    transport = make_transport(cfg, env, topo, plan.routing)
     events = _events(wl, act)
     batch_items = cfg.run.batch_items if cfg.run.mode == "at" else cfg.run.lt_batch_items
     energy = EnergyModel(cfg)
@@ -225,7 +250,10 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
             )
             pe_actions[layer.name] = pe_actions[layer.name] + acts
             adder_lanes[layer.name] += lane_acts
-    n_events = _run_env(env)
+    total_items = plan.work_items
+    n_events = _run_env(
+        env, None if progress is None else lambda: progress(sum(a.pos for a in actors.values()), total_items)
+    )
     stuck = [a.name for a in actors.values() if not a.done]
     if stuck:
         raise StallError(f"pipeline stalled with work left in {len(stuck)} slices: {', '.join(stuck[:5])}")
@@ -338,14 +366,18 @@ def run(cfg: Config, activity: Activity | None = None, workload: Workload | None
     )
 
 
-def _run_env(env: simpy.Environment) -> int:
-    """Run to completion, counting processed events."""
+def _run_env(env: simpy.Environment, report: Callable[[], None] | None = None, every: int = 50_000) -> int:
+    """Run to completion, counting processed events; ``report()`` every ``every`` events and at the end."""
     n = 0
     step = env.step
     try:
         while True:
             step()
             n += 1
+            if report is not None and n % every == 0:
+                report()
     except simpy.core.EmptySchedule:
         pass
+    if report is not None:
+        report()
     return n

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import dataclasses
 import hashlib
 import itertools
 import json
+import os
 import sys
 import time
 import tomllib
@@ -45,17 +47,19 @@ from typing import Any
 from elsa_tlm.config import (
     SECTIONS,
     Config,
+    absolute_path_value,
     apply_overrides,
+    check_name,
     from_dict,
     parse_override,
     read_scenario,
     read_toml,
     to_toml,
 )
-from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError
-from elsa_tlm.fileio import write_csv_atomic, write_json_atomic
+from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError, StallError
+from elsa_tlm.fileio import FolderLock, claim_output_folder, write_csv_atomic, write_json_atomic
 
-TOP_KEYS = ("version", "name", "description", "base", "set", "axes", "points")
+TOP_KEYS = ("version", "name", "description", "base", "set", "axes", "points", "infeasible")
 RESULT_FIELDS = [
     "latency_cycles",
     "latency_ms",
@@ -86,6 +90,7 @@ class Sweep:
     points: list[dict[str, Any]]
     source: Path | None = None
     labels: dict[str, str] = field(default_factory=dict)  # absolute path value -> value as written
+    infeasible: str = "refuse"  # points that cannot be built: refuse the sweep, or record them as rows
 
     def label(self, value: Any) -> Any:
         """A point value as the user wrote it (relative paths stay relative in sweep.csv)."""
@@ -128,16 +133,8 @@ def _dotted(key: Any, where: str) -> tuple[str, str]:
 
 
 def _absolute(key: str, value: Any, folder: Path, labels: dict[str, str] | None = None) -> Any:
-    """Make path values (file: topologies, replay paths) absolute against ``folder``."""
-    if not isinstance(value, str):
-        return value
-    new = value
-    if key == "noc.topology" and value.startswith("file:"):
-        p = Path(value[5:].strip())
-        new = value if p.is_absolute() else "file:" + str((folder / p).resolve())
-    elif key == "workload.replay_path" and value:
-        p = Path(value)
-        new = value if p.is_absolute() else str((folder / p).resolve())
+    """Make a path value (file: topology, replay path) absolute against ``folder``; remember the label."""
+    new = absolute_path_value(key, value, folder)
     if labels is not None and new != value:
         labels[new] = value
     return new
@@ -180,11 +177,13 @@ def parse_sweep(
     for k in data:
         if k not in TOP_KEYS:
             raise ConfigError(k, data[k], f"unknown key; valid top-level keys: {', '.join(TOP_KEYS)}")
-    name = data.get("name", name)
+    name = check_name(data.get("name", name), "name")
     description = data.get("description", "")
-    for key, v in (("name", name), ("description", description)):
-        if not isinstance(v, str):
-            raise ConfigError(key, v, "must be a string")
+    if not isinstance(description, str):
+        raise ConfigError("description", description, "must be a string")
+    infeasible = data.get("infeasible", "refuse")
+    if infeasible not in ("refuse", "record"):
+        raise ConfigError("infeasible", infeasible, "must be 'refuse' or 'record'")
     base = data.get("base")
     base_path = None
     if base is not None:
@@ -228,7 +227,7 @@ def parse_sweep(
         points.append(vals)
     if not axes and not points:
         raise ConfigError("axes", axes_raw, "a sweep needs at least one axis or an explicit points list")
-    return Sweep(name, description, folder, base_path, tuple(fixed), axes, points, source, labels)
+    return Sweep(name, description, folder, base_path, tuple(fixed), axes, points, source, labels, infeasible)
 
 
 def load_sweep(path: str | Path, cli_sets: Sequence[str] = (), cli_axes: Sequence[str] = ()) -> Sweep:
@@ -294,11 +293,13 @@ def run_point(cfg: Config, folder: str) -> dict[str, Any]:
     try:
         result = sim.run(cfg)
         write_result(result, Path(folder))
-        row = _row_from_summary(json.loads((Path(folder) / "summary.json").read_text()))
+        row = _finished_row(Path(folder) / "summary.json") or {}  # as written (rounded), as a resume reads it
     except DeadlockError as exc:
         status, error = "deadlock", str(exc)
+    except StallError as exc:
+        status, error = "stall", str(exc)
     except ElsaError as exc:
-        status, error = ("stall" if type(exc).__name__ == "StallError" else "error"), str(exc)
+        status, error = "error", str(exc)
     except Exception as exc:  # a simulator bug must not end the sweep; keep the last frame for the report
         tb = traceback.extract_tb(exc.__traceback__)[-1]
         status, error = "crash", f"{type(exc).__name__}: {exc} ({Path(tb.filename).name}:{tb.lineno})"
@@ -317,6 +318,78 @@ def _progress(total: int, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="pt", disable=not sys.stderr.isatty(), file=sys.stderr)
 
 
+def _worker_init() -> None:
+    """In each local worker: end when the sweep process dies, even by kill -9.
+
+    Linux delivers SIGKILL to the worker when its parent dies (prctl PR_SET_PDEATHSIG); elsewhere, and as a
+    second line, a daemon thread polls the parent pid and exits when it changes (re-parented to init).
+    """
+    import ctypes
+    import signal
+    import threading
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def local_executor(workers: int) -> cf.ProcessPoolExecutor:
+    """A process pool whose workers die with this process."""
+    return cf.ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init)
+
+
+def check_points(points: list[Point], mode: str = "refuse") -> dict[str, str]:
+    """Build every distinct point's topology, routing and mapping (what ``run`` would refuse, refused here).
+
+    Returns {hash: error} of the points that cannot run. ``mode = "refuse"`` raises ConfigError on the
+    first (naming the point and how many are infeasible); ``"record"`` returns them to be recorded as rows.
+    """
+    from elsa_tlm import sim
+
+    bad: dict[str, str] = {}
+    seen: set[str] = set()
+    for p in points:
+        if p.hash in seen:
+            continue
+        seen.add(p.hash)
+        try:
+            sim.prepare(p.config)
+        except ElsaError as exc:
+            bad[p.hash] = str(exc)
+            if mode == "refuse":
+                raise ConfigError(
+                    "sweep point",
+                    p.index,
+                    f"{_describe(p.values)}: {exc} (add infeasible = 'record' to the "
+                    "sweep file, or --infeasible record, to record such points instead)",
+                ) from None
+    return bad
+
+
+def _finished_row(summary_path: Path) -> dict[str, Any] | None:
+    """The result row of a finished point folder, or None if it is not a readable run result."""
+    try:
+        data = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or "latency_cycles" not in data:
+        return None
+    return _row_from_summary(data) | {"status": "ok", "error": ""}
+
+
 def run_sweep(
     sweep: Sweep,
     out_dir: str | Path,
@@ -326,32 +399,44 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """Run every point not already finished in ``out_dir``; write sweep.csv and sweep.json; return the rows.
 
-    ``executor``: any :class:`concurrent.futures.Executor` (not shut down here); default a process pool of
-    ``workers`` processes.
+    ``out_dir`` must be new, empty or a previous sweep folder; it is locked for the sweep's duration (a
+    second sweep into it is refused). Points that cannot be built are refused up front (or recorded with
+    status ``infeasible`` when the sweep says ``infeasible = "record"``). ``executor``: any
+    :class:`concurrent.futures.Executor` (not shut down here); default a process pool of ``workers``
+    processes that end with this process.
     """
     points = plan(sweep)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", str(out), "exists and is not a folder")
+    infeasible = check_points(points, sweep.infeasible)
+    out = claim_output_folder(out_dir, "sweep")
+    with FolderLock(out, blocking=False):
+        return _run_locked(sweep, points, infeasible, out, executor, workers, log)
+
+
+def _run_locked(
+    sweep: Sweep,
+    points: list[Point],
+    infeasible: dict[str, str],
+    out: Path,
+    executor: cf.Executor | None,
+    workers: int,
+    log: Callable[[str], None] | None,
+) -> list[dict[str, Any]]:
     (out / "points").mkdir(parents=True, exist_ok=True)
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = {
+        h: {"status": "infeasible", "error": " ".join(e.split())} for h, e in infeasible.items()
+    }
     todo: dict[str, Point] = {}
     for p in points:
-        summary = out / "points" / p.hash / "summary.json"
-        if summary.is_file() and p.hash not in results:
-            try:
-                results[p.hash] = _row_from_summary(json.loads(summary.read_text())) | {
-                    "status": "ok",
-                    "error": "",
-                }
-                continue
-            except (OSError, json.JSONDecodeError):
-                pass  # unreadable: rerun
-        if p.hash not in results:
+        if p.hash in results:
+            continue
+        row = _finished_row(out / "points" / p.hash / "summary.json")
+        if row is not None:
+            results[p.hash] = row
+        else:
             todo.setdefault(p.hash, p)
-    reused = len({p.hash for p in points}) - len(todo)
+    reused = len({p.hash for p in points}) - len(todo) - len(infeasible)
     own = executor is None and bool(todo)
-    ex = cf.ProcessPoolExecutor(max_workers=max(1, workers)) if own else executor
+    ex = local_executor(workers) if own else executor
     bar = _progress(len(todo), sweep.name)
     try:
         futures = (
@@ -382,7 +467,7 @@ def run_sweep(
         row |= {"status": r["status"], "error": r.get("error", ""), "point": p.hash}
         rows.append(row)
     write_csv_atomic(out / "sweep.csv", rows, [*keys, *RESULT_FIELDS, *TAIL_FIELDS])
-    failed = sum(r["status"] != "ok" for r in rows)
+    failed = sum(r["status"] not in ("ok", "infeasible") for r in rows)
     write_json_atomic(
         out / "sweep.json",
         {
@@ -393,9 +478,11 @@ def run_sweep(
             "set": list(sweep.fixed),
             "axes": sweep.axes,
             "points": sweep.points,
+            "infeasible_policy": sweep.infeasible,
             "n_points": len(rows),
             "n_unique": len({p.hash for p in points}),
             "reused": reused,
+            "infeasible": sum(r["status"] == "infeasible" for r in rows),
             "failed": failed,
         },
     )
@@ -409,7 +496,7 @@ def _describe(values: dict[str, Any]) -> str:
 def make_executor(kind: str, workers: int, scheduler: str | None) -> tuple[cf.Executor, Callable[[], None]]:
     """An executor and its cleanup: ``process`` (local pool) or ``dask`` (a cluster, or a local one)."""
     if kind == "process":
-        ex = cf.ProcessPoolExecutor(max_workers=max(1, workers))
+        ex = local_executor(workers)
         return ex, lambda: ex.shutdown(wait=True, cancel_futures=True)
     if kind != "dask":
         raise ConfigError("--executor", kind, "must be process or dask")
@@ -435,7 +522,12 @@ def make_executor(kind: str, workers: int, scheduler: str | None) -> tuple[cf.Ex
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``sweep`` subcommand to the main parser."""
-    p = subparsers.add_parser("sweep", help="run a parameter sweep (a sweep TOML file) on processes or Dask")
+    p = subparsers.add_parser(
+        "sweep",
+        help="run a parameter sweep (a sweep TOML file) on processes or Dask",
+        epilog="exit status: 0 every point ran; 1 some points failed (listed, and in sweep.csv); 2 bad input "
+        "or an infeasible point (nothing run); 130 interrupted.",
+    )
     p.add_argument("sweep", help="sweep TOML file (version = 1, base, set, [axes], points)")
     p.add_argument("--out", help="output folder (default results/sweeps/<sweep-name>)")
     p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
@@ -447,22 +539,33 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--axis", action="append", default=[], metavar="SECTION.KEY=[V1,V2]", help="replace or add an axis"
     )
+    p.add_argument(
+        "--infeasible",
+        choices=["refuse", "record"],
+        help="points whose topology/routing/mapping cannot be built: refuse the sweep (default) or record them",
+    )
     p.add_argument("--dry-run", action="store_true", help="validate and list the points, run nothing")
     p.set_defaults(func=cmd_sweep)
     return p
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """The ``elsa-tlm sweep`` command: 0 when the sweep ran (failed points are listed), 2 for bad input."""
+    """The ``elsa-tlm sweep`` command (exit status: see the subcommand's help)."""
     if args.workers < 1:
         raise ConfigError("--workers", args.workers, "must be >= 1")
     sweep = load_sweep(args.sweep, args.set, args.axis)
+    if args.infeasible:
+        sweep = dataclasses.replace(sweep, infeasible=args.infeasible)
     points = plan(sweep)
     out = Path(args.out) if args.out else Path("results") / "sweeps" / sweep.name
     if args.dry_run:
+        bad = check_points(points, "record")
         for p in points:
-            print(f"{p.hash}  {_describe({k: sweep.label(v) for k, v in p.values.items()})}")
-        print(f"{len(points)} points ({len({p.hash for p in points})} distinct) -> {out}")
+            flag = f"  [infeasible: {bad[p.hash]}]" if p.hash in bad else ""
+            print(f"{p.hash}  {_describe({k: sweep.label(v) for k, v in p.values.items()})}{flag}")
+        print(
+            f"{len(points)} points ({len({p.hash for p in points})} distinct, {len(bad)} infeasible) -> {out}"
+        )
         return 0
     ex, close = (
         (None, None) if args.executor == "process" else make_executor("dask", args.workers, args.scheduler)
@@ -473,9 +576,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         if close:
             close()
-    failed = [r for r in rows if r["status"] != "ok"]
+    failed = [r for r in rows if r["status"] not in ("ok", "infeasible")]
+    infeasible = sum(r["status"] == "infeasible" for r in rows)
     print(
-        f"sweep {sweep.name}: {len(rows)} points, {len(failed)} failed, {time.perf_counter() - t0:.1f} s "
+        f"sweep {sweep.name}: {len(rows)} points, {len(rows) - len(failed) - infeasible} ok, "
+        f"{len(failed)} failed, {infeasible} infeasible (recorded), {time.perf_counter() - t0:.1f} s "
         f"-> {out}/sweep.csv, points/<hash>/"
     )
+    if failed:
+        print(
+            f"error: {len(failed)} of {len(rows)} sweep points failed (status and error in sweep.csv)",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from elsa_tlm import sweeps
 from elsa_tlm.cli import main
 from elsa_tlm.config import to_toml
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.sweep import config_hash, load_sweep, parse_sweep, plan, run_sweep
+from elsa_tlm.sweeps import config_hash, load_sweep, parse_sweep, plan, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["run.time_steps=2", "output.plots=false"]
@@ -144,21 +145,49 @@ def test_two_points_on_local_dask_cluster(two_points: Path, tmp_path: Path) -> N
     assert (tmp_path / "dask" / "sweep.csv").read_text() == (ref / "sweep.csv").read_text()
 
 
-def test_failing_points_are_recorded_and_the_sweep_goes_on(tmp_path: Path, capsys) -> None:
-    path = _write(
-        tmp_path / "f.toml",
-        'version = 1\nset = ["run.time_steps=2", "output.plots=false"]\n'
-        '[axes]\n"noc.topology" = ["mesh:2x2", "ring:36", "mesh:6x6"]\n',
-    )
+INFEASIBLE = (
+    'version = 1\nset = ["run.time_steps=2", "output.plots=false"]\n'
+    '[axes]\n"noc.topology" = ["mesh:2x2", "ring:36", "mesh:6x6"]\n'
+)
+
+
+def test_infeasible_points_are_refused_up_front(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "f.toml", INFEASIBLE)
     out = tmp_path / "out"
-    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: sweep point = 0") and "needs 14 cores" in err[0]
+    assert not out.exists()  # nothing ran, nothing written
+
+
+def test_infeasible_points_can_be_recorded(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "f.toml", INFEASIBLE)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1", "--infeasible", "record"]) == 0
     rows = _rows(out)
-    assert [r["status"] for r in rows] == ["error", "error", "ok"]
+    assert [r["status"] for r in rows] == ["infeasible", "infeasible", "ok"]
     assert "core" in rows[0]["error"]  # the mapper says how many cores it needs
     assert "xy" in rows[1]["error"]  # XY routing needs a grid
     assert not (out / "points" / rows[0]["point"]).exists()
+    assert "3 points, 1 ok, 0 failed, 2 infeasible" in capsys.readouterr().out
+
+
+def _crash_on_edram(cfg, folder):  # module level: the forked workers find it by name
+    if cfg.memory.technology == "edram":
+        return {"status": "crash", "error": "RuntimeError: injected"}
+    return _real_run_point(cfg, folder)
+
+
+_real_run_point = sweeps.run_point
+
+
+def test_a_failed_point_makes_the_sweep_exit_1(two_points: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sweeps, "run_point", _crash_on_edram)
+    out = tmp_path / "out"
+    assert main(["sweep", str(two_points), "--out", str(out), "--workers", "1"]) == 1
     cap = capsys.readouterr()
-    assert "mesh:2x2" in cap.err and "3 points, 2 failed" in cap.out
+    assert "1 failed" in cap.out and "1 of 2 sweep points failed" in cap.err and "injected" in cap.err
+    assert [r["status"] for r in _rows(out)] == ["ok", "crash"]
 
 
 def test_dry_run_lists_points(two_points: Path, tmp_path: Path, capsys) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
+from elsa_tlm.config import NocConfig, parse_override
 from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError
-from elsa_tlm.fileio import write_bytes_atomic, write_csv_atomic, write_json_atomic
-from elsa_tlm.noc.params import NocParams, parse_overrides
+from elsa_tlm.fileio import claim_output_folder, write_bytes_atomic, write_csv_atomic, write_json_atomic
+from elsa_tlm.noc.params import noc_config
 from elsa_tlm.noc.traffic import PATTERNS
 
 LINK_FIELDS = ["src", "dst", "packets", "flits", "bits", "busy_cycles", "utilisation"]
@@ -53,13 +55,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def _params(args: argparse.Namespace) -> NocParams:
-    d = parse_overrides(args.set)
+def _params(args: argparse.Namespace) -> NocConfig:
+    """The ``[noc]`` section from ``--set noc.KEY=VALUE`` (TOML values, the scenario schema) and the
+    --topology/--routing shortcuts; ``file:`` paths resolve against the working folder."""
+    d: dict[str, object] = {}
+    for item in args.set or []:
+        section, key, value = parse_override(item)
+        if section != "noc":
+            raise ConfigError(f"{section}.{key}", value, "the noc subcommand takes only noc.* keys")
+        d[key] = value
     if args.topology is not None:
         d["topology"] = args.topology
     if args.routing is not None:
         d["routing"] = args.routing
-    return NocParams.from_mapping(d, Path.cwd())
+    return noc_config(Path.cwd(), **d)
 
 
 def _sweep_rates(spec: str) -> list[float]:
@@ -67,8 +76,10 @@ def _sweep_rates(spec: str) -> list[float]:
         start, stop, step = (float(x) for x in spec.split(":"))
     except ValueError:
         raise ConfigError("--sweep", spec, "must be START:STOP:STEP (numbers)") from None
-    if step <= 0 or start < 0 or stop < start:
-        raise ConfigError("--sweep", spec, "needs 0 <= START <= STOP and STEP > 0")
+    if not all(math.isfinite(x) for x in (start, stop, step)) or step <= 0 or start < 0 or stop < start:
+        raise ConfigError("--sweep", spec, "needs finite 0 <= START <= STOP and STEP > 0")
+    if (stop - start) / step > 1000:
+        raise ConfigError("--sweep", spec, "more than 1000 rate points; use a larger STEP")
     n = int((stop - start) / step + 1e-9) + 1
     return [round(start + i * step, 10) for i in range(n)]
 
@@ -115,16 +126,20 @@ def _plot(rows: list[dict], bound: float, title: str) -> bytes:
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status (0 ok, 2 bad input, 3 deadlock)."""
-    from elsa_tlm.noc.traffic import run_synthetic
+    from elsa_tlm.noc.traffic import check_synthetic, run_synthetic
 
     try:
         params = _params(args)
         base = dict(
             traffic=args.traffic, packet_flits=args.packet_flits, cycles=args.cycles, warmup=args.warmup
         )
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise ConfigError("--out", str(out), "exists and is not a folder")
+        # every argument is checked before the output folder is touched
+        rates = _sweep_rates(args.sweep) if args.sweep is not None else [args.rate]
+        if not all(math.isfinite(r) for r in rates):
+            raise ConfigError("--rate", args.rate, "must be a finite number >= 0")
+        for r in (min(rates), max(rates)):
+            check_synthetic(params, seed=args.seed, rate=r, base_dir=Path.cwd(), **base)
+        out = claim_output_folder(args.out, "noc")
         meta = {"params": dataclasses.asdict(params)}
         if args.sweep is None:
             r = run_synthetic(params, rate=args.rate, seed=args.seed, base_dir=Path.cwd(), **base)

@@ -32,7 +32,7 @@ from simpy.core import NORMAL
 from simpy.events import Event
 
 from elsa_tlm.errors import DeadlockError
-from elsa_tlm.noc.params import buffer_flits, validate_params
+from elsa_tlm.noc.params import buffer_flits
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
 
@@ -170,7 +170,6 @@ class Network:
         seed: int = 0,
         tech: dict | None = None,
     ) -> None:
-        validate_params(params)
         self.env, self.topo, self.params, self.routing, self.tech = env, topo, params, routing, tech
         self.rng = np.random.default_rng(seed)
         p = params
@@ -287,10 +286,8 @@ class Network:
     def _send(
         self, src: int, dst: int, flits: int, packets: int, bits: int | None, ev: Event | None, tag: object
     ) -> None:
-        if flits < 1 or packets < 1 or packets > flits:
-            raise ValueError(
-                f"a transaction needs flits >= packets >= 1 (got {flits} flits, {packets} packets)"
-            )
+        if flits < 1 or packets < 1:  # several short AER packets may share one flit
+            raise ValueError(f"a transaction needs flits >= 1 and packets >= 1 (got {flits}, {packets})")
         t = _Txn()
         t.env = self.env
         t._value = t
@@ -470,12 +467,18 @@ class Network:
         if not self.in_flight:
             return
         if self._pending == 0:
-            self._deadlock("no transaction can ever move again")
+            self._deadlock("no transaction can ever move again", certain=True)
         elif self.env.now - self._last_progress > self.timeout:
-            self._deadlock(f"no transaction moved for {self.env.now - self._last_progress} cycles")
+            self._deadlock(
+                f"no transaction moved for {self.env.now - self._last_progress} cycles", certain=False
+            )
 
-    def _deadlock(self, why: str) -> None:
-        """Build the wait-for graph between blocked links and raise DeadlockError naming a cycle in it."""
+    def _deadlock(self, why: str, certain: bool) -> None:
+        """Build the wait-for graph between blocked links and raise DeadlockError naming a cycle in it.
+
+        After a mere timeout (``certain`` False) a wait-for graph without a cycle is congestion, not a
+        deadlock: the watchdog starts a new window instead of raising.
+        """
         wait = nx.DiGraph()
         blocked = sorted(lk for lk, p in self.link_ports.items() if p.nwait and p.blocked)
         for u, v in blocked:
@@ -484,12 +487,19 @@ class Network:
                 if self.link_ports[(v, w)].queues[buf.idx]:
                     wait.add_edge((u, v), (v, w))
         try:
-            cycle = [e[0] for e in nx.find_cycle(wait)]
+            links = sorted(e[0] for e in nx.find_cycle(wait))
+            where = "links in the cycle: " + ", ".join(f"{a}->{b}" for a, b in links)
         except nx.NetworkXNoCycle:
-            cycle = blocked
-        links = sorted(cycle)
+            if not certain:
+                self._last_progress = self.env.now
+                return
+            links = blocked
+            where = (
+                "blocked links (no cyclic wait among links): " + ", ".join(f"{a}->{b}" for a, b in links)
+                if links
+                else "no link is blocked: the transactions wait outside the network"
+            )
         raise DeadlockError(
-            f"NoC deadlock at cycle {self.env.now}: {why}; {self.in_flight} transactions in flight; "
-            f"links in the cycle: {', '.join(f'{a}->{b}' for a, b in links)}",
+            f"NoC deadlock at cycle {self.env.now}: {why}; {self.in_flight} transactions in flight; {where}",
             links,
         )

@@ -109,20 +109,30 @@ def _relabel(g: nx.Graph) -> nx.Graph:
 
 
 def _read_file(spec: str, path: Path) -> nx.Graph:
+    if path.is_dir():
+        raise ConfigError(KEY, spec, f"{path} is a folder, not a graph file")
     if not path.is_file():
         raise ConfigError(KEY, spec, f"file {path} does not exist")
     pairs: list[tuple[object, object]] = []
+    directed = False
     if path.suffix.lower() in (".graphml", ".xml"):
         try:
             raw = nx.read_graphml(path)
         except Exception as exc:  # malformed XML and friends
             raise ConfigError(KEY, spec, f"cannot read GraphML: {exc}") from None
+        directed = raw.is_directed()
         pairs = [(u, v) for u, v, *_ in raw.edges]
         g = nx.Graph()
         g.add_nodes_from(raw.nodes(data=True))
     else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(
+                KEY, spec, f"{path} is not UTF-8 text (an edge list: one 'u v' pair per line)"
+            ) from None
         g = nx.Graph()
-        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        for lineno, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
@@ -131,30 +141,48 @@ def _read_file(spec: str, path: Path) -> nx.Graph:
                 raise ConfigError(KEY, spec, f"line {lineno}: an edge needs two node names")
             pairs.append((parts[0], parts[1]))
             g.add_nodes_from(parts[:2])
-    seen: set[frozenset] = set()
+    seen: set[tuple[object, object]] = set()
     for u, v in pairs:
         if u == v:
             raise ConfigError(KEY, spec, f"self-loop at node {u!r} is not allowed")
-        key = frozenset((u, v))
-        if key in seen:
+        if (u, v) in seen or (not directed and (v, u) in seen):
             raise ConfigError(KEY, spec, f"duplicate link {u!r}-{v!r}")
-        seen.add(key)
+        seen.add((u, v))
         g.add_edge(u, v)
+    if directed:  # a directed graph must describe each (bidirectional) link in both directions
+        one_way = sorted(((u, v) for u, v in seen if (v, u) not in seen), key=str)
+        if one_way:
+            u, v = one_way[0]
+            raise ConfigError(
+                KEY,
+                spec,
+                f"one-way link {u!r}->{v!r} ({len(one_way)} in all): ELSA's links carry both directions; "
+                "give both directions in a directed graph, or use an undirected one",
+            )
     return g
 
 
-def _file_coords(g: nx.Graph) -> dict[int, tuple[float, float]] | None:
+def _file_coords(spec: str, g: nx.Graph) -> dict[int, tuple[float, float]] | None:
+    """Node coordinates from GraphML attributes x/y or pos ("x y" or "x,y"); None when nodes have none."""
     coords: dict[int, tuple[float, float]] = {}
     for n, data in g.nodes(data=True):
-        if "x" in data and "y" in data:
-            coords[n] = (float(data["x"]), float(data["y"]))
-        elif "pos" in data:
-            pos = data["pos"]
-            if isinstance(pos, str):
-                pos = [float(t) for t in pos.replace(",", " ").split()]
-            coords[n] = (float(pos[0]), float(pos[1]))
-        else:
-            return None
+        try:
+            if "x" in data and "y" in data:
+                xy = (float(data["x"]), float(data["y"]))
+            elif "pos" in data:
+                pos = data["pos"]
+                if isinstance(pos, str):
+                    pos = pos.replace(",", " ").split()
+                xy = (float(pos[0]), float(pos[1]))
+            else:
+                return None
+        except (ValueError, TypeError, IndexError):
+            raise ConfigError(
+                KEY, spec, f"node {n}: position must be two numbers (x/y attributes or pos = 'x y')"
+            ) from None
+        if not all(math.isfinite(c) for c in xy):
+            raise ConfigError(KEY, spec, f"node {n}: position {xy} is not finite")
+        coords[n] = xy
     return coords
 
 
@@ -197,5 +225,5 @@ def build_topology(spec: str, base_dir: Path | None = None) -> Topology:
             raise ConfigError(
                 KEY, spec, f"graph is disconnected ({nx.number_connected_components(g)} components)"
             )
-        return Topology(spec=spec, kind="file", graph=g, coords=_file_coords(g))
+        return Topology(spec=spec, kind="file", graph=g, coords=_file_coords(spec, g))
     raise ConfigError(KEY, spec, "unknown topology kind; must be mesh, torus, ring or file")

@@ -18,7 +18,6 @@ import simpy
 
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.noc.network import Network, noc_energy_j
-from elsa_tlm.noc.params import validate_params
 from elsa_tlm.noc.routing import Routing, link_loads, make_routing
 from elsa_tlm.noc.topology import Topology, build_topology
 
@@ -103,6 +102,34 @@ def _draw_destinations(rng: np.random.Generator, m: np.ndarray, src: np.ndarray)
     return (u[:, None] >= cum[src]).sum(axis=1)
 
 
+def check_synthetic(
+    params: Any,
+    traffic: str,
+    rate: float,
+    packet_flits: int,
+    cycles: int,
+    warmup: int,
+    seed: int,
+    base_dir: Any,
+) -> None:
+    """Refuse (ConfigError) the arguments of a synthetic run, topology and routing included."""
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate >= 0:
+        raise ConfigError("rate", rate, "must be a number >= 0 flits/node/cycle")
+    if isinstance(packet_flits, bool) or not isinstance(packet_flits, int) or packet_flits < 1:
+        raise ConfigError("packet_flits", packet_flits, "must be an integer >= 1")
+    if rate > packet_flits:
+        raise ConfigError("rate", rate, f"Bernoulli injection needs rate <= packet_flits ({packet_flits})")
+    if not 1 <= cycles <= 100_000_000:
+        raise ConfigError("cycles", cycles, "must be between 1 and 100000000")
+    if not 0 <= warmup <= 100_000_000:
+        raise ConfigError("warmup", warmup, "must be between 0 and 100000000")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ConfigError("seed", seed, "must be an integer >= 0")
+    topo = build_topology(params.topology, base_dir)
+    make_routing(params.routing, topo, seed)
+    pattern_matrix(topo, traffic)
+
+
 def run_synthetic(
     params: Any,
     traffic: str,
@@ -123,17 +150,7 @@ def run_synthetic(
     (``window_ejected_rate``, also reported) exceeds it only by warm-up backlog noise. The drain stops injection and
         runs until the network is empty or ``drain_cycles`` (default max(cycles, 2000)) have passed.
     """
-    validate_params(params)
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate >= 0:
-        raise ConfigError("rate", rate, "must be a number >= 0 flits/node/cycle")
-    if isinstance(packet_flits, bool) or not isinstance(packet_flits, int) or packet_flits < 1:
-        raise ConfigError("packet_flits", packet_flits, "must be an integer >= 1")
-    if rate > packet_flits:
-        raise ConfigError("rate", rate, f"Bernoulli injection needs rate <= packet_flits ({packet_flits})")
-    if cycles < 1:
-        raise ConfigError("cycles", cycles, "must be >= 1")
-    if warmup < 0:
-        raise ConfigError("warmup", warmup, "must be >= 0")
+    check_synthetic(params, traffic, rate, packet_flits, cycles, warmup, seed, base_dir)
     wall0 = time.perf_counter()
     topo = build_topology(params.topology, base_dir)
     routing = make_routing(params.routing, topo, seed)

@@ -14,7 +14,7 @@ import numpy as np
 import simpy
 
 from elsa_tlm.noc.network import Network
-from elsa_tlm.noc.routing import make_routing
+from elsa_tlm.noc.routing import Routing
 
 
 class LooselyTimedTransport:
@@ -104,12 +104,9 @@ class TimedTransport:
 
 
 def make_transport(
-    cfg: Any, env: simpy.Environment, topo: Any, mapping: Any
+    cfg: Any, env: simpy.Environment, topo: Any, routing: Routing
 ) -> LooselyTimedTransport | TimedTransport:
-    """Routing prepared with the mapped flows (multipath optimises its splits on them), then the transport."""
-    routing = make_routing(cfg.noc.routing, topo, cfg.run.seed)
-    flits_per_spike = 13 / cfg.noc.flit_bits  # BAER: 13 payload bits per spike; splits only need proportions
-    routing.prepare({k: v * flits_per_spike for k, v in mapping.flows.items()})
+    """The transport of ``cfg.run.mode`` over ``topo`` with a prepared ``routing``."""
     net = Network(env, topo, cfg.noc, routing, seed=cfg.run.seed)
     if cfg.run.mode == "at":
         return TimedTransport(net, record=cfg.output.trace)

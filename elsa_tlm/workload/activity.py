@@ -12,6 +12,7 @@ after its fused pool. ``emitted["input"]`` is the image loaded from DRAM (non-ze
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass, field
 
@@ -63,7 +64,7 @@ def saliency(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return field_ / field_.sum()
 
 
-def spread(total: int, p: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+def spread(total: int, p: np.ndarray, cap: int, rng: np.random.Generator, what: str = "") -> np.ndarray:
     """Split ``total`` spikes over spines with probabilities ``p``, at most ``cap`` per spine, exactly.
 
     Multinomial draw, then the overflow above ``cap`` is redrawn over spines that still have room,
@@ -73,7 +74,9 @@ def spread(total: int, p: np.ndarray, cap: int, rng: np.random.Generator) -> np.
     n = flat_p.size
     if total > cap * n:
         raise ConfigError(
-            "workload.activity", total, f"{total} spikes cannot fit {n} spines of {cap} channels"
+            "workload.model",
+            what or "activity",
+            f"{total} spikes in one step cannot fit {n} spines of {cap} channels (one spike per channel)",
         )
     counts = rng.multinomial(total, flat_p)
     for _ in range(64):
@@ -126,7 +129,7 @@ def statistical_activity(wl: Workload, seed: int) -> Activity:
     for name, hw, cap in producers:
         rng = _rng(seed, name)
         sal[name] = saliency(hw, rng)
-        emitted[name] = np.stack([spread(int(totals[name][t]), sal[name], cap, rng) for t in range(T)])
+        emitted[name] = np.stack([spread(int(totals[name][t]), sal[name], cap, rng, name) for t in range(T)])
     inputs: dict[str, np.ndarray] = {}
     skip_inputs: dict[str, np.ndarray] = {}
     for layer in wl.layers:
@@ -137,7 +140,7 @@ def statistical_activity(wl: Workload, seed: int) -> Activity:
             rng = _rng(seed, "in:" + layer.name)
             p = sal[layer.main] if sal[layer.main].shape == layer.in_hw else saliency(layer.in_hw, rng)
             inputs[layer.name] = np.stack(
-                [spread(int(layer.input_spikes[t]), p, _input_cap(layer), rng) for t in range(T)]
+                [spread(int(layer.input_spikes[t]), p, _input_cap(layer), rng, layer.name) for t in range(T)]
             )
         if layer.skips:
             skip_inputs[layer.name] = sum(emitted[s] for s in layer.skips)
@@ -149,35 +152,49 @@ def _input_cap(layer: Layer) -> int:
     return layer.cin if layer.in_hw != (1, 1) else layer.cin
 
 
-def check_activity(wl: Workload, act: Activity) -> None:
-    """Shapes and non-negativity of an activity against the workload (replay files are user input)."""
+def check_activity(wl: Workload, act: Activity, path: str = "") -> None:
+    """Shapes, producers and plausible counts of an activity against the workload (replay files are user
+    input): a spine carries at most one spike per channel per step."""
+    key = "workload.replay_path"
+    where = path or act.meta.get("path", "activity")
+
+    def bad(rule: str) -> ConfigError:
+        return ConfigError(key, where, rule)
+
+    recorded = act.meta.get("model")
+    if recorded and recorded != wl.model:
+        raise bad(f"trace was recorded on model {recorded!r}, the run is {wl.model!r}")
     for layer in wl.layers:
         a = act.inputs.get(layer.name)
         if a is None:
-            raise ConfigError("workload.replay_path", layer.name, "trace has no input spikes for this layer")
+            have = ", ".join(sorted(act.inputs)[:4])
+            raise bad(f"trace has no input spikes for layer {layer.name!r} of {wl.model} (it has: {have}...)")
         if a.shape != (act.time_steps, *layer.in_hw):
-            raise ConfigError(
-                "workload.replay_path", layer.name, f"shape {a.shape} != {(act.time_steps, *layer.in_hw)}"
-            )
+            raise bad(f"layer {layer.name}: shape {a.shape}, expected {(act.time_steps, *layer.in_hw)}")
         if (a < 0).any():
-            raise ConfigError("workload.replay_path", layer.name, "negative spike counts")
+            raise bad(f"layer {layer.name}: negative spike counts")
+        if int(a.max(initial=0)) > layer.cin:
+            raise bad(
+                f"layer {layer.name}: {int(a.max())} spikes on one spine in one step, more than its "
+                f"{layer.cin} channels (at most one spike per channel per step)"
+            )
         sg = act.signed.get(layer.name)
         if sg is not None and (
             sg.shape[0] != act.time_steps or not np.array_equal(np.count_nonzero(sg, axis=1), a)
         ):
-            raise ConfigError(
-                "workload.replay_path", layer.name, "signed spikes disagree with the spike counts"
-            )
+            raise bad(f"layer {layer.name}: signed spikes disagree with the spike counts")
         for src in [layer.main, *layer.skips]:
-            if src not in act.emitted:
-                raise ConfigError(
-                    "workload.replay_path", src, "trace has no emitted spikes for this producer"
-                )
+            e = act.emitted.get(src)
+            if e is None:
+                raise bad(f"trace has no emitted spikes for producer {src!r}")
+            cap = wl.layers[0].cin if src == INPUT else wl.by_name[src].cout
+            if (e < 0).any() or int(e.max(initial=0)) > cap:
+                raise bad(f"producer {src}: emitted counts outside 0..{cap} per spine and step")
 
 
-def save_activity(path: str, act: Activity) -> None:
+def save_activity(path: str, act: Activity, model: str = "") -> None:
     """npz trace: ``in:<layer>``, ``out:<layer>``, ``skip:<layer>`` arrays (T, H, W) and, where known,
-    ``signed:<layer>`` (T, C, H, W); no pickle."""
+    ``signed:<layer>`` (T, C, H, W); ``model`` names the network it was recorded on; no pickle."""
     import io
 
     from elsa_tlm.fileio import write_bytes_atomic
@@ -187,25 +204,38 @@ def save_activity(path: str, act: Activity) -> None:
     arrays.update({f"skip:{k}": v for k, v in act.skip_inputs.items()})
     arrays.update({f"signed:{k}": v for k, v in act.signed.items()})
     arrays["time_steps"] = np.array(act.time_steps)
+    if model:
+        arrays["model"] = np.array(model)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     write_bytes_atomic(path, buf.getvalue())
 
 
 def load_activity(path: str, wl: Workload) -> Activity:
+    """Read and check an npz trace written by :func:`save_activity`."""
+    import zipfile
+    import zlib as _zlib
+
+    key = "workload.replay_path"
+    if not os.path.isfile(path):
+        raise ConfigError(key, path, "file not found" if not os.path.exists(path) else "not a regular file")
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(key, path, "not an npz archive (a zip of .npy arrays written by --save-activity)")
     try:
         with np.load(path, allow_pickle=False) as z:
             T = int(z["time_steps"])
+            model = str(z["model"]) if "model" in z.files else ""
             inputs = {k[3:]: z[k].astype(np.int64) for k in z.files if k.startswith("in:")}
             emitted = {k[4:]: z[k].astype(np.int64) for k in z.files if k.startswith("out:")}
             skips = {k[5:]: z[k].astype(np.int64) for k in z.files if k.startswith("skip:")}
             signed = {k[7:]: z[k].astype(np.int8) for k in z.files if k.startswith("signed:")}
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError("workload.replay_path", path, f"not a readable activity trace ({exc})") from None
+    except KeyError as exc:
+        raise ConfigError(key, path, f"not an activity trace: missing array {exc}") from None
+    except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile, _zlib.error) as exc:
+        raise ConfigError(key, path, f"not a readable activity trace ({type(exc).__name__}: {exc})") from None
     if wl.time_steps != T:
-        raise ConfigError(
-            "workload.replay_path", path, f"trace has T={T}, run wants T={wl.time_steps} (set run.time_steps)"
-        )
-    act = Activity("replay", T, inputs, emitted, skips, {"path": str(path)}, signed)
-    check_activity(wl, act)
+        raise ConfigError(key, path, f"trace has T={T}, run wants T={wl.time_steps} (set run.time_steps)")
+    meta = {"path": str(path), "model": model}
+    act = Activity("replay", T, inputs, emitted, skips, meta, signed)
+    check_activity(wl, act, str(path))
     return act

@@ -51,9 +51,17 @@ def digits_run(cfg: Config, wl: Workload) -> DigitsRun:
     x_train, y_train, x_test, y_test = load_digits_data()
     temperature = fit_temperature(qann_logits(model, x_train), y_train)
     first, n = cfg.workload.sample_offset, cfg.workload.samples
+    if first >= len(x_test):
+        raise ConfigError(
+            "workload.sample_offset",
+            first,
+            f"must be below the {len(x_test)} test images (0..{len(x_test) - 1})",
+        )
     if first + n > len(x_test):
         raise ConfigError(
-            "workload.samples", n, f"offset {first} + samples exceeds the {len(x_test)} test images"
+            "workload.samples",
+            n,
+            f"sample_offset {first} + samples must not exceed the {len(x_test)} test images",
         )
     run = run_snn(model, x_test, wl.time_steps)
     ids = list(range(first, first + n))

@@ -8,9 +8,10 @@ import json
 
 import pytest
 
+from elsa_tlm.config import load_config
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.noc import cli
-from elsa_tlm.noc.params import NocParams
+from elsa_tlm.noc.params import noc_config
 
 
 def _main(argv):
@@ -84,13 +85,55 @@ def test_sweep_stops_after_saturation(tmp_path):
     assert json.loads((out / "noc.json").read_text())["saturation_bound"] > 0
 
 
-def test_params_from_mapping():
-    p = NocParams.from_mapping({"flit_bits": 128, "routing": "shortest"})
+def test_noc_config_is_the_scenario_schema():
+    p = noc_config(flit_bits=128, routing="shortest")
     assert p.flit_bits == 128 and p.router_pipeline_cycles == 8
+    assert p == load_config(None, ["noc.flit_bits=128", 'noc.routing="shortest"']).noc
     with pytest.raises(ConfigError) as ei:
-        NocParams.from_mapping({"link_bits": "wide"})
+        noc_config(link_bits="wide")
     assert ei.value.key == "noc.link_bits"
     with pytest.raises(ConfigError, match="noc.fifo_bytes"):
-        NocParams.from_mapping({"fifo_bytes": 16})
+        noc_config(fifo_bytes=16)
     with pytest.raises(ConfigError, match="noc.switch_alloc_cycles"):
-        NocParams.from_mapping({"switch_alloc_cycles": -1})
+        noc_config(switch_alloc_cycles=-2)
+
+
+def test_noc_cli_takes_every_scenario_noc_key(tmp_path):
+    out = tmp_path / "o"
+    argv = [
+        "--topology",
+        "mesh:3x3",
+        "--rate",
+        "0.05",
+        "--cycles",
+        "500",
+        "--warmup",
+        "50",
+        "--out",
+        str(out),
+    ]
+    assert _main([*argv, "--set", "noc.router_pipeline_cycles=4"]) == 0
+    params = json.loads((out / "noc.json").read_text())["params"]
+    assert (
+        params["router_pipeline_cycles"] == 4
+        and sum(params[k] for k in ("route_compute_cycles", "switch_alloc_cycles", "switch_traversal_cycles"))
+        == 4
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        (["--seed", "-1"], "seed"),
+        (["--rate", "nan"], "--rate"),
+        (["--rate", "inf"], "--rate"),
+        (["--sweep", "0:inf:0.1"], "--sweep"),
+        (["--set", "noc.flit_bits=inf"], "noc.flit_bits"),
+        (["--set", "chip.clock_mhz=100"], "chip.clock_mhz"),
+    ],
+)
+def test_noc_cli_bad_values_are_one_line(tmp_path, capsys, args, key):
+    assert _main(["--topology", "mesh:3x3", "--cycles", "100", "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {key}")
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())

@@ -1,0 +1,124 @@
+"""The public Python API: what the CLI does, callable from a notebook or a script.
+
+    import elsa_tlm
+    r = elsa_tlm.run("scenarios/default.toml", overrides=["run.time_steps=2"])
+    r.summary["latency_cycles"], r.layer_rows[0], r.link_rows[0], r.core_rows[0]
+    r.save("results/mine")
+
+    cfg = elsa_tlm.load_config("scenarios/default.toml", ["noc.flit_bits=128"])
+    plan = elsa_tlm.check(cfg)               # builds topology, routing and mapping: refuses what run would
+    rows = elsa_tlm.sweep("scenarios/studies/flits.toml", "results/flits", axes=["noc.flit_bits=[64,256]"])
+
+Every function raises :class:`elsa_tlm.errors.ConfigError` (a subclass of ``ElsaError``) for bad input, with
+the key, the value and the rule; :class:`elsa_tlm.errors.DeadlockError` when the NoC deadlocks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from elsa_tlm import config as _config
+from elsa_tlm.config import Config
+from elsa_tlm.errors import ConfigError
+from elsa_tlm.results import Result
+
+# above this many (step, output spine) work items a run takes minutes: the CLI says so and shows progress
+LARGE_RUN_ITEMS = 20_000_000
+
+ScenarioLike = str | os.PathLike | Config | None
+
+
+def load_config(scenario: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Config:
+    """A validated configuration from a scenario file (None: the built-in ELSA defaults) and overrides
+    ``section.key=value`` (TOML values)."""
+    return _config.load_config(scenario, list(overrides))
+
+
+def configure(cfg: Config, overrides: Iterable[str] = ()) -> Config:
+    """``cfg`` with ``section.key=value`` overrides applied and validated again."""
+    overrides = list(overrides)
+    if not overrides:
+        return cfg
+    # overrides apply to the configuration as given (derived values, e.g. router stages, are derived again)
+    data: dict[str, Any] = dict(cfg.raw) if cfg.raw else {"version": 1, **_config.as_dict(cfg)}
+    data.setdefault("name", cfg.name)
+    return _config.from_dict(_config.apply_overrides(data, overrides), base_dir=cfg.base_dir, name=cfg.name)
+
+
+def _as_config(scenario: ScenarioLike, overrides: Iterable[str]) -> Config:
+    if isinstance(scenario, Config):
+        return configure(scenario, overrides)
+    return load_config(scenario, overrides)
+
+
+def check(scenario: ScenarioLike = None, overrides: Iterable[str] = ()) -> Any:
+    """Build everything a run needs before time starts (workload, activity, topology, routing, mapping) and
+    return it as a :class:`elsa_tlm.sim.Plan`; raises for anything ``run`` would refuse."""
+    from elsa_tlm import sim
+
+    return sim.prepare(_as_config(scenario, overrides))
+
+
+def run(
+    scenario: ScenarioLike = None,
+    overrides: Iterable[str] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Simulate a scenario (a file, a :class:`Config`, or None for the defaults) and return its Result.
+
+    ``Result.summary`` (the summary.json dict), ``layer_rows``, ``link_rows``, ``core_rows`` (the CSV rows),
+    ``Result.save(folder)`` writes the usual files. Functional (digits) scenarios also evaluate elastic
+    inference over the test set; their summary carries the accuracies and ``save`` writes samples.csv.
+    ``progress(done, total)`` is called now and then with finished and total work items.
+    """
+    cfg = _as_config(scenario, overrides)
+    if cfg.workload.activity == "functional":
+        from elsa_tlm import elastic
+
+        er = elastic.run(cfg)
+        er.result.extra_writers.append(lambda folder: elastic.write_extras(er, folder))
+        return er.result
+    from elsa_tlm import sim
+
+    plan = sim.prepare(cfg)
+    return sim.run(cfg, progress=progress, plan=plan)
+
+
+def sweep(
+    sweep_file: str | os.PathLike,
+    out: str | os.PathLike,
+    overrides: Sequence[str] = (),
+    axes: Sequence[str] = (),
+    workers: int = 2,
+    executor: Any = None,
+) -> list[dict[str, Any]]:
+    """Run a sweep file into ``out`` (resuming finished points) and return its sweep.csv rows.
+
+    ``overrides`` are fixed ``section.key=value`` for every point, ``axes`` replace or add axes
+    (``section.key=[v1, v2]``); ``executor`` is any ``concurrent.futures.Executor`` (default: ``workers``
+    local processes that end with this process).
+    """
+    from elsa_tlm import sweeps as _sweep
+
+    sw = _sweep.load_sweep(sweep_file, overrides, axes)
+    return _sweep.run_sweep(sw, Path(out), executor, workers)
+
+
+def save(result: Result, folder: str | os.PathLike) -> Path:
+    """Same as ``result.save(folder)``."""
+    return result.save(folder)
+
+
+def replace_section(cfg: Config, section: str, **values: Any) -> Config:
+    """``cfg`` with keys of one section replaced (validated): ``replace_section(cfg, "noc", flit_bits=128)``."""
+    if section not in _config.SECTIONS:
+        raise ConfigError(section, values, f"unknown section; valid: {', '.join(_config.SECTIONS)}")
+    current = dataclasses.asdict(getattr(cfg, section))
+    unknown = set(values) - set(current)
+    if unknown:
+        raise ConfigError(f"{section}.{sorted(unknown)[0]}", values, "unknown key")
+    return configure(cfg, [f"{section}.{k}={_config.toml_value(v)}" for k, v in values.items()])

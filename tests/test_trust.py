@@ -1,0 +1,361 @@
+"""Trust: a user's files are never damaged, bad values are refused at the door, validate refuses what run
+would, sweeps die with their parent, and the public API works as documented."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import elsa_tlm
+from elsa_tlm.cli import main
+from elsa_tlm.errors import ElsaError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = str(ROOT / "scenarios" / "default.toml")
+T2 = ["--set", "run.time_steps=2", "--set", "output.plots=false"]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _one_error(capsys, needle: str = "") -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert needle in err[0], err[0]
+    return err[0]
+
+
+# ------------------------------------------------------------------------------------------- output folders
+def test_run_refuses_an_existing_folder_that_is_not_a_result(tmp_path: Path, capsys) -> None:
+    mine = tmp_path / "scenarios"
+    mine.mkdir()
+    (mine / "keep.toml").write_text("precious = 1\n")
+    (mine / "sub").mkdir()
+    (mine / "sub" / "data.csv").write_text("a,b\n")
+    before = _snapshot(mine)
+    assert main(["run", DEFAULT, *T2, "--out", str(mine)]) == 2
+    _one_error(capsys, "not an elsa-tlm result folder")
+    assert _snapshot(mine) == before
+
+
+def test_run_replaces_its_own_result_but_not_files_the_user_added(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "r"
+    assert main(["run", DEFAULT, *T2, "--out", str(out)]) == 0
+    assert json.loads((out / ".elsa-tlm.json").read_text())["kind"] == "run"
+    assert main(["run", DEFAULT, *T2, "--set", "run.seed=2", "--out", str(out)]) == 0  # a result: replaced
+    assert json.loads((out / "summary.json").read_text())["seed"] == 2
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["run", DEFAULT, *T2, "--out", str(out)]) == 2
+    _one_error(capsys, "notes.txt")
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("where", [".", "/"])
+def test_run_refuses_the_working_folder_and_the_root(where: str, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").write_text("x")
+    assert main(["run", DEFAULT, *T2, "--out", where]) == 2
+    _one_error(capsys, "--out")
+    assert (tmp_path / "x").read_text() == "x"
+
+
+def test_read_only_output_is_refused_before_simulating(tmp_path: Path, capsys) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root ignores file permissions")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    t0 = time.perf_counter()
+    assert main(["run", DEFAULT, *T2, "--out", str(ro / "r")]) == 2
+    assert time.perf_counter() - t0 < 2
+    _one_error(capsys, "not writable")
+
+
+def test_concurrent_runs_into_one_folder_are_serialised(tmp_path: Path) -> None:
+    out = tmp_path / "same"
+    result = elsa_tlm.run(DEFAULT, ["run.time_steps=2", "output.plots=false"])
+    errors: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            for _ in range(5):
+                result.save(out)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert (
+        json.loads((out / "summary.json").read_text())["latency_cycles"] == result.summary["latency_cycles"]
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".same")]  # no temp folders left
+
+
+@pytest.mark.parametrize("name", ["..", ".hidden", "../../x", "a/b"])
+def test_names_that_are_not_one_safe_folder_name_are_refused(name: str, tmp_path: Path, capsys) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text(f'version = 1\nname = "{name}"\n')
+    assert main(["validate", str(scen)]) == 2
+    _one_error(capsys, "name")
+    sweep = tmp_path / "w.toml"
+    sweep.write_text(f'version = 1\nname = "{name}"\n[axes]\n"run.seed" = [1]\n')
+    assert main(["sweep", str(sweep), "--dry-run"]) == 2
+    _one_error(capsys, "name")
+
+
+# -------------------------------------------------------------------------------------------- bad values
+@pytest.mark.parametrize(
+    "override",
+    [
+        "chip.clock_mhz=inf",
+        "chip.clock_mhz=1e-300",
+        "chip.dram_pj_per_bit=inf",
+        "pe.weight_sram_kib=inf",
+        "pe.weight_sram_kib=nan",
+        "workload.classifier_density=inf",
+        "workload.classifier_density=nan",
+        "workload.classifier_density=5",
+        "run.time_steps=1000000",
+        "run.exit_confidence=nan",
+    ],
+)
+def test_non_finite_and_absurd_numbers_are_refused(override: str, tmp_path: Path, capsys) -> None:
+    key = override.split("=")[0]
+    assert main(["validate", DEFAULT, "--set", override]) == 2
+    _one_error(capsys, key)
+    assert main(["run", DEFAULT, "--set", override, "--out", str(tmp_path / "o")]) == 2
+    _one_error(capsys, key)
+    assert not (tmp_path / "o").exists()
+
+
+def test_sweep_axes_with_non_finite_values_are_refused(tmp_path: Path, capsys) -> None:
+    sweep = tmp_path / "w.toml"
+    sweep.write_text('version = 1\n[axes]\n"chip.clock_mhz" = [200, inf]\n')
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "o")]) == 2
+    _one_error(capsys, "chip.clock_mhz")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ('noc.topology="torus:2x2"', "torus dimensions"),
+        ('noc.topology="ring:36"', "noc.routing"),  # XY needs a grid
+        ('noc.topology="mesh:2x2"', "needs 14 cores"),
+        ('noc.topology="file:/nonexistent.graphml"', "does not exist"),
+    ],
+)
+def test_validate_refuses_what_run_refuses(override: str, needle: str, capsys) -> None:
+    assert main(["validate", DEFAULT, "--set", override]) == 2
+    _one_error(capsys, needle)
+
+
+def test_validate_reports_the_mapping(capsys) -> None:
+    assert main(["validate", DEFAULT]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok: ") and "cores" in out and "work items" in out
+
+
+# -------------------------------------------------------------------------------- files the user gives us
+def test_replay_files_are_checked(tmp_path: Path, capsys) -> None:
+    good = tmp_path / "a.npz"
+    assert main(["run", DEFAULT, *T2, "--out", str(tmp_path / "r"), "--save-activity", str(good)]) == 0
+    replay = ["--set", 'workload.activity="replay"']
+    # truncated archive
+    trunc = tmp_path / "t.npz"
+    trunc.write_bytes(good.read_bytes()[:200])
+    # not a zip at all
+    text = tmp_path / "x.npz"
+    text.write_text("hello")
+    # plausible shape, absurd counts
+    with np.load(good) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["in:features.3"] = arrays["in:features.3"] * 1_000_000
+    huge = tmp_path / "huge.npz"
+    np.savez(huge, **arrays)
+    capsys.readouterr()
+    cases = [
+        (trunc, "not a"),
+        (text, "not an npz archive"),
+        (huge, "more than its"),
+        (tmp_path, "not a regular"),
+    ]
+    for path, needle in cases:
+        args = [*replay, "--set", f'workload.replay_path="{path}"']
+        assert main(["run", DEFAULT, *T2, *args, "--out", str(tmp_path / "o")]) == 2
+        _one_error(capsys, needle)
+    other = ["--set", 'workload.model="resnet18"', "--set", f'workload.replay_path="{good}"']
+    assert main(["validate", DEFAULT, *T2[:2], *replay, *other]) == 2
+    _one_error(capsys, "recorded on model 'vgg16_cifar10'")
+
+
+def test_graph_files_are_checked(tmp_path: Path, capsys) -> None:
+    def graphml(edges: str, directed: bool = False, pos: str | None = None) -> Path:
+        p = tmp_path / f"g{len(list(tmp_path.iterdir()))}.graphml"
+        nodes = "".join(
+            f'<node id="n{i}">' + (f'<data key="pos">{pos}</data>' if pos is not None else "") + "</node>"
+            for i in range(4)
+        )
+        p.write_text(
+            '<?xml version="1.0"?><graphml xmlns="http://graphml.graphdrawing.org/xmlns">'
+            '<key id="pos" for="node" attr.name="pos" attr.type="string"/>'
+            f'<graph edgedefault="{"directed" if directed else "undirected"}">{nodes}{edges}</graph></graphml>'
+        )
+        return p
+
+    ring = "".join(f'<edge source="n{i}" target="n{(i + 1) % 4}"/>' for i in range(4))
+    back = "".join(f'<edge source="n{(i + 1) % 4}" target="n{i}"/>' for i in range(4))
+    latin1 = tmp_path / "edges.txt"
+    latin1.write_bytes("a b\nb c\nc \xe9\n".encode("latin-1"))
+    cases = [
+        (graphml(ring, directed=True), "one-way link"),
+        (graphml(ring, pos="left top"), "position must be two numbers"),
+        (graphml(ring, pos="1"), "position must be two numbers"),
+        (latin1, "not UTF-8"),
+        (tmp_path, "is a folder"),
+    ]
+    for path, needle in cases:
+        assert main(["validate", DEFAULT, "--set", f'noc.topology="file:{path}"']) == 2
+        _one_error(capsys, needle)
+    # both directions of a directed graph are one bidirectional link each: accepted (the net is too small)
+    ok = graphml(ring + back, directed=True)
+    assert (
+        main(["validate", DEFAULT, "--set", f'noc.topology="file:{ok}"', "--set", "noc.routing=shortest"])
+        == 2
+    )
+    _one_error(capsys, "cores")
+
+
+def test_cli_paths_resolve_against_the_working_folder(tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "ring.txt").write_text("".join(f"{i} {(i + 1) % 40}\n" for i in range(40)))
+    monkeypatch.chdir(tmp_path)
+    args = ["--set", 'noc.topology="file:ring.txt"', "--set", "noc.routing=shortest"]
+    assert main(["validate", DEFAULT, *args]) == 0  # the scenario lives elsewhere; the path is the user's
+    assert (
+        str(tmp_path / "ring.txt")
+        in elsa_tlm.load_config(DEFAULT, [a for a in args if a != "--set"]).noc.topology
+    )
+    sweep = tmp_path / "w.toml"
+    sweep.write_text(f'version = 1\nbase = "{DEFAULT}"\n[axes]\n"run.seed" = [1]\n')
+    assert main(["sweep", str(sweep), *args, "--dry-run"]) == 0
+
+
+# ---------------------------------------------------------------------------------------------- sweeps
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_killed_sweep_leaves_no_worker_and_its_folder_can_be_resumed(tmp_path: Path) -> None:
+    sweep = tmp_path / "w.toml"
+    sweep.write_text(
+        textwrap.dedent(
+            f"""\
+            version = 1
+            base = "{DEFAULT}"
+            set = ["output.plots=false", 'workload.model="resnet18"', "run.time_steps=4"]
+            [axes]
+            "run.seed" = [1, 2, 3, 4]
+            """
+        )
+    )
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "elsa_tlm.cli", "sweep", str(sweep), "--out", str(out), "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.time() + 60
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.2)
+        workers = _children(proc.pid)
+    assert workers, "the sweep started no worker"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers)
+    # the folder is free again and resumable
+    lock = subprocess.run([*cmd, "--dry-run"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert lock.returncode == 0
+
+
+def test_a_second_sweep_into_a_locked_folder_is_refused(tmp_path: Path, capsys) -> None:
+    from elsa_tlm.fileio import FolderLock, claim_output_folder
+
+    sweep = tmp_path / "w.toml"
+    sweep.write_text(
+        f'version = 1\nbase = "{DEFAULT}"\nset = ["run.time_steps=2"]\n[axes]\n"run.seed" = [1]\n'
+    )
+    out = claim_output_folder(tmp_path / "out", "sweep")
+    with FolderLock(out, blocking=False):
+        pid = os.fork()
+        if pid == 0:  # another process tries the same folder while we hold it
+            code = main(["sweep", str(sweep), "--out", str(out)])
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 2
+
+
+# ----------------------------------------------------------------------------------------- API and CLI
+def test_public_api_as_in_the_readme(tmp_path: Path) -> None:
+    code = (
+        "import elsa_tlm; r = elsa_tlm.run('scenarios/default.toml', overrides=['run.time_steps=2']); "
+        "print(r.summary['latency_cycles'])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    latency = int(proc.stdout.strip())
+    r = elsa_tlm.run(elsa_tlm.load_config(DEFAULT), ["run.time_steps=2", "output.plots=false"])
+    assert r.summary["latency_cycles"] == latency > 0
+    assert r.layer_rows and r.link_rows
+    r.save(tmp_path / "r")
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["latency_cycles"] == latency
+    cfg = elsa_tlm.configure(elsa_tlm.load_config(DEFAULT), ["noc.router_pipeline_cycles=4"])
+    assert cfg.noc.router_pipeline_cycles == 4  # derived stages derived again
+    plan = elsa_tlm.check(cfg)
+    assert plan.mapping.cores_used <= plan.topology.n_nodes
+    with pytest.raises(ElsaError, match="needs 14 cores"):
+        elsa_tlm.check(None, ['noc.topology="mesh:2x2"'])
+
+
+def test_version_and_run_help(capsys) -> None:
+    with pytest.raises(SystemExit) as ex:
+        main(["--version"])
+    assert ex.value.code == 0 and capsys.readouterr().out.strip() == f"elsa-tlm {elsa_tlm.__version__}"
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    help_text = capsys.readouterr().out
+    for item in ("summary.json", "layers.csv", "links.csv", "cores.csv", "mapping.json", "exit status"):
+        assert item in help_text
