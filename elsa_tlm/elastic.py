@@ -246,13 +246,22 @@ def _plot_policies(rows: list[dict[str, Any]], exits: dict[str, dict[str, float]
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    import sys
 
     ap = argparse.ArgumentParser(prog="python -m elsa_tlm.elastic", description=compare_policies.__doc__)
     ap.add_argument("--scenario", default="scenarios/digits.toml")
     ap.add_argument("--out", required=True)
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
-    compare_policies(a.scenario, a.out, a.set)
+    from elsa_tlm.errors import ElsaError
+    from elsa_tlm.fileio import claim_output_folder
+
+    try:
+        claim_output_folder(a.out, "study", own_prefix="elastic")
+        compare_policies(a.scenario, a.out, a.set)
+    except ElsaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     import json
     from pathlib import Path
 

@@ -76,12 +76,15 @@ def marker(kind: str, entries: Iterable[str] = ()) -> dict:
     return {"tool": "elsa-tlm", "kind": kind, "version": __version__, "entries": sorted(set(entries))}
 
 
-def check_output_folder(path: str | os.PathLike, kind: str, key: str = "--out") -> Path:
+def check_output_folder(
+    path: str | os.PathLike, kind: str, key: str = "--out", own_prefix: str | None = None
+) -> Path:
     """Refuse (ConfigError, nothing touched) an output folder that elsa-tlm must not write into.
 
     Allowed: a path that does not exist (its parent must be creatable and writable), an empty folder, or an
-    elsa-tlm result folder of the same ``kind`` holding only entries the tool wrote. Refused: a file, the
-    file-system root, the working folder or one of its ancestors, a folder with other content.
+    elsa-tlm result folder of the same ``kind`` holding only entries the tool wrote, or (``own_prefix``) an
+    unmarked folder whose every entry starts with that prefix (the tool's own output from before markers).
+    Refused: a file, the file-system root, the working folder or one of its ancestors, other content.
     """
     from elsa_tlm.errors import ConfigError
 
@@ -104,6 +107,8 @@ def check_output_folder(path: str | os.PathLike, kind: str, key: str = "--out") 
             raise ConfigError(key, str(path), f"cannot be read ({exc.strerror})") from None
         if entries:
             m = read_marker(p)
+            if m is None and own_prefix and all(e.startswith(own_prefix) for e in entries):
+                m = marker(kind, entries)
             if m is None:
                 raise ConfigError(
                     key,
@@ -170,10 +175,12 @@ class FolderLock:
             self.fd = None
 
 
-def claim_output_folder(path: str | os.PathLike, kind: str, key: str = "--out") -> Path:
+def claim_output_folder(
+    path: str | os.PathLike, kind: str, key: str = "--out", own_prefix: str | None = None
+) -> Path:
     """For tools that write files into a folder in place (sweeps, NoC runs, studies): check it, create it
     and mark it as an elsa-tlm ``kind`` result."""
-    p = check_output_folder(path, kind, key)
+    p = check_output_folder(path, kind, key, own_prefix)
     p.mkdir(parents=True, exist_ok=True)
     if read_marker(p) is None:
         write_json_atomic(p / MARKER, marker(kind))

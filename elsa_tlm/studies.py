@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,9 @@ def _one(args: tuple[str, str, tuple[str, ...]]) -> dict[str, Any]:
 
 def pipelines(out: Path, models: list[str], extra: list[str], workers: int) -> list[dict[str, Any]]:
     jobs = [(m, p, tuple(extra)) for m in models for p in POLICIES]
-    with ProcessPoolExecutor(max_workers=workers) as ex:
+    from elsa_tlm.sweeps import local_executor
+
+    with local_executor(workers) as ex:  # workers end with this process
         rows = list(ex.map(_one, jobs))
     spine = {r["model"]: r for r in rows if r["policy"] == "spine"}
     for r in rows:
@@ -115,6 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sweep-dir", help="finished sweep folder (the sweep-based studies)")
     a = ap.parse_args(argv)
+    from elsa_tlm.errors import ElsaError
+    from elsa_tlm.fileio import claim_output_folder
+
+    try:  # a folder of someone else's files is never written into
+        claim_output_folder(a.out, "study", own_prefix=a.study)
+    except ElsaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if a.study != "pipelines":
         return _sweep_study(a.study, a.sweep_dir, Path(a.out))
     models = [m for m in a.models.split(",") if m]
