@@ -1,4 +1,4 @@
-"""Figures of a run: per-layer pipeline timeline, energy breakdown, mapping, elastic accuracy. Matplotlib, Agg.
+"""Figures of a run: pipeline timeline, energy breakdown, mapping, elastic accuracy. Matplotlib, Agg backend.
 
 Conventions shared with :mod:`elsa_tlm.study_plots`: time axes in cycles with a secondary axis in µs at the
 chip clock (:func:`add_us_axis`); time steps in discrete colours (:func:`step_colormap`); series that may
@@ -99,8 +99,9 @@ def _step_ticks(T: int) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------------ timeline
-def timeline(ax: Any, result: Result, title: str | None = None) -> None:
-    """Layers × cycles; each transaction a bar in its time step's colour; first output and latency marked."""
+def timeline(ax: Any, result: Result, title: str | None = None) -> Any:
+    """Layers × cycles; each transaction a bar in its time step's colour; first output and latency marked.
+    Returns the (discrete) time-step colorbar."""
     wl = result.workload
     T = wl.time_steps
     names = [la.name for la in wl.layers]
@@ -131,6 +132,7 @@ def timeline(ax: Any, result: Result, title: str | None = None) -> None:
     cb = plt.colorbar(sm, ax=ax, label="time step", pad=0.01, ticks=_step_ticks(T), fraction=0.03, aspect=35)
     cb.ax.tick_params(labelsize=8, length=0)
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    return cb
 
 
 def plot_timeline(result: Result, path: Path) -> None:
@@ -163,8 +165,10 @@ def plot_energy(result: Result, path: Path) -> None:
 # ------------------------------------------------------------------------------------------------- mapping
 def node_positions(topo: Topology) -> dict[int, tuple[float, float]]:
     """Where to draw each router: the topology's own coordinates (grid (col, row), ring on a circle, a
-    file's x/y), else a networkx layout (Kamada-Kawai; spring with a fixed seed above 400 routers). Scaled so that the median distance to the
-    nearest other router is 1 and shifted so the smallest x and y are 0 (y grows downwards, as rows do).
+    file's x/y), else a networkx layout (Kamada-Kawai; a spring layout with a fixed seed above
+    :data:`KK_MAX_NODES` routers). Scaled so that the closest two routers are 1 apart (or, if some pair is
+    much closer than the rest, half the median nearest-router distance is 1) and shifted so the smallest x
+    and y are 0 (y grows downwards, as rows do).
     """
     n = topo.n_nodes
     pos: dict[int, Any] | None = None
@@ -184,7 +188,7 @@ def node_positions(topo: Topology) -> dict[int, tuple[float, float]]:
         pts = np.array([layout[i] for i in range(n)], dtype=float)
     if n > 1:
         d, _ = cKDTree(pts).query(pts, k=2)
-        spacing = float(np.median(d[:, 1]))
+        spacing = max(float(d[:, 1].min()), 0.5 * float(np.median(d[:, 1])))
         if spacing > 0:
             pts = pts / spacing
     pts = pts - pts.min(axis=0)
@@ -238,9 +242,14 @@ def _lighten(c: Any, amount: float = 0.5) -> tuple[float, float, float]:
 
 
 def plot_mapping(result: Result, path: Path, topo: Topology | None = None) -> None:
+    """The mapping figure (:func:`mapping_figure`) as a PNG."""
+    _save(mapping_figure(result, topo), path)
+
+
+def mapping_figure(result: Result, topo: Topology | None = None) -> Any:
     """Routers where the topology puts them (:func:`node_positions`), links in grey, used cores coloured by
     their first layer and labelled with their layers' indices (legend: index → layer name), spike flows
-    between cores as arrows (width ∝ spikes). Fonts scale with the router spacing."""
+    between cores as arrows (width ∝ spikes). Fonts scale with the router spacing. Returns the figure."""
     if topo is None:
         from elsa_tlm.noc.topology import build_topology
 
@@ -394,7 +403,7 @@ def plot_mapping(result: Result, path: Path, topo: Topology | None = None) -> No
         borderaxespad=0.0,
         alignment="left",
     )
-    _save(fig, path)
+    return fig
 
 
 def plot_run(result: Result, out: Path) -> None:
