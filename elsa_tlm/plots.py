@@ -131,7 +131,7 @@ def timeline(ax: Any, result: Result, title: str | None = None) -> Any:
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
     cb = plt.colorbar(sm, ax=ax, label="time step", pad=0.01, ticks=_step_ticks(T), fraction=0.03, aspect=35)
     cb.ax.tick_params(labelsize=8, length=0)
-    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.09), ncol=2, fontsize=8, frameon=False)  # below
     return cb
 
 
