@@ -42,7 +42,7 @@ th,td{border-bottom:1px solid #e2e2e2;padding:.28em .65em;text-align:right;white
 th{background:#f1f3f5;font-weight:600;vertical-align:bottom}
 thead th{position:sticky;top:0;z-index:2;border-bottom:2px solid #bbb}
 th .u{display:block;font-weight:400;color:#666;font-size:.9em}
-td.t,th.t{text-align:left}
+td.t,th.t{text-align:left}td.wrap{white-space:normal;text-align:left;max-width:60em}
 tr.bad td{background:#fdecec}tbody tr:hover td{background:#f6f9ff}
 .scroll{overflow:auto;max-height:72vh;border:1px solid #ddd;margin:.4em 0}
 .scroll table{margin:0}.scroll td:first-child,.scroll th:first-child{position:sticky;left:0;z-index:1;
@@ -87,6 +87,7 @@ COLUMNS: dict[str, tuple[str, str, float]] = {
     "transactions": ("transactions", "", 1.0),
     "utilisation": ("utilisation", "% of latency", 100.0),
     "mb": ("traffic", "MB", 1.0),
+    "accuracy": ("accuracy", "%", 100.0),
 }
 TEXT_COLUMNS = {"point", "status", "error", "layer", "kind", "cores", "link"}
 
@@ -205,6 +206,8 @@ def _kv_table(pairs: Iterable[tuple[str, Any, str]]) -> str:
 
     def cls(v: Any) -> str:
         t = str(v).strip().replace(",", "")
+        if len(t) > 60:
+            return ' class="wrap"'
         return "" if t[:1].isdigit() or (t[:1] == "-" and t[1:2].isdigit()) else ' class="t"'
 
     rows = "".join(
@@ -506,7 +509,79 @@ def _config(folder: Path, toc: list[tuple[str, str]]) -> str:
     )
 
 
+def _pct(v: Any) -> str:
+    n = _number(v)
+    return "" if n is None else f"{fmt_num(n * 100)} %"
+
+
+def _elastic(s: dict[str, Any], clock: float | None, toc: list[tuple[str, str]]) -> str:
+    """Accuracy of the functional (digits) runs: QANN/SNN, the early exit, accuracy after every step."""
+    e = s.get("elastic") if isinstance(s.get("elastic"), dict) else {}
+    if not e and "snn_accuracy" not in s:
+        return ""
+    rows: list[tuple[str, Any, str]] = []
+
+    def add(label: str, value: str, extra: str = "") -> None:
+        if value:
+            rows.append((label, value, extra))
+
+    add("QANN accuracy", _pct(s.get("qann_accuracy")), f"{_fmt(s.get('test_images'))} test images")
+    add("SNN accuracy after all T steps", _pct(s.get("snn_accuracy")))
+    add("samples simulated on the chip", _fmt(s.get("samples_simulated")))
+    for key, label in (
+        ("mean_latency_cycles", "mean latency"),
+        ("mean_first_output_cycle", "mean first output"),
+    ):
+        if key in s:
+            add(label, *_cycles_ms(s[key], clock))
+    if _number(s.get("mean_energy_j")) is not None:
+        add("mean energy per inference", f"{fmt_num(float(s['mean_energy_j']) * 1e6)} µJ")
+    if _number(e.get("threshold")):
+        add(
+            "early exit at confidence",
+            _fmt(e.get("threshold")),
+            f"softmax temperature {_fmt(e.get('temperature'))}",
+        )
+        add("early exit: accuracy (simulated samples)", _pct(e.get("accuracy")))
+        add("early exit: mean step (0-based)", _fmt(e.get("exit_step")))
+        if "exit_cycle" in e:
+            add("early exit: mean output cycle", *_cycles_ms(e["exit_cycle"], clock))
+        if _number(e.get("energy_exit_j")) is not None:
+            add("early exit: mean energy", f"{fmt_num(float(e['energy_exit_j']) * 1e6)} µJ")
+        add("early exit: test-set accuracy", _pct(e.get("test_set_accuracy")))
+        add("early exit: test-set mean step", _fmt(e.get("test_set_exit_step")))
+        if "test_set_exit_cycle" in e:
+            add("early exit: test-set mean output cycle", *_cycles_ms(e["test_set_exit_cycle"], clock))
+    parts = [_kv_table(rows)]
+    acc, cyc = e.get("accuracy_per_step"), e.get("mean_step_done_cycles")
+    if isinstance(acc, list) and acc:
+        cyc = cyc if isinstance(cyc, list) and len(cyc) == len(acc) else [None] * len(acc)
+        table = [
+            {"step": t, "accuracy": _number(a), "cycles": _number(c),
+             "ms": _number(c) / (clock * 1e3) if clock and _number(c) is not None else None}
+            for t, (a, c) in enumerate(zip(acc, cyc, strict=True))
+        ]  # fmt: skip
+        parts.append(
+            '<p class="muted">Test accuracy after each step and the mean cycle its output is done:</p>'
+        )
+        parts.append(
+            html_table(
+                table,
+                ["step", "accuracy", "cycles", "ms"],
+                headers={
+                    "accuracy": ("accuracy", "%"),
+                    "cycles": ("output done", "cycles"),
+                    "ms": ("output done", "ms"),
+                },  # fmt: skip
+                wide=len(table) > 24,
+            )
+        )
+    return _section("elastic", "Elastic inference (accuracy)", "\n".join(parts), toc)
+
+
 RUN_KEYS_SHOWN = {
+    "elastic", "qann_accuracy", "snn_accuracy", "test_images", "samples_simulated", "mean_latency_cycles",
+    "mean_first_output_cycle", "mean_energy_j",
     *(k for k, _, _ in DESIGN_KEYS),
     "latency_cycles", "latency_ms", "first_output_cycle", "energy_j", "tops_per_w", "pj_per_sop", "gops",
     "ops", "sops", "area_mm2", "area_core_mm2", "cores_used", "cores_total", "noc", "sim", "step_done_cycles",
@@ -540,6 +615,7 @@ def _run_body(folder: Path) -> tuple[str, str, list[tuple[str, str]]]:
         _section("results", "Key results", _key_results(s, clock), toc),
         _section("design", "Design point", _design(s), toc),
         _section("steps", "Per-step timing", _steps(s, clock), toc),
+        _elastic(s, clock, toc),
     ]
     if isinstance(s.get("energy_breakdown_j"), dict) and s["energy_breakdown_j"]:
         parts.append(

@@ -230,3 +230,22 @@ def test_bad_report_dir(tmp_path: Path, capsys, kind: str) -> None:
         target.mkdir()
     assert main(["report", str(target)]) == 2
     assert _one_error(capsys).startswith("error: report = ")
+
+
+def test_elastic_runs_report_accuracy(tmp_path: Path) -> None:
+    d = tmp_path / "run"
+    d.mkdir()
+    elastic = {
+        "threshold": 0.9,
+        "accuracy": 0.9375,
+        "exit_cycle": 610.0,
+        "accuracy_per_step": [0.25, 0.5, 0.75],
+    }
+    elastic["mean_step_done_cycles"] = [200.0, 400.0, 600.0]
+    s = {"model": "digits_qcnn", "clock_mhz": 200.0, "qann_accuracy": 0.98333, "snn_accuracy": 0.975}
+    (d / "summary.json").write_text(json.dumps(s | {"elastic": elastic, "latency_cycles": 600}))
+    text = build_report(d)
+    section = text.split('id="elastic"')[1].split("<h2")[0]
+    assert "98.33 %" in section and "97.5 %" in section and "93.75 %" in section
+    assert "610 cycles" in section and "0.00305 ms" in section
+    assert "<td>75</td><td>600</td><td>0.003</td>" in section  # step 2: 75 %, cycles, ms
