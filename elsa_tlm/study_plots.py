@@ -258,10 +258,8 @@ def flits(sweep_dir: Path, out: Path) -> list[Row]:
         a1.plot(x, [t["traffic_mb"] for t in pts], **style)
         a2.plot(x, [t["latency_cycles"] for t in pts], **style)
         a3.plot(x, [t["energy_j"] * 1e6 for t in pts], **style)
-    for ax, title in zip(
-        (a1, a2, a3), ("NoC traffic (MB, flits × flit size)", "latency, all T steps", "energy per inference"),
-        strict=True,
-    ):  # fmt: skip
+    titles = ("NoC traffic (MB, flits × flit size)", "latency, all T steps", "energy per inference")
+    for ax, title in zip((a1, a2, a3), titles, strict=True):
         ax.set_xlabel("flit size (bits)")
         ax.set_xscale("log", base=2)
         ax.set_xticks(sizes)
