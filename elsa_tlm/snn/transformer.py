@@ -52,6 +52,18 @@ def _require_int(name: str, arr: np.ndarray) -> np.ndarray:
     return a.astype(np.int64, copy=False)
 
 
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer a @ b (int64). Uses float64 BLAS when every partial sum is provably below 2^53 (then the
+    float result is exact), else numpy's integer matmul."""
+    a, b = _require_int("a", a), _require_int("b", b)
+    if a.size == 0 or b.size == 0:
+        return a @ b
+    bound = int(np.abs(a).max()) * int(np.abs(b).max()) * int(a.shape[-1])
+    if bound < 2**53:
+        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b
+
+
 # ------------------------------------------------------------------------------------------------- MM-ss
 @dataclass(frozen=True)
 class MMSSCounts:
@@ -109,7 +121,7 @@ def mmss_step(
     x_acc_prev, y_acc_prev = _require_int("x_acc_prev", x_acc_prev), _require_int("y_acc_prev", y_acc_prev)
     _check_mmss(x_t, y_t, x_acc_prev, y_acc_prev)
     x_acc = x_acc_prev + x_t
-    inc = x_t @ y_acc_prev + x_acc @ y_t
+    inc = exact_matmul(x_t, y_acc_prev) + exact_matmul(x_acc, y_t)
     return inc, mmss_counts(x_t, y_t, ways, lanes, words_per_row)
 
 

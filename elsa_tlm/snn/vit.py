@@ -2,7 +2,9 @@
 
 Tokens: the 8x8 image (pixels quantized to 0..15 as for the CNN) is cut into 16 patches of 2x2 pixels
 (raster order, each patch a 4-vector in raster order); token 0 is a class token (no pixels, its embedding
-is the learned initial membrane of the embedding neurons). Pre-norm blocks, quantized everywhere:
+is the learned initial membrane of the embedding neurons). The shipped model: D = 32, 4 heads of 8, MLP 64,
+one block, the classifier reads the sum over all 17 tokens (``meta["head_pool"] = "sum"``; "cls" reads the
+class token only). Pre-norm blocks, quantized everywhere:
 
     embed   x  = Q(patch W_e + pos)                               residual stream, levels -7..6
             u  = Q(G1 . LN(x))                                      blocks.0.norm1 (attached to embed)
@@ -13,7 +15,7 @@ is the learned initial membrane of the embedding neurons). Pre-norm blocks, quan
             r1 = Q(g p + g' x);  u2 = Q(G2 . LN(r1))               add1 (+ norm2)
             h  = Q(u2 W_fc1) (levels 0..13: quantized ReLU);  f = Q(h W_fc2)
             r2 = Q(g f + g' r1); u = Q(G . LN(r2))                  add2 (+ next block's norm1 / final norm)
-    head    logits = u[class token] W_head + b                       readout integrator
+    head    logits = (sum over tokens of u) W_head + b                readout integrator
 
 ``Q(z) = clip(floor((z + b) / theta), lo, hi)`` with integer b and theta (per output channel or per node),
 softmax and LN are the integer kernels of transformer.py. The SNN runs every such node as ST-BIF neurons
@@ -37,6 +39,7 @@ from elsa_tlm.snn.digits import MODELS_DIR, quantize_pixels
 from elsa_tlm.snn.neuron import STBIFNeurons
 from elsa_tlm.snn.transformer import (
     DifferentialUnit,
+    exact_matmul,
     exp_constants,
     int_layernorm,
     int_softmax,
@@ -125,6 +128,11 @@ class ViTModel:
     @property
     def heads(self) -> int:
         return int(self.meta["heads"])
+
+    @property
+    def head_pool(self) -> str:
+        """ "sum": the classifier reads the sum over all tokens; "cls": the class token only."""
+        return str(self.meta.get("head_pool", "cls"))
 
     @property
     def dim(self) -> int:
@@ -225,15 +233,30 @@ def load_vit_model(path: str | Path | None = None) -> ViTModel:
 
 
 # ----------------------------------------------------------------------------------------- tokens, QANN
-def tokenize(levels: np.ndarray, patch: int = 2) -> np.ndarray:
-    """Pixel levels (n, H, W) -> tokens (n, 1 + (H/p)(W/p), p*p): class token (zeros) then patches, raster."""
+def tokenize(levels: np.ndarray, patch: int = 2, class_token: bool = True) -> np.ndarray:
+    """Pixel levels (n, H, W) -> tokens (n, [1 +] (H/p)(W/p), p*p): [class token (zeros),] patches, raster."""
     x = np.asarray(levels, np.int64)
     n, h, w = x.shape
     if h % patch or w % patch:
         raise ConfigError("patch", patch, f"must divide the image size {h}x{w}")
     pt = x.reshape(n, h // patch, patch, w // patch, patch).transpose(0, 1, 3, 2, 4)
     pt = pt.reshape(n, (h // patch) * (w // patch), patch * patch)
+    if not class_token:
+        return pt
     return np.concatenate([np.zeros((n, 1, patch * patch), np.int64), pt], axis=1)
+
+
+def model_tokens(model: ViTModel, images: np.ndarray) -> np.ndarray:
+    """Input tokens (n, N, patch^2) of raw images (n, 8, 8): pixel levels 0..15 cut into patches."""
+    return tokenize(
+        quantize_pixels(images), int(model.meta["patch"]), bool(model.meta.get("class_token", True))
+    )
+
+
+def head_input(model: ViTModel, u: np.ndarray) -> np.ndarray:
+    """Tokens the classifier reads from the final norm's output (n, N, D): all of them (summed) or the class
+    token."""
+    return u if model.head_pool == "sum" else u[:, :1]
 
 
 def _heads(x: np.ndarray, h: int) -> np.ndarray:
@@ -249,8 +272,8 @@ def _merge(x: np.ndarray) -> np.ndarray:
 
 
 def _mm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Integer a @ w.T (tokens x features times a (out, in) weight)."""
-    return np.asarray(a, np.int64) @ w.T
+    """Integer a @ w.T (tokens x features times a (out, in) weight), exact."""
+    return exact_matmul(a, w.T)
 
 
 def _ln_fn(model: ViTModel, norm: Norm):
@@ -271,7 +294,7 @@ def qann_forward(model: ViTModel, images: np.ndarray) -> dict[str, np.ndarray]:
     Shapes: token nodes (n, N, D) (fc1: (n, N, MLP)); ``blocks.i.qk`` attention levels (n, H, N, N) and
     ``blocks.i.qk.scores`` the integer q k^T (n, H, N, N); ``head`` logits (n, 10).
     """
-    tok = tokenize(quantize_pixels(images), int(model.meta["patch"]))
+    tok = model_tokens(model, images)
     out: dict[str, np.ndarray] = {}
     x = model.embed.q(_mm(tok, model.embed.weight))
     out["embed"] = x
@@ -282,11 +305,11 @@ def qann_forward(model: ViTModel, images: np.ndarray) -> dict[str, np.ndarray]:
         out[f"{p}.norm1"] = u
         q, k, v = (lin.q(_mm(u, lin.weight)) for lin in (b.q, b.k, b.v))
         out[f"{p}.q"], out[f"{p}.k"], out[f"{p}.v"] = q, k, v
-        s = _heads(q, H) @ np.swapaxes(_heads(k, H), -1, -2)
+        s = exact_matmul(_heads(q, H), np.swapaxes(_heads(k, H), -1, -2))
         out[f"{p}.qk.scores"] = s
         a = b.attn.a(_softmax_fn(model, b.attn)(s))
         out[f"{p}.qk"] = a
-        o = b.attn.o(_merge(a @ _heads(v, H)))
+        o = b.attn.o(_merge(exact_matmul(a, _heads(v, H))))
         out[f"{p}.av"] = o
         pr = b.proj.q(_mm(o, b.proj.weight))
         out[f"{p}.proj"] = pr
@@ -302,7 +325,7 @@ def qann_forward(model: ViTModel, images: np.ndarray) -> dict[str, np.ndarray]:
         out[f"{p}.add2"] = x
     u = model.norm.q(_ln_fn(model, model.norm)(x))
     out["norm"] = u
-    out["head"] = _mm(u[:, 0], model.head.weight) + model.head.q.bias
+    out["head"] = _mm(head_input(model, u).sum(axis=1), model.head.weight) + model.head.q.bias
     return out
 
 
@@ -385,7 +408,8 @@ def layer_specs(model: ViTModel) -> list[dict]:
         ]  # fmt: skip
         x = f"{p}.add2"
     specs.append({"name": "head", "type": "linear", "inputs": [x], "readout": True,
-                  "shape": {"tokens": 1, "Cin": D, "Cout": int(model.head.weight.shape[0])}})  # fmt: skip
+                  "pool": model.head_pool, "shape": {"tokens": N if model.head_pool == "sum" else 1, "Cin": D,
+                  "Cout": int(model.head.weight.shape[0])}})  # fmt: skip
     return specs
 
 
@@ -457,7 +481,7 @@ def run_snn(model: ViTModel, images: np.ndarray, T: int | None = None) -> ViTRun
     T = model.time_steps if T is None else int(T)
     if T < 1:
         raise ConfigError("T", T, "need at least one time step")
-    tok = tokenize(quantize_pixels(images), int(model.meta["patch"]))
+    tok = model_tokens(model, images)
     n, N = tok.shape[:2]
     D, H = model.dim, model.heads
     shapes = {k: (n, N, D) for k in neuron_groups(model)}
@@ -509,8 +533,9 @@ def run_snn(model: ViTModel, images: np.ndarray, T: int | None = None) -> ViTRun
             x = G[f"{p}.add2"].step(t, residual_current(f, r1, *b.add2.gain))
             norm_name = f"blocks.{i + 1}.norm1" if i + 1 < len(model.blocks) else "norm"
         u = G["norm"].step(t, units["norm"].step(x))
-        rec["head"].append(np.swapaxes(u[:, :1], 1, 2))
-        readout = readout + _mm(u[:, 0], model.head.weight)
+        hin = head_input(model, u)
+        rec["head"].append(np.swapaxes(hin, 1, 2))
+        readout = readout + _mm(hin.sum(axis=1), model.head.weight)
         logits[:, t] = readout
         for g in G.values():  # tracers after this step, for the next step's MM-ss halves
             g.acc = g.neurons.s.copy()
