@@ -425,7 +425,8 @@ class ViTRun:
       step 0 only, F = 4, class token zero). F per layer: q/k/v/fc1: D (the norm's output); proj: D (A v);
       fc2: MLP; qk: 2D (features 0..D-1 the q spikes, D..2D-1 the k spikes, heads in order); av: H*N (the
       attention spikes of each query token, head-major; the V operand is ``v``'s output); add1: 2D (proj,
-      then block input); add2: 2D (fc2, then add1's residual); head: D with tokens = 1 (class token only).
+      then block input); add2: 2D (fc2, then add1's residual); head: D, the final norm's spikes of every
+      token (``head_pool = "sum"``, the shipped model) or tokens = 1, the class token (``"cls"``).
     * ``input_spikes[l]`` (n, T, tokens) int64: non-zero entries of ``input_signed[l]`` per token.
     * ``output_spikes[l]`` (n, T, tokens) int64: spikes the layer's neurons emit per token (embed/add
       layers: residual neurons + the attached norm's neurons; qk: attention neurons per query token; head:
