@@ -39,10 +39,12 @@ from elsa_tlm.snn.digits import MODELS_DIR, quantize_pixels
 from elsa_tlm.snn.neuron import STBIFNeurons
 from elsa_tlm.snn.transformer import (
     DifferentialUnit,
+    MMSSCounts,
     exact_matmul,
     exp_constants,
     int_layernorm,
     int_softmax,
+    mmss_counts,
     mmss_step,
     quantize,
     residual_current,
@@ -588,6 +590,23 @@ def _finish(
         settle_steps=settle,
         qann=qann,
     )
+
+
+def attention_counts(model: ViTModel, run: ViTRun, layer: str) -> MMSSCounts:
+    """PE actions of an MM-ss layer (``blocks.i.qk`` or ``blocks.i.av``) over all samples, steps and heads.
+
+    qk: X = q spikes (per head N x dh), Y = k spikes transposed; av: X = attention spikes (N x N), Y = v
+    spikes (N x dh). Same counts as summing :func:`mmss_step` over the run (one PE tile per head)."""
+    block, kind = layer.rsplit(".", 1)
+    H = model.heads
+    if kind == "qk":
+        x = _heads(run.group_spikes[f"{block}.q"], H)
+        y = np.swapaxes(_heads(run.group_spikes[f"{block}.k"], H), -1, -2)
+    elif kind == "av":
+        x, y = run.group_spikes[f"{block}.qk"], _heads(run.group_spikes[f"{block}.v"], H)
+    else:
+        raise ConfigError("layer", layer, "attention counts exist for blocks.i.qk and blocks.i.av only")
+    return mmss_counts(x, y)
 
 
 def accuracy_per_step(run: ViTRun, labels: np.ndarray) -> list[float]:

@@ -334,6 +334,31 @@ def test_vit_snn_equals_qann_after_steps_bound(patch, dim_heads, mlp, blocks, he
     )
 
 
+def test_attention_counts_equal_the_kernel_counts_summed_over_steps():
+    rng = np.random.default_rng(5)
+    model = random_model(rng, 2, 8, 2, 8, 1, "cls")
+    run = vit.run_snn(model, rng.integers(0, 17, (2, 8, 8)), 12)
+    H, total = model.heads, {"qk": None, "av": None}
+    acc = {g: np.zeros(run.group_spikes[f"blocks.0.{g}"].shape[:1] + run.group_spikes[f"blocks.0.{g}"].shape[2:], np.int64)
+           for g in ("q", "k", "qk", "v")}  # fmt: skip
+    for t in range(run.T):
+        sp = {g: run.group_spikes[f"blocks.0.{g}"][:, t] for g in acc}
+        kt = np.swapaxes(vit._heads(sp["k"], H), -1, -2)
+        ka = np.swapaxes(vit._heads(acc["k"], H), -1, -2)
+        pairs = {"qk": (vit._heads(sp["q"], H), kt, vit._heads(acc["q"], H), ka),
+                 "av": (sp["qk"], vit._heads(sp["v"], H), acc["qk"], vit._heads(acc["v"], H))}  # fmt: skip
+        for kind, (x, y, xa, ya) in pairs.items():
+            _, c = tf.mmss_step(x, y, xa, ya)
+            total[kind] = c if total[kind] is None else total[kind] + c
+        acc = {g: acc[g] + sp[g] for g in acc}
+    for kind in ("qk", "av"):
+        got = vit.attention_counts(model, run, f"blocks.0.{kind}")
+        assert got == total[kind]
+        assert got.total.weight_row_reads > 0
+    with pytest.raises(ConfigError):
+        vit.attention_counts(model, run, "blocks.0.fc1")
+
+
 def test_random_models_are_not_trivially_saturated():
     """The exactness property above is only meaningful if levels vary: check the random models spread."""
     rng = np.random.default_rng(7)
