@@ -133,7 +133,7 @@ class ViTModel:
 
     @property
     def head_pool(self) -> str:
-        """ "sum": the classifier reads the sum over all tokens; "cls": the class token only."""
+        """What the classifier reads: the sum over all tokens ("sum") or the class token only ("cls")."""
         return str(self.meta.get("head_pool", "cls"))
 
     @property
