@@ -1,4 +1,5 @@
-"""Result files of one run: summary.json, layers.csv, links.csv, mapping.json, config.resolved.toml, plots.
+"""Result files of one run: summary.json, layers.csv, links.csv, cores.csv, mapping.json, config.resolved.toml,
+plots.
 
 Everything is written into a temporary sibling folder first and renamed into place at the end, so a run that
 fails leaves the previous results untouched. summary.json is deterministic for a config and seed apart from
@@ -71,9 +72,28 @@ LAYER_FIELDS = [
     "first_spine_cycle",
     "last_spine_cycle",
     "transactions",
+    "flushes",
+    "mean_spikes_per_flush",
+    "evictions",
+    "fired_rows",
     "energy_j",
 ]
 LINK_FIELDS = ["src", "dst", "packets", "flits", "bits", "busy_cycles"]
+CORE_FIELDS = [
+    "core",
+    "layers",
+    "busy_cycles",
+    "stalled_on_output_cycles",
+    "starved_on_input_cycles",
+    "transactions",
+    "peak_input_fifo_flits",
+    "peak_output_buffer_flits",
+    "fifo_capacity_flits",
+    "flushes",
+    "evictions",
+    "mean_spikes_per_flush",
+    "lane_passes",
+]
 
 
 def _round(obj: object) -> object:
@@ -99,8 +119,10 @@ def write_result(
     replaces ``out_dir`` under a lock on the parent folder, so concurrent writers are serialised (the last
     one wins) and a failure leaves the previous result in place.
     """
-    out_dir = check_output_folder(out_dir, "run")
+    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out_dir.parent):  # refuse before writing anything (another writer may be swapping)
+        out_dir = check_output_folder(out_dir, "run")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     os.chmod(tmp, DIR_MODE)  # mkdtemp gives 0700; results are meant to be shared
     try:
@@ -132,6 +154,7 @@ def write_files(result: Result, folder: Path) -> None:
     write_json_atomic(folder / "summary.json", _round(result.summary))
     write_csv_atomic(folder / "layers.csv", [_round(r) for r in result.layer_rows], LAYER_FIELDS)
     write_csv_atomic(folder / "links.csv", result.link_rows, LINK_FIELDS)
+    write_csv_atomic(folder / "cores.csv", [_round(r) for r in result.core_rows], CORE_FIELDS)
     write_json_atomic(folder / "mapping.json", _round(result.mapping.to_json()))
     write_text_atomic(folder / "config.resolved.toml", to_toml(result.config))
     if result.config.output.trace:

@@ -1,9 +1,9 @@
-"""Assemble and run one simulation: ``run(config) -> Result``.
+"""Run one simulation: ``prepare(config) -> Plan``, ``run(config) -> Result``.
 
-Builds, from a validated :class:`Config`: the workload graph and its activity, the topology, the mapping
-(partition → placement → routes), one :class:`LayerSliceActor` per layer slice, and the NoC transport
-(``at``: router/link actors with contention and back-pressure; ``lt``: closed-form latency, no queueing).
-Runs the SimPy environment to completion and returns plain data for :mod:`elsa_tlm.results`.
+:func:`prepare` builds (and so checks) the workload graph and its activity, the topology, the mapping
+(partition → placement) and the routes. :func:`run` hands the plan to the chip builder
+(:mod:`elsa_tlm.chip`: neural cores, network interfaces, routers and links, bound through their ports), runs
+the SimPy environment to completion and collects plain data for :mod:`elsa_tlm.results`.
 """
 
 from __future__ import annotations
@@ -15,27 +15,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import simpy
 
+from elsa_tlm.chip import Chip, build_chip
 from elsa_tlm.config import Config
 from elsa_tlm.energy import EnergyModel
 from elsa_tlm.errors import StallError
-from elsa_tlm.hw.core import LayerSliceActor, ProducerLink
-from elsa_tlm.hw.pe import item_cycles, slice_actions
 from elsa_tlm.mapping import Mapping, map_workload
-from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
 from elsa_tlm.noc.routing import Routing, make_routing
 from elsa_tlm.noc.topology import Topology, build_topology
-from elsa_tlm.noc.transport import make_transport
 from elsa_tlm.results import Result
-from elsa_tlm.schedule.orders import Windows, visit_order, window_sums
 from elsa_tlm.snn.products import ActionCounts
 from elsa_tlm.workload.activity import Activity, load_activity, statistical_activity
-from elsa_tlm.workload.graph import INPUT, Workload, load_workload
-
-# lanes of one characterised adder-tree activation (elsa_28nm.toml [logic.adder_tree])
-ADDER_BLOCK_LANES = 128
+from elsa_tlm.workload.graph import Workload, load_workload
 
 
 def build_activity(cfg: Config, wl: Workload) -> Activity:
@@ -47,16 +39,6 @@ def build_activity(cfg: Config, wl: Workload) -> Activity:
     from elsa_tlm.workload.functional import functional_activity
 
     return functional_activity(cfg, wl)
-
-
-def _events(wl: Workload, act: Activity) -> dict[str, np.ndarray]:
-    """im2col-expanded input events per layer, step and output spine: (T, n_out)."""
-    out = {}
-    for layer in wl.layers:
-        x = act.inputs[layer.name]
-        ev = window_sums(x, layer.out_hw, layer.kernel, layer.stride, layer.padding)
-        out[layer.name] = ev.reshape(act.time_steps, -1)
-    return out
 
 
 @dataclass
@@ -103,170 +85,55 @@ def run(
 ) -> Result:
     """Simulate one inference (or one functional sample) on the configured chip.
 
-    ``progress(done, total)`` is called now and then with finished and total work items; ``plan`` is a
-    :func:`prepare` result for ``cfg`` when the caller already built one.
+    ``progress(done, total)`` is called now and then with the fired and total (step, output spine) items;
+    ``plan`` is a :func:`prepare` result for ``cfg`` when the caller already built one.
     """
     wall0 = time.perf_counter()
     plan = plan or prepare(cfg, activity, workload)
-    wl, act, topo, mapping = plan.workload, plan.activity, plan.topology, plan.mapping
-    T = wl.time_steps
-    fmt = PacketFormat(cfg.noc.protocol, cfg.noc.flit_bits, dest_bits_for(topo))
-    env = simpy.Environment()
-    transport = make_transport(cfg, env, topo, plan.routing)
-    events = _events(wl, act)
-    batch_items = cfg.run.batch_items if cfg.run.mode == "at" else cfg.run.lt_batch_items
-    energy = EnergyModel(cfg)
-    trace: list[dict[str, Any]] = []
-    timeline: list[tuple[str, int, int, int, int]] = []
-
-    # processing order per layer: release order given the producer's emission order
-    emit_order: dict[str, np.ndarray] = {INPUT: visit_order(*wl.layers[0].in_hw, cfg.schedule.order)}
-    orders: dict[str, np.ndarray] = {}
-    windows: dict[str, Windows] = {}
-    pools: dict[str, Windows | None] = {}
-    for layer in wl.layers:
-        w = Windows(
-            layer.in_hw, layer.out_hw, layer.kernel, layer.stride, layer.padding, cfg.schedule.defer_padding
-        )
-        prod_order = emit_order[layer.main]
-        if prod_order.size != layer.n_in:  # flatten: one input spine
-            prod_order = np.arange(layer.n_in)
-        orders[layer.name] = w.release_order(prod_order)
-        windows[layer.name] = w
-        if layer.out_pool is not None:
-            p = layer.out_pool
-            pw = Windows(layer.out_hw, p.out_hw, p.kernel, p.stride, p.padding, False)
-            pools[layer.name] = pw
-            emit_order[layer.name] = pw.release_order(orders[layer.name])
-        else:
-            pools[layer.name] = None
-            emit_order[layer.name] = orders[layer.name]
-
-    actors: dict[tuple[str, int], LayerSliceActor] = {}
-    slice_packets: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
-    pe_actions: dict[str, ActionCounts] = defaultdict(ActionCounts)
-    adder_lanes: dict[str, float] = defaultdict(float)
-
-    def on_trace(actor: LayerSliceActor, start: int, end: int, t0: int, t1: int, n: int) -> None:
-        timeline.append((actor.name.split("#")[0], start, end, t0, t1))
-        if cfg.output.trace:
-            trace.append(
-                {
-                    "name": f"{actor.name} t{t0}" + (f"-{t1}" if t1 != t0 else ""),
-                    "ph": "X",
-                    "pid": actor.node,
-                    "tid": actor.name,
-                    "ts": start,
-                    "dur": max(end - start, 0),
-                    "args": {"spines": n, "step": t0},
-                }
-            )
-
-    def make_emit(layer_name: str, sidx: int):
-        layer = wl.by_name[layer_name]
-        pk, fl = slice_packets[(layer_name, sidx)]
-        dests: dict[int, list[LayerSliceActor]] = defaultdict(list)
-        for cname in layer.consumers:
-            for s in mapping.by_layer[cname]:
-                dests[s.core].append(actors[(cname, s.index)])
-
-        def emit(actor: LayerSliceActor, items: list[tuple[int, np.ndarray]]) -> None:
-            n_pk = int(sum(pk[t, es].sum() for t, es in items))
-            n_fl = int(sum(fl[t, es].sum() for t, es in items))
-            if not dests:  # output layer: results leave the chip
-                out_log.append((int(env.now), [t for t, _ in items]))
-                return
-            if n_fl == 0:  # only empty spines: one head-only flit announces them
-                n_pk, n_fl = 1, 1
-            actor.stats.packets_out += n_pk * len(dests)
-            for node, consumers in dests.items():
-                ev = transport.send(actor.node, node, n_fl, n_pk)
-                ev.callbacks.append(_deliver(consumers, layer_name, items, n_pk, n_fl))
-
-        out_log: list[tuple[int, list[int]]] = []
-        emit.out_log = out_log  # type: ignore[attr-defined]
-        return emit
-
-    def _deliver(consumers, producer, items, n_pk, n_fl):
-        def cb(_ev):
-            for c in consumers:
-                c.arrive(producer, items, n_pk, n_fl)
-
-        return cb
-
-    # build actors in reverse execution order so that every emit knows its consumers' actors
-    emitters = {}
-    for layer in reversed(wl.layers):
-        ev = events[layer.name]
-        for s in mapping.by_layer[layer.name]:
-            key = (layer.name, s.index)
-            total = act.emitted[layer.name].reshape(T, -1)
-            sp = (total * s.col_hi) // layer.cout - (total * s.col_lo) // layer.cout  # this slice's channels
-            pk, fl, _ = fmt.size(sp)
-            slice_packets[key] = (pk.reshape(sp.shape), fl.reshape(sp.shape))
-            cost = item_cycles(
-                cfg.pe.product,
-                ev,
-                layer.k_im2col,
-                s.max_pe_cols,
-                s.lanes,
-                cfg.pe.weight_ways,
-                cfg.pe.fire_cycles,
-            )
-            producers = []
-            for pname in [layer.main, *layer.skips]:
-                if pname == INPUT:
-                    continue
-                p = wl.by_name[pname]
-                producers.append(
-                    ProducerLink(pname, len(mapping.by_layer[pname]), p.n_emit != layer.n_in, p.n_emit)
-                )
-            emit = make_emit(layer.name, s.index)
-            emitters[key] = emit
-            actors[key] = LayerSliceActor(
-                env,
-                f"{layer.name}#{s.index}",
-                s.core,
-                T,
-                orders[layer.name],
-                cost.reshape(T, -1),
-                windows[layer.name],
-                producers,
-                layer.n_in,
-                cfg.schedule.policy,
-                batch_items,
-                pools[layer.name],
-                emit,
-                on_trace,
-            )
-            acts, lane_acts = slice_actions(
-                cfg.pe.product,
-                ev,
-                layer.k_im2col,
-                s.pe_cols,
-                cfg.pe.weight_ways,
-                ADDER_BLOCK_LANES,
-                cfg.pe.macro_words,
-            )
-            pe_actions[layer.name] = pe_actions[layer.name] + acts
-            adder_lanes[layer.name] += lane_acts
+    chip = build_chip(plan, record=True)
+    env = chip.env
+    slices = list(chip.slices.values())
     total_items = plan.work_items
     n_events = _run_env(
-        env, None if progress is None else lambda: progress(sum(a.pos for a in actors.values()), total_items)
+        env,
+        None if progress is None else lambda: progress(sum(int(s.fired.sum()) for s in slices), total_items),
     )
-    stuck = [a.name for a in actors.values() if not a.done]
+    stuck = [s for s in slices if not s.done]
     if stuck:
-        raise StallError(f"pipeline stalled with work left in {len(stuck)} slices: {', '.join(stuck[:5])}")
+        what = ", ".join(
+            f"{s.name} (core {s.node}, step {s.fire_step}"
+            + (", blocked on output" if s.blocked else ", waiting for input")
+            + ")"
+            for s in stuck[:4]
+        )
+        raise StallError(
+            f"pipeline stalled at cycle {int(env.now)} with work left in {len(stuck)} slices: {what}"
+        )
+    return collect(plan, chip, n_events, time.perf_counter() - wall0)
 
-    # ---------------------------------------------------------------- results
+
+def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
+    """The summary, CSV rows, timeline and trace of a finished run."""
+    cfg, wl, act, topo, mapping = plan.config, plan.workload, plan.activity, plan.topology, plan.mapping
+    T = wl.time_steps
+    env, transport = chip.env, chip.transport
+    energy = EnergyModel(cfg)
     out_layer = wl.output_layer
-    out_slices = [actors[(out_layer.name, s.index)] for s in mapping.by_layer[out_layer.name]]
-    step_done = [max(a.stats.step_done[t] for a in out_slices) for t in range(T)]
-    logs = [e for s in mapping.by_layer[out_layer.name] for e in emitters[(out_layer.name, s.index)].out_log]
+    out_slices = [chip.slices[(out_layer.name, s.index)] for s in mapping.by_layer[out_layer.name]]
+    logs = [e for s in out_slices for e in s.out_log]
+    # a step is done when its last output spine has left the chip (gated policies send it late)
+    left = [[c for c, steps in logs if t in steps] for t in range(T)]
+    step_done = [max(c) if c else max(s.stats.step_done[t] for s in out_slices) for t, c in enumerate(left)]
     first_output = min(c for c, _ in logs) if logs else None
     latency = int(env.now) if not logs else max(max(c for c, _ in logs), max(step_done))
     clock_hz = cfg.chip.clock_mhz * 1e6
     counters = transport.counters()
+    pe_actions: dict[str, ActionCounts] = defaultdict(ActionCounts)
+    adder_lanes: dict[str, float] = defaultdict(float)
+    for (layer, _), c in chip.costs.items():
+        pe_actions[layer] = pe_actions[layer] + c.actions
+        adder_lanes[layer] += c.adder_lane_acts
+    events = chip.events
     dyn = energy.pe_energy(pe_actions, adder_lanes)
     sched = energy.scheduling_energy(wl, act, mapping, events)
     pkt = energy.packetisation_energy(int(counters["packets"]), int(counters["flits"]))  # each decoded once
@@ -278,9 +145,11 @@ def run(
     sops = int(sum(int(events[la.name].sum()) * la.cout for la in wl.layers))
     ops = wl.dense_ops
     latency_s = latency / clock_hz
-    wall = time.perf_counter() - wall0
     link_rows = transport.link_rows()
     nl = max(1, len(link_rows))
+    core_rows = _core_rows(chip)
+    flushes = sum(c.flushes for c in chip.costs.values())
+    flushed = sum(c.spikes_flushed for c in chip.costs.values())
     summary: dict[str, Any] = {
         "model": wl.model,
         "dataset": wl.dataset,
@@ -312,6 +181,17 @@ def run(
         "macros_occupied": energy.area.occupied(mapping.slices),
         "cores_used": mapping.cores_used,
         "cores_total": topo.n_nodes,
+        "pe": {
+            "flushes": flushes,
+            "mean_spikes_per_flush": flushed / flushes if flushes else None,
+            "evictions": sum(c.evictions for c in chip.costs.values()),
+            "fired_rows": int(sum(int(f.sum()) for f in chip.fires.values())),
+            "row_steps": int(sum(f.size for f in chip.fires.values())),
+            "busy_cycles": sum(r["busy_cycles"] for r in core_rows),
+            "stalled_on_output_cycles": sum(r["stalled_on_output_cycles"] for r in core_rows),
+            "starved_on_input_cycles": sum(r["starved_on_input_cycles"] for r in core_rows),
+        },
+        "mean_spikes_per_flush": flushed / flushes if flushes else None,
         "noc": {
             "packets": int(counters["packets"]),
             "flits": int(counters["flits"]),
@@ -323,7 +203,7 @@ def run(
         },
         "elastic": None,
         "sim": {
-            "wall_s": round(wall, 3),
+            "wall_s": round(wall_s, 3),
             "events": n_events,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "mode": cfg.run.mode,
@@ -331,8 +211,10 @@ def run(
     }
     layer_rows = []
     for layer in wl.layers:
-        acts = [actors[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
+        sl = [chip.slices[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
+        cs = [chip.costs[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
         le = energy.layer_energy(pe_actions[layer.name], adder_lanes[layer.name])
+        fl = sum(c.flushes for c in cs)
         layer_rows.append(
             {
                 "layer": layer.name,
@@ -341,16 +223,21 @@ def run(
                 "input_spikes": int(act.inputs[layer.name].sum()),
                 "output_spikes": int(act.emitted[layer.name].sum()),
                 "expanded_events": int(events[layer.name].sum()),
-                "packets_in": sum(a.stats.packets_in for a in acts),
-                "flits_in": sum(a.stats.flits_in for a in acts),
-                "packets_out": sum(a.stats.packets_out for a in acts),
-                "busy_cycles": max(a.stats.busy_cycles for a in acts),
-                "first_spine_cycle": min(a.stats.first_finish for a in acts),
-                "last_spine_cycle": max(a.stats.last_finish for a in acts),
-                "transactions": sum(a.stats.transactions for a in acts),
+                "packets_in": sum(a.stats.packets_in for a in sl),
+                "flits_in": sum(a.stats.flits_in for a in sl),
+                "packets_out": sum(a.stats.packets_out for a in sl),
+                "busy_cycles": max(a.stats.busy_cycles for a in sl),
+                "first_spine_cycle": min(a.stats.first_finish for a in sl),
+                "last_spine_cycle": max(a.stats.last_finish for a in sl),
+                "transactions": sum(a.stats.transactions for a in sl),
+                "flushes": fl,
+                "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
+                "evictions": sum(c.evictions for c in cs),
+                "fired_rows": int(chip.fires[layer.name].sum()),
                 "energy_j": le,
             }
         )
+    timeline, trace = _timeline_and_trace(chip, cfg.output.trace)
     return Result(
         cfg,
         wl,
@@ -361,9 +248,75 @@ def run(
         link_rows,
         timeline,
         trace,
-        transport.transfers,
-        transport.fifo_samples,
+        getattr(transport, "transfers", []),
+        getattr(transport, "fifo_samples", []),
+        core_rows,
     )
+
+
+def _core_rows(chip: Chip) -> list[dict[str, Any]]:
+    """Per neural core: PE time, stalls, buffer peaks, flushes."""
+    rows = []
+    for node, core in sorted(chip.cores.items()):
+        keys = [(s.layer, int(s.name.rsplit("#", 1)[1])) for s in core.slices]
+        cs = [chip.costs[k] for k in keys]
+        fl = sum(c.flushes for c in cs)
+        ni = chip.nis[node]
+        rows.append(
+            {
+                "core": node,
+                "layers": " ".join(s.name for s in core.slices),
+                "busy_cycles": core.busy,
+                "stalled_on_output_cycles": core.stalled,
+                "starved_on_input_cycles": core.starved,
+                "transactions": core.transactions,
+                "peak_input_fifo_flits": ni.in_peak,
+                "peak_output_buffer_flits": ni.out_peak,
+                "fifo_capacity_flits": ni.capacity,
+                "flushes": fl,
+                "evictions": sum(c.evictions for c in cs),
+                "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
+                "lane_passes": " ".join(str(c.passes) for c in cs),
+            }
+        )
+    return rows
+
+
+def _timeline_and_trace(chip: Chip, want_trace: bool) -> tuple[list[tuple], list[dict[str, Any]]]:
+    """Timeline rows (layer, start, end, step, step) for the plots and Perfetto slices per core."""
+    timeline: list[tuple] = []
+    trace: list[dict[str, Any]] = []
+    for row in chip.trace:
+        if len(row) == 4:  # (node, reason, start, end): the PEs idle
+            node, why, start, end = row
+            if want_trace:
+                trace.append(
+                    {
+                        "name": why,
+                        "ph": "X",
+                        "pid": node,
+                        "tid": "PE",
+                        "ts": start,
+                        "dur": end - start,
+                        "args": {"state": why},
+                    }
+                )
+            continue
+        node, name, start, end, step, n = row
+        timeline.append((name.split("#")[0], start, end, step, step))
+        if want_trace:
+            trace.append(
+                {
+                    "name": f"{name} t{step}",
+                    "ph": "X",
+                    "pid": node,
+                    "tid": "PE",
+                    "ts": start,
+                    "dur": max(end - start, 0),
+                    "args": {"state": "busy", "spines fired": n, "step": step},
+                }
+            )
+    return timeline, trace
 
 
 def _run_env(env: simpy.Environment, report: Callable[[], None] | None = None, every: int = 50_000) -> int:

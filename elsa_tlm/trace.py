@@ -1,8 +1,9 @@
 """Timeline of one run as Chrome/Perfetto trace-event JSON (``trace.json``; open it in ui.perfetto.dev).
 
-Layout: one process per router node (``core N (r,c)``). In it, one thread per layer slice mapped there
-(``conv3#1``), carrying a complete event ("X") per slice transaction (a group of ready output spines, with
-its time step and spine count), and ``noc tx`` threads carrying the packet trains the core sent (destination,
+Layout: one process per router node (``core N (r,c)``). In it, the ``PE`` thread carries a complete event ("X")
+per PE transaction (named after the layer slice it served, with its time step and the spines it fired) and
+the intervals the PEs stood idle (``stalled on output``: a slice's outputs could not leave; ``waiting for
+input``), and ``noc tx`` threads carrying the packet trains the core sent (destination,
 flits, packets); overlapping transfers are spread over ``noc tx``, ``noc tx 2``... so that events on one
 thread never overlap. Destination FIFO occupancy is a counter ("C") per router input port. Timestamps are
 cycles converted to microseconds at ``chip.clock_mhz``; metadata events ("M") name every process and thread.
@@ -72,7 +73,7 @@ def trace_events(result: Any) -> list[dict[str, Any]]:
         events.append(
             {
                 "name": str(e["name"]),
-                "cat": "slice",
+                "cat": "pe",
                 "ph": "X",
                 "pid": pid,
                 "tid": threads[pid][str(e["tid"])],

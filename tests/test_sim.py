@@ -1,14 +1,11 @@
 import json
 
-import numpy as np
 import pytest
 from conftest import SMALL
 
 from elsa_tlm import sim
 from elsa_tlm.config import load_config
 from elsa_tlm.errors import MappingError
-from elsa_tlm.hw.pe import item_cycles, slice_actions
-from elsa_tlm.snn.products import gustavson_counts
 
 BREAKDOWN_KEYS = {
     "adder",
@@ -100,23 +97,6 @@ def test_lt_mode_close_to_at(small_results):
 def test_network_too_big_is_refused_with_core_count():
     with pytest.raises(MappingError, match=r"needs \d+ cores .* has 4"):
         sim.run(load_config(None, [*SMALL, "noc.topology=mesh:2x2"]))
-
-
-def test_pe_cycles_and_counts_closed_form():
-    # one output row with 37 events, 40 columns on the widest PE, 16 ways, 128 lanes, fire 1 cycle
-    ev = np.array([[37, 0, 16]])
-    cyc = item_cycles("gustavson", ev, 9, 40, 128, 16, 1)
-    assert cyc.tolist() == [[3 + 1, 0 + 1, 1 + 1]]
-    cyc_lanes = item_cycles("gustavson", ev, 9, 40, 16, 16, 1)  # 40 columns on 16 lanes: 3 passes
-    assert cyc_lanes.tolist() == [[12, 3, 6]]
-    assert item_cycles("outer", ev, 9, 40, 128, 16, 1).tolist() == [[38, 1, 17]]
-    assert item_cycles("inner", ev, 9, 40, 128, 16, 1).tolist() == [[2, 2, 2]]
-    acts, lane = slice_actions("gustavson", ev, 9, [40], 16, 128, 16)
-    hand = gustavson_counts(ev, 40)
-    assert acts.weight_row_reads == hand.weight_row_reads == 53 * 3
-    assert acts.mini_batches == 3 + 1
-    assert acts.fire_activations == 3  # every row fires each step (one idle row settles)
-    assert lane == pytest.approx(4 * 40 / 128)
 
 
 def test_energy_equals_counts_times_table():

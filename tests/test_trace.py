@@ -52,7 +52,10 @@ def test_every_pid_and_tid_is_named(trace_doc: dict) -> None:
         if e["ph"] == "X":
             assert (e["pid"], e["tid"]) in threads
     names = {e["args"]["name"] for e in events if e["name"] == "thread_name"}
-    assert "noc tx" in names and any("#" in n for n in names)
+    assert "noc tx" in names and "PE" in names  # per core: its PEs' activity, and the trains it sent
+    pe = [e for e in events if e["ph"] == "X" and e.get("cat") == "pe"]
+    assert any("#" in e["name"] for e in pe)  # a transaction names its layer slice
+    assert {e["args"].get("state") for e in pe} >= {"busy"}
 
 
 def test_events_on_one_thread_never_overlap(trace_doc: dict) -> None:

@@ -68,7 +68,7 @@ PUBLISHED_GSOPS = {
 @pytest.mark.parametrize("model", sorted(PUBLISHED_GSOPS))
 def test_expanded_events_reproduce_published_sops(model):
     """Recorded spikes × im2col expansion × Cout, at 2 ops per SOP, within 5 % of the paper's #SOPs."""
-    from elsa_tlm.sim import _events
+    from elsa_tlm.chip import layer_events as _events
 
     wl = load_workload(model)
     ev = _events(wl, statistical_activity(wl, seed=1))

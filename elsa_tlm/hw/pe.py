@@ -1,66 +1,239 @@
-"""Processing element: per-output-spine cycle cost and SRAM/adder/fire action counts.
+"""Processing element: what one layer slice costs the PEs of its core, per input spine and per output spine.
 
-A core's PEs hold disjoint column tiles of a layer slice and receive every input spike (broadcast), so
-they work in lock-step on the same output spine; the slowest (widest) PE sets the time. Per output spine
-(= membrane row) and time step, with e = im2col-expanded input events into the row, N = weight-buffer ways,
-c = columns of the widest PE, L = neuron circuits (lanes) the slice owns, f = fire cycles per row pass:
+A core's PEs hold disjoint column tiles of a slice and receive every input spike (broadcast), so they work in
+lock-step on the same spike stream; the widest PE (c columns) sets the time. The PE timing comes from the
+components it is built of (ELSA_BRIEF §3):
 
-* ``gustavson``: (ceil(e/N) + f) · ceil(c/L)    — one N-row mini-batch per cycle, then fire
-* ``inner``:     (ceil(K/N) + f) · ceil(c/L)    — every row reads all K weight rows, spikes or not
-* ``outer``:     (e + f) · ceil(c/L)            — one event per cycle (membrane read-modify-write each)
+* **absorbing an input spine** (Gustavson): im2col writes its expanded spikes into the input buffer at
+  ``WRITE_SPIKES_PER_CYCLE`` per cycle while the buffer flushes the mini-batches that eviction and full queues
+  force (:mod:`elsa_tlm.hw.input_buffer`); each flush takes its weight-bank cycles once per lane pass
+  (ceil(c / L), L = the adder lanes the core gives the slice). The two overlap: the slower sets the time.
+* **firing an output spine** (membrane row): the final flush of what is left in its queue, then the fire pass
+  (``pe.fire_cycles`` per lane pass). A row is fired in a step only if it received input in that step or
+  emitted a spike in the step before (:func:`fire_mask`); otherwise it cannot fire and costs nothing.
+* ``outer``: every expanded event is one cycle (a membrane read-modify-write each), no mini-batches.
+* ``inner``: every row, every step, reads all K weight rows in ceil(K / N) cycles, spikes or not.
 
-Every membrane row is fired once per step (the order controller visits every output spine each step:
-ST-BIF neurons with residual charge may fire without new input). Action counts come from the closed forms
-of :mod:`elsa_tlm.snn.products`, which the functional kernels are tested against.
+Energy actions are counted from the same flushes, so timing and energy agree (docs/MODEL.md §4).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from elsa_tlm.snn.products import ActionCounts, gustavson_counts, inner_counts, outer_counts, settle_counts
+from elsa_tlm.hw.input_buffer import BufferResult, simulate_buffer
+from elsa_tlm.hw.sram import SramMacro
+from elsa_tlm.schedule.orders import Windows
+from elsa_tlm.snn.products import ActionCounts
+
+WRITE_SPIKES_PER_CYCLE = 32  # im2col writes up to 32 expanded spikes per cycle into the input buffer
 
 
-def item_cycles(
-    product: str, events: np.ndarray, k_rows: int, cols: int, lanes: int, ways: int, fire_cycles: int
-) -> np.ndarray:
-    """Cycles per (step, output spine) for ``events`` of shape (T, n_out)."""
-    passes = -(-cols // lanes)
-    if product == "gustavson":
-        per = -(-events // ways)
-    elif product == "inner":
-        per = np.full_like(events, -(-k_rows // ways))
-    elif product == "outer":
-        per = events
-    else:  # pragma: no cover - validated by config
-        raise ValueError(product)
-    return ((per + fire_cycles) * passes).astype(np.int64)
+@dataclass
+class LayerStream:
+    """The input stream of one layer: which spikes reach which membrane rows, in absorption order."""
+
+    counts: np.ndarray  # (T, n_in) spikes per input spine
+    order: np.ndarray  # (n_in,) absorption order (the producer's emission order)
+    fan_ptr: np.ndarray  # (n_in + 1,) CSR input spine -> targets
+    fan_tgt: np.ndarray
+    fan_kofs: np.ndarray  # kernel offset of each (input, target) pair
+    release_after: np.ndarray  # (n_out,) position in ``order`` after which each target's window is complete
+    events: np.ndarray  # (T, n_out) expanded events per membrane row
+    fires: np.ndarray  # (T, n_out) bool: the row is fired in that step
+    channels: list[list[np.ndarray]] | None  # per step, per input spine: channels of its spikes (functional)
+    cin: int
+    k_rows: int  # K: weight rows of the layer
+
+    @property
+    def fanout(self) -> np.ndarray:
+        return np.diff(self.fan_ptr)
 
 
-def slice_actions(
-    product: str, events: np.ndarray, k_rows: int, pe_cols: list[int], ways: int, lanes: int, words: int
-) -> tuple[ActionCounts, float]:
-    """Actions of all PEs of one slice over the whole run; ``events`` (T, n_out) per membrane row.
+def fire_mask(events: np.ndarray, emitted_rows: np.ndarray | None) -> np.ndarray:
+    """Rows fired per step: input in the step, or a spike emitted in the step before.
 
-    ``lanes`` is the adder-tree block width used to count activations (128 on ELSA). Also returns the
-    lane-weighted adder activations: mini-batches × columns / lanes — the energy model charges an
-    activation in proportion to the lanes it uses (idle lanes clock-gated).
+    Exact for ST-BIF: a row that neither receives input nor fired in the previous step has the state of its
+    last evaluation, which produced no spike, so it cannot fire now. ``emitted_rows`` (T, n_out): spikes each
+    row emitted (None: unknown, then every row that ever had input keeps firing).
     """
-    total = ActionCounts()
-    lane_weighted = 0.0
-    rows_all = int(events.size)
-    for c in pe_cols:
-        if c <= 0:
+    fires = events > 0
+    if emitted_rows is not None:
+        fires[1:] |= emitted_rows[:-1] > 0
+    else:
+        fires |= np.cumsum(events, axis=0) > 0
+    return fires
+
+
+def emitted_rows(emitted: np.ndarray | None, n_out: int, pool: Windows | None) -> np.ndarray | None:
+    """Per (step, membrane row) whether the row emitted, from what the layer sent (after its fused pool:
+    a pooled spine that carries spikes marks every row of its pooling window)."""
+    if emitted is None:
+        return None
+    T = emitted.shape[0]
+    e = emitted.reshape(T, -1)
+    if pool is None:
+        return e if e.shape[1] == n_out else None
+    rows = np.zeros((T, n_out), dtype=bool)
+    hit = e[:, pool.pair_out] > 0  # (T, pairs): pooled output of each (row, pooled) pair emitted
+    np.logical_or.at(rows, (slice(None), pool.pair_in), hit)
+    return rows
+
+
+def layer_stream(
+    counts: np.ndarray,
+    windows: Windows,
+    order: np.ndarray,
+    events: np.ndarray,
+    fires: np.ndarray,
+    cin: int,
+    k_rows: int,
+    signed: np.ndarray | None = None,
+) -> LayerStream:
+    """Build the stream of a layer from its input counts (T, n_in), windows and absorption order.
+
+    ``signed`` (T, C, H, W): the input entries themselves (functional activity); their non-zero channels
+    are the exact weight rows of the spikes.
+    """
+    T = counts.shape[0]
+    channels = None
+    if signed is not None:
+        s = signed.reshape(T, signed.shape[1], -1)
+        channels = [[np.flatnonzero(s[t, :, i]) for i in range(s.shape[2])] for t in range(T)]
+    return LayerStream(
+        counts=counts,
+        order=order,
+        fan_ptr=windows.rev_ptr,
+        fan_tgt=windows.rev_idx,
+        fan_kofs=windows.pair_kofs,
+        release_after=windows.release_after(order),
+        events=events,
+        fires=fires,
+        channels=channels,
+        cin=cin,
+        k_rows=k_rows,
+    )
+
+
+def run_buffer(stream: LayerStream, queues: int, depth: int, ways: int, access_cycles: int) -> BufferResult:
+    """The input buffer's flushes for this stream (``queues`` = the queues the slice's layer gets)."""
+    n_out = stream.events.shape[1]
+    return simulate_buffer(
+        stream.counts,
+        stream.order,
+        stream.fan_ptr,
+        stream.fan_tgt,
+        stream.fan_kofs,
+        stream.release_after,
+        n_out,
+        queues=queues,
+        depth=depth,
+        ways=ways,
+        hazard=2 * access_cycles,  # a flush of the row just written waits for its read and write-back
+        channels=stream.channels,
+        cin=stream.cin,
+    )
+
+
+@dataclass
+class SliceCosts:
+    """Cycles and actions of one layer slice on its core."""
+
+    absorb: np.ndarray  # (T, n_in) cycles to absorb each whole input spine
+    fire: np.ndarray  # (T, n_out) cycles to fire each output spine (0: nothing to do)
+    actions: ActionCounts  # all PEs of the slice, whole run
+    adder_lane_acts: float  # adder activations weighted by the share of the 128 lanes they use
+    queue_spikes: int  # expanded spikes written into (and read from) each active PE's input buffer
+    flushes: int
+    evictions: int
+    spikes_flushed: int
+    passes: int
+    macros: dict[str, SramMacro]
+
+
+def slice_costs(
+    product: str,
+    stream: LayerStream,
+    buf: BufferResult | None,
+    pe_cols: list[int],
+    lanes: int,
+    ways: int,
+    fire_cycles: int,
+    words: int,
+    macros: dict[str, SramMacro],
+) -> SliceCosts:
+    """Per-spine cycles and whole-run actions of a slice with ``pe_cols`` columns per PE and ``lanes``
+    neuron circuits per PE (its lane group)."""
+    c = max(pe_cols)
+    passes = -(-c // lanes)
+    T = stream.counts.shape[0]
+    writes = stream.counts * stream.fanout[None, :]  # expanded spikes written per input spine
+    write_cycles = -(-writes // WRITE_SPIKES_PER_CYCLE)
+    fires = stream.fires
+    ev = stream.events
+    n_fired = int(fires.sum())
+    if product == "gustavson":
+        assert buf is not None
+        flush_by_input = np.zeros_like(buf.absorb_flush)
+        flush_by_input[:, stream.order] = buf.absorb_flush  # positions -> input spine indices
+        absorb = np.maximum(write_cycles, passes * flush_by_input)
+        fire = passes * (buf.final_cycles + fire_cycles * fires)
+        flushes, evictions, spikes = buf.flushes, buf.evictions, buf.spikes
+        fused = int(np.count_nonzero(fires & (buf.final_spikes > 0)))  # fire right after the final flush
+        mini_batches = flushes
+    elif product == "outer":
+        absorb = np.maximum(write_cycles, passes * writes).astype(float)
+        fire = passes * fire_cycles * fires.astype(float)
+        flushes = mini_batches = int(ev.sum())
+        evictions, spikes, fused = 0, int(ev.sum()), 0
+    else:  # inner: every row, every step, all K weight rows
+        k_passes = -(-stream.k_rows // ways)
+        absorb = write_cycles.astype(float)
+        fire = np.full(ev.shape, float(passes * (k_passes + fire_cycles)))
+        n_rows = ev.size
+        mini_batches = n_rows * k_passes
+        flushes, evictions, spikes, fused = n_rows, 0, int(ev.sum()), n_rows
+        n_fired = n_rows
+    actions = ActionCounts()
+    lane_acts = 0.0
+    queue_spikes = int(writes.sum()) if product != "inner" else 0
+    for col in pe_cols:
+        if col <= 0:
             continue
-        if product == "gustavson":
-            a = gustavson_counts(events, c, ways, lanes, words)
-            idle = rows_all - int(np.count_nonzero(events))
-        elif product == "inner":
-            a = inner_counts(rows_all, k_rows, c, ways, lanes, words)
-            idle = 0
-        else:
-            a = outer_counts(events, c, ways, lanes, words)
-            idle = rows_all - int(np.count_nonzero(events))
-        total = total + a + (settle_counts(idle, c, lanes, words) if idle else ActionCounts())
-        lane_weighted += a.mini_batches * c / lanes
-    return total, lane_weighted
+        wr = -(-col // words)
+        bl = -(-col // 128)
+        reads = spikes if product != "inner" else ev.size * stream.k_rows
+        mem = flushes + (n_fired - fused)  # each flush reads+writes its row; unfused fires do too
+        actions = actions + ActionCounts(
+            weight_row_reads=reads * wr,
+            membrane_row_reads=mem * wr,
+            membrane_row_writes=mem * wr,
+            tracer_reads=n_fired * wr,
+            tracer_writes=n_fired * wr,
+            adder_activations=mini_batches * bl,
+            fire_activations=n_fired * bl,
+            mini_batches=mini_batches,
+        )
+        lane_acts += mini_batches * col / 128
+        macros["weight"].read(reads * wr)
+        macros["membrane"].read(mem * wr)
+        macros["membrane"].write(mem * wr)
+        macros["tracer"].read(n_fired * wr)
+        macros["tracer"].write(n_fired * wr)
+        macros["input_queue"].write(queue_spikes)
+        macros["input_queue"].read(queue_spikes)
+    assert absorb.shape == (T, stream.counts.shape[1])
+    return SliceCosts(
+        absorb=absorb.astype(float),
+        fire=fire.astype(float),
+        actions=actions,
+        adder_lane_acts=lane_acts,
+        queue_spikes=queue_spikes,
+        flushes=int(flushes) if product == "gustavson" else 0,
+        evictions=int(evictions),
+        spikes_flushed=int(spikes) if product == "gustavson" else 0,
+        passes=passes,
+        macros=macros,
+    )

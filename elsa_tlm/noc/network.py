@@ -88,6 +88,7 @@ class OutputPort:
         "busy_until",
         "wake_at",
         "blocked",
+        "need",
         "packets",
         "flits",
         "bits",
@@ -100,6 +101,7 @@ class OutputPort:
         self.nwait = self.rr = self.busy_until = 0
         self.wake_at: int | None = None
         self.blocked = False
+        self.need = 0  # credits the blocked head transaction waits for
         self.packets = self.flits = self.bits = self.busy = 0
 
 
@@ -121,6 +123,7 @@ class _Txn(Event):
         "t0",
         "ev",
         "tag",
+        "inj",
     )
 
     def __init__(self) -> None:  # no Event.__init__: the fields are set by Network._send
@@ -214,6 +217,7 @@ class Network:
         self._last_progress = 0
         self._arrive_cbs = [self._on_arrive]  # shared, never mutated by SimPy (it only swaps it out)
         self._queue, self._eid = env._queue, env._eid  # direct scheduling of transaction hops
+        self.core_fifos: list[InputBuffer] = []  # ejection credits (attach_core_fifos)
         self.on_eject: Any = None  # optional hook(txn_tag, t_created, t_done, hops, flits, packets)
 
     # ---- public API -----------------------------------------------------------------------------------
@@ -230,11 +234,43 @@ class Network:
         """Cycles a transaction of ``flits`` flits occupies a link or local port."""
         return max(1, math.ceil(flits * self.flit_bits / self.link_bits))
 
-    def send(self, src: int, dst: int, flits: int, packets: int = 1, bits: int | None = None) -> simpy.Event:
-        """Send ``packets`` back-to-back packets totalling ``flits`` flits from core ``src`` to core ``dst``."""
+    def send(
+        self,
+        src: int,
+        dst: int,
+        flits: int,
+        packets: int = 1,
+        bits: int | None = None,
+        on_injected: Any = None,
+    ) -> simpy.Event:
+        """Send ``packets`` back-to-back packets totalling ``flits`` flits from core ``src`` to core ``dst``.
+
+        Returns the delivery event (value: the cycle the tail reaches the destination core).
+        ``on_injected(tail_leaves)`` is called when the injection port takes the train.
+        """
         ev = Event(self.env)
-        self._send(src, dst, flits, packets, bits, ev, None)
+        self._send(src, dst, flits, packets, bits, ev, None, on_injected)
         return ev
+
+    def attach_core_fifos(self, capacity_flits: int) -> None:
+        """Give every ejection port credits: the destination core's input FIFOs of ``capacity_flits``.
+
+        A train is ejected only when the FIFOs have room for it (up to their size); the core returns the
+        credits with :meth:`return_credits` once it has absorbed the spikes.
+        """
+        self.core_fifos = []
+        for port in self.eject_ports:
+            buf = InputBuffer(port.src, -1, capacity_flits)
+            buf.up = port
+            port.dest_buf = buf
+            self.core_fifos.append(buf)
+
+    def return_credits(self, node: int, flits: int) -> None:
+        """Core ``node`` freed ``flits`` of its input FIFOs: the ejection port may go on."""
+        buf = self.core_fifos[node]
+        heappush(buf.rel, (self.env._now, flits))
+        if buf.up.blocked:
+            self._wake_when_room(buf.up, buf)
 
     @property
     def counters(self) -> dict[str, int]:
@@ -284,7 +320,15 @@ class Network:
         return ports
 
     def _send(
-        self, src: int, dst: int, flits: int, packets: int, bits: int | None, ev: Event | None, tag: object
+        self,
+        src: int,
+        dst: int,
+        flits: int,
+        packets: int,
+        bits: int | None,
+        ev: Event | None,
+        tag: object,
+        inj: Any = None,
     ) -> None:
         if flits < 1 or packets < 1:  # several short AER packets may share one flit
             raise ValueError(f"a transaction needs flits >= 1 and packets >= 1 (got {flits}, {packets})")
@@ -297,7 +341,7 @@ class Network:
         t.need = flits if flits < self.cap else self.cap
         path = (src,) if src == dst else self.routing.choose(src, dst, self.rng)
         t.ports = self._ports(path)
-        t.idx, t.buf, t.t0, t.ev, t.tag = 0, None, self.env.now, ev, tag
+        t.idx, t.buf, t.t0, t.ev, t.tag, t.inj = 0, None, self.env.now, ev, tag, inj
         self._packets += packets
         self._flits += flits
         self._bits += t.bits
@@ -311,6 +355,17 @@ class Network:
         self._pending += 1
         self.events_scheduled += 1
         _Tick(self.env, delay, cb, obj)
+
+    def _wake_when_room(self, port: OutputPort, buf: InputBuffer) -> None:
+        """Wake a port blocked on ``buf``'s credits when the releases already known free enough room for
+        its head transaction (no wake-up for a release that would not be enough)."""
+        deficit = buf.used + port.need - buf.cap
+        acc = 0
+        for at, amount in sorted(buf.rel):
+            acc += amount
+            if acc >= deficit:
+                self._wake(port, max(at, self.env._now))
+                return
 
     def _wake(self, port: OutputPort, at: int) -> None:
         if port.wake_at is not None and port.wake_at <= at:
@@ -378,39 +433,41 @@ class Network:
         self._try(port)
 
     def _try(self, port: OutputPort) -> None:
-        """Round-robin over the inputs waiting at ``port``; grant if the port is free and credits allow."""
+        """Grant the transactions waiting at ``port``, round-robin over its inputs, back to back.
+
+        A busy port grants its next transaction for the cycle it frees (its credits are reserved now: only
+        this port feeds the downstream buffer, so they cannot be taken in between), which needs no wake-up
+        event; a port blocked on credits waits for the release that frees enough room.
+        """
         if not port.nwait:
             return
         now = self.env._now
-        if port.busy_until > now:
-            self._wake(port, port.busy_until)
-            return
         queues = port.queues
         n = len(queues)
-        i = port.rr
-        for _ in range(n):
-            i = i + 1 if i + 1 < n else 0
-            if queues[i]:
-                break
-        t = queues[i][0]
         buf = port.dest_buf
-        if buf is not None:
-            if buf.occupancy(now) + t.need > buf.cap:
-                port.blocked = True
-                if buf.rel:
-                    self._wake(port, buf.rel[0][0])
-                return
-            buf.used += t.need
-            port.blocked = False
-        queues[i].popleft()
-        port.nwait -= 1
-        port.rr = i
-        self._grant(port, t, now, buf)
-        if port.nwait:
-            self._wake(port, port.busy_until)
+        while port.nwait:
+            i = port.rr
+            for _ in range(n):
+                i = i + 1 if i + 1 < n else 0
+                if queues[i]:
+                    break
+            t = queues[i][0]
+            if buf is not None:
+                if buf.occupancy(now) + t.need > buf.cap:
+                    port.blocked = True
+                    port.need = t.need
+                    self._wake_when_room(port, buf)
+                    return
+                buf.used += t.need
+                port.blocked = False
+            queues[i].popleft()
+            port.nwait -= 1
+            port.rr = i
+            self._grant(port, t, port.busy_until if port.busy_until > now else now, buf)
 
     def _grant(self, port: OutputPort, t: _Txn, now: int, buf: InputBuffer | None) -> None:
-        """``t`` wins ``port`` at ``now`` (credits already reserved in ``buf``)."""
+        """``t`` wins ``port`` for cycle ``now`` (the current cycle or, back to back, the cycle the port
+        frees; credits already reserved in ``buf``)."""
         ser = t.ser
         flits = t.flits
         end = now + ser
@@ -425,7 +482,7 @@ class Network:
         if old is not None:  # the tail leaves the current input buffer ser cycles from now
             heappush(old.rel, (end, t.need))
             if old.up.blocked:
-                self._wake(old.up, end)
+                self._wake_when_room(old.up, old)
         kind = port.kind
         if kind == LINK:
             self._flit_hops += flits
@@ -438,6 +495,8 @@ class Network:
             t.callbacks = self._arrive_cbs
             heappush(self._queue, (now + self.d_hop, NORMAL, next(self._eid), t))
         elif kind == INJECT:
+            if t.inj is not None:
+                t.inj(end)
             self._local_flits += flits
             t.buf = buf
             t.idx = 1
@@ -459,7 +518,7 @@ class Network:
             if ev is not None:
                 ev._ok = True
                 ev._value = done
-                self.env.schedule(ev, NORMAL, done - now)
+                self.env.schedule(ev, NORMAL, done - self.env._now)
 
     # ---- watchdog -------------------------------------------------------------------------------------
 
@@ -467,7 +526,9 @@ class Network:
         if not self.in_flight:
             return
         if self._pending == 0:
-            self._deadlock("no transaction can ever move again", certain=True)
+            # an ejection port waiting for its core's credits waits on the core, not on the network
+            waits_on_cores = self.core_fifos and any(p.blocked for p in self.eject_ports)
+            self._deadlock("no transaction can ever move again", certain=not waits_on_cores)
         elif self.env.now - self._last_progress > self.timeout:
             self._deadlock(
                 f"no transaction moved for {self.env.now - self._last_progress} cycles", certain=False

@@ -28,7 +28,9 @@ class LooselyTimedTransport:
         self.transfers: list[tuple[int, int, int, int, int, int]] = []
         self.fifo_samples: list[tuple[int, int, int, int]] = []  # no buffers in lt mode
 
-    def send(self, src: int, dst: int, flits: int, packets: int = 1) -> simpy.Event:
+    def send(self, src: int, dst: int, flits: int, packets: int = 1, on_injected=None) -> simpy.Event:
+        if on_injected is not None:  # no contention: the injection port takes the train at once
+            on_injected(self.env.now)
         path = self.net.routing.choose(src, dst, self.rng) if src != dst else (src,)
         hops = len(path) - 1
         bits = flits * self.net.flit_bits
@@ -54,6 +56,9 @@ class LooselyTimedTransport:
 
     def counters(self) -> dict[str, int]:
         return dict(self.c)
+
+    def return_credits(self, node: int, flits: int) -> None:
+        """No FIFO credits in the loosely-timed model (buffers are not a timing constraint)."""
 
     def link_rows(self) -> list[dict[str, Any]]:
         return [
@@ -82,8 +87,8 @@ class TimedTransport:
             for v, b in enumerate(net.local_bufs):
                 self._bufs.setdefault(v, []).insert(0, b)
 
-    def send(self, src: int, dst: int, flits: int, packets: int = 1) -> simpy.Event:
-        ev = self.net.send(src, dst, flits, packets)
+    def send(self, src: int, dst: int, flits: int, packets: int = 1, on_injected=None) -> simpy.Event:
+        ev = self.net.send(src, dst, flits, packets, on_injected=on_injected)
         if self.record:
             t0 = int(self.net.env.now)
 
@@ -98,6 +103,9 @@ class TimedTransport:
 
     def counters(self) -> dict[str, int]:
         return dict(self.net.counters)
+
+    def return_credits(self, node: int, flits: int) -> None:
+        self.net.return_credits(node, flits)
 
     def link_rows(self) -> list[dict[str, Any]]:
         return self.net.link_rows()

@@ -82,8 +82,9 @@ class Windows:
         ok = (iy >= 0) & (iy < ih) & (ix >= 0) & (ix < iw)
         pair_out = np.broadcast_to(np.arange(oh * ow)[:, None], ok.shape)[ok]
         pair_in = (iy * iw + ix)[ok]
+        pair_kofs = np.broadcast_to(np.arange(k * k)[None, :], ok.shape)[ok]  # kernel offset dy·k + dx
         srt = np.lexsort((pair_out, pair_in))
-        self.pair_in, self.pair_out = pair_in[srt], pair_out[srt]
+        self.pair_in, self.pair_out, self.pair_kofs = pair_in[srt], pair_out[srt], pair_kofs[srt]
         fan = np.bincount(self.pair_in, minlength=ih * iw)
         self.rev_ptr = np.concatenate([[0], np.cumsum(fan)]).astype(np.int64)
         self.rev_idx = self.pair_out.astype(np.int64)
@@ -96,6 +97,16 @@ class Windows:
         """All (with repetition) outputs whose window contains any of ``inputs``."""
         sel = self.rev_mat[inputs].ravel()
         return sel[sel >= 0]
+
+    def release_after(self, input_order: np.ndarray) -> np.ndarray:
+        """Per output, the position in ``input_order`` after which its window is complete (deferred outputs:
+        ``len(input_order)``, i.e. after the step's last input)."""
+        pos = np.empty(input_order.size, dtype=np.int64)
+        pos[input_order] = np.arange(input_order.size)
+        last = np.zeros(self.size.size, dtype=np.int64)
+        np.maximum.at(last, self.pair_out, pos[self.pair_in])
+        last[self.deferred] = input_order.size
+        return last
 
     def release_order(self, input_order: np.ndarray) -> np.ndarray:
         """Outputs sorted by when they become computable if inputs arrive in ``input_order``."""

@@ -1,0 +1,194 @@
+"""Chip builder: from a prepared :class:`~elsa_tlm.sim.Plan` to bound components on one SimPy environment.
+
+It creates, per used router node, a :class:`~elsa_tlm.hw.ni.NetworkInterface` and a
+:class:`~elsa_tlm.hw.core.NeuralCore` with the :class:`~elsa_tlm.hw.core.LayerSlice` states of the slices the
+mapping put there; the transport (routers and links in ``at`` mode, closed-form latency in ``lt``); and binds
+their ports: each interface's ``peers`` (node -> that interface's inbound port) and ``deliver`` (its core),
+the network's ejection credits (the cores' input FIFOs). The per-spine costs come from the PE model, run once
+per layer (and input-buffer share) before time starts. After :func:`build_chip` the simulation only runs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from elsa_tlm.config import Config
+from elsa_tlm.hw.core import LayerSlice, NeuralCore, ProducerLink
+from elsa_tlm.hw.input_buffer import BufferResult
+from elsa_tlm.hw.ni import NetworkInterface
+from elsa_tlm.hw.pe import SliceCosts, emitted_rows, fire_mask, layer_stream, run_buffer, slice_costs
+from elsa_tlm.hw.sram import pe_macros
+from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
+from elsa_tlm.noc.params import buffer_flits
+from elsa_tlm.noc.transport import make_transport
+from elsa_tlm.schedule.orders import Windows, visit_order, window_sums
+from elsa_tlm.workload.graph import INPUT
+
+
+@dataclass
+class Chip:
+    """The bound components of one run, and what the builder computed for them."""
+
+    env: simpy.Environment
+    transport: Any
+    nis: dict[int, NetworkInterface]
+    cores: dict[int, NeuralCore]
+    slices: dict[tuple[str, int], LayerSlice]
+    costs: dict[tuple[str, int], SliceCosts]
+    events: dict[str, np.ndarray]  # (T, n_out) expanded events per layer
+    fires: dict[str, np.ndarray]  # (T, n_out) rows fired
+    buffers: dict[tuple[str, int], BufferResult]  # (layer, queues) -> input-buffer behaviour
+    trace: list[tuple] = field(default_factory=list)  # (node, name, start, end, step, spines)
+
+
+def layer_events(wl: Any, act: Any) -> dict[str, np.ndarray]:
+    """im2col-expanded input events per layer, step and output spine: (T, n_out)."""
+    out = {}
+    for layer in wl.layers:
+        x = act.inputs[layer.name]
+        ev = window_sums(x, layer.out_hw, layer.kernel, layer.stride, layer.padding)
+        out[layer.name] = ev.reshape(act.time_steps, -1)
+    return out
+
+
+def build_chip(plan: Any, record: bool = False) -> Chip:
+    """Build and bind every component of ``plan``'s chip on a fresh environment."""
+    cfg: Config = plan.config
+    wl, act, topo, mapping = plan.workload, plan.activity, plan.topology, plan.mapping
+    T = wl.time_steps
+    env = simpy.Environment()
+    transport = make_transport(cfg, env, topo, plan.routing)
+    at = cfg.run.mode == "at"
+    cap = buffer_flits(cfg.noc)
+    if at:
+        transport.net.attach_core_fifos(cap)
+    fmt = PacketFormat(cfg.noc.protocol, cfg.noc.flit_bits, dest_bits_for(topo), topology=topo)
+    events = layer_events(wl, act)
+    batch = cfg.run.batch_items if at else cfg.run.lt_batch_items
+
+    # absorption order of each layer's input spines: its producer's emission order
+    emit_order: dict[str, np.ndarray] = {INPUT: visit_order(*wl.layers[0].in_hw, cfg.schedule.order)}
+    in_order: dict[str, np.ndarray] = {}
+    windows: dict[str, Windows] = {}
+    pools: dict[str, Windows | None] = {}
+    release: dict[str, np.ndarray] = {}
+    for layer in wl.layers:
+        w = Windows(
+            layer.in_hw, layer.out_hw, layer.kernel, layer.stride, layer.padding, cfg.schedule.defer_padding
+        )
+        order = emit_order[layer.main]
+        if order.size != layer.n_in:  # flatten: one input spine
+            order = np.arange(layer.n_in)
+        in_order[layer.name] = order
+        windows[layer.name] = w
+        release[layer.name] = w.release_order(order)
+        pools[layer.name] = None
+        emit_order[layer.name] = release[layer.name]
+        if layer.out_pool is not None:
+            p = layer.out_pool
+            pw = Windows(layer.out_hw, p.out_hw, p.kernel, p.stride, p.padding, False)
+            pools[layer.name] = pw
+            emit_order[layer.name] = pw.release_order(release[layer.name])
+
+    # PE costs: the input buffer runs once per layer and per queue share (co-mapped layers split the queues)
+    layers_on = defaultdict(set)
+    for s in mapping.slices:
+        layers_on[s.core].add(s.layer)
+    fires: dict[str, np.ndarray] = {}
+    streams = {}
+    for layer in wl.layers:
+        rows_out = emitted_rows(act.emitted.get(layer.name), layer.n_out, pools[layer.name])
+        fires[layer.name] = fire_mask(events[layer.name], rows_out)
+        streams[layer.name] = layer_stream(
+            act.inputs[layer.name].reshape(T, -1),
+            windows[layer.name],
+            in_order[layer.name],
+            events[layer.name],
+            fires[layer.name],
+            layer.cin,
+            layer.k_im2col,
+            act.signed.get(layer.name) if cfg.pe.product == "gustavson" else None,
+        )
+    buffers: dict[tuple[str, int], BufferResult] = {}
+    costs: dict[tuple[str, int], SliceCosts] = {}
+    for s in mapping.slices:
+        queues = max(1, cfg.pe.input_queues // len(layers_on[s.core]))
+        key = (s.layer, queues)
+        if cfg.pe.product == "gustavson" and key not in buffers:
+            buffers[key] = run_buffer(
+                streams[s.layer],
+                queues,
+                cfg.pe.input_queue_depth,
+                cfg.pe.weight_ways,
+                cfg.memory.access_cycles,
+            )
+        costs[(s.layer, s.index)] = slice_costs(
+            cfg.pe.product,
+            streams[s.layer],
+            buffers.get(key),
+            s.pe_cols,
+            s.lanes,
+            cfg.pe.weight_ways,
+            cfg.pe.fire_cycles,
+            cfg.pe.macro_words,
+            pe_macros(cfg),
+        )
+
+    # layer slices, grouped by core
+    chip_slices: dict[tuple[str, int], LayerSlice] = {}
+    by_core: dict[int, list[LayerSlice]] = defaultdict(list)
+    for layer in wl.layers:
+        total = act.emitted[layer.name].reshape(T, -1)
+        dest_nodes = sorted({c.core for cname in layer.consumers for c in mapping.by_layer[cname]})
+        rank = np.empty(layer.n_out, dtype=np.int64)
+        rank[release[layer.name]] = np.arange(layer.n_out)
+        producers = []
+        for role, pname in [("main", layer.main)] + [("skip", k) for k in layer.skips]:
+            if pname == INPUT:
+                continue
+            p = wl.by_name[pname]
+            flatten = p.n_emit != layer.n_in
+            producers.append(
+                ProducerLink(pname, len(mapping.by_layer[pname]), flatten, p.n_emit, role == "skip")
+            )
+        for s in mapping.by_layer[layer.name]:
+            sp = (total * s.col_hi) // layer.cout - (total * s.col_lo) // layer.cout  # this slice's channels
+            pk, fl, _ = fmt.size(sp)
+            c = costs[(layer.name, s.index)]
+            sl = LayerSlice(
+                f"{layer.name}#{s.index}",
+                layer.name,
+                s.core,
+                T,
+                layer.n_in,
+                c.absorb,
+                c.fire,
+                windows[layer.name],
+                rank,
+                producers,
+                cfg.schedule.policy,
+                pools[layer.name],
+                in_order[layer.name] if not producers else None,
+                pk.reshape(sp.shape),
+                fl.reshape(sp.shape),
+                sp,
+                dest_nodes,
+                cap,
+            )
+            chip_slices[(layer.name, s.index)] = sl
+            by_core[s.core].append(sl)
+
+    trace: list[tuple] = []
+    recorder = (lambda *row: trace.append(row)) if record else None
+    nis = {node: NetworkInterface(env, node, transport, cap, bounded=at) for node in sorted(by_core)}
+    for ni in nis.values():
+        ni.peers = {node: other.accept for node, other in nis.items()}
+    cores = {
+        node: NeuralCore(env, node, by_core[node], nis[node], batch, recorder) for node in sorted(by_core)
+    }
+    return Chip(env, transport, nis, cores, chip_slices, costs, events, fires, buffers, trace)
