@@ -17,28 +17,8 @@ import numpy as np
 from elsa_tlm import sim
 from elsa_tlm.config import Config
 from elsa_tlm.workload.activity import Activity
-from elsa_tlm.workload.functional import digits_run
+from elsa_tlm.workload.functional import digits_run, fit_temperature  # noqa: F401 (re-exported)
 from elsa_tlm.workload.graph import Workload, load_workload
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Temperature scaling (Guo et al., 2017): the τ minimising the NLL of softmax(logits / τ).
-
-    The readout membranes are integers in arbitrary units; τ, fitted on the *training* set's QANN logits,
-    turns them into calibrated confidences for the early-exit rule.
-    """
-    from scipy.optimize import minimize_scalar
-
-    z = logits.astype(np.float64)
-
-    def nll(log_t: float) -> float:
-        a = z / np.exp(log_t)
-        a = a - a.max(axis=1, keepdims=True)
-        return float(-(a[np.arange(len(labels)), labels] - np.log(np.exp(a).sum(axis=1))).mean())
-
-    scale = float(np.abs(z).mean()) or 1.0
-    res = minimize_scalar(nll, bounds=(np.log(scale) - 10, np.log(scale) + 5), method="bounded")
-    return float(np.exp(res.x))
 
 
 def softmax_confidence(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -26,7 +26,7 @@ from scipy.spatial import cKDTree  # noqa: E402
 
 if TYPE_CHECKING:
     from elsa_tlm.noc.topology import Topology
-    from elsa_tlm.sim import Result
+    from elsa_tlm.results import Result
 
 SPRING_SEED = 7  # layout of a big file: graph without coordinates: fixed, so the figure is reproducible
 KK_MAX_NODES = 400  # up to this many routers a coordinate-less graph gets a Kamada-Kawai layout

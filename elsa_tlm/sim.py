@@ -22,7 +22,8 @@ from elsa_tlm.config import Config
 from elsa_tlm.energy import EnergyModel
 from elsa_tlm.errors import StallError
 from elsa_tlm.mapping import Mapping, map_workload
-from elsa_tlm.noc.routing import Routing, make_routing
+from elsa_tlm.noc.routes import make_routing
+from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology, build_topology
 from elsa_tlm.results import Result
 from elsa_tlm.snn.products import ActionCounts

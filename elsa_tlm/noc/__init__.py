@@ -3,7 +3,8 @@
 from elsa_tlm.noc.network import Network, noc_energy_j
 from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
 from elsa_tlm.noc.params import noc_config
-from elsa_tlm.noc.routing import Routing, link_loads, make_routing, peak_link_load
+from elsa_tlm.noc.routes import make_routing
+from elsa_tlm.noc.routing import Routing, link_loads, peak_link_load
 from elsa_tlm.noc.topology import Topology, build_topology
 
 __all__ = [

@@ -144,21 +144,6 @@ class ValiantRouting(Routing):
         return False
 
 
-def make_routing(name: str, topo: Topology, seed: int = 0) -> Routing:
-    """Build the routing called ``name`` (xy, shortest, valiant, multipath) for ``topo``."""
-    if name == "xy":
-        return XYRouting(topo, seed)
-    if name == "shortest":
-        return ShortestRouting(topo, seed)
-    if name == "valiant":
-        return ValiantRouting(topo, seed)
-    if name == "multipath":
-        from elsa_tlm.noc.multipath import MultipathRouting
-
-        return MultipathRouting(topo, seed)
-    raise ConfigError("noc.routing", name, "must be one of xy, shortest, valiant, multipath")
-
-
 def link_index(topo: Topology) -> dict[tuple[int, int], int]:
     """Directed link -> row in ``topo.links``."""
     return {lk: i for i, lk in enumerate(topo.links)}

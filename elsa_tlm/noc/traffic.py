@@ -18,7 +18,8 @@ import simpy
 
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.noc.network import Network, noc_energy_j
-from elsa_tlm.noc.routing import Routing, link_loads, make_routing
+from elsa_tlm.noc.routes import make_routing
+from elsa_tlm.noc.routing import Routing, link_loads
 from elsa_tlm.noc.topology import Topology, build_topology
 
 PATTERNS = ("uniform", "transpose", "bitcomp", "hotspot", "neighbor")

@@ -43,8 +43,27 @@ def sample_activity(wl: Workload, run, i: int, T: int) -> Activity:
     return Activity("functional", T, inputs, emitted, {}, {"sample": i}, signed)
 
 
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature scaling (Guo et al., 2017): the τ minimising the NLL of softmax(logits / τ).
+
+    The readout membranes are integers in arbitrary units; τ, fitted on the *training* set's QANN logits,
+    turns them into calibrated confidences for the early-exit rule.
+    """
+    from scipy.optimize import minimize_scalar
+
+    z = logits.astype(np.float64)
+
+    def nll(log_t: float) -> float:
+        a = z / np.exp(log_t)
+        a = a - a.max(axis=1, keepdims=True)
+        return float(-(a[np.arange(len(labels)), labels] - np.log(np.exp(a).sum(axis=1))).mean())
+
+    scale = float(np.abs(z).mean()) or 1.0
+    res = minimize_scalar(nll, bounds=(np.log(scale) - 10, np.log(scale) + 5), method="bounded")
+    return float(np.exp(res.x))
+
+
 def digits_run(cfg: Config, wl: Workload) -> DigitsRun:
-    from elsa_tlm.elastic import fit_temperature
     from elsa_tlm.snn.digits import load_digits_data, load_digits_model, qann_logits, run_snn
 
     model = load_digits_model()

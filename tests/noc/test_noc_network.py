@@ -8,7 +8,7 @@ import simpy
 from elsa_tlm.errors import DeadlockError
 from elsa_tlm.noc.network import Network, load_tech, noc_energy_j
 from elsa_tlm.noc.params import noc_config
-from elsa_tlm.noc.routing import make_routing
+from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.topology import build_topology
 
 

@@ -25,7 +25,7 @@ from elsa_tlm.noc.packet import (
     dest_field,
     flits_to_bytes,
 )
-from elsa_tlm.noc.routing import make_routing
+from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.topology import build_topology
 
 ROOT = Path(__file__).resolve().parents[2]

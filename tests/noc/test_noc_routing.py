@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.noc.routing import link_loads, make_routing, peak_link_load
+from elsa_tlm.noc.routes import make_routing
+from elsa_tlm.noc.routing import link_loads, peak_link_load
 from elsa_tlm.noc.topology import build_topology
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.noc.routing import make_routing
+from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.topology import build_topology
 
 

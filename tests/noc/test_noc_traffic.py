@@ -7,7 +7,7 @@ import pytest
 
 from elsa_tlm.errors import ConfigError, DeadlockError
 from elsa_tlm.noc.params import noc_config
-from elsa_tlm.noc.routing import make_routing
+from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.topology import build_topology
 from elsa_tlm.noc.traffic import pattern_matrix, run_synthetic, saturation_bound
 
