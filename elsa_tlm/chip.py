@@ -139,26 +139,51 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             pe_macros(cfg),
         )
 
-    # layer slices, grouped by core
+    # layer slices, grouped by core; everything in positions (absorption, release and emission orders)
+    emit_pos: dict[str, np.ndarray] = {}  # spine id -> emission position, per producer
+    for layer in wl.layers:
+        eo = emit_order[layer.name]
+        inv = np.empty(eo.size, dtype=np.int64)
+        inv[eo] = np.arange(eo.size)
+        emit_pos[layer.name] = inv
     chip_slices: dict[tuple[str, int], LayerSlice] = {}
     by_core: dict[int, list[LayerSlice]] = defaultdict(list)
     for layer in wl.layers:
         total = act.emitted[layer.name].reshape(T, -1)
         dest_nodes = sorted({c.core for cname in layer.consumers for c in mapping.by_layer[cname]})
-        rank = np.empty(layer.n_out, dtype=np.int64)
-        rank[release[layer.name]] = np.arange(layer.n_out)
+        order_in, rel = in_order[layer.name], release[layer.name]
+        ra = windows[layer.name].release_after(order_in)
+        rel_count = np.append(np.searchsorted(np.sort(ra), np.arange(layer.n_in), side="left"), layer.n_out)
+        eo = emit_order[layer.name]
+        if pools[layer.name] is not None:
+            rank = np.empty(layer.n_out, dtype=np.int64)
+            rank[rel] = np.arange(layer.n_out)
+            pra = pools[layer.name].release_after(rel)  # max release rank of each pooled spine's window
+            emit_count = np.append(
+                np.searchsorted(np.sort(pra), np.arange(layer.n_out), side="left"), eo.size
+            )
+        else:
+            emit_count = np.arange(layer.n_out + 1)
+        pos_in = np.empty(order_in.size, dtype=np.int64)
+        pos_in[order_in] = np.arange(order_in.size)
         producers = []
         for role, pname in [("main", layer.main)] + [("skip", k) for k in layer.skips]:
             if pname == INPUT:
                 continue
             p = wl.by_name[pname]
             flatten = p.n_emit != layer.n_in
+            posmap = None
+            if not flatten:
+                pm = pos_in[emit_order[pname]]  # producer emission position -> absorption position
+                posmap = None if np.array_equal(pm, np.arange(pm.size)) else pm
+            n_sl = len(mapping.by_layer[pname])
             producers.append(
-                ProducerLink(pname, len(mapping.by_layer[pname]), flatten, p.n_emit, role == "skip")
+                ProducerLink(pname, n_sl * (p.n_emit if flatten else 1), flatten, role == "skip", posmap)
             )
         for s in mapping.by_layer[layer.name]:
             sp = (total * s.col_hi) // layer.cout - (total * s.col_lo) // layer.cout  # this slice's channels
             pk, fl, _ = fmt.size(sp)
+            sp_e = sp[:, eo]  # per emission position
             c = costs[(layer.name, s.index)]
             sl = LayerSlice(
                 f"{layer.name}#{s.index}",
@@ -166,17 +191,15 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 s.core,
                 T,
                 layer.n_in,
-                c.absorb,
-                c.fire,
-                windows[layer.name],
-                rank,
+                c.absorb[:, order_in],
+                c.fire[:, rel],
+                rel_count,
+                emit_count,
                 producers,
                 cfg.schedule.policy,
-                pools[layer.name],
-                in_order[layer.name] if not producers else None,
-                pk.reshape(sp.shape),
-                fl.reshape(sp.shape),
-                sp,
+                pk.reshape(sp.shape)[:, eo],
+                fl.reshape(sp.shape)[:, eo],
+                sp_e,
                 dest_nodes,
                 cap,
             )

@@ -200,9 +200,9 @@ class RunConfig:
     seed: int = meta(1, int, _in_range(0, 2**63 - 1), "root seed")
     mode: str = meta("at", str, _one_of("at", "lt"), "approximately timed (contention) or loosely timed")
     batch_items: int = meta(
-        8, int, _in_range(1, 4096), "max ready output spines processed as one transaction"
+        16, int, _in_range(1, 4096), "max spines absorbed (and fired) per PE transaction: the time quantum"
     )
-    lt_batch_items: int = meta(32, int, _in_range(1, 4096), "the same in lt mode: its coarser time quantum")
+    lt_batch_items: int = meta(64, int, _in_range(1, 4096), "the same in lt mode: its coarser time quantum")
     exit_confidence: float = meta(
         0.0, (int, float), _in_range(0.0, 1.0), "early exit at max softmax >= this (0 = off)"
     )

@@ -27,18 +27,22 @@ import numpy as np
 import simpy
 
 from elsa_tlm.hw.ni import NetworkInterface, Train
-from elsa_tlm.schedule.orders import Windows
 
 
 @dataclass
 class ProducerLink:
-    """How one producer's trains complete this slice's input spines."""
+    """How one producer's trains complete this slice's input spines.
+
+    Trains carry ranges of the producer's emission order. ``posmap`` maps a producer emission position to
+    this slice's absorption position (None: the same order, the fast path); ``flatten``: the producer's
+    spines together form this slice's single input spine.
+    """
 
     name: str
-    n_slices: int
-    flatten: bool  # the consumer reads all producer spines as its single input spine
-    n_emit: int
+    parts: int  # parts that complete one input spine (producer slices, × spines when flattening)
+    flatten: bool
     skip: bool  # taken by the router's residual unit (no PE time)
+    posmap: np.ndarray | None = None
 
 
 @dataclass
@@ -54,19 +58,25 @@ class SliceStats:
     step_done: list[int] = field(default_factory=list)
 
 
-_ZERO = np.zeros(1, dtype=np.int64)
-
-
 @dataclass
 class _Part:
-    items: list[tuple[int, np.ndarray]]  # (step, input spines completed; flatten: producer spines)
+    items: list[tuple[int, int, int]]  # (step, lo, hi): producer emission positions
     n: int  # spines in it
     cost: float
     train: Train
 
 
+SCAN = 256  # positions checked per probe when the completed prefix advances
+
+
 class LayerSlice:
-    """The state of one layer slice on its core: readiness counters, queues of work, emission."""
+    """The state of one layer slice on its core: readiness, queues of work, emission.
+
+    Everything is kept in *positions*: input spines in the order they are absorbed (the producer's emission
+    order), output spines in release order, emitted spines in emission order. An output spine is released
+    once every input position up to its release position is complete (all parts in), so readiness and costs
+    are prefix counters and cumulative sums, not per-spine bookkeeping.
+    """
 
     def __init__(
         self,
@@ -75,54 +85,46 @@ class LayerSlice:
         node: int,
         T: int,
         n_in: int,
-        absorb: np.ndarray,
-        fire: np.ndarray,
-        windows: Windows,
-        release_rank: np.ndarray,
+        absorb_pos: np.ndarray,  # (T, n_in) cycles to absorb each input position (whole spine)
+        fire_rel: np.ndarray,  # (T, n_out) cycles to fire each output, in release order
+        rel_count: np.ndarray,  # (n_in + 1,) outputs released once a prefix of P positions is complete
+        emit_count: np.ndarray,  # (n_out + 1,) spines emitted once F outputs are fired (pool), in order
         producers: list[ProducerLink],
         policy: str,
-        pool: Windows | None,
-        input_order: np.ndarray | None,
-        packets: np.ndarray,
+        packets: np.ndarray,  # (T, n_emit) per emission position
         flits: np.ndarray,
         spikes: np.ndarray,
         destinations: list[int],
         chunk_flits: int,
     ) -> None:
         self.name, self.layer, self.node, self.T, self.n_in = name, layer, node, T, n_in
-        self.n_out = fire.shape[1]
-        self.fire_cost = fire
-        self.windows, self.rank, self.pool, self.policy = windows, release_rank, pool, policy
-        self.has_deferred = bool(windows.deferred.any())
-        self.deferred_idx = np.flatnonzero(windows.deferred)
+        self.n_out = fire_rel.shape[1]
+        self.n_emit = int(emit_count[-1])
+        self.rel_count, self.emit_count = rel_count, emit_count
+        self.cum_fire = _cum(fire_rel)
+        self.policy = policy
         self.producers = {p.name: p for p in producers}
-        need = np.zeros(n_in, dtype=np.int64)
-        main_parts = 0
-        for p in producers:
-            per = p.n_slices * (p.n_emit if p.flatten else 1)
-            need += per
-            if not p.skip:
-                main_parts = per
+        main_parts = max((p.parts for p in producers if not p.skip), default=1)
+        self.main_flatten = any(p.flatten and not p.skip for p in producers)
         # absorb cost of a main part: the whole spine's cost shared by the parts that deliver it
-        self.absorb_share = absorb / max(1, main_parts)
-        self.missing_in = np.tile(need, (T, 1))
-        self.missing_out = np.tile(windows.size + windows.deferred, (T, 1))
-        self.inputs_done = np.zeros(T, dtype=np.int64)
+        self.absorb_pos = absorb_pos / main_parts
+        self.cum_absorb = _cum(self.absorb_pos)
+        need = sum(p.parts for p in producers)
+        self.missing = np.full((T, n_in), need, dtype=np.int64)
+        self.prefix = np.zeros(T, dtype=np.int64)
         self.parts: deque[_Part] = deque()
-        self.ready: list[deque[np.ndarray]] = [deque() for _ in range(T)]
         self.fired = np.zeros(T, dtype=np.int64)
+        self.emitted = np.zeros(T, dtype=np.int64)
         self.fire_step = 0
-        self.missing_pool = np.tile(pool.size, (T, 1)) if pool is not None else None
-        self.pending: list[tuple[int, np.ndarray]] = []
+        self.pending: list[tuple[int, int, int]] = []
         self.outbox: deque[Train] = deque()
         self.blocked = False
-        self.pk, self.fl, self.sp = packets, flits, spikes  # per (step, emitted spine) of this slice
+        self.cum_fl, self.cum_pk, self.cum_sp = _cum(flits), _cum(packets), _cum(spikes)
         self.destinations = destinations
         self.chunk = chunk_flits
         self.out_log: list[tuple[int, list[int]]] = []  # output layer: (cycle, steps) leaving the chip
         self.stats = SliceStats(step_done=[-1] * T)
         self.first = not producers
-        self.input_order = input_order  # first layer: the image's spines in visiting order
         self.next_input = 0  # first layer: flat (step, position) of the next input spine
 
     # ------------------------------------------------------------------------------------------ inputs
@@ -135,43 +137,46 @@ class LayerSlice:
         if link.skip:
             self._complete(link, train.items)
             return False
-        share = self.absorb_share
-        if link.flatten:
-            cost = sum(float(share[t, 0]) * len(es) for t, es in train.items)
-        else:
-            cost = sum(float(share[t, es].sum()) for t, es in train.items)
+        cost = 0.0
+        n = 0
+        for t, lo, hi in train.items:
+            n += hi - lo
+            if link.flatten:
+                cost += float(self.absorb_pos[t, 0]) * (hi - lo)
+            elif link.posmap is None:
+                cost += float(self.cum_absorb[t, hi] - self.cum_absorb[t, lo])
+            else:
+                cost += float(self.absorb_pos[t, link.posmap[lo:hi]].sum())
         # an empty item list is the front of a spine longer than one FIFO: its spikes cost with its tail
-        self.parts.append(_Part(train.items, sum(len(es) for _, es in train.items), cost, train))
+        self.parts.append(_Part(train.items, n, cost, train))
         return True
 
-    def _complete(self, link: ProducerLink, items: list[tuple[int, np.ndarray]]) -> None:
-        """Parts of input spines absorbed: spines with every part in are complete."""
-        for t, es in items:
-            mi = self.missing_in[t]
+    def _complete(self, link: ProducerLink, items: list[tuple[int, int, int]]) -> None:
+        """Parts of input spines absorbed: advance each step's complete prefix."""
+        for t, lo, hi in items:
+            mi = self.missing[t]
             if link.flatten:
-                mi[0] -= len(es)
-                if mi[0] == 0:
-                    self._inputs_complete(t, _ZERO)
+                mi[0] -= hi - lo
+                first = 0
+            elif link.posmap is None:
+                mi[lo:hi] -= 1
+                first = lo
             else:
-                mi[es] -= 1  # a train holds each spine once
-                done = es[mi[es] == 0]
-                if done.size:
-                    self._inputs_complete(t, done)
-
-    def _inputs_complete(self, t: int, qs: np.ndarray) -> None:
-        mo = self.missing_out[t]
-        w = self.windows
-        touched = w.outputs_of(qs)
-        np.subtract.at(mo, touched, 1)
-        self.inputs_done[t] += qs.size
-        if self.inputs_done[t] == self.n_in and self.has_deferred:
-            mo[w.deferred] -= 1
-            touched = np.concatenate([touched, self.deferred_idx])
-        cand = touched[mo[touched] == 0]
-        if cand.size:
-            rel = sorted(set(cand.tolist()), key=self.rank.__getitem__)  # release order
-            mo[rel] = -1  # released
-            self.ready[t].append(np.array(rel, dtype=np.int64))
+                pos = link.posmap[lo:hi]
+                mi[pos] -= 1
+                first = int(pos.min())
+            p = int(self.prefix[t])
+            if first > p:
+                continue  # the prefix still waits for an earlier position
+            n = self.n_in
+            while p < n:
+                seg = mi[p : p + SCAN]
+                nz = np.flatnonzero(seg)
+                if nz.size:
+                    p += int(nz[0])
+                    break
+                p += seg.size
+            self.prefix[t] = p
 
     # ------------------------------------------------------------------------------------------ work
     def has_absorb(self) -> bool:
@@ -179,23 +184,27 @@ class LayerSlice:
             return self.next_input < self.T * self.n_in and self.next_input // self.n_in <= self.fire_step
         return bool(self.parts)
 
-    def has_fire(self) -> bool:
-        return not self.blocked and self.fire_step < self.T and bool(self.ready[self.fire_step])
+    def _released(self, t: int) -> int:
+        return int(self.rel_count[self.prefix[t]])
 
-    def take(self, limit: int) -> tuple[float, list[_Part], list[tuple[int, np.ndarray]]]:
+    def has_fire(self) -> bool:
+        t = self.fire_step
+        return not self.blocked and t < self.T and self._released(t) > self.fired[t]
+
+    def take(self, limit: int) -> tuple[float, list[_Part], list[tuple[int, int, int]]]:
         """Work of one transaction: absorb up to ``limit`` arrived spines, then fire up to ``limit``
-        released outputs (oldest step first). Readiness is updated now; costs in cycles."""
+        released outputs of the oldest unfinished step. Readiness is updated now; costs in cycles."""
         cost = 0.0
         parts: list[_Part] = []
         if self.first:
             j = self.next_input
             t = j // self.n_in
             if t <= self.fire_step and t < self.T:
-                end = min(j + limit, (t + 1) * self.n_in)
-                qs = self.input_order[j - t * self.n_in : end - t * self.n_in]
-                cost += float(self.absorb_share[t, qs].sum())
-                self.next_input = end
-                self._inputs_complete(t, qs)
+                lo = j - t * self.n_in
+                hi = min(lo + limit, self.n_in)
+                cost += float(self.cum_absorb[t, hi] - self.cum_absorb[t, lo])
+                self.next_input = t * self.n_in + hi
+                self.prefix[t] = hi
         else:
             n = 0
             while self.parts and n < limit:
@@ -204,26 +213,17 @@ class LayerSlice:
                 cost += p.cost
                 n += p.n
                 self._complete(self.producers[p.train.producer], p.items)
-        fires: list[tuple[int, np.ndarray]] = []
-        if not self.blocked:
-            left = limit
-            while left > 0 and self.fire_step < self.T and self.ready[self.fire_step]:
-                t = self.fire_step
-                q = self.ready[t]
-                head = q[0]
-                if head.size <= left:
-                    q.popleft()
-                    chunk = head
-                else:
-                    chunk, q[0] = head[:left], head[left:]
-                left -= chunk.size
-                fires.append((t, chunk))
-                cost += float(self.fire_cost[t, chunk].sum())
-                self.fired[t] += chunk.size
-                if self.fired[t] == self.n_out:
+        fires: list[tuple[int, int, int]] = []
+        t = self.fire_step
+        if not self.blocked and t < self.T:
+            f0 = int(self.fired[t])
+            f1 = min(f0 + limit, self._released(t))
+            if f1 > f0:
+                cost += float(self.cum_fire[t, f1] - self.cum_fire[t, f0])
+                self.fired[t] = f1
+                fires.append((t, f0, f1))
+                if f1 == self.n_out:
                     self.fire_step += 1
-                    if not self.first:
-                        break  # next step's outputs in the next transaction
         return cost, parts, fires
 
     @property
@@ -231,23 +231,17 @@ class LayerSlice:
         return self.fire_step >= self.T and not self.pending and not self.outbox
 
     # ------------------------------------------------------------------------------------------ emission
-    def finish(self, now: int, fires: list[tuple[int, np.ndarray]]) -> None:
-        """Fired spines: pool, gate by policy, packetise into trains for the outbox."""
-        for t, outs in fires:
-            if self.pool is not None:
-                mp = self.missing_pool[t]
-                touched = self.pool.outputs_of(outs)
-                np.subtract.at(mp, touched, 1)
-                emitted = touched[mp[touched] == 0]
-                if emitted.size:
-                    emitted = np.unique(emitted)
-                    mp[emitted] = -1
-            else:
-                emitted = outs
-            if emitted.size:
-                self.pending.append((t, emitted))
-        for t in sorted({t for t, _ in fires}):  # a step completed by this transaction
-            if self.fired[t] == self.n_out and self.stats.step_done[t] < 0:
+    def finish(self, now: int, fires: list[tuple[int, int, int]]) -> None:
+        """Fired spines: through the pool (emission count), gate by policy, packetise into trains."""
+        for t, _f0, f1 in fires:
+            e0, e1 = int(self.emitted[t]), int(self.emit_count[f1])
+            if e1 > e0:
+                self.emitted[t] = e1
+                if self.pending and self.pending[-1][0] == t and self.pending[-1][2] == e0:
+                    self.pending[-1] = (t, self.pending[-1][1], e1)
+                else:
+                    self.pending.append((t, e0, e1))
+            if f1 == self.n_out and self.stats.step_done[t] < 0:
                 self.stats.step_done[t] = now
                 if self.policy == "tbt" or (self.policy == "lbl" and t == self.T - 1):
                     self._packetise(now)
@@ -259,44 +253,40 @@ class LayerSlice:
             return
         items, self.pending = self.pending, []
         if not self.destinations:  # output layer: results leave the chip
-            self.out_log.append((now, [t for t, _ in items]))
+            self.out_log.append((now, [t for t, _, _ in items]))
             return
-        ts = np.concatenate([np.full(es.size, t, dtype=np.int64) for t, es in items])
-        es = np.concatenate([es for _, es in items])
-        fl, pk, sp = self.fl[ts, es], self.pk[ts, es], self.sp[ts, es]
-        total = int(fl.sum())
+        cfl, cpk, csp = self.cum_fl, self.cum_pk, self.cum_sp
+        total = sum(int(cfl[t, hi] - cfl[t, lo]) for t, lo, hi in items)
         if total <= self.chunk:  # the common case: one train
-            self._train(items, total, int(pk.sum()), int(sp.sum()))
+            pk = sum(int(cpk[t, hi] - cpk[t, lo]) for t, lo, hi in items)
+            sp = sum(int(csp[t, hi] - csp[t, lo]) for t, lo, hi in items)
+            self._train(items, total, pk, sp)
             return
         # longer outputs: trains of at most one FIFO each; a spine completes in the train with its tail
-        members: list[int] = []
-        cf = cp = cs = 0
-        for k in range(es.size):
-            f, p, s = int(fl[k]), int(pk[k]), int(sp[k])
-            while f > 0 and cf + f > self.chunk:
-                if cf and f <= self.chunk:  # close the train, the spine starts the next one
-                    self._train(self._items(ts, es, members), cf, cp, cs)
-                    members, cf, cp, cs = [], 0, 0, 0
+        for t, lo, hi in items:
+            a = lo
+            while a < hi:
+                base = cfl[t, a]
+                b = int(np.searchsorted(cfl[t], base + self.chunk, side="right")) - 1
+                b = min(max(b, a), hi)
+                if b == a:  # spine a alone is longer than a FIFO: fronts without completion, then its tail
+                    f, p, s = (
+                        int(cfl[t, a + 1] - base),
+                        int(cpk[t, a + 1] - cpk[t, a]),
+                        int(csp[t, a + 1] - csp[t, a]),
+                    )
+                    while f > self.chunk:
+                        self._train([], self.chunk, max(1, p * self.chunk // f), s * self.chunk // f)
+                        p, s, f = max(1, p - p * self.chunk // f), s - s * self.chunk // f, f - self.chunk
+                    self._train([(t, a, a + 1)], f, p, s)
+                    a += 1
                     continue
-                take = self.chunk - cf  # fill this train with part of the spine (it is not complete yet)
-                part = max(1, p * take // f)
-                self._train(self._items(ts, es, members), self.chunk, cp + part, cs + s * take // f)
-                members, cf, cp, cs = [], 0, 0, 0
-                f, p, s = f - take, max(1, p - part), s - s * take // f
-            members.append(k)
-            cf, cp, cs = cf + f, cp + p, cs + s
-        if members or cf:
-            self._train(self._items(ts, es, members), cf, cp, cs)
+                self._train(
+                    [(t, a, b)], int(cfl[t, b] - base), int(cpk[t, b] - cpk[t, a]), int(csp[t, b] - csp[t, a])
+                )
+                a = b
 
-    @staticmethod
-    def _items(ts: np.ndarray, es: np.ndarray, members: list[int]) -> list[tuple[int, np.ndarray]]:
-        if not members:
-            return []
-        m = np.asarray(members)
-        t_m, e_m = ts[m], es[m]
-        return [(int(t), e_m[t_m == t]) for t in np.unique(t_m)]
-
-    def _train(self, items: list[tuple[int, np.ndarray]], flits: int, packets: int, spikes: int) -> None:
+    def _train(self, items: list[tuple[int, int, int]], flits: int, packets: int, spikes: int) -> None:
         if flits == 0:  # only empty spines: one head-only flit announces them
             flits, packets = 1, 1
         n = len(self.destinations)
@@ -304,6 +294,13 @@ class LayerSlice:
         self.stats.flits_out += flits * n
         for dst in self.destinations:
             self.outbox.append(Train(self.layer, self.node, dst, items, flits, packets, spikes))
+
+
+def _cum(a: np.ndarray) -> np.ndarray:
+    """Cumulative sums along the last axis with a leading zero: range sums in O(1)."""
+    out = np.zeros((*a.shape[:-1], a.shape[-1] + 1), dtype=np.float64 if a.dtype.kind == "f" else np.int64)
+    np.cumsum(a, axis=-1, out=out[..., 1:])
+    return out
 
 
 class NeuralCore:
@@ -423,7 +420,7 @@ class NeuralCore:
                 s.finish(now, fires)
                 self._drain(s)
             if self.record is not None and cycles:
-                steps = [t for t, _ in fires] or [p.items[0][0] for p in parts[:1] if p.items]
+                steps = [t for t, _, _ in fires] or [p.items[0][0] for p in parts[:1] if p.items]
                 self.record(
-                    self.node, s.name, start, now, steps[0] if steps else 0, sum(f.size for _, f in fires)
+                    self.node, s.name, start, now, steps[0] if steps else 0, sum(b - a for _, a, b in fires)
                 )

@@ -32,7 +32,7 @@ class Train:
     producer: str  # producer layer
     src: int
     dst: int
-    items: list[tuple[int, Any]]  # (step, emitted spine indices completed by this train)
+    items: list[tuple[int, int, int]]  # (step, lo, hi): producer emission positions completed by this train
     flits: int
     packets: int
     spikes: int
