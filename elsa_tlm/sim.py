@@ -91,6 +91,15 @@ def run(
     """
     wall0 = time.perf_counter()
     plan = plan or prepare(cfg, activity, workload)
+    chip, n_events = simulate(plan, progress)
+    return collect(plan, chip, n_events, time.perf_counter() - wall0)
+
+
+def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None) -> tuple[Chip, int]:
+    """Build the chip of ``plan``, run it to completion and return it with the number of SimPy events.
+
+    Raises StallError when the pipeline stops with work left (a dependency that can never be met).
+    """
     chip = build_chip(plan, record=True)
     env = chip.env
     slices = list(chip.slices.values())
@@ -110,7 +119,7 @@ def run(
         raise StallError(
             f"pipeline stalled at cycle {int(env.now)} with work left in {len(stuck)} slices: {what}"
         )
-    return collect(plan, chip, n_events, time.perf_counter() - wall0)
+    return chip, n_events
 
 
 def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:

@@ -39,7 +39,9 @@ except ImportError:  # pragma: no cover - the pure-Python path is the same code
         return wrap(args[0]) if args and callable(args[0]) else wrap
 
 
-# per-step statistics, columns of BufferStats.per_step
+# per-step statistics, columns of BufferResult.per_step: mini-batches (a flush of m spikes is ceil(m / ways) of
+# them), full-queue flushes, evictions, final flushes, spikes flushed, queue allocations, peak live queues,
+# read-after-write hazards
 FLUSHES, FULL, EVICTIONS, FINALS, SPIKES, ALLOCS, PEAK_LIVE, HAZARDS = range(8)
 N_STATS = 8
 
@@ -77,6 +79,8 @@ def expected_bank_cycles(depth: int, ways: int) -> np.ndarray:
 
 @njit(cache=True)
 def _flush_cost(q, qcount, qhist, exact, table, ways):
+    """Cycles to flush queue q: its spikes go as mini-batches of at most ``ways`` weight rows; a mini-batch
+    takes as many cycles as its most loaded bank has rows (exact), or the expected maximum (recorded)."""
     m = qcount[q]
     if m == 0:
         return 0.0
@@ -86,8 +90,15 @@ def _flush_cost(q, qcount, qhist, exact, table, ways):
             if qhist[q, b] > mx:
                 mx = qhist[q, b]
             qhist[q, b] = 0
-        return float(mx)
-    return table[m]
+        lower = (m + ways - 1) // ways  # at least one cycle per mini-batch
+        return float(mx if mx > lower else lower)
+    full = m // ways
+    return full * table[ways] + table[m - full * ways]
+
+
+@njit(cache=True)
+def _batches(m, ways):
+    return (m + ways - 1) // ways
 
 
 @njit(cache=True)
@@ -145,7 +156,7 @@ def _simulate(
                                 cyc += hazard
                                 stats[t, 7] += 1
                             absorb_flush[t, p] += cyc
-                            stats[t, 0] += 1
+                            stats[t, 0] += _batches(qcount[old], ways)
                             stats[t, 2] += 1
                             stats[t, 4] += qcount[old]
                             last_row = qtarget[old]
@@ -188,7 +199,7 @@ def _simulate(
                                 cyc += hazard
                                 stats[t, 7] += 1
                             absorb_flush[t, p] += cyc
-                            stats[t, 0] += 1
+                            stats[t, 0] += _batches(qcount[q], ways)
                             stats[t, 1] += 1
                             stats[t, 4] += qcount[q]
                             last_row = o
@@ -206,7 +217,7 @@ def _simulate(
                             stats[t, 7] += 1
                         final_cycles[t, o] = cyc
                         final_spikes[t, o] = m
-                        stats[t, 0] += 1
+                        stats[t, 0] += _batches(m, ways)
                         stats[t, 3] += 1
                         stats[t, 4] += m
                         last_row = o

@@ -55,8 +55,9 @@ class NetworkInterface:
         self.wake_pending = False
         self.deliver: Callable[[Train], None] = lambda train: None  # bound by the chip builder: the core
         self.peers: dict[int, Callable[[Train], None]] = {}  # bound by the builder: node -> that NI's accept
-        self.trains_out = 0
-        self.trains_in = 0
+        self.trains_out = self.trains_in = 0
+        self.flits_out = self.flits_in = 0
+        self.spikes_in: dict[str, int] = {}  # per producer layer (conservation checks)
 
     # ---------------------------------------------------------------------------------------------- out
     def can_send(self, train: Train) -> bool:
@@ -73,6 +74,7 @@ class NetworkInterface:
         if self.out_used > self.out_peak:
             self.out_peak = self.out_used
         self.trains_out += 1
+        self.flits_out += train.flits
         ev = self.transport.send(
             train.src, train.dst, train.flits, train.packets, lambda tail, n=need: self._injected(n, tail)
         )
@@ -114,6 +116,8 @@ class NetworkInterface:
     def accept(self, train: Train) -> None:
         """Inbound port: the router ejected ``train`` into this interface's FIFOs."""
         self.trains_in += 1
+        self.flits_in += train.flits
+        self.spikes_in[train.producer] = self.spikes_in.get(train.producer, 0) + train.spikes
         self.in_used += min(train.flits, self.capacity)
         if self.in_used > self.in_peak:
             self.in_peak = self.in_used

@@ -57,10 +57,11 @@ class InputBuffer:
     releases are kept in a heap and applied lazily when someone asks for space (no event per release).
     """
 
-    __slots__ = ("node", "idx", "cap", "used", "rel", "up")
+    __slots__ = ("node", "idx", "cap", "used", "rel", "up", "peak")
 
     def __init__(self, node: int, idx: int, cap: int) -> None:
         self.node, self.idx, self.cap, self.used = node, idx, cap, 0
+        self.peak = 0  # most flits ever reserved at once (never above cap: tested)
         self.rel: list[tuple[int, int]] = []
         self.up: OutputPort | None = None
 
@@ -402,6 +403,8 @@ class Network:
                     used = buf.occupancy(now)
                 if used + t.need <= buf.cap:
                     buf.used = used + t.need
+                    if buf.used > buf.peak:
+                        buf.peak = buf.used
                     port.rr = inp
                     self._grant(port, t, now, buf)
                     return  # a hop was scheduled: progress is possible, nothing to check
@@ -425,6 +428,8 @@ class Network:
                     used = buf.occupancy(now)
                 if used + t.need <= buf.cap:
                     buf.used = used + t.need
+                    if buf.used > buf.peak:
+                        buf.peak = buf.used
                     port.rr = inp
                     self._grant(port, t, now, buf)
                     return
@@ -459,6 +464,8 @@ class Network:
                     self._wake_when_room(port, buf)
                     return
                 buf.used += t.need
+                if buf.used > buf.peak:
+                    buf.peak = buf.used
                 port.blocked = False
             queues[i].popleft()
             port.nwait -= 1
