@@ -31,8 +31,10 @@ TOPOLOGY_RE = re.compile(r"^(mesh|torus):(\d+)x(\d+)$|^ring:(\d+)$|^file:(.+)$")
 Check = Callable[[Any], str | None]
 
 
-def _opt(kind: type | tuple[type, ...], check: Check | None = None, doc: str = "") -> dict[str, Any]:
-    return {"kind": kind, "check": check, "doc": doc}
+def _opt(
+    kind: type | tuple[type, ...], check: Check | None = None, doc: str = "", info: str = ""
+) -> dict[str, Any]:
+    return {"kind": kind, "check": check, "doc": doc, "informational": info}
 
 
 def _positive(v: Any) -> str | None:
@@ -82,8 +84,12 @@ def _topology(v: str) -> str | None:
     return None
 
 
-def meta(default: Any, kind: type | tuple[type, ...], check: Check | None = None, doc: str = "") -> Any:
-    return field(default=default, metadata=_opt(kind, check, doc))
+def meta(
+    default: Any, kind: type | tuple[type, ...], check: Check | None = None, doc: str = "", info: str = ""
+) -> Any:
+    """A schema field. ``info``: why the key never changes a run's results (files, watchdog...); every key
+    without it must change them (a test checks both)."""
+    return field(default=default, metadata=_opt(kind, check, doc, info))
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,7 @@ class NocConfig:
         int,
         _in_range(10, 10**9),
         "no-progress window (cycles) after which the watchdog looks for a cyclic wait (a deadlock)",
+        info="the watchdog only reports a deadlock; a run that finishes is the same whatever the window",
     )
 
 
@@ -210,10 +217,14 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    trace: bool = meta(False, bool, None, "write trace.json (Chrome/Perfetto trace events)")
-    plots: bool = meta(True, bool, None, "write PNG plots")
-    dir: str = meta("", str, None, "output folder; '' = results/<scenario-name>")
-    copy_plots: bool = meta(True, bool, None, "also copy plots into plots/<scenario-name>/")
+    trace: bool = meta(
+        False, bool, None, "write trace.json (Chrome/Perfetto trace events)", info="which files are written"
+    )
+    plots: bool = meta(True, bool, None, "write PNG plots", info="which files are written")
+    dir: str = meta("", str, None, "output folder; '' = results/<scenario-name>", info="where files go")
+    copy_plots: bool = meta(
+        True, bool, None, "also copy plots into plots/<scenario-name>/", info="where files go"
+    )
 
 
 SECTIONS: dict[str, type] = {
@@ -502,6 +513,17 @@ def to_toml(cfg: Config) -> str:
 
 def as_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     return {s: dataclasses.asdict(getattr(cfg, s)) for s in SECTIONS}
+
+
+def keys_table() -> str:
+    """The configuration-key table of docs/MODEL.md (a test keeps the document in step)."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            info = f.metadata["informational"]
+            note = f" (does not change results: {info})" if info else ""
+            rows.append(f"| `{section}.{f.name}` | `{f.default!r}` | {f.metadata['doc']}{note} |")
+    return "\n".join(rows) + "\n"
 
 
 def describe_keys() -> list[tuple[str, Any, str]]:
