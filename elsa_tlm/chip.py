@@ -21,7 +21,15 @@ from elsa_tlm.config import Config
 from elsa_tlm.hw.core import LayerSlice, NeuralCore, ProducerLink
 from elsa_tlm.hw.input_buffer import BufferResult
 from elsa_tlm.hw.ni import NetworkInterface
-from elsa_tlm.hw.pe import SliceCosts, emitted_rows, fire_mask, layer_stream, run_buffer, slice_costs
+from elsa_tlm.hw.pe import (
+    SliceCosts,
+    emitted_rows,
+    fire_mask,
+    layer_stream,
+    restrict,
+    run_buffer,
+    slice_costs,
+)
 from elsa_tlm.hw.sram import pe_macros
 from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
 from elsa_tlm.noc.params import buffer_flits
@@ -42,7 +50,7 @@ class Chip:
     costs: dict[tuple[str, int], SliceCosts]
     events: dict[str, np.ndarray]  # (T, n_out) expanded events per layer
     fires: dict[str, np.ndarray]  # (T, n_out) rows fired
-    buffers: dict[tuple[str, int], BufferResult]  # (layer, queues) -> input-buffer behaviour
+    buffers: dict[tuple, BufferResult]  # (layer, queues, band rows) -> input-buffer behaviour
     trace: list[tuple] = field(default_factory=list)  # (node, name, start, end, step, spines)
 
 
@@ -54,6 +62,36 @@ def layer_events(wl: Any, act: Any) -> dict[str, np.ndarray]:
         ev = window_sums(x, layer.out_hw, layer.kernel, layer.stride, layer.padding)
         out[layer.name] = ev.reshape(act.time_steps, -1)
     return out
+
+
+def _emission(
+    layer: Any, pool: Windows | None, targets: np.ndarray, rel_local: np.ndarray, s: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """The spines a slice emits, in emission order, and how many are emitted once F outputs have fired.
+
+    Without a pool: its outputs in release order. With a fused pool: a pooled spine is emitted once its
+    window's outputs have fired. A row band emits the pooled spines whose window's last row is in the band,
+    once the band's own outputs in the window have fired (an overlapping pool window shares one row with
+    the band above: that row is taken as fired with the band's).
+    """
+    n = targets.size
+    if pool is None:
+        return targets[rel_local], np.arange(n + 1)
+    rank = np.full(layer.n_out, -1, dtype=np.int64)
+    rank[targets[rel_local]] = np.arange(n)
+    last = np.full(pool.size.size, -1, dtype=np.int64)  # latest-firing output of each pooled window
+    np.maximum.at(last, pool.pair_out, rank[pool.pair_in])
+    if s.is_band:
+        ow = layer.out_hw[1]
+        last_row = np.zeros(pool.size.size, dtype=np.int64)
+        np.maximum.at(last_row, pool.pair_out, pool.pair_in // ow)
+        mine = (last_row >= s.row_lo) & (last_row < s.row_hi)
+    else:
+        mine = np.ones(pool.size.size, dtype=bool)
+    ids = np.flatnonzero(mine)
+    ids = ids[np.lexsort((ids, last[ids]))]
+    counts = np.searchsorted(np.sort(last[ids]), np.arange(n), side="left")
+    return ids, np.append(counts, ids.size)
 
 
 def build_chip(plan: Any, record: bool = False) -> Chip:
@@ -114,22 +152,30 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             layer.k_im2col,
             act.signed.get(layer.name) if cfg.pe.product == "gustavson" else None,
         )
-    buffers: dict[tuple[str, int], BufferResult] = {}
+    # each slice's outputs: all of the layer's (column slices) or the rows of its band
+    targets: dict[tuple[str, int], np.ndarray] = {}
+    for s in mapping.slices:
+        layer = wl.by_name[s.layer]
+        if s.is_band:
+            ow = layer.out_hw[1]
+            targets[(s.layer, s.index)] = np.arange(s.row_lo * ow, s.row_hi * ow)
+        else:
+            targets[(s.layer, s.index)] = np.arange(layer.n_out)
+    buffers: dict[tuple, BufferResult] = {}
     costs: dict[tuple[str, int], SliceCosts] = {}
     for s in mapping.slices:
         queues = max(1, cfg.pe.input_queues // len(layers_on[s.core]))
-        key = (s.layer, queues)
+        key = (s.layer, queues, s.row_lo, s.row_hi)
+        stream = streams[s.layer]
+        if s.is_band:
+            stream = restrict(stream, targets[(s.layer, s.index)])
         if cfg.pe.product == "gustavson" and key not in buffers:
             buffers[key] = run_buffer(
-                streams[s.layer],
-                queues,
-                cfg.pe.input_queue_depth,
-                cfg.pe.weight_ways,
-                cfg.memory.access_cycles,
+                stream, queues, cfg.pe.input_queue_depth, cfg.pe.weight_ways, cfg.memory.access_cycles
             )
         costs[(s.layer, s.index)] = slice_costs(
             cfg.pe.product,
-            streams[s.layer],
+            stream,
             buffers.get(key),
             s.pe_cols,
             s.lanes,
@@ -139,31 +185,15 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             pe_macros(cfg),
         )
 
-    # layer slices, grouped by core; everything in positions (absorption, release and emission orders)
-    emit_pos: dict[str, np.ndarray] = {}  # spine id -> emission position, per producer
-    for layer in wl.layers:
-        eo = emit_order[layer.name]
-        inv = np.empty(eo.size, dtype=np.int64)
-        inv[eo] = np.arange(eo.size)
-        emit_pos[layer.name] = inv
+    # every slice in positions: absorption (its layer's input order), release and emission orders
+    emit_ids: dict[tuple[str, int], np.ndarray] = {}  # spines each slice emits, in its emission order
     chip_slices: dict[tuple[str, int], LayerSlice] = {}
     by_core: dict[int, list[LayerSlice]] = defaultdict(list)
     for layer in wl.layers:
         total = act.emitted[layer.name].reshape(T, -1)
         dest_nodes = sorted({c.core for cname in layer.consumers for c in mapping.by_layer[cname]})
-        order_in, rel = in_order[layer.name], release[layer.name]
+        order_in = in_order[layer.name]
         ra = windows[layer.name].release_after(order_in)
-        rel_count = np.append(np.searchsorted(np.sort(ra), np.arange(layer.n_in), side="left"), layer.n_out)
-        eo = emit_order[layer.name]
-        if pools[layer.name] is not None:
-            rank = np.empty(layer.n_out, dtype=np.int64)
-            rank[rel] = np.arange(layer.n_out)
-            pra = pools[layer.name].release_after(rel)  # max release rank of each pooled spine's window
-            emit_count = np.append(
-                np.searchsorted(np.sort(pra), np.arange(layer.n_out), side="left"), eo.size
-            )
-        else:
-            emit_count = np.arange(layer.n_out + 1)
         pos_in = np.empty(order_in.size, dtype=np.int64)
         pos_in[order_in] = np.arange(order_in.size)
         producers = []
@@ -172,18 +202,31 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 continue
             p = wl.by_name[pname]
             flatten = p.n_emit != layer.n_in
-            posmap = None
-            if not flatten:
-                pm = pos_in[emit_order[pname]]  # producer emission position -> absorption position
-                posmap = None if np.array_equal(pm, np.arange(pm.size)) else pm
-            n_sl = len(mapping.by_layer[pname])
-            producers.append(
-                ProducerLink(pname, n_sl * (p.n_emit if flatten else 1), flatten, role == "skip", posmap)
-            )
+            ids = [emit_ids[(pname, ps.index)] for ps in mapping.by_layer[pname]]
+            need = np.zeros(layer.n_in, dtype=np.int64)
+            posmaps: list[np.ndarray | None] = []
+            for e in ids:
+                if flatten:
+                    need[0] += e.size
+                    posmaps.append(None)
+                    continue
+                pm = pos_in[e]  # producer slice emission position -> absorption position
+                need += np.bincount(pm, minlength=layer.n_in)
+                posmaps.append(None if np.array_equal(pm, np.arange(layer.n_in)) else pm)
+            producers.append(ProducerLink(pname, need, flatten, role == "skip", posmaps))
         for s in mapping.by_layer[layer.name]:
-            sp = (total * s.col_hi) // layer.cout - (total * s.col_lo) // layer.cout  # this slice's channels
+            tg = targets[(layer.name, s.index)]
+            ra_s = ra[tg]
+            rel_local = np.lexsort((np.arange(tg.size), ra_s))  # the slice's outputs in release order
+            rel_count = np.append(np.searchsorted(np.sort(ra_s), np.arange(layer.n_in), side="left"), tg.size)
+            ids, emit_count = _emission(layer, pools[layer.name], tg, rel_local, s)
+            emit_ids[(layer.name, s.index)] = ids
+            if s.is_band:
+                sp = total[:, ids]  # every channel of its rows
+            else:
+                share = (total * s.col_hi) // layer.cout - (total * s.col_lo) // layer.cout  # its channels
+                sp = share[:, ids]
             pk, fl, _ = fmt.size(sp)
-            sp_e = sp[:, eo]  # per emission position
             c = costs[(layer.name, s.index)]
             sl = LayerSlice(
                 f"{layer.name}#{s.index}",
@@ -192,16 +235,17 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 T,
                 layer.n_in,
                 c.absorb[:, order_in],
-                c.fire[:, rel],
+                c.fire[:, rel_local],
                 rel_count,
                 emit_count,
                 producers,
                 cfg.schedule.policy,
-                pk.reshape(sp.shape)[:, eo],
-                fl.reshape(sp.shape)[:, eo],
-                sp_e,
+                pk.reshape(sp.shape),
+                fl.reshape(sp.shape),
+                sp,
                 dest_nodes,
                 cap,
+                s.index,
             )
             chip_slices[(layer.name, s.index)] = sl
             by_core[s.core].append(sl)

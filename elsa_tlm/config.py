@@ -190,6 +190,13 @@ class MappingConfig:
     refine: bool = meta(True, bool, None, "neighbour-swap refinement of Σ traffic × distance")
     max_layers_per_core: int = meta(4, int, _in_range(1, 16), "P: layer groups sharing one core")
     weight_spill: bool = meta(True, bool, None, "weights may overflow into unused membrane macros")
+    split: str = meta(
+        "columns",
+        str,
+        _one_of("columns", "rows", "auto"),
+        "how layers are cut over cores: output channels (ELSA), output-row bands, or auto (row bands for wide,"
+        " shallow layers, spread over the cores left free)",
+    )
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "mapping.placement": ('"linear"', []),
     "mapping.refine": ("false", []),
     "mapping.max_layers_per_core": ("1", []),
+    "mapping.split": ('"auto"', []),
     "mapping.weight_spill": ("false", ['workload.model="resnet18"', 'noc.topology="mesh:4x4"']),
     "schedule.policy": ('"tbt"', []),
     "schedule.order": ('"raster"', []),

@@ -31,18 +31,19 @@ from elsa_tlm.hw.ni import NetworkInterface, Train
 
 @dataclass
 class ProducerLink:
-    """How one producer's trains complete this slice's input spines.
+    """How one producer layer's trains complete this slice's input spines.
 
-    Trains carry ranges of the producer's emission order. ``posmap`` maps a producer emission position to
-    this slice's absorption position (None: the same order, the fast path); ``flatten``: the producer's
-    spines together form this slice's single input spine.
+    Trains carry ranges of their producer slice's emission order. ``posmaps[k]`` maps producer slice k's
+    emission positions to this slice's absorption positions (None: the same order, the fast path);
+    ``need``: parts per absorption position this producer delivers (its slices that emit that spine);
+    ``flatten``: the producer's spines together form this slice's single input spine.
     """
 
     name: str
-    parts: int  # parts that complete one input spine (producer slices, × spines when flattening)
+    need: np.ndarray  # (n_in,)
     flatten: bool
     skip: bool  # taken by the router's residual unit (no PE time)
-    posmap: np.ndarray | None = None
+    posmaps: list[np.ndarray | None]
 
 
 @dataclass
@@ -96,21 +97,22 @@ class LayerSlice:
         spikes: np.ndarray,
         destinations: list[int],
         chunk_flits: int,
+        index: int = 0,
     ) -> None:
         self.name, self.layer, self.node, self.T, self.n_in = name, layer, node, T, n_in
+        self.index = index  # slice index within its layer (trains carry it)
         self.n_out = fire_rel.shape[1]
         self.n_emit = int(emit_count[-1])
         self.rel_count, self.emit_count = rel_count, emit_count
         self.cum_fire = _cum(fire_rel)
         self.policy = policy
         self.producers = {p.name: p for p in producers}
-        main_parts = max((p.parts for p in producers if not p.skip), default=1)
-        self.main_flatten = any(p.flatten and not p.skip for p in producers)
+        main = sum((p.need for p in producers if not p.skip), np.zeros(n_in, dtype=np.int64))
         # absorb cost of a main part: the whole spine's cost shared by the parts that deliver it
-        self.absorb_pos = absorb_pos / main_parts
+        self.absorb_pos = absorb_pos / np.maximum(main, 1)[None, :]
         self.cum_absorb = _cum(self.absorb_pos)
-        need = sum(p.parts for p in producers)
-        self.missing = np.full((T, n_in), need, dtype=np.int64)
+        need = sum((p.need for p in producers), np.zeros(n_in, dtype=np.int64))
+        self.missing = np.tile(need, (T, 1))
         self.prefix = np.zeros(T, dtype=np.int64)
         self.parts: deque[_Part] = deque()
         self.fired = np.zeros(T, dtype=np.int64)
@@ -135,34 +137,36 @@ class LayerSlice:
         st.packets_in += train.packets
         st.flits_in += train.flits
         if link.skip:
-            self._complete(link, train.items)
+            self._complete(link, train.items, train.src_slice)
             return False
         cost = 0.0
         n = 0
+        posmap = link.posmaps[train.src_slice]
         for t, lo, hi in train.items:
             n += hi - lo
             if link.flatten:
                 cost += float(self.absorb_pos[t, 0]) * (hi - lo)
-            elif link.posmap is None:
+            elif posmap is None:
                 cost += float(self.cum_absorb[t, hi] - self.cum_absorb[t, lo])
             else:
-                cost += float(self.absorb_pos[t, link.posmap[lo:hi]].sum())
+                cost += float(self.absorb_pos[t, posmap[lo:hi]].sum())
         # an empty item list is the front of a spine longer than one FIFO: its spikes cost with its tail
         self.parts.append(_Part(train.items, n, cost, train))
         return True
 
-    def _complete(self, link: ProducerLink, items: list[tuple[int, int, int]]) -> None:
+    def _complete(self, link: ProducerLink, items: list[tuple[int, int, int]], src: int) -> None:
         """Parts of input spines absorbed: advance each step's complete prefix."""
+        posmap = link.posmaps[src]
         for t, lo, hi in items:
             mi = self.missing[t]
             if link.flatten:
                 mi[0] -= hi - lo
                 first = 0
-            elif link.posmap is None:
+            elif posmap is None:
                 mi[lo:hi] -= 1
                 first = lo
             else:
-                pos = link.posmap[lo:hi]
+                pos = posmap[lo:hi]
                 mi[pos] -= 1
                 first = int(pos.min())
             p = int(self.prefix[t])
@@ -212,7 +216,7 @@ class LayerSlice:
                 parts.append(p)
                 cost += p.cost
                 n += p.n
-                self._complete(self.producers[p.train.producer], p.items)
+                self._complete(self.producers[p.train.producer], p.items, p.train.src_slice)
         fires: list[tuple[int, int, int]] = []
         t = self.fire_step
         if not self.blocked and t < self.T:
@@ -293,7 +297,7 @@ class LayerSlice:
         self.stats.packets_out += packets * n
         self.stats.flits_out += flits * n
         for dst in self.destinations:
-            self.outbox.append(Train(self.layer, self.node, dst, items, flits, packets, spikes))
+            self.outbox.append(Train(self.layer, self.node, dst, items, flits, packets, spikes, self.index))
 
 
 def _cum(a: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ class Train:
     flits: int
     packets: int
     spikes: int
+    src_slice: int = 0  # the producer slice (its emission order numbers the items)
     refs: int = 0  # consumer slices on the destination core that still have to absorb it
 
 

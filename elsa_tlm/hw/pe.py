@@ -19,6 +19,7 @@ Energy actions are counted from the same flushes, so timing and energy agree (do
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -236,4 +237,25 @@ def slice_costs(
         spikes_flushed=int(spikes) if product == "gustavson" else 0,
         passes=passes,
         macros=macros,
+    )
+
+
+def restrict(stream: LayerStream, targets: np.ndarray) -> LayerStream:
+    """The stream of a row band: the same input spines, only the records whose target is in ``targets``
+    (renumbered 0..len(targets)-1 in that order)."""
+    n_out = stream.events.shape[1]
+    local = np.full(n_out, -1, dtype=np.int64)
+    local[targets] = np.arange(targets.size)
+    n_in = stream.fan_ptr.size - 1
+    src = np.repeat(np.arange(n_in), np.diff(stream.fan_ptr))
+    keep = local[stream.fan_tgt] >= 0
+    fan_ptr = np.concatenate([[0], np.cumsum(np.bincount(src[keep], minlength=n_in))]).astype(np.int64)
+    return dataclasses.replace(
+        stream,
+        fan_ptr=fan_ptr,
+        fan_tgt=local[stream.fan_tgt[keep]],
+        fan_kofs=stream.fan_kofs[keep],
+        release_after=stream.release_after[targets],
+        events=stream.events[:, targets],
+        fires=stream.fires[:, targets],
     )

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from elsa_tlm.config import Config
-from elsa_tlm.mapping.partition import CoreCapacity, Partition, Slice, partition
+from elsa_tlm.mapping.partition import CoreCapacity, Partition, Slice, band_align, partition, row_splittable
 from elsa_tlm.mapping.placement import cost, initial_nodes, refine
 from elsa_tlm.workload.activity import Activity
 from elsa_tlm.workload.graph import INPUT, Workload
@@ -50,6 +50,7 @@ class Mapping:
                     "of": s.n_slices,
                     "core": s.core,
                     "columns": [s.col_lo, s.col_hi],
+                    "rows": [s.row_lo, s.row_hi] if s.is_band else None,
                     "pe_columns": s.pe_cols,
                     "lanes": s.lanes,
                     "weight_macros_per_pe": s.weight_macros,
@@ -72,11 +73,48 @@ def layer_traffic(wl: Workload, act: Activity) -> dict[tuple[str, str], float]:
     return out
 
 
+def layer_work(wl: Workload, act: Activity) -> dict[str, float]:
+    """A layer's PE work estimate: expanded events over the mini-batch size plus one fire per row and step."""
+    from elsa_tlm.schedule.orders import window_sums
+
+    out = {}
+    for layer in wl.layers:
+        ev = window_sums(act.inputs[layer.name], layer.out_hw, layer.kernel, layer.stride, layer.padding)
+        out[layer.name] = float(ev.sum()) / 16 + act.time_steps * layer.n_out
+    return out
+
+
+def spread_bands(
+    wl: Workload, act: Activity, cfg: Config, n_cores: int, traffic: dict, parts: list[Partition]
+) -> list[Partition]:
+    """``mapping.split = "auto"``: while cores are left free, cut the wide, shallow layer whose row band does
+    the most work into one more band (a row band absorbs only the spikes of its own rows)."""
+    work = layer_work(wl, act)
+    eligible = [la for la in wl.layers if row_splittable(la) and la.n_out > la.cout]
+    bands = {la.name: sum(1 for p in parts for s in p.slices if s.layer == la.name) for la in eligible}
+    for _ in range(n_cores):
+        if len(parts) >= n_cores or not eligible:
+            break
+        heavy = max(eligible, key=lambda la: work[la.name] / bands[la.name])
+        trial = dict(bands)
+        trial[heavy.name] += 1
+        if trial[heavy.name] > -(-heavy.out_hw[0] // band_align(heavy)):
+            eligible.remove(heavy)
+            continue
+        new = partition(wl, cfg, n_cores, traffic, trial)
+        if len(new) > n_cores:
+            break
+        parts, bands = new, trial
+    return parts
+
+
 def map_workload(wl: Workload, act: Activity, cfg: Config, topo: Any) -> Mapping:
     """Partition → placement (Hilbert + swaps) → flows for the router's route preparation."""
     traffic = layer_traffic(wl, act)
     parts = partition(wl, cfg, topo.n_nodes, traffic)
     topo.check_fits(len(parts))
+    if cfg.mapping.split == "auto":
+        parts = spread_bands(wl, act, cfg, topo.n_nodes, traffic, parts)
     slices = [s for p in parts for s in p.slices]
     by_layer: dict[str, list[Slice]] = defaultdict(list)
     for s in slices:

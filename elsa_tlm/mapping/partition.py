@@ -62,6 +62,12 @@ class Slice:
     circuits: int  # neuron circuits per PE this slice needs to run without time-multiplexing
     lanes: int = 0  # neuron circuits per PE it gets (set after partitioning)
     core: int = -1  # partition id, then topology node after placement
+    row_lo: int = 0  # output rows [row_lo, row_hi) of a row-band slice (all rows: row_hi = -1)
+    row_hi: int = -1
+
+    @property
+    def is_band(self) -> bool:
+        return self.row_hi >= 0
 
     @property
     def cols(self) -> int:
@@ -77,16 +83,20 @@ def _split(n: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def slice_needs(layer: Layer, cols: int, cap: CoreCapacity) -> tuple[list[int], int, int, int, int]:
-    """Per-PE macros (weights, membranes, tracers) and neuron circuits of a slice with ``cols`` columns.
+def slice_needs(
+    layer: Layer, cols: int, cap: CoreCapacity, spines: int | None = None
+) -> tuple[list[int], int, int, int, int]:
+    """Per-PE macros (weights, membranes, tracers) and neuron circuits of a slice with ``cols`` columns and
+    ``spines`` output spines (default: all of the layer's).
 
     Storage is packed: a PE with c < 16 columns shares one 16-word macro row between 16 // c spines
     (or weight rows), so rows = ceil(entries × c / 16); accesses still cost whole macro rows.
     """
     pe_cols = _split(cols, cap.pes)
     c = max(pe_cols)
+    n = layer.n_out if spines is None else spines
     w = math.ceil(math.ceil(layer.weight_rows * c / cap.words) / cap.rows)
-    m = math.ceil(math.ceil(layer.n_out * c / cap.words) / cap.rows)
+    m = math.ceil(math.ceil(n * c / cap.words) / cap.rows)
     return pe_cols, w, m, m, min(c, cap.neuron_circuits)  # tracer rows = membrane rows
 
 
@@ -98,7 +108,7 @@ def fits(w: int, m: int, t: int, cap: CoreCapacity) -> bool:
     return w <= cap.weight_macros + (cap.membrane_macros - m) * cap.spill_ratio
 
 
-def split_layer(layer: Layer, cap: CoreCapacity) -> list[Slice]:
+def split_columns(layer: Layer, cap: CoreCapacity) -> list[Slice]:
     """Fewest equal column slices of ``layer`` that each fit one core."""
     for k in range(1, layer.cout + 1):
         cols = _split(layer.cout, k)
@@ -115,6 +125,52 @@ def split_layer(layer: Layer, cap: CoreCapacity) -> list[Slice]:
         f"{w} weight / {m} membrane / {t} tracer macros; a PE has {cap.weight_macros} / "
         f"{cap.membrane_macros} / {cap.tracer_macros}"
     )
+
+
+def band_align(layer: Layer) -> int:
+    """Row-band boundaries fall on multiples of the fused pool's stride (a pooled row stays in one band,
+    except for the one row an overlapping pool window shares across a boundary)."""
+    return layer.out_pool.stride if layer.out_pool is not None else 1
+
+
+def row_splittable(layer: Layer) -> bool:
+    """A convolution with a spatial output grid of more than one row can be split into row bands."""
+    return layer.kind == "conv" and layer.out_hw[0] > 1
+
+
+def split_rows(layer: Layer, cap: CoreCapacity, bands: int = 1) -> list[Slice] | None:
+    """At least ``bands`` row bands of ``layer`` (all columns each), the fewest that fit one core each;
+    None when the weights alone do not fit a core (a row band holds all of them) or bands cannot be cut."""
+    oh, ow = layer.out_hw
+    align = band_align(layer)
+    units = -(-oh // align)
+    for k in range(max(1, bands), units + 1):
+        per = _split(units, k)
+        rows, lo = [], 0
+        for u in per:
+            hi = min(oh, lo + u * align)
+            rows.append((lo, hi))
+            lo = hi
+        needs = [slice_needs(layer, layer.cout, cap, (hi - lo) * ow) for lo, hi in rows]
+        if needs[0][1] > cap.weight_macros + cap.membrane_macros * cap.spill_ratio:
+            return None
+        if all(fits(n[1], n[2], n[3], cap) for n in needs):
+            return [
+                Slice(layer.name, i, k, 0, layer.cout, n[0], n[1], n[2], n[3], n[4], row_lo=lo, row_hi=hi)
+                for i, ((lo, hi), n) in enumerate(zip(rows, needs, strict=True))
+            ]
+    return None
+
+
+def split_layer(layer: Layer, cap: CoreCapacity, mode: str = "columns", bands: int = 1) -> list[Slice]:
+    """The slices of ``layer``: column slices (ELSA), or row bands (``rows``; ``auto``: for wide, shallow
+    layers with more output spines than channels) when the layer can be cut that way."""
+    rows = mode == "rows" or (mode == "auto" and layer.n_out > layer.cout)
+    if rows and row_splittable(layer):
+        out = split_rows(layer, cap, bands)
+        if out is not None:
+            return out
+    return split_columns(layer, cap)
 
 
 @dataclass
@@ -137,7 +193,11 @@ class Partition:
 
 
 def partition(
-    wl: Workload, cfg: Config, n_cores: int, traffic: dict[tuple[str, str], float]
+    wl: Workload,
+    cfg: Config,
+    n_cores: int,
+    traffic: dict[tuple[str, str], float],
+    bands: dict[str, int] | None = None,
 ) -> list[Partition]:
     """Split layers, then merge partitions along the heaviest producer→consumer flows while they fit.
 
@@ -146,7 +206,9 @@ def partition(
     neuron circuits in proportion to their needs.
     """
     cap = CoreCapacity.from_config(cfg)
-    slices = [s for layer in wl.layers for s in split_layer(layer, cap)]
+    bands = bands or {}
+    mode = cfg.mapping.split
+    slices = [s for layer in wl.layers for s in split_layer(layer, cap, mode, bands.get(layer.name, 1))]
     parts = [Partition([s]) for s in slices]
     owner = {id(s): i for i, s in enumerate(slices)}
     pmax = cfg.mapping.max_layers_per_core
