@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed-run
 CLI := $(BIN)/elsa-tlm
 
-.PHONY: setup demo test lint bench noc-curve pipelines elastic products flits routing topologies scaling memory congestion digits clean
+.PHONY: setup demo test lint bench noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 2; }
@@ -56,7 +56,7 @@ clean:
 # report.html) and plots/<name>/<name>.csv + .png. Reduced form (CI): e.g.
 #   make flits SWEEP_ARGS='--set run.time_steps=2 --axis "noc.flit_bits=[64,256]"'
 # Finished points are reused (resume), so rerunning a target only runs what changed.
-STUDY_SWEEPS := products flits routing topologies scaling memory congestion
+STUDY_SWEEPS := products flits routing topologies scaling memory congestion split
 WORKERS ?= 2
 SWEEP_ARGS ?=
 .PHONY: sweep report

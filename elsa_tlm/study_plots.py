@@ -667,6 +667,55 @@ def congestion(sweep_dir: Path, out: Path) -> list[Row]:
     return table
 
 
+# ------------------------------------------------------------------------------------------------ split
+def split(sweep_dir: Path, out: Path) -> list[Row]:
+    """First output and latency per network for each way of cutting layers over cores."""
+    rows = load_rows(sweep_dir)
+    table: list[Row] = []
+    for r in rows:
+        t: Row = {"model": r["workload.model"], "split": r["mapping.split"], "status": r["status"]}
+        if r["status"] == "ok":
+            s = _summary(sweep_dir, r)
+            t |= {
+                "first_output_cycle": r["first_output_cycle"],
+                "latency_cycles": r["latency_cycles"],
+                "cores_used": r["cores_used"],
+                "energy_j": r["energy_j"],
+                "stalled_on_output_cycles": s["pe"]["stalled_on_output_cycles"],
+            }
+        table.append(t)
+    for t in table:  # against the column split (ELSA) of the same network
+        ref = _get(table, model=t["model"], split="columns", status="ok")
+        if ref and t["status"] == "ok":
+            t["first_output_vs_columns"] = t["first_output_cycle"] / ref["first_output_cycle"]
+            t["latency_vs_columns"] = t["latency_cycles"] / ref["latency_cycles"]
+    fields = ["model", "split", "first_output_cycle", "latency_cycles", "cores_used", "energy_j"]
+    fields += ["stalled_on_output_cycles", "first_output_vs_columns", "latency_vs_columns", "status"]
+    _write(out, "split", table, fields)
+    models, splits = _uniq(table, "model"), _uniq(table, "split")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+    for ax, key, title in zip(
+        axes,
+        ("first_output_vs_columns", "latency_vs_columns", "cores_used"),
+        ("first output / column split", "latency / column split", "cores used"),
+        strict=True,
+    ):
+        _grouped_bars(
+            ax,
+            splits,
+            models,
+            lambda sp, m, key=key: (_get(table, model=m, split=sp, status="ok") or {}).get(key),
+            note=lambda sp, m, v: f"{v:.2f}" if v < 100 else f"{v:.0f}",
+        )
+        ax.set_title(title)
+        ax.legend(title="mapping.split", fontsize=7)
+    axes[0].axhline(1.0, color="0.4", lw=0.8, ls=":")
+    axes[1].axhline(1.0, color="0.4", lw=0.8, ls=":")
+    fig.suptitle("Cutting layers over cores: output channels (ELSA) vs output-row bands")
+    _save(fig, out / "split.png")
+    return table
+
+
 STUDIES: dict[str, Callable[[Path, Path], list[Row]]] = {
     "products": products,
     "flits": flits,
@@ -675,4 +724,5 @@ STUDIES: dict[str, Callable[[Path, Path], list[Row]]] = {
     "scaling": scaling,
     "memory": memory,
     "congestion": congestion,
+    "split": split,
 }

@@ -25,6 +25,7 @@ REDUCED: dict[str, list[str]] = {
     "scaling": ['noc.topology=["mesh:2x2", "mesh:6x6"]', "chip.clock_mhz=[200, 500]"],
     "memory": VGG,
     "congestion": ["noc.link_bits=[512, 8]"],
+    "split": ['workload.model=["resnet18"]', 'mapping.split=["columns", "auto"]'],
 }
 
 
@@ -118,6 +119,14 @@ def test_congestion(tmp_path: Path) -> None:
     by = {int(r["link_bits"]): r for r in _run("congestion", tmp_path)}
     assert float(by[8]["offered_rate"]) > float(by[512]["offered_rate"])
     assert float(by[8]["slowdown"]) > 2.0 > float(by[512]["slowdown"]) >= 1.0
+
+
+def test_split(tmp_path: Path) -> None:
+    by = {r["split"]: r for r in _run("split", tmp_path)}
+    assert by["columns"]["status"] == by["auto"]["status"] == "ok"
+    # row bands spread ResNet conv1 over the free cores: the first response comes much sooner
+    assert float(by["auto"]["first_output_vs_columns"]) < 0.7
+    assert int(by["auto"]["cores_used"]) > int(by["columns"]["cores_used"])
 
 
 def test_study_needs_a_sweep_dir(tmp_path: Path, capsys) -> None:

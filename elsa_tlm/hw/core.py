@@ -232,7 +232,11 @@ class LayerSlice:
 
     @property
     def done(self) -> bool:
-        return self.fire_step >= self.T and not self.pending and not self.outbox
+        """Every output fired and sent, and every input absorbed (a row band may fire all its outputs
+        before the spines it does not need have arrived; it still absorbs them and returns their credits)."""
+        if self.fire_step < self.T or self.pending or self.outbox or self.parts:
+            return False
+        return self.first or bool((self.prefix == self.n_in).all())
 
     # ------------------------------------------------------------------------------------------ emission
     def finish(self, now: int, fires: list[tuple[int, int, int]]) -> None:
