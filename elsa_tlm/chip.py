@@ -51,6 +51,8 @@ class Chip:
     events: dict[str, np.ndarray]  # (T, n_out) expanded events per layer
     fires: dict[str, np.ndarray]  # (T, n_out) rows fired
     buffers: dict[tuple, BufferResult]  # (layer, queues, band rows) -> input-buffer behaviour
+    fmt: PacketFormat
+    payload_bits: int  # meaningful bits of every packet sent (headers, spikes, CRCs; no padding)
     trace: list[tuple] = field(default_factory=list)  # (node, name, start, end, step, spines)
 
 
@@ -187,6 +189,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
 
     # every slice in positions: absorption (its layer's input order), release and emission orders
     emit_ids: dict[tuple[str, int], np.ndarray] = {}  # spines each slice emits, in its emission order
+    payload = 0
     chip_slices: dict[tuple[str, int], LayerSlice] = {}
     by_core: dict[int, list[LayerSlice]] = defaultdict(list)
     for layer in wl.layers:
@@ -227,6 +230,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 share = (total * s.col_hi) // layer.cout - (total * s.col_lo) // layer.cout  # its channels
                 sp = share[:, ids]
             pk, fl, _ = fmt.size(sp)
+            payload += int(fmt.payload_bits(sp).sum()) * len(dest_nodes)
             c = costs[(layer.name, s.index)]
             sl = LayerSlice(
                 f"{layer.name}#{s.index}",
@@ -258,4 +262,4 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     cores = {
         node: NeuralCore(env, node, by_core[node], nis[node], batch, recorder) for node in sorted(by_core)
     }
-    return Chip(env, transport, nis, cores, chip_slices, costs, events, fires, buffers, trace)
+    return Chip(env, transport, nis, cores, chip_slices, costs, events, fires, buffers, fmt, payload, trace)

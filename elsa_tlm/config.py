@@ -151,6 +151,13 @@ class MemoryConfig:
     access_cycles: int = meta(
         1, int, _in_range(1, 1000), "latency of one macro-row access (cycles, pipelined)"
     )
+    edram_retention_us: float = meta(
+        7.7,
+        (int, float),
+        _in_range(0.1, 1e6),
+        "eDRAM data retention (µs): every occupied row is refreshed once per retention time (28 nm gain-cell"
+        " eDRAMs retain < 7.7 µs: Giterman et al., IEEE SSC-L 2020)",
+    )
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""Energy ledger and area roll-up: action counts × per-action energy, leakage × powered time, macro areas.
+"""Energy ledger: action counts × per-action energy, leakage × powered time, eDRAM refresh, DRAM.
 
 Every number comes from ``elsa_tlm/data/elsa_28nm.toml`` (ELSA's 28 nm characterisation) except the DRAM
-energy per bit (``chip.dram_pj_per_bit``, an assumption stated in docs/MODEL.md). Categories of
-``energy_breakdown_j``: adder, accumulator, weight_sram, membrane_sram, tracer_sram, input_buffer, fire,
-scheduling_logic, residual, packetisation, router_logic, noc_links, leakage, dram.
+energy per bit (``chip.dram_pj_per_bit``) and the eDRAM retention time (``memory.edram_retention_us``),
+assumptions stated in docs/MODEL.md. On-chip categories (``energy_breakdown_j``, summing to ``energy_j``):
+adder, accumulator, weight_sram, membrane_sram, tracer_sram, input_buffer, fire, scheduling_logic, residual,
+packetisation, noc_hops, noc_local_delivery, routing_engine, refresh, leakage. DRAM (the input image) is
+apart: ``dram_energy_j``, and ``system_energy_j`` = both.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ from elsa_tlm.snn.products import ActionCounts
 from elsa_tlm.tech import load_tech, memory_table
 
 PJ = 1e-12
+
+
+def sop_counts(wl: Any, events: dict[str, np.ndarray]) -> tuple[int, int]:
+    """(synaptic events, SOPs): every expanded input event adds into Cout membranes (one synaptic event
+    each); the published #SOPs count 2 ops per synaptic event, as #Ops counts 2 per MAC."""
+    syn = int(sum(int(events[la.name].sum()) * la.cout for la in wl.layers))
+    return syn, 2 * syn
 
 
 class EnergyModel:
@@ -61,18 +70,19 @@ class EnergyModel:
 
     # ------------------------------------------------------------------ router-side units
     def scheduling_energy(
-        self, wl: Any, act: Any, mapping: Any, events: dict[str, np.ndarray]
+        self, wl: Any, act: Any, mapping: Any, events: dict[str, np.ndarray], queue_writes: int
     ) -> dict[str, float]:
         """Input buffer, im2col, order controller, update arbiter, residual add and first-layer accumulate.
 
-        Per consumer slice (each core holding a slice does its own expansion and queueing):
-        input-queue write+read per expanded event per PE; im2col per input spike; order controller per
+        ``queue_writes``: spikes written into (and read from) the input buffers of all active PEs. Per
+        consumer slice (each core holding a slice does its own expansion): im2col per input spike; order controller per
         input spine per step; update arbiter per input spine per step per PE; residual unit one 16-lane
         accumulator op per 16 skip spikes (rounded up per spine); the first layer's multi-bit pixels
         accumulate in the 16-lane accumulator: one op per expanded event per 16 columns.
         """
         lg, q = self.logic, self.mem["input_queue"]
-        e_queue = e_im2col = e_order = e_arb = e_res = e_acc = 0.0
+        e_queue = queue_writes * (q["write_pj"] + q["read_pj"])
+        e_im2col = e_order = e_arb = e_res = e_acc = 0.0
         for layer in wl.layers:
             slices = mapping.by_layer[layer.name]
             n = len(slices)
@@ -80,7 +90,6 @@ class EnergyModel:
             spikes = int(act.inputs[layer.name].sum())
             spines = act.time_steps * layer.n_in
             active_pes = sum(sum(1 for c in s.pe_cols if c > 0) for s in slices)
-            e_queue += ev * active_pes * (q["write_pj"] + q["read_pj"])
             e_im2col += spikes * n * lg["im2col"]["energy_pj"]
             e_order += spines * n * lg["order_controller"]["energy_pj"]
             e_arb += spines * active_pes * lg["update_arbiter"]["energy_pj"]
@@ -108,8 +117,23 @@ class EnergyModel:
             * PJ
         }
 
-    def noc_energy(self, counters: dict[str, int]) -> dict[str, float]:
-        return noc_energy_j(counters, self.cfg.noc.flit_bits, self.tech)
+    def noc_energy(self, counters: dict[str, int], route_lookups_per_router: int = 1) -> dict[str, float]:
+        return noc_energy_j(counters, self.cfg.noc.flit_bits, self.tech, route_lookups_per_router)
+
+    def refresh_energy(self, occupied: dict[str, Any], seconds: float) -> tuple[float, int]:
+        """eDRAM: every occupied row of weights, membranes and tracers is refreshed (read and written
+        back) once per retention time while the inference runs; SRAM needs none. (joules, row refreshes)."""
+        if self.cfg.memory.technology != "edram":
+            return 0.0, 0
+        refreshes = int(seconds * 1e6 // self.cfg.memory.edram_retention_us)
+        rows = self.cfg.pe.macro_rows
+        pj = 0.0
+        n = 0
+        for kind in ("weight", "membrane", "tracer"):
+            k_rows = occupied[f"{kind}_macros"] * rows * refreshes
+            n += k_rows
+            pj += k_rows * (self.mem[kind]["read_pj"] + self.mem[kind]["write_pj"])
+        return pj * PJ, n
 
     def dram_energy(self, wl: Any) -> float:
         h, w = wl.input_hw

@@ -156,8 +156,10 @@ def plot_energy(result: Result, path: Path) -> None:
     for i, v in enumerate(vals):
         share = 100 * v / total if total else 0.0
         ax.text(v, i, f" {v:.3g} µJ ({share:.1f}%)", va="center", fontsize=8)
-    ax.set_xlabel("energy per inference (µJ)")
-    ax.set_title(f"{result.workload.model}: energy breakdown, total {total:.3g} µJ")
+    ax.set_xlabel("on-chip energy per inference (µJ)")
+    dram = result.summary.get("dram_energy_j")
+    apart = f"; DRAM (input image) apart: {dram * 1e6:.3g} µJ" if dram else ""
+    ax.set_title(f"{result.workload.model}: on-chip energy, total {total:.3g} µJ{apart}", fontsize=10)
     ax.set_xlim(0, vals.max() * 1.35 if vals.size and vals.max() > 0 else 1)
     _save(fig, path)
 

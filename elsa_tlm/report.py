@@ -622,7 +622,15 @@ def _run_body(folder: Path) -> tuple[str, str, list[tuple[str, str]]]:
             _section(
                 "energy",
                 "Energy breakdown",
-                _breakdown(s["energy_breakdown_j"], "energy", "µJ", 1e6, "part"),
+                "<p>On-chip energy (dynamic + leakage); the DRAM load of the input image is apart.</p>"
+                + _breakdown(s["energy_breakdown_j"], "energy", "µJ", 1e6, "part")
+                + (
+                    f"<p>DRAM (input image): {_fmt(s['dram_energy_j'] * 1e6)} µJ; system (chip + DRAM): "
+                    f"{_fmt(s['system_energy_j'] * 1e6)} µJ</p>"
+                    if isinstance(s.get("dram_energy_j"), int | float)
+                    and isinstance(s.get("system_energy_j"), int | float)
+                    else ""
+                ),
                 toc,
             )
         )

@@ -19,7 +19,7 @@ import simpy
 
 from elsa_tlm.chip import Chip, build_chip
 from elsa_tlm.config import Config
-from elsa_tlm.energy import EnergyModel
+from elsa_tlm.energy import EnergyModel, sop_counts
 from elsa_tlm.errors import StallError
 from elsa_tlm.mapping import Mapping, map_workload
 from elsa_tlm.noc.routes import make_routing
@@ -145,14 +145,21 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         adder_lanes[layer] += c.adder_lane_acts
     events = chip.events
     dyn = energy.pe_energy(pe_actions, adder_lanes)
-    sched = energy.scheduling_energy(wl, act, mapping, events)
+    queue_writes = sum(
+        c.queue_spikes * sum(1 for col in s.pe_cols if col > 0)
+        for s in mapping.slices
+        for c in [chip.costs[(s.layer, s.index)]]
+    )
+    sched = energy.scheduling_energy(wl, act, mapping, events, queue_writes)
     pkt = energy.packetisation_energy(int(counters["packets"]), int(counters["flits"]))  # each decoded once
-    noc = energy.noc_energy(counters)
+    noc = energy.noc_energy(counters, chip.fmt.route_lookups_per_router)
     dram = energy.dram_energy(wl)
+    occupied = energy.area.occupied(mapping.slices)
+    refresh, refreshed_rows = energy.refresh_energy(occupied, latency / clock_hz)
     leak = energy.leakage_energy(mapping.cores_used, latency / clock_hz)
-    breakdown = {**dyn, **sched, **pkt, **noc, "dram": dram, "leakage": leak}
-    energy_j = float(sum(breakdown.values()))
-    sops = int(sum(int(events[la.name].sum()) * la.cout for la in wl.layers))
+    breakdown = {**dyn, **sched, **pkt, **noc, "refresh": refresh, "leakage": leak}
+    energy_j = float(sum(breakdown.values()))  # on chip
+    synaptic_events, sops = sop_counts(wl, events)  # the published #SOPs convention (MODEL.md §5)
     ops = wl.dense_ops
     latency_s = latency / clock_hz
     link_rows = transport.link_rows()
@@ -179,16 +186,23 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         "step_done_cycles": step_done,
         "first_output_cycle": first_output,
         "energy_j": energy_j,
+        "energy_scope": "chip: dynamic + leakage (+ eDRAM refresh); DRAM apart (dram_energy_j)",
         "energy_breakdown_j": breakdown,
+        "dram_energy_j": dram,
+        "system_energy_j": energy_j + dram,
+        "system_energy_breakdown_j": {**breakdown, "dram": dram},
         "ops": ops,
+        "synaptic_events": synaptic_events,
         "sops": sops,
         "gops": ops / latency_s / 1e9 if latency_s > 0 else None,
         "tops_per_w": ops / energy_j / 1e12 if energy_j > 0 else None,
         "pj_per_sop": energy_j * 1e12 / sops if sops else None,
+        "edram_row_refreshes": refreshed_rows,
         "area_mm2": energy.area.chip_mm2(topo.n_nodes),
         "area_core_mm2": energy.area.core_mm2(),
         "area_breakdown_mm2": energy.area.core_breakdown_mm2(),
-        "macros_occupied": energy.area.occupied(mapping.slices),
+        "area_reconciliation": energy.area.reconciliation(topo.n_nodes),
+        "macros_occupied": occupied,
         "cores_used": mapping.cores_used,
         "cores_total": topo.n_nodes,
         "pe": {
@@ -203,13 +217,18 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         },
         "mean_spikes_per_flush": flushed / flushes if flushes else None,
         "noc": {
-            "packets": int(counters["packets"]),
+            "protocol": cfg.noc.protocol,
+            "packets": int(counters["packets"]),  # BAER: one per spine and destination; AER: one per spike
             "flits": int(counters["flits"]),
-            "bits": int(counters["bits"]),
+            "injected_bits": int(counters["bits"]),  # flits × flit_bits entering the network
+            "payload_bits": chip.payload_bits,  # of those, headers, spikes and CRCs (no padding)
+            "link_bits": int(sum(r["bits"] for r in link_rows)),  # Σ over links traversed
             "flit_hops": int(counters["flit_hops"]),
+            "loopback_flits": int(counters["loopback_flits"]),
             "max_link_flits": int(max((r["flits"] for r in link_rows), default=0)),
             "mean_link_utilisation": float(sum(r["busy_cycles"] for r in link_rows) / nl / max(latency, 1)),
-            "traffic_mb": counters["bits"] / 8e6,
+            "traffic_mb": counters["bits"] / 8e6,  # injected
+            "link_traffic_mb": sum(r["bits"] for r in link_rows) / 8e6,
         },
         "elastic": None,
         "sim": {

@@ -373,11 +373,13 @@ def topologies(sweep_dir: Path, out: Path) -> list[Row]:
                 "latency_cycles": r["latency_cycles"],
                 "first_output_cycle": r["first_output_cycle"],
                 "energy_j": r["energy_j"],
-                "noc_energy_j": s["energy_breakdown_j"].get("noc_links", 0.0)
-                + s["energy_breakdown_j"].get("router_logic", 0.0),
+                "noc_energy_j": sum(
+                    s["energy_breakdown_j"].get(k, 0.0)
+                    for k in ("noc_hops", "noc_local_delivery", "routing_engine")
+                ),
                 "traffic_mb": r["noc_traffic_mb"],
                 "flit_hops": s["noc"]["flit_hops"],
-                "link_traffic_mb": s["noc"]["flit_hops"] * s["flit_bits"] / 8e6,
+                "link_traffic_mb": s["noc"].get("link_bits", s["noc"]["flit_hops"] * s["flit_bits"]) / 8e6,
                 "avg_hops": s["noc"]["flit_hops"] / max(1, s["noc"]["flits"]),
                 "max_link_flits": r["noc_max_link_flits"],
             }
@@ -598,7 +600,7 @@ def congestion(sweep_dir: Path, out: Path) -> list[Row]:
                 "protocol": s["protocol"],
                 "packets": s["noc"]["packets"],
                 "flits": s["noc"]["flits"],
-                "offered_rate": s["noc"]["bits"] / lb / (s["cores_used"] * t_lt),
+                "offered_rate": s["noc"]["injected_bits"] / lb / (s["cores_used"] * t_lt),
                 "busiest_link_demand": max(lk["busy_cycles"] for lk in links) / t_lt,
                 "at_cycles": at["latency_cycles"],
                 "lt_cycles": lt["latency_cycles"],
@@ -705,7 +707,7 @@ def split(sweep_dir: Path, out: Path) -> list[Row]:
             splits,
             models,
             lambda sp, m, key=key: (_get(table, model=m, split=sp, status="ok") or {}).get(key),
-            note=lambda sp, m, v: f"{v:.2f}" if v < 100 else f"{v:.0f}",
+            note=(lambda sp, m, v: f"{v:.0f}") if key == "cores_used" else (lambda sp, m, v: f"{v:.2f}"),
         )
         ax.set_title(title)
         ax.legend(title="mapping.split", fontsize=7)

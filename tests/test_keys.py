@@ -25,6 +25,7 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "workload.classifier_density": ("0.5", ['workload.model="resnet18"']),
     "pe.product": ('"outer"', []),
     "memory.technology": ('"edram"', []),
+    "memory.edram_retention_us": ("3.0", ['memory.technology="edram"']),
     "noc.topology": ('"torus:6x6"', []),
     "noc.routing": ('"valiant"', []),
     "noc.protocol": ('"aer_morphic"', []),

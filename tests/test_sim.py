@@ -16,10 +16,11 @@ BREAKDOWN_KEYS = {
     "fire",
     "scheduling_logic",
     "packetisation",
-    "router_logic",
-    "noc_links",
+    "noc_hops",
+    "noc_local_delivery",
+    "routing_engine",
+    "refresh",
     "leakage",
-    "dram",
 }
 
 
@@ -56,8 +57,20 @@ def test_summary_contract(small_results):
         assert key in s, key
     assert len(s["step_done_cycles"]) == s["time_steps"] == 4
     assert s["step_done_cycles"] == sorted(s["step_done_cycles"])
-    assert set(s["energy_breakdown_j"]) >= BREAKDOWN_KEYS
+    assert set(s["energy_breakdown_j"]) >= BREAKDOWN_KEYS and "dram" not in s["energy_breakdown_j"]
     assert sum(s["energy_breakdown_j"].values()) == pytest.approx(s["energy_j"], rel=1e-12)
+    # energy scopes: the chip, DRAM apart, the system = both
+    assert s["dram_energy_j"] > 0 and s["system_energy_j"] == pytest.approx(
+        s["energy_j"] + s["dram_energy_j"]
+    )
+    assert sum(s["system_energy_breakdown_j"].values()) == pytest.approx(s["system_energy_j"], rel=1e-12)
+    assert s["tops_per_w"] == pytest.approx(s["ops"] / s["energy_j"] / 1e12)
+    assert s["sops"] == 2 * s["synaptic_events"] and s["pj_per_sop"] == pytest.approx(
+        s["energy_j"] * 1e12 / s["sops"]
+    )
+    noc = s["noc"]
+    assert noc["link_bits"] == noc["flit_hops"] * s["flit_bits"]  # Σ over traversed links
+    assert noc["payload_bits"] <= noc["injected_bits"] == noc["flits"] * s["flit_bits"]
     assert all(v >= 0 for v in s["energy_breakdown_j"].values())
     assert s["latency_ms"] == pytest.approx(s["latency_cycles"] / (s["clock_mhz"] * 1e3))
     json.dumps(s, allow_nan=False)

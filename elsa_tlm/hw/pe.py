@@ -145,7 +145,7 @@ class SliceCosts:
     absorb: np.ndarray  # (T, n_in) cycles to absorb each whole input spine
     fire: np.ndarray  # (T, n_out) cycles to fire each output spine (0: nothing to do)
     actions: ActionCounts  # all PEs of the slice, whole run
-    adder_lane_acts: float  # adder activations weighted by the share of the 128 lanes they use
+    adder_lane_acts: float  # full adder-tree activations equivalent: rows summed / 16 × lanes used / 128
     queue_spikes: int  # expanded spikes written into (and read from) each active PE's input buffer
     flushes: int
     evictions: int
@@ -189,11 +189,12 @@ def slice_costs(
         fire = passes * fire_cycles * fires.astype(float)
         flushes = mini_batches = int(ev.sum())
         evictions, spikes, fused = 0, int(ev.sum()), 0
-    else:  # inner: every row, every step, all K weight rows
+    else:  # inner: every row that has input or can fire reads all K weight rows, spikes or not
         k_passes = -(-stream.k_rows // ways)
         absorb = write_cycles.astype(float)
-        fire = np.full(ev.shape, float(passes * (k_passes + fire_cycles)))
-        n_rows = ev.size
+        computed = (ev > 0) | fires
+        fire = passes * (k_passes + fire_cycles) * computed.astype(float)
+        n_rows = int(computed.sum())
         mini_batches = n_rows * k_passes
         flushes, evictions, spikes, fused = n_rows, 0, int(ev.sum()), n_rows
         n_fired = n_rows
@@ -205,7 +206,8 @@ def slice_costs(
             continue
         wr = -(-col // words)
         bl = -(-col // 128)
-        reads = spikes if product != "inner" else ev.size * stream.k_rows
+        # rows summed by the adder trees: one per spike (Gustavson, outer), K per computed row (inner)
+        reads = spikes if product != "inner" else n_rows * stream.k_rows
         mem = flushes + (n_fired - fused)  # each flush reads+writes its row; unfused fires do too
         actions = actions + ActionCounts(
             weight_row_reads=reads * wr,
@@ -217,7 +219,9 @@ def slice_costs(
             fire_activations=n_fired * bl,
             mini_batches=mini_batches,
         )
-        lane_acts += mini_batches * col / 128
+        # an adder-tree activation sums up to 16 rows over 128 lanes; it is charged for the rows it sums and
+        # the lanes it uses (an outer-product event adds one row: 1/16 of a full activation)
+        lane_acts += reads * col / (16 * 128)
         macros["weight"].read(reads * wr)
         macros["membrane"].read(mem * wr)
         macros["membrane"].write(mem * wr)

@@ -137,23 +137,29 @@ def load_tech() -> dict:
         return tomllib.load(fh)
 
 
-def noc_energy_j(counters: dict, flit_bits: int, tech: dict | None = None) -> dict[str, float]:
-    """NoC dynamic energy (J) from action counters.
+def noc_energy_j(
+    counters: dict, flit_bits: int, tech: dict | None = None, route_lookups_per_router: int = 1
+) -> dict[str, float]:
+    """NoC dynamic energy (J) from action counters, as ELSA's DSENT figures characterise it.
 
-    noc_links = flit_hops x hop energy; router_logic = crossbar_flits x crossbar energy + route_ops x routing
-    engine energy + local_flits x local delivery energy. Per-flit energies are characterised for 256-bit flits
-    and scaled linearly by flit_bits/256; the routing-engine energy is per decision and not scaled.
+    ``noc_hops``: flit_hops × the energy of one flit over one router + link hop (12.99 pJ, DSENT: buffer,
+    crossbar, arbitration and wire together, so the crossbar is not charged again); ``noc_local_delivery``:
+    flits whose source and destination are the same core × the local-delivery energy (5.03 pJ), the only
+    flits that pay it; ``routing_engine``: route_ops (packets × routers visited) × route-table lookups per
+    packet per router (a format that carries hop offsets needs none) × the routing engine's energy per
+    decision. Per-flit energies are characterised for 256-bit flits and scaled by flit_bits / 256.
     """
     tech = tech or load_tech()
     s = flit_bits / 256.0
     noc, logic = tech["noc"], tech["logic"]
-    links = counters["flit_hops"] * noc["hop_energy_pj_per_flit"] * s
-    logic_pj = (
-        counters["crossbar_flits"] * logic["crossbar"]["energy_pj"] * s
-        + counters["route_ops"] * logic["routing_engine"]["energy_pj"]
-        + counters["local_flits"] * noc["local_delivery_energy_pj_per_flit"] * s
-    )
-    return {"noc_links": links * 1e-12, "router_logic": logic_pj * 1e-12}
+    hops = counters["flit_hops"] * noc["hop_energy_pj_per_flit"] * s
+    local = counters.get("loopback_flits", 0) * noc["local_delivery_energy_pj_per_flit"] * s
+    lookups = counters["route_ops"] * route_lookups_per_router * logic["routing_engine"]["energy_pj"]
+    return {
+        "noc_hops": hops * 1e-12,
+        "noc_local_delivery": local * 1e-12,
+        "routing_engine": lookups * 1e-12,
+    }
 
 
 class Network:
@@ -211,6 +217,7 @@ class Network:
         self._ports_cache: dict[tuple[int, ...], tuple[OutputPort, ...]] = {}
         self._packets = self._flits = self._bits = 0
         self._flit_hops = self._local_flits = self._crossbar_flits = self._route_ops = 0
+        self._loopback_flits = 0
         self.in_flight = 0
         self.delivered = 0
         self.events_scheduled = 0
@@ -275,9 +282,10 @@ class Network:
 
     @property
     def counters(self) -> dict[str, int]:
-        """Action counters: packets, flits, bits sent; flit_hops (flits x links), local_flits (flits through
-        injection + ejection ports), crossbar_flits (flits x routers switched through, ejection included),
-        route_ops (packets x routers visited)."""
+        """Action counters: packets, flits, bits sent (injected); flit_hops (flits x links traversed);
+        local_flits (flits through injection + ejection ports); crossbar_flits (flits x routers switched
+        through, ejection included); route_ops (packets x routers visited); loopback_flits (flits of
+        transactions whose source and destination are the same core)."""
         return {
             "packets": self._packets,
             "flits": self._flits,
@@ -286,6 +294,7 @@ class Network:
             "local_flits": self._local_flits,
             "crossbar_flits": self._crossbar_flits,
             "route_ops": self._route_ops,
+            "loopback_flits": self._loopback_flits,
         }
 
     def link_rows(self) -> list[dict]:
@@ -515,6 +524,8 @@ class Network:
             self._local_flits += t.flits
             self._crossbar_flits += t.flits
             self._route_ops += t.packets
+            if len(t.ports) == 2:  # injection then ejection: it never left its router
+                self._loopback_flits += t.flits
             done = now + self.d_eject + ser
             t.buf = None
             self.in_flight -= 1

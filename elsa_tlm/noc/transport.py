@@ -49,6 +49,8 @@ class LooselyTimedTransport:
         c["local_flits"] += 2 * flits
         c["crossbar_flits"] += flits * (hops + 1)
         c["route_ops"] += packets * (hops + 1)
+        if hops == 0:
+            c["loopback_flits"] += flits
         h = hops
         p = self.net.params
         lat = 2 * self.net.P + (h + 1) * self.net.R + h * p.link_latency_cycles + ser

@@ -120,9 +120,11 @@ def test_ring_deadlock_is_detected():
 
 def test_energy_scaling():
     tech = load_tech()
-    c = {"flit_hops": 10, "local_flits": 4, "crossbar_flits": 6, "route_ops": 3}
+    c = {"flit_hops": 10, "local_flits": 4, "crossbar_flits": 6, "route_ops": 3, "loopback_flits": 2}
     e = noc_energy_j(c, 256, tech)
-    assert e["noc_links"] == pytest.approx(10 * 12.99e-12)
-    assert e["router_logic"] == pytest.approx((6 * 1.633 + 3 * 0.0077785 + 4 * 5.03) * 1e-12)
+    assert e["noc_hops"] == pytest.approx(10 * 12.99e-12)  # router + link per flit-hop; no crossbar on top
+    assert e["noc_local_delivery"] == pytest.approx(2 * 5.03e-12)  # only flits that stay on their core
+    assert e["routing_engine"] == pytest.approx(3 * 0.0077785e-12)
+    assert noc_energy_j(c, 256, tech, route_lookups_per_router=0)["routing_engine"] == 0.0
     e128 = noc_energy_j(c, 128, tech)
-    assert e128["noc_links"] == pytest.approx(e["noc_links"] / 2)
+    assert e128["noc_hops"] == pytest.approx(e["noc_hops"] / 2)
