@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed-run
 CLI := $(BIN)/elsa-tlm
 
-.PHONY: setup demo test lint bench noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits clean
+.PHONY: setup demo test lint bench noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits vit clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 2; }
@@ -38,6 +38,10 @@ bench: $(STAMP)
 
 digits: $(STAMP)
 	$(CLI) run scenarios/digits.toml
+
+# ViT-Small (T = 32) with the token-wise pipeline, three cores per block: results/vit/, plots/vit/
+vit: $(STAMP)
+	$(CLI) run scenarios/vit.toml --trace
 
 elastic: $(STAMP)
 	$(BIN)/python -m elsa_tlm.elastic --scenario scenarios/digits.toml --out plots/elastic $(ELASTIC_ARGS)

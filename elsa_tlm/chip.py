@@ -121,6 +121,8 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
         w = Windows(
             layer.in_hw, layer.out_hw, layer.kernel, layer.stride, layer.padding, cfg.schedule.defer_padding
         )
+        if layer.softmax:  # spiking softmax needs every Q and K token of the step: the pipeline stalls here
+            w.deferred[:] = True
         order = emit_order[layer.main]
         if order.size != layer.n_in:  # flatten: one input spine
             order = np.arange(layer.n_in)
@@ -171,7 +173,8 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
         stream = streams[s.layer]
         if s.is_band:
             stream = restrict(stream, targets[(s.layer, s.index)])
-        if cfg.pe.product == "gustavson" and key not in buffers:
+        layer = wl.by_name[s.layer]
+        if cfg.pe.product == "gustavson" and layer.kind != "add_norm" and key not in buffers:
             buffers[key] = run_buffer(
                 stream, queues, cfg.pe.input_queue_depth, cfg.pe.weight_ways, cfg.memory.access_cycles
             )
@@ -185,6 +188,9 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             cfg.pe.fire_cycles,
             cfg.pe.macro_words,
             pe_macros(cfg),
+            kind=layer.kind,
+            row_block=layer.row_block,
+            softmax=(layer.heads, layer.row_block) if layer.softmax else None,
         )
 
     # every slice in positions: absorption (its layer's input order), release and emission orders
@@ -200,7 +206,12 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
         pos_in = np.empty(order_in.size, dtype=np.int64)
         pos_in[order_in] = np.arange(order_in.size)
         producers = []
-        for role, pname in [("main", layer.main)] + [("skip", k) for k in layer.skips]:
+        roles = (
+            [("main", layer.main)]
+            + [("operand", k) for k in layer.operands]
+            + [("skip", k) for k in layer.skips]
+        )
+        for role, pname in roles:
             if pname == INPUT:
                 continue
             p = wl.by_name[pname]
@@ -250,6 +261,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 dest_nodes,
                 cap,
                 s.index,
+                softmax=layer.softmax,
             )
             chip_slices[(layer.name, s.index)] = sl
             by_core[s.core].append(sl)

@@ -20,7 +20,16 @@ from typing import Any
 
 from elsa_tlm.errors import ConfigError
 
-MODELS = ("vgg16_cifar10", "vgg16_cifar100", "vgg16_cifar10dvs", "resnet18", "resnet34", "resnet50", "digits")
+MODELS = (
+    "vgg16_cifar10",
+    "vgg16_cifar100",
+    "vgg16_cifar10dvs",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "vit_small",
+    "digits",
+)
 PROTOCOLS = ("baer", "aer_truenorth", "aer_morphic")
 ROUTINGS = ("xy", "shortest", "valiant", "multipath")
 FLIT_BITS_MIN, FLIT_BITS_MAX = 48, 256
@@ -105,6 +114,13 @@ class WorkloadConfig:
         1, int, _in_range(1, 100_000), "functional activity: number of test images simulated on the chip"
     )
     sample_offset: int = meta(0, int, _non_negative, "functional activity: first test image simulated")
+    step_profile: str = meta(
+        "cnn",
+        str,
+        _one_of("cnn", "uniform"),
+        "how a transformer recording's per-layer totals split over the steps (not recorded): front-loaded like"
+        " the six recorded CNNs, or uniform",
+    )
     classifier_density: float = meta(
         -1.0,
         (int, float),
@@ -192,7 +208,12 @@ class NocConfig:
 
 @dataclass(frozen=True)
 class MappingConfig:
-    partition: str = meta("greedy", str, _one_of("greedy", "none"), "merge layers onto shared cores")
+    partition: str = meta(
+        "greedy",
+        str,
+        _one_of("greedy", "none", "vit_blocks"),
+        "merge layers onto shared cores: greedy (ELSA), none, or ELSA's three cores per transformer block",
+    )
     placement: str = meta("hilbert", str, _one_of("hilbert", "linear"), "initial placement order")
     refine: bool = meta(True, bool, None, "neighbour-swap refinement of Σ traffic × distance")
     max_layers_per_core: int = meta(4, int, _in_range(1, 16), "P: layer groups sharing one core")
@@ -208,7 +229,12 @@ class MappingConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    policy: str = meta("spine", str, _one_of("lbl", "tbt", "spine"), "pipeline policy")
+    policy: str = meta(
+        "spine",
+        str,
+        _one_of("lbl", "tbt", "spine", "token"),
+        "pipeline policy (token = spine: a transformer's tokens are its spines)",
+    )
     order: str = meta("shell", str, _one_of("shell", "raster"), "input spine visiting order")
     defer_padding: bool = meta(
         True, bool, None, "outputs touching bottom/right padding wait for the step's last input"

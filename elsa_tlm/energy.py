@@ -23,11 +23,22 @@ from elsa_tlm.tech import load_tech, memory_table
 PJ = 1e-12
 
 
-def sop_counts(wl: Any, events: dict[str, np.ndarray]) -> tuple[int, int]:
-    """(synaptic events, SOPs): every expanded input event adds into Cout membranes (one synaptic event
-    each); the published #SOPs count 2 ops per synaptic event, as #Ops counts 2 per MAC."""
-    syn = int(sum(int(events[la.name].sum()) * la.cout for la in wl.layers))
-    return syn, 2 * syn
+def sop_counts(wl: Any, events: dict[str, np.ndarray], act: Any = None) -> tuple[int, int]:
+    """(synaptic events, SOPs). Every expanded input event adds a weight into its fan-out membranes (Cout, a
+    head's block for spike × spike products, none for an addition): one synaptic event each. The published
+    #SOPs count 2 ops per synaptic event, as #Ops count 2 per MAC, over the inputs the recordings count: for
+    ViT's A·V the attention map only (its V operand's half, A_acc · V_t, is done and charged but not counted
+    in SOPs, as in the published figure)."""
+    syn = counted = 0
+    for la in wl.layers:
+        n = int(events[la.name].sum()) * la.fanout_cols
+        syn += n
+        if act is not None and la.operands and not la.counts_operands:
+            main = float(act.emitted[la.main].sum())
+            ops = sum(float(act.emitted[o].sum()) for o in la.operands)
+            n = int(round(n * main / (main + ops))) if main + ops > 0 else n
+        counted += n
+    return syn, 2 * counted
 
 
 class EnergyModel:
@@ -104,6 +115,18 @@ class EnergyModel:
             "scheduling_logic": (e_im2col + e_order + e_arb) * PJ,
             "residual": e_res * PJ,
             "accumulator": e_acc * PJ,
+        }
+
+    def transformer_energy(self, costs: list[Any]) -> dict[str, float]:
+        """Router units of transformer layers: spiking softmax and layer norm per 128-lane activation, the
+        residual additions of add_norm (16-lane accumulator per 16 spikes), and the writes of a spike × spike
+        product's dynamic operand into weight memory (one row read-modify-write per operand spike)."""
+        lg, w = self.logic, self.mem["weight"]
+        return {
+            "softmax": sum(c.softmax_acts for c in costs) * lg["softmax"]["energy_pj"] * PJ,
+            "layernorm": sum(c.layernorm_acts for c in costs) * lg["layernorm"]["energy_pj"] * PJ,
+            "residual_add": sum(c.accumulator_ops for c in costs) * lg["accumulator"]["energy_pj"] * PJ,
+            "operand_tracer": sum(c.operand_writes for c in costs) * (w["read_pj"] + w["write_pj"]) * PJ,
         }
 
     def packetisation_energy(self, packets_sent: int, flits_received: int) -> dict[str, float]:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import simpy
 
 from elsa_tlm.chip import Chip, build_chip
@@ -67,7 +68,9 @@ class Plan:
 
 def prepare(cfg: Config, activity: Activity | None = None, workload: Workload | None = None) -> Plan:
     """Build (and so check) the workload, activity, topology, mapping and routes of ``cfg``."""
-    wl = workload or load_workload(cfg.workload.model, cfg.run.time_steps, cfg.workload.classifier_density)
+    wl = workload or load_workload(
+        cfg.workload.model, cfg.run.time_steps, cfg.workload.classifier_density, cfg.workload.step_profile
+    )
     act = activity or build_activity(cfg, wl)
     topo = build_topology(cfg.noc.topology, cfg.base_dir)
     mapping = map_workload(wl, act, cfg, topo)
@@ -158,8 +161,10 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
     refresh, refreshed_rows = energy.refresh_energy(occupied, latency / clock_hz)
     leak = energy.leakage_energy(mapping.cores_used, latency / clock_hz)
     breakdown = {**dyn, **sched, **pkt, **noc, "refresh": refresh, "leakage": leak}
+    if any(la.kind in ("matmul_ss", "add_norm") for la in wl.layers):
+        breakdown |= energy.transformer_energy(list(chip.costs.values()))
     energy_j = float(sum(breakdown.values()))  # on chip
-    synaptic_events, sops = sop_counts(wl, events)  # the published #SOPs convention (MODEL.md §5)
+    synaptic_events, sops = sop_counts(wl, events, act)  # the published #SOPs convention (MODEL.md §5)
     ops = wl.dense_ops
     latency_s = latency / clock_hz
     link_rows = transport.link_rows()
@@ -208,6 +213,7 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         "pe": {
             "flushes": flushes,
             "mean_spikes_per_flush": flushed / flushes if flushes else None,
+            **_softmax_stall(chip, T),
             "evictions": sum(c.evictions for c in chip.costs.values()),
             "fired_rows": int(sum(int(f.sum()) for f in chip.fires.values())),
             "row_steps": int(sum(f.size for f in chip.fires.values())),
@@ -216,6 +222,7 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
             "starved_on_input_cycles": sum(r["starved_on_input_cycles"] for r in core_rows),
         },
         "mean_spikes_per_flush": flushed / flushes if flushes else None,
+        **_softmax_stall(chip, T),
         "noc": {
             "protocol": cfg.noc.protocol,
             "packets": int(counters["packets"]),  # BAER: one per spine and destination; AER: one per spike
@@ -283,6 +290,19 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
     )
 
 
+def _softmax_stall(chip: Chip, T: int) -> dict[str, Any]:
+    """Transformers: how long each step's softmax waited for the step's every Q and K token (cycles from the
+    first token absorbed to the last), summed over the softmax slices, and per step (mean over them)."""
+    sm = [s for s in chip.slices.values() if s.softmax]
+    if not sm:
+        return {}
+    per = np.array([np.where(s.stall_to >= 0, s.stall_to - s.stall_from, 0) for s in sm])
+    return {
+        "softmax_stall_cycles": int(per.sum()),
+        "softmax_stall_cycles_per_step": [float(x) for x in per.mean(axis=0)],
+    }
+
+
 def _core_rows(chip: Chip) -> list[dict[str, Any]]:
     """Per neural core: PE time, stalls, buffer peaks, flushes."""
     rows = []
@@ -315,6 +335,22 @@ def _timeline_and_trace(chip: Chip, want_trace: bool) -> tuple[list[tuple], list
     """Timeline rows (layer, start, end, step, step) for the plots and Perfetto slices per core."""
     timeline: list[tuple] = []
     trace: list[dict[str, Any]] = []
+    if want_trace:  # the softmax stall of every step, on its own thread of the core
+        for s in chip.slices.values():
+            if s.softmax:
+                for t in range(s.T):
+                    if s.stall_to[t] >= 0:
+                        trace.append(
+                            {
+                                "name": f"softmax stall {s.name} t{t}",
+                                "ph": "X",
+                                "pid": s.node,
+                                "tid": f"softmax {s.name}",
+                                "ts": int(s.stall_from[t]),
+                                "dur": int(s.stall_to[t] - s.stall_from[t]),
+                                "args": {"step": t, "waits for": "every Q and K token of the step"},
+                            }
+                        )
     for row in chip.trace:
         if len(row) == 4:  # (node, reason, start, end): the PEs idle
             node, why, start, end = row

@@ -19,7 +19,17 @@ from typing import Any
 
 from elsa_tlm.fileio import write_csv_atomic
 
-NETWORKS = ["vgg16_cifar10", "vgg16_cifar100", "vgg16_cifar10dvs", "resnet18", "resnet34", "resnet50"]
+NETWORKS = [
+    "vgg16_cifar10",
+    "vgg16_cifar100",
+    "vgg16_cifar10dvs",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "vit_small",
+]
+# per network: the keys it needs (ViT-Small maps three cores per block, its policy is token-wise)
+NETWORK_SETS = {"vit_small": ['mapping.partition="vit_blocks"']}
 POLICIES = ["spine", "tbt", "lbl"]
 FIELDS = [
     "model",
@@ -42,7 +52,10 @@ def _one(args: tuple[str, str, tuple[str, ...]]) -> dict[str, Any]:
     from elsa_tlm.config import load_config
 
     model, policy, extra = args
-    cfg = load_config(None, [f'workload.model="{model}"', f'schedule.policy="{policy}"', *extra])
+    if model == "vit_small" and policy == "spine":
+        policy = "token"  # the same rule: a transformer's tokens are its spines
+    sets = [f'workload.model="{model}"', f'schedule.policy="{policy}"', *NETWORK_SETS.get(model, []), *extra]
+    cfg = load_config(None, sets)
     s = sim.run(cfg).summary
     f = s["clock_mhz"] * 1e3
     return {

@@ -23,6 +23,7 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "workload.samples": ("2", DIGITS),
     "workload.sample_offset": ("5", DIGITS),
     "workload.classifier_density": ("0.5", ['workload.model="resnet18"']),
+    "workload.step_profile": ('"uniform"', ['workload.model="vit_small"', 'mapping.partition="vit_blocks"']),
     "pe.product": ('"outer"', []),
     "memory.technology": ('"edram"', []),
     "memory.edram_retention_us": ("3.0", ['memory.technology="edram"']),

@@ -98,6 +98,7 @@ class LayerSlice:
         destinations: list[int],
         chunk_flits: int,
         index: int = 0,
+        softmax: bool = False,
     ) -> None:
         self.name, self.layer, self.node, self.T, self.n_in = name, layer, node, T, n_in
         self.index = index  # slice index within its layer (trains carry it)
@@ -127,6 +128,11 @@ class LayerSlice:
         self.out_log: list[tuple[int, list[int]]] = []  # output layer: (cycle, steps) leaving the chip
         self.stats = SliceStats(step_done=[-1] * T)
         self.first = not producers
+        self.now = 0  # the cycle of the transaction being prepared (set by the core)
+        # a spiking softmax: when the step's first token was absorbed and when its last one released the step
+        self.softmax = softmax
+        self.stall_from = np.full(T, -1, dtype=np.int64)
+        self.stall_to = np.full(T, -1, dtype=np.int64)
         self.next_input = 0  # first layer: flat (step, position) of the next input spine
 
     # ------------------------------------------------------------------------------------------ inputs
@@ -181,6 +187,11 @@ class LayerSlice:
                     break
                 p += seg.size
             self.prefix[t] = p
+            if self.softmax:
+                if self.stall_from[t] < 0:
+                    self.stall_from[t] = self.now
+                if p == self.n_in and self.stall_to[t] < 0:
+                    self.stall_to[t] = self.now
 
     # ------------------------------------------------------------------------------------------ work
     def has_absorb(self) -> bool:
@@ -253,7 +264,7 @@ class LayerSlice:
                 self.stats.step_done[t] = now
                 if self.policy == "tbt" or (self.policy == "lbl" and t == self.T - 1):
                     self._packetise(now)
-        if self.policy == "spine":
+        if self.policy in ("spine", "token"):
             self._packetise(now)
 
     def _packetise(self, now: int) -> None:
@@ -406,6 +417,7 @@ class NeuralCore:
                     )
                 continue
             start = env.now
+            s.now = start
             cost, parts, fires = s.take(self.batch)
             cycles = int(np.ceil(cost - 1e-9)) if cost > 0 else 0
             if cycles:

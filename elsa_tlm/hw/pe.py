@@ -152,6 +152,12 @@ class SliceCosts:
     spikes_flushed: int
     passes: int
     macros: dict[str, SramMacro]
+    # transformer units (router): spiking softmax and layer-norm activations (128 lanes), 16-lane additions,
+    # and macro-row writes of a spike x spike product's dynamic operand into weight memory
+    softmax_acts: int = 0
+    layernorm_acts: int = 0
+    accumulator_ops: int = 0
+    operand_writes: int = 0
 
 
 def slice_costs(
@@ -164,11 +170,26 @@ def slice_costs(
     fire_cycles: int,
     words: int,
     macros: dict[str, SramMacro],
+    kind: str = "conv",
+    row_block: int = 0,
+    softmax: tuple[int, int] | None = None,
+    accumulator_lanes: int = 16,
 ) -> SliceCosts:
     """Per-spine cycles and whole-run actions of a slice with ``pe_cols`` columns per PE and ``lanes``
-    neuron circuits per PE (its lane group)."""
+    neuron circuits per PE (its lane group).
+
+    Transformer layers: ``kind = "matmul_ss"`` with ``row_block`` (a spike's weight row spans one head's
+    block of columns: lane passes over that block only) also writes every input spike into its dynamic
+    operand's tracer (one weight-memory row read-modify-write, N banks in parallel); ``softmax = (heads,
+    width)`` adds the router's softmax unit (one 128-lane activation per cycle) per fired row; ``kind =
+    "add_norm"`` has no weights: the router's 16-lane adder takes the spikes, the layer-norm unit (one
+    128-lane activation per cycle) and the fire pass run per fired row.
+    """
+    if kind == "add_norm":
+        return _add_norm_costs(stream, pe_cols, lanes, fire_cycles, words, macros, accumulator_lanes)
     c = max(pe_cols)
-    passes = -(-c // lanes)
+    block = min(c, row_block) if row_block else c
+    passes = -(-block // lanes)
     T = stream.counts.shape[0]
     writes = stream.counts * stream.fanout[None, :]  # expanded spikes written per input spine
     write_cycles = -(-writes // WRITE_SPIKES_PER_CYCLE)
@@ -198,14 +219,26 @@ def slice_costs(
         mini_batches = n_rows * k_passes
         flushes, evictions, spikes, fused = n_rows, 0, int(ev.sum()), n_rows
         n_fired = n_rows
+    operand_writes = 0
+    if kind == "matmul_ss":  # each arriving spike updates its operand's accumulated tracer (weight memory)
+        operand_writes = int(stream.counts.sum())
+        absorb = absorb + (-(-stream.counts // ways))
+    softmax_acts = 0
+    if softmax is not None:
+        heads, width = softmax
+        per_row = heads * -(-width // 128)
+        fire = fire + per_row * fires
+        softmax_acts = int(fires.sum()) * per_row
     actions = ActionCounts()
     lane_acts = 0.0
     queue_spikes = int(writes.sum()) if product != "inner" else 0
-    for col in pe_cols:
-        if col <= 0:
+    frac = min(1.0, row_block / max(1, sum(pe_cols))) if row_block else 1.0  # columns a weight row touches
+    for col_all in pe_cols:
+        if col_all <= 0:
             continue
-        wr = -(-col // words)
-        bl = -(-col // 128)
+        col = col_all * frac
+        wr = -(-int(np.ceil(col)) // words)
+        bl = -(-int(np.ceil(col)) // 128)
         # rows summed by the adder trees: one per spike (Gustavson, outer), K per computed row (inner)
         reads = spikes if product != "inner" else n_rows * stream.k_rows
         mem = flushes + (n_fired - fused)  # each flush reads+writes its row; unfused fires do too
@@ -229,6 +262,9 @@ def slice_costs(
         macros["tracer"].write(n_fired * wr)
         macros["input_queue"].write(queue_spikes)
         macros["input_queue"].read(queue_spikes)
+    if operand_writes:
+        macros["weight"].read(operand_writes)
+        macros["weight"].write(operand_writes)
     assert absorb.shape == (T, stream.counts.shape[1])
     return SliceCosts(
         absorb=absorb.astype(float),
@@ -241,6 +277,60 @@ def slice_costs(
         spikes_flushed=int(spikes) if product == "gustavson" else 0,
         passes=passes,
         macros=macros,
+        softmax_acts=softmax_acts,
+        operand_writes=operand_writes,
+    )
+
+
+def _add_norm_costs(
+    stream: LayerStream,
+    pe_cols: list[int],
+    lanes: int,
+    fire_cycles: int,
+    words: int,
+    macros: dict[str, SramMacro],
+    acc_lanes: int,
+) -> SliceCosts:
+    """Residual addition then spiking layer norm: no weights, no mini-batches. The router's adder takes
+    ``acc_lanes`` spikes per cycle; a token that fires goes through the layer-norm unit (ceil(C/128)
+    activations, one per cycle) and the fire pass of its ST-BIF neurons (differential form)."""
+    c = max(pe_cols)
+    passes = -(-c // lanes)
+    C = sum(pe_cols)
+    fires = stream.fires
+    n_fired = int(fires.sum())
+    absorb = (-(-stream.counts // acc_lanes)).astype(float)
+    ln = -(-C // 128)
+    fire = (ln + passes * fire_cycles) * fires.astype(float)
+    actions = ActionCounts()
+    for col in pe_cols:
+        if col <= 0:
+            continue
+        wr, bl = -(-col // words), -(-col // 128)
+        actions = actions + ActionCounts(
+            membrane_row_reads=n_fired * wr,
+            membrane_row_writes=n_fired * wr,
+            tracer_reads=n_fired * wr,
+            tracer_writes=n_fired * wr,
+            fire_activations=n_fired * bl,
+        )
+        macros["membrane"].read(n_fired * wr)
+        macros["membrane"].write(n_fired * wr)
+        macros["tracer"].read(n_fired * wr)
+        macros["tracer"].write(n_fired * wr)
+    return SliceCosts(
+        absorb=absorb,
+        fire=fire.astype(float),
+        actions=actions,
+        adder_lane_acts=0.0,
+        queue_spikes=0,
+        flushes=0,
+        evictions=0,
+        spikes_flushed=0,
+        passes=passes,
+        macros=macros,
+        layernorm_acts=n_fired * ln,
+        accumulator_ops=int(absorb.sum()),
     )
 
 

@@ -67,7 +67,7 @@ def layer_traffic(wl: Workload, act: Activity) -> dict[tuple[str, str], float]:
     """Spikes sent along each producer→consumer edge over the whole run."""
     out: dict[tuple[str, str], float] = {}
     for layer in wl.layers:
-        for src in [layer.main, *layer.skips]:
+        for src in layer.producers:
             if src != INPUT:
                 out[(src, layer.name)] = float(act.emitted[src].sum())
     return out

@@ -237,15 +237,41 @@ def partition(
                     pa.slices.extend(pb.slices)
                     pb.slices = []
 
+    def merge_neighbours() -> None:
+        """Phase 3: partitions next to each other in execution order merge (the smallest pair first) while
+        they fit, until the network fits the routers."""
+        order = {la.name: la.index for la in wl.layers}
+        while sum(1 for p in parts if p.slices) > n_cores:
+            live = sorted((p for p in parts if p.slices), key=lambda p: min(order[s.layer] for s in p.slices))
+            best = None
+            for pa, pb in zip(live, live[1:], strict=False):
+                if pa.layers & pb.layers or len(pa.layers | pb.layers) > pmax:
+                    continue
+                w, m, t, c = (x + y for x, y in zip(pa.totals(), pb.totals(), strict=True))
+                if fits(w, m, t, cap) and (best is None or w + m < best[0]):
+                    best = (w + m, pa, pb)
+            if best is None:
+                return
+            _, pa, pb = best
+            pa.slices.extend(pb.slices)
+            pb.slices = []
+
     if cfg.mapping.partition == "greedy":
         try_merges(need_circuits=True)
         if sum(1 for p in parts if p.slices) > n_cores:
             try_merges(need_circuits=False)
+        if sum(1 for p in parts if p.slices) > n_cores:
+            merge_neighbours()
+    elif cfg.mapping.partition == "vit_blocks":
+        parts = vit_block_groups(wl, slices, cap)
     result = [p for p in parts if p.slices]
     if len(result) > n_cores:
+        side = math.ceil(math.sqrt(len(result)))
+        hint = f"try a larger noc.topology, e.g. mesh:{side}x{side}"
+        if any(la.kind in ("matmul_ss", "add_norm") for la in wl.layers):
+            hint += ", or mapping.partition=vit_blocks (ELSA's three cores per block)"
         raise MappingError(
-            f"{wl.model} needs {len(result)} cores after partitioning but the topology has {n_cores} "
-            f"(try a larger noc.topology, e.g. mesh:{math.ceil(math.sqrt(len(result)))}x{math.ceil(math.sqrt(len(result)))})"
+            f"{wl.model} needs {len(result)} cores after partitioning but the topology has {n_cores} ({hint})"
         )
     for i, p in enumerate(result):
         total = sum(s.circuits for s in p.slices)
@@ -256,3 +282,46 @@ def partition(
             else:
                 s.lanes = max(1, int(np.floor(cap.neuron_circuits * s.circuits / total)))
     return result
+
+
+VIT_GROUPS = (("q", "k", "qk"), ("v", "av", "proj", "add1"), ("fc1", "fc2"))
+
+
+def vit_block_groups(wl: Workload, slices: list[Slice], cap: CoreCapacity) -> list[Partition]:
+    """ELSA's transformer placement, three cores per block: {q, k, QKᵀ + softmax, the previous block's
+    second addition}, {v, A·V, projection, first addition + norm}, {fc1, fc2}. The recording has no patch
+    embedding and head; here the embedding joins the first block's second core, the head the last block's
+    second core and the last addition its MLP core (where they fit). Every group must fit one core (its
+    layers unsplit)."""
+    group_of: dict[str, tuple[int, int]] = {}
+    blocks = sorted({int(la.name.split(".")[1]) for la in wl.layers if la.name.startswith("blocks.")})
+    if not blocks:
+        raise MappingError(f"{wl.model}: mapping.partition = 'vit_blocks' needs a transformer (blocks.N.op)")
+    last = blocks[-1]
+    for la in wl.layers:
+        parts = la.name.split(".")
+        if la.name == "embed":
+            group_of[la.name] = (0, 1)
+        elif la.name == "head":
+            group_of[la.name] = (last, 1)
+        elif parts[0] == "blocks":
+            b, op = int(parts[1]), parts[2]
+            if op == "add2":
+                group_of[la.name] = (b + 1, 0) if b < last else (last, 2)
+            else:
+                group_of[la.name] = (b, next(i for i, g in enumerate(VIT_GROUPS) if op in g))
+    groups: dict[tuple[int, int], Partition] = {}
+    for s in slices:
+        if s.n_slices > 1:
+            raise MappingError(
+                f"vit_blocks: layer {s.layer} does not fit one core; use mapping.partition=greedy"
+            )
+        groups.setdefault(group_of[s.layer], Partition()).slices.append(s)
+    for key, p in sorted(groups.items()):
+        w, m, t, _ = p.totals()
+        if not fits(w, m, t, cap):
+            raise MappingError(
+                f"vit_blocks: block {key[0]} group {sorted(p.layers)} needs {w} weight / {m} membrane macros per "
+                f"PE; a PE has {cap.weight_macros} / {cap.membrane_macros} (+ spill)"
+            )
+    return [groups[k] for k in sorted(groups)]

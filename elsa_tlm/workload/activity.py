@@ -100,24 +100,53 @@ def spread(total: int, p: np.ndarray, cap: int, rng: np.random.Generator, what: 
 def emitted_totals(wl: Workload) -> dict[str, np.ndarray]:
     """Spikes each producer sends per step (after its fused pool), from what was recorded.
 
-    1. A producer read as the main input of some layer sends exactly that layer's recorded input. This holds
-       for residual joins too: a join's recorded input is its convolution's input (ResNet-50's layer1.1.conv3
-       records 0.33 M input spikes while its skip producer alone sends 0.84 M); the skip spikes are added into
-       its membranes by the router's residual unit, not through its weights.
-    2. A producer that nothing reads as main input — read only as a skip (a ResNet downsample), or the output
-       layer — has no recorded output: its output density per step is taken equal to its own input density,
-       spikes = density × Cout × emitted spines (documented assumption).
+    1. A producer read as the main input of a layer whose record counts that input alone sends exactly
+       that layer's recorded input. This holds for residual joins too: a CNN join's recorded input is its
+       convolution's input (ResNet-50's layer1.1.conv3 records 0.33 M input spikes while its skip producer
+       alone sends 0.84 M); the skip spikes are added into its membranes by the router's residual unit.
+    2. A transformer layer whose record counts all its operands (``qk``: Q and K; ``add_norm``: both
+       addends) received the sum of their streams: producers known by rule 1 keep their totals, the others
+       share the rest in proportion to their rule-3 estimates.
+    3. Otherwise — read only as a skip (a ResNet downsample), as an unrecorded operand (ViT's v), or the
+       output layer — the output is not recorded: its output density per step is taken equal to its own
+       input density, spikes = density × Cout × emitted spines (documented assumption).
     """
     T = wl.time_steps
     out: dict[str, np.ndarray] = {INPUT: wl.layers[0].input_spikes.copy()}
+    exact: set[str] = {INPUT}
     for layer in wl.layers:
-        readers = [c for c in layer.consumers if wl.by_name[c].main == layer.name]
+        readers = [
+            c
+            for c in layer.consumers
+            if wl.by_name[c].main == layer.name and not wl.by_name[c].counts_operands
+        ]
         if readers:
             out[layer.name] = wl.by_name[readers[0]].input_spikes.copy()
+            exact.add(layer.name)
         else:
             density = layer.input_spikes / max(1, layer.cin * layer.n_in)
             out[layer.name] = np.rint(density * layer.cout * layer.n_emit).astype(np.int64)
-        assert out[layer.name].shape == (T,)
+    for layer in wl.layers:  # rule 2
+        if not layer.counts_operands:
+            continue
+        srcs = [p for p in [layer.main, *layer.operands] if p != INPUT]
+        known = sum((out[p] for p in srcs if p in exact), np.zeros(T, dtype=np.int64))
+        rest = [p for p in srcs if p not in exact]
+        if not rest:
+            continue
+        left = np.maximum(layer.input_spikes - known, 0).astype(float)
+        est = np.array([out[p] for p in rest], dtype=float)
+        tot = est.sum(axis=0)
+        share = np.divide(est, tot, out=np.full_like(est, 1 / len(rest)), where=tot > 0)
+        given = np.zeros(T, dtype=np.int64)
+        for k, (p, f) in enumerate(zip(rest, share, strict=True)):
+            cap = wl.by_name[p].cout * wl.by_name[p].n_emit  # one spike per neuron per step at most
+            part = np.rint(left * f).astype(np.int64) if k < len(rest) - 1 else left.astype(np.int64) - given
+            out[p] = np.clip(part, 0, cap)
+            given += out[p]
+            exact.add(p)
+    for name, v in out.items():
+        assert v.shape == (T,), name
     return out
 
 
@@ -138,7 +167,13 @@ def statistical_activity(wl: Workload, seed: int) -> Activity:
     skip_inputs: dict[str, np.ndarray] = {}
     for layer in wl.layers:
         prod_grid = emitted[layer.main]
-        if prod_grid.shape[1:] == layer.in_hw:
+        if layer.only_spine >= 0:  # a head reading the class token only
+            grid = np.zeros((T, *layer.in_hw), dtype=np.int64)
+            grid.reshape(T, -1)[:, layer.only_spine] = np.minimum(layer.input_spikes, layer.cin)
+            inputs[layer.name] = grid
+        elif layer.operands and prod_grid.shape[1:] == layer.in_hw:  # every operand's spikes reach the PEs
+            inputs[layer.name] = prod_grid + sum(emitted[o] for o in layer.operands)
+        elif prod_grid.shape[1:] == layer.in_hw:
             inputs[layer.name] = prod_grid  # exactly what the producer sent (a join: its main input)
         else:
             rng = _rng(seed, "in:" + layer.name)
@@ -187,7 +222,7 @@ def check_activity(wl: Workload, act: Activity, path: str = "") -> None:
             sg.shape[0] != act.time_steps or not np.array_equal(np.count_nonzero(sg, axis=1), a)
         ):
             raise bad(f"layer {layer.name}: signed spikes disagree with the spike counts")
-        for src in [layer.main, *layer.skips]:
+        for src in layer.producers:
             e = act.emitted.get(src)
             if e is None:
                 raise bad(f"trace has no emitted spikes for producer {src!r}")

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -57,6 +58,15 @@ class Layer:
     out_pool: Pool | None = None  # pooling fused into this layer's output stage
     assumed: bool = False  # activity assumed (not recorded), e.g. the ResNet classifier
     consumers: list[str] = field(default_factory=list)
+    # transformers: producers whose spikes are PE inputs too (the second operand of a spike x spike product,
+    # the residual operand of an add_norm); the recorded input counts them (``counts_operands``) or not
+    operands: list[str] = field(default_factory=list)
+    counts_operands: bool = False
+    row_block: int = 0  # output columns one weight row touches (a head of a block-diagonal product; 0: all)
+    softmax: bool = False  # spiking softmax after the product: outputs wait for the step's every token
+    heads: int = 1
+    only_spine: int = -1  # the layer reads one input spine only (a transformer head: the class token)
+    dense_macs: int = -1  # MACs of the equivalent ANN layer when not weight_rows x cout x n_out
 
     @property
     def k_im2col(self) -> int:
@@ -83,7 +93,19 @@ class Layer:
     @property
     def macs(self) -> int:
         """Dense multiply-accumulates of the equivalent ANN layer (once per inference)."""
-        return self.weight_rows * self.cout * self.n_out
+        return self.dense_macs if self.dense_macs >= 0 else self.weight_rows * self.cout * self.n_out
+
+    @property
+    def fanout_cols(self) -> int:
+        """Output columns (membranes) one input event adds a weight into: Cout, or one head's block;
+        none for an addition (add_norm has no weights)."""
+        if self.kind == "add_norm":
+            return 0
+        return self.row_block or self.cout
+
+    @property
+    def producers(self) -> list[str]:
+        return [self.main, *self.operands, *self.skips]
 
 
 @dataclass
@@ -112,6 +134,8 @@ class Workload:
         for layer in self.layers:
             g.add_node(layer.name, kind=layer.kind)
             g.add_edge(layer.main, layer.name, role="main")
+            for s in layer.operands:
+                g.add_edge(s, layer.name, role="operand")
             for s in layer.skips:
                 g.add_edge(s, layer.name, role="skip")
         return g
@@ -137,12 +161,20 @@ def _read_json(path: str) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def load_workload(model: str, time_steps: int = 0, classifier_density: float = -1.0) -> Workload:
-    """Load ``models/<model>.json`` as a :class:`Workload`, padded/truncated to ``time_steps`` (0 = own)."""
+def load_workload(
+    model: str, time_steps: int = 0, classifier_density: float = -1.0, step_profile: str = "cnn"
+) -> Workload:
+    """Load ``models/<model>.json`` as a :class:`Workload`, padded/truncated to ``time_steps`` (0 = own).
+
+    ``step_profile`` spreads a transformer recording's per-layer totals over the steps (see
+    :func:`step_weights`); CNN recordings have their own per-step counts.
+    """
     path = MODELS_DIR / f"{model}.json"
     if not path.exists():
         raise ConfigError("workload.model", model, f"no workload file {path}")
     raw = _read_json(str(path))
+    if any(lr["type"] in ("matmul_ss", "add_norm") for lr in raw["layers"]):
+        return _load_transformer(raw, time_steps, step_profile)
     t_own = int(raw["time_steps"])
     T = time_steps or t_own
     pools_raw = {p["name"]: p for p in raw.get("pools", [])}
@@ -259,7 +291,7 @@ def _append_classifier(layers: list[Layer], last: Layer, T: int, density: float 
 def _check_shapes(wl: Workload) -> None:
     """Every edge must connect matching grids and channels (catches a malformed workload file)."""
     for layer in wl.layers:
-        for src in [layer.main, *layer.skips]:
+        for src in layer.producers:
             if src == INPUT:
                 continue
             p = wl.by_name[src]
@@ -277,3 +309,210 @@ def _check_shapes(wl: Workload) -> None:
                     wl.model,
                     f"{layer.main} gives {p.cout * p.n_emit} features, {layer.name} wants {layer.cin}",
                 )
+
+
+# -------------------------------------------------------------------------------------------- transformers
+CNN_RECORDINGS = ("vgg16_cifar10", "vgg16_cifar100", "vgg16_cifar10dvs", "resnet18", "resnet34", "resnet50")
+RATE_CODED_STEPS = 4  # the ViT image is rate-coded into steps 0-3 (pixel / 4 per step; vit_small.json)
+
+
+def step_weights(profile: str, T: int) -> np.ndarray:
+    """How a layer's spikes split over T steps when only totals were recorded (sums to 1).
+
+    ``uniform``: 1/T each. ``cnn``: front-loaded like the measured CNNs: the mean, over the six recorded
+    networks, of the share of each layer's input spikes falling in each step, resampled to T steps on the
+    cumulative share.
+    """
+    if profile == "uniform":
+        return np.full(T, 1.0 / T)
+    if profile != "cnn":
+        raise ConfigError("workload.step_profile", profile, "must be uniform or cnn")
+    curves = []
+    for name in CNN_RECORDINGS:
+        raw = _read_json(str(MODELS_DIR / f"{name}.json"))
+        per = np.array([lr["input_spikes_per_step"] for lr in raw["layers"]], dtype=float)
+        share = per.sum(axis=0) / per.sum()
+        cum = np.concatenate([[0.0], np.cumsum(share)])
+        x = np.linspace(0, 1, cum.size)
+        curves.append(np.interp(np.linspace(0, 1, T + 1), x, cum))
+    cum = np.mean(curves, axis=0)
+    w = np.diff(cum)
+    return w / w.sum()
+
+
+def _spread_total(total: int, weights: np.ndarray, cap: int) -> np.ndarray:
+    """Integer split of ``total`` over steps by ``weights`` with at most ``cap`` per step (a step cannot
+    carry more than one spike per neuron input): what a step cannot hold goes to the others in proportion
+    to their weights (water filling); largest remainders make it sum exactly."""
+    T = weights.size
+    if total > cap * T:
+        raise ConfigError("workload.model", total, f"{total} spikes cannot fit {T} steps of {cap}")
+    alloc = np.zeros(T)
+    free = np.ones(T, dtype=bool)
+    left = float(total)
+    for _ in range(T):
+        share = weights * free
+        if share.sum() <= 0:
+            share = free.astype(float)
+        raw = left * share / share.sum()
+        over = free & (alloc + raw > cap)
+        if not over.any():
+            alloc += raw
+            break
+        left -= float((cap - alloc[over]).sum())
+        alloc[over] = cap
+        free &= ~over
+    base = np.floor(alloc + 1e-9).astype(np.int64)
+    short = int(total - base.sum())
+    order = np.argsort(-(alloc - base), kind="stable")
+    order = order[base[order] < cap]
+    base[order[:short]] += 1
+    return base
+
+
+def _load_transformer(raw: dict, time_steps: int, profile: str) -> Workload:
+    """A spiking vision transformer: token-wise layers on a 1 × tokens grid of spines.
+
+    ``linear``: a 1×1 convolution over tokens. ``matmul_ss``: a spike × spike product per head, realised as two
+    spike × weight products on tracers (the operand that plays weights is written into PE memory every
+    step); ``qk`` is followed by the spiking softmax. ``add_norm``: residual addition (router) then spiking
+    layer norm. The recording gives per-layer totals over all steps; they are spread over steps by
+    ``step_profile``. Assumed (not recorded): the patch embedding (16×16/16 convolution of the 224×224×3
+    image, every pixel non-zero, rate-coded over steps 0-3) and the classifier head (linear 384 → 1000 on the
+    class token, whose input density is the last layer norm's input density).
+    """
+    t_own = int(raw["time_steps"])
+    T = time_steps or t_own
+    w = step_weights(profile, t_own)  # the totals are over the recording's own steps; then cut or pad to T
+
+    def fit(per_step: np.ndarray) -> np.ndarray:
+        out = np.zeros(T, dtype=np.int64)
+        n = min(T, t_own)
+        out[:n] = per_step[:n]
+        return out
+
+    L = raw["layers"]
+    first = L[0]["shape"]
+    tokens, C = first["tokens"], first["Cin"]
+    grid = (1, tokens)
+    layers: list[Layer] = []
+
+    def add(
+        name: str,
+        kind: str,
+        cin: int,
+        cout: int,
+        weight_rows: int,
+        main: str,
+        spikes: np.ndarray,
+        stride: int = 1,
+        out_hw: tuple[int, int] = grid,
+        **kw: Any,
+    ) -> None:
+        layers.append(
+            Layer(
+                name=name,
+                index=len(layers),
+                kind=kind,
+                cin=cin,
+                cout=cout,
+                kernel=1,
+                stride=stride,
+                padding=0,
+                in_hw=grid,
+                out_hw=out_hw,
+                main=main,
+                skips=[],
+                input_spikes=spikes,
+                weight_rows=weight_rows,
+                **kw,
+            )
+        )
+
+    # patch embedding (assumed): 196 patches of 16×16×3 pixel values, rate-coded over the first steps
+    patch_in, patches = 16 * 16 * 3, tokens - 1
+    emb = np.zeros(T, dtype=np.int64)
+    emb[: min(T, RATE_CODED_STEPS)] = patches * patch_in
+    add("embed", "linear", patch_in, C, patch_in, INPUT, emb, assumed=True)
+    rename = {"input": "embed"}
+    for lr in L:
+        sh, kind = lr["shape"], lr["type"]
+        ins = [rename.get(x, x) for x in lr["inputs"]]
+        cin_tok = {"linear": sh.get("Cin", 0), "add_norm": 2 * sh.get("C", 0)}.get(kind)
+        if kind == "matmul_ss":
+            cin_tok = (
+                2 * sh["heads"] * sh["head_dim"] if lr["name"].endswith(".qk") else sh["heads"] * sh["K"]
+            )
+        spikes = fit(_spread_total(int(lr["input_spikes_total"]), w, tokens * cin_tok))
+        if kind == "linear":
+            add(lr["name"], "linear", sh["Cin"], sh["Cout"], sh["Cin"], ins[0], spikes)
+        elif kind == "matmul_ss":
+            h, n, k = sh["heads"], sh["N"], sh["K"]
+            qk = lr["name"].endswith(".qk")
+            if qk:  # S = Q K^T: Q spikes read rows of K_acc^T, K spikes rows of Q_acc^T (N = keys wide)
+                cin, rows, block = 2 * h * sh["head_dim"], 2 * h * sh["head_dim"], n
+            else:  # A V: attention spikes read rows of V_acc (64 wide), V spikes rows of A_acc (tokens wide)
+                cin, rows, block = h * k + h * sh["head_dim"], h * k + h * sh["head_dim"], n
+            add(
+                lr["name"],
+                "matmul_ss",
+                cin,
+                h * n,
+                rows,
+                ins[0],
+                spikes,
+                operands=ins[1:],
+                counts_operands=qk,  # qk's record counts Q and K; av's only the attention map
+                row_block=block,
+                softmax=qk,
+                heads=h,
+                dense_macs=h * sh["M"] * sh["K"] * sh["N"],
+            )
+        elif kind == "add_norm":
+            add(
+                lr["name"],
+                "add_norm",
+                2 * sh["C"],
+                sh["C"],
+                0,
+                ins[0],
+                spikes,
+                operands=ins[1:],
+                counts_operands=True,
+                dense_macs=0,
+            )
+        else:
+            raise ConfigError("workload.model", raw["model"], f"layer {lr['name']}: unsupported type {kind}")
+    # classifier head (assumed): the class token through linear 384 -> 1000
+    last = layers[-1]
+    density = last.input_spikes / max(1, last.cin * last.n_in)
+    head = np.rint(density * C).astype(np.int64)  # the class token only
+    # one output, whose 1-wide window (stride = tokens) holds the class token only: it leaves once that token has
+    add(
+        "head",
+        "linear",
+        C,
+        1000,
+        C,
+        last.name,
+        head,
+        stride=tokens,
+        out_hw=(1, 1),
+        assumed=True,
+        dense_macs=C * 1000,
+        only_spine=0,
+    )
+    by_name = {la.name: la for la in layers}
+    for la in layers:
+        for src in la.producers:
+            if src != INPUT:
+                by_name[src].consumers.append(la.name)
+    return Workload(
+        model=raw["model"],
+        dataset=raw["dataset"],
+        time_steps=T,
+        layers=layers,
+        input_hw=(224, 224),
+        input_channels=3,
+        source=raw.get("source", ""),
+    )
