@@ -45,6 +45,7 @@ vit: $(STAMP)
 
 elastic: $(STAMP)
 	$(BIN)/python -m elsa_tlm.elastic --scenario scenarios/digits.toml --out plots/elastic $(ELASTIC_ARGS)
+	$(BIN)/python -m elsa_tlm.elastic --scenario scenarios/digits_vit.toml --out plots/elastic_vit $(ELASTIC_ARGS)
 
 pipelines: $(STAMP)
 	$(BIN)/python -m elsa_tlm.studies pipelines --out plots/pipelines $(STUDY_ARGS)

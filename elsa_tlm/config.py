@@ -29,10 +29,12 @@ MODELS = (
     "resnet50",
     "vit_small",
     "digits",
+    "digits_vit",
 )
 PROTOCOLS = ("baer", "aer_truenorth", "aer_morphic")
 ROUTINGS = ("xy", "shortest", "valiant", "multipath")
 FLIT_BITS_MIN, FLIT_BITS_MAX = 48, 256
+FUNCTIONAL_MODELS = ("digits", "digits_vit")  # trained weights shipped: spikes computed by the snn kernels
 MAX_TIME_STEPS = 1024  # SNNs run 4-64 steps; beyond 1024 a run is a typo, not a study
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")  # safe as one path component
 TOPOLOGY_RE = re.compile(r"^(mesh|torus):(\d+)x(\d+)$|^ring:(\d+)$|^file:(.+)$")
@@ -372,9 +374,17 @@ def _cross_checks(cfg: Config) -> Config:
             "noc.fifo_bytes", noc.fifo_bytes, f"a FIFO must hold at least one {noc.flit_bits}-bit flit"
         )
     wl = cfg.workload
-    if wl.activity == "functional" and wl.model != "digits":
+    if wl.activity == "functional" and wl.model not in FUNCTIONAL_MODELS:
         raise ConfigError(
-            "workload.activity", wl.activity, "functional activity needs trained weights: model 'digits'"
+            "workload.activity",
+            wl.activity,
+            "functional activity needs trained weights: model 'digits' or 'digits_vit'",
+        )
+    if wl.model == "digits_vit" and wl.activity not in ("functional", "replay"):
+        raise ConfigError(
+            "workload.model",
+            wl.model,
+            "the digits ViT has no recording: set workload.activity = 'functional'",
         )
     if wl.activity == "replay" and not wl.replay_path:
         raise ConfigError(

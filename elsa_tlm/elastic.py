@@ -153,6 +153,11 @@ def write_extras(er: ElasticRun, out: Any) -> None:
 POLICIES = ("spine", "tbt", "lbl")
 
 
+def _policies(model: str) -> tuple[str, ...]:
+    """The three schedules; a transformer's spine-wise pipeline is called token-wise."""
+    return ("token", "tbt", "lbl") if model == "digits_vit" else POLICIES
+
+
 def compare_policies(scenario: str, out: Any, overrides: list[str]) -> list[dict[str, Any]]:
     """Accuracy against latency (cycles) for each schedule policy: elastic.csv and elastic_policies.png."""
     from pathlib import Path
@@ -163,7 +168,9 @@ def compare_policies(scenario: str, out: Any, overrides: list[str]) -> list[dict
     out = Path(out)
     rows: list[dict[str, Any]] = []
     exits: dict[str, dict[str, float]] = {}
-    for pol in POLICIES:
+    model = load_config(scenario, overrides).workload.model
+    policies = _policies(model)
+    for pol in policies:
         er = run(load_config(scenario, [*overrides, f'schedule.policy="{pol}"']))
         el = er.result.summary["elastic"]
         exits[pol] = {
@@ -182,19 +189,21 @@ def compare_policies(scenario: str, out: Any, overrides: list[str]) -> list[dict
             rows.append({"policy": pol, "step": t, "accuracy": acc, "mean_cycle": cyc})
     write_csv_atomic(out / "elastic.csv", rows, ["policy", "step", "accuracy", "mean_cycle"])
     write_json_atomic(out / "elastic_exits.json", exits)
-    _plot_policies(rows, exits, out / "elastic_policies.png")
+    _plot_policies(rows, exits, out / "elastic_policies.png", load_config(scenario, overrides).chip.clock_mhz)
     return rows
 
 
-def _plot_policies(rows: list[dict[str, Any]], exits: dict[str, dict[str, float]], path: Any) -> None:
+def _plot_policies(
+    rows: list[dict[str, Any]], exits: dict[str, dict[str, float]], path: Any, clock_mhz: float | None = None
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    colors = {"spine": "tab:green", "tbt": "tab:orange", "lbl": "tab:red"}
-    for pol in POLICIES:
+    colors = {"spine": "tab:green", "token": "tab:green", "tbt": "tab:orange", "lbl": "tab:red"}
+    for pol in [p for p in ("spine", "token", "tbt", "lbl") if p in exits]:
         pts = [r for r in rows if r["policy"] == pol]
         ax.plot(
             [r["mean_cycle"] for r in pts],
@@ -217,6 +226,10 @@ def _plot_policies(rows: list[dict[str, Any]], exits: dict[str, dict[str, float]
             )
     ax.set_xscale("log")
     ax.set_xlabel("cycle at which the step's output leaves the chip (log)")
+    if clock_mhz:
+        from elsa_tlm.plots import add_us_axis
+
+        add_us_axis(ax, clock_mhz)
     ax.set_ylabel("digits test accuracy (%)")
     ax.set_title("elastic inference: accuracy vs latency per schedule (★ = early exit)")
     ax.legend(title="schedule")

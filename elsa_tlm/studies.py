@@ -52,9 +52,10 @@ def _one(args: tuple[str, str, tuple[str, ...]]) -> dict[str, Any]:
     from elsa_tlm.config import load_config
 
     model, policy, extra = args
-    if model == "vit_small" and policy == "spine":
-        policy = "token"  # the same rule: a transformer's tokens are its spines
-    sets = [f'workload.model="{model}"', f'schedule.policy="{policy}"', *NETWORK_SETS.get(model, []), *extra]
+    run_as = (
+        "token" if model == "vit_small" and policy == "spine" else policy
+    )  # a transformer's spines: tokens
+    sets = [f'workload.model="{model}"', f'schedule.policy="{run_as}"', *NETWORK_SETS.get(model, []), *extra]
     cfg = load_config(None, sets)
     s = sim.run(cfg).summary
     f = s["clock_mhz"] * 1e3
@@ -90,30 +91,39 @@ def pipelines(out: Path, models: list[str], extra: list[str], workers: int) -> l
 
 
 def _plot(rows: list[dict[str, Any]], models: list[str], path: Path) -> None:
+    """First response and latency against the spine-wise pipeline, and energy: linear bars with labels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
-    x = np.arange(len(models))
-    colors = {"spine": "tab:green", "tbt": "tab:orange", "lbl": "tab:red"}
-    for ax, key, label in zip(
-        axes,
-        ["first_output_ms", "latency_ms", "energy_j"],
-        ["first response (ms)", "latency, all T steps (ms)", "energy per inference (J)"],
-        strict=True,
-    ):
-        for i, pol in enumerate(POLICIES):
-            vals = [next(r[key] for r in rows if r["model"] == m and r["policy"] == pol) for m in models]
-            ax.bar(x + (i - 1) * 0.27, vals, 0.27, label=pol, color=colors[pol])
-        ax.set_xticks(x)
-        ax.set_xticklabels(models, rotation=30, ha="right", fontsize=8)
-        ax.set_yscale("log")
-        ax.set_title(label)
+    from elsa_tlm.study_plots import _grouped_bars
+
+    def value(key: str, scale: float = 1.0):
+        return lambda pol, m: next(
+            (r[key] * scale for r in rows if r["model"] == m and r["policy"] == pol), None
+        )
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
+    panels = [
+        ("first_output_vs_spine", 1.0, "first response / spine-wise (token-wise for ViT)"),
+        ("latency_vs_spine", 1.0, "latency, all T steps / spine-wise"),
+        ("energy_j", 1e6, "on-chip energy per inference (µJ)"),
+    ]
+    for ax, (key, scale, title) in zip(axes, panels, strict=True):
+        _grouped_bars(
+            ax,
+            list(POLICIES),
+            models,
+            value(key, scale),
+            note=lambda pol, m, v: f"{v:.1f}" if v < 1000 else f"{v:.0f}",
+            rotation=30,
+            ha="right",
+            fontsize=8,
+        )
+        ax.set_title(title)
     axes[0].legend(title="schedule")
-    fig.suptitle("ELSA chip model: spine-wise vs layer-wise (tbt) vs layer-by-layer (lbl) pipelines")
+    fig.suptitle("ELSA chip model: spine/token-wise vs layer-wise (tbt) vs layer-by-layer (lbl) pipelines")
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
 

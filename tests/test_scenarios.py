@@ -11,7 +11,11 @@ from elsa_tlm.config import describe_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
-REDUCED = {"default": ["run.time_steps=2"], "digits": ["run.time_steps=32", "workload.samples=2"]}
+REDUCED = {
+    "default": ["run.time_steps=2"],
+    "digits": ["run.time_steps=32", "workload.samples=2"],
+    "digits_vit": ["run.time_steps=32", "workload.samples=2"],
+}
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])

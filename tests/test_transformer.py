@@ -110,3 +110,62 @@ def test_greedy_partition_fits_a_larger_mesh_and_vit_blocks_36_cores() -> None:
     assert plan.mapping.cores_used <= 49
     blocks = sim.prepare(load_config(None, [*VIT, "run.time_steps=1"]))
     assert blocks.mapping.cores_used == 36  # three per block, as ELSA maps it
+
+
+# ------------------------------------------------------------------------------- the digits ViT on the chip
+def test_digits_vit_runs_with_real_spikes(tmp_path) -> None:
+    import json
+
+    from elsa_tlm.cli import main
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    out = tmp_path / "dv"
+    assert (
+        main(
+            [
+                "run",
+                str(root / "scenarios" / "digits_vit.toml"),
+                "--out",
+                str(out),
+                "--set",
+                "workload.samples=2",
+            ]
+        )
+        == 0
+    )
+    s = json.loads((out / "summary.json").read_text())
+    assert s["qann_accuracy"] >= 0.9 and s["snn_accuracy"] == s["qann_accuracy"]  # bit-exact at T
+    el = s["elastic"]
+    assert len(el["accuracy_per_step"]) == 32 and el["accuracy_per_step"][-1] == s["snn_accuracy"]
+    assert el["accuracy_per_step"][0] < 0.5 < el["accuracy_per_step"][10]  # it answers progressively
+    assert 0 < el["test_set_exit_step"] < 31 and el["test_set_accuracy"] > 0.85  # an early exit that pays
+    assert s["softmax_stall_cycles"] > 0 and s["energy_breakdown_j"]["softmax"] > 0
+
+
+def test_digits_vit_spikes_come_only_from_fired_rows() -> None:
+    cfg = load_config(
+        None, ['workload.model="digits_vit"', 'workload.activity="functional"', "output.plots=false"]
+    )
+    plan = sim.prepare(cfg)
+    from elsa_tlm.chip import build_chip
+
+    chip = build_chip(plan)
+    act = plan.activity
+    for la in plan.workload.layers:
+        if la is plan.workload.output_layer or la.n_emit != la.n_out:
+            continue
+        emitted = act.emitted[la.name].reshape(act.time_steps, -1)
+        assert not np.any((emitted > 0) & ~chip.fires[la.name]), la.name
+
+
+def test_elastic_transformer_policies(tmp_path) -> None:
+    import json
+
+    from elsa_tlm.elastic import compare_policies
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    rows = compare_policies(str(root / "scenarios" / "digits_vit.toml"), tmp_path, ["workload.samples=1"])
+    exits = json.loads((tmp_path / "elastic_exits.json").read_text())
+    assert set(exits) == {"token", "tbt", "lbl"}
+    assert exits["token"]["exit_cycle"] <= exits["tbt"]["exit_cycle"] <= exits["lbl"]["exit_cycle"]
+    assert len(rows) == 3 * 32

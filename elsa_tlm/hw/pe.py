@@ -63,6 +63,9 @@ def fire_mask(events: np.ndarray, emitted_rows: np.ndarray | None) -> np.ndarray
     fires = events > 0
     if emitted_rows is not None:
         fires[1:] |= emitted_rows[:-1] > 0
+        fires |= (
+            emitted_rows > 0
+        )  # a row that emits was fired (a bias, the initial membrane, fires at step 0)
     else:
         fires |= np.cumsum(events, axis=0) > 0
     return fires

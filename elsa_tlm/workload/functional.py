@@ -1,4 +1,4 @@
-"""Functional activity: spikes computed by the numpy SNN kernels on real inputs (the digits network).
+"""Functional activity: spikes computed by the numpy SNN kernels on real inputs (the digits CNN and ViT).
 
 One :class:`Activity` per test image (each image is one inference on the chip). The functional run also
 gives the readout after every step, from which accuracy per step and early exits are computed.
@@ -7,6 +7,7 @@ gives the readout after every step, from which accuracy per step and early exits
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,12 +44,19 @@ def sample_activity(wl: Workload, run, i: int, T: int) -> Activity:
     return Activity("functional", T, inputs, emitted, {}, {"sample": i}, signed)
 
 
+CALIBRATION_IMAGES = 300  # training images whose per-step SNN readouts calibrate the exit confidence
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """Temperature scaling (Guo et al., 2017): the τ minimising the NLL of softmax(logits / τ).
 
-    The readout membranes are integers in arbitrary units; τ, fitted on the *training* set's QANN logits,
-    turns them into calibrated confidences for the early-exit rule.
+    The readout membranes are integers in arbitrary units; τ turns them into calibrated confidences for the
+    early-exit rule. ``logits`` (n, classes) or (n, T, classes): per-step readouts are pooled, so τ is
+    calibrated on what the exit rule sees (the readout after each step), not only on the final one.
     """
+    if logits.ndim == 3:
+        labels = np.repeat(labels, logits.shape[1])
+        logits = logits.reshape(-1, logits.shape[-1])
     from scipy.optimize import minimize_scalar
 
     z = logits.astype(np.float64)
@@ -63,33 +71,83 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp(res.x))
 
 
+def _samples(cfg: Config, n_test: int) -> list[int]:
+    first, n = cfg.workload.sample_offset, cfg.workload.samples
+    if first >= n_test:
+        raise ConfigError(
+            "workload.sample_offset", first, f"must be below the {n_test} test images (0..{n_test - 1})"
+        )
+    if first + n > n_test:
+        raise ConfigError(
+            "workload.samples", n, f"sample_offset {first} + samples must not exceed the {n_test} test images"
+        )
+    return list(range(first, first + n))
+
+
 def digits_run(cfg: Config, wl: Workload) -> DigitsRun:
-    from elsa_tlm.snn.digits import load_digits_data, load_digits_model, qann_logits, run_snn
+    """The functional run of the trained digits network of ``cfg`` (the CNN or the ViT)."""
+    if cfg.workload.model == "digits_vit":
+        return digits_vit_run(cfg, wl)
+    from elsa_tlm.snn.digits import load_digits_data, load_digits_model, run_snn
 
     model = load_digits_model()
     x_train, y_train, x_test, y_test = load_digits_data()
-    temperature = fit_temperature(qann_logits(model, x_train), y_train)
-    first, n = cfg.workload.sample_offset, cfg.workload.samples
-    if first >= len(x_test):
-        raise ConfigError(
-            "workload.sample_offset",
-            first,
-            f"must be below the {len(x_test)} test images (0..{len(x_test) - 1})",
-        )
-    if first + n > len(x_test):
-        raise ConfigError(
-            "workload.samples",
-            n,
-            f"sample_offset {first} + samples must not exceed the {len(x_test)} test images",
-        )
+    cal = slice(0, CALIBRATION_IMAGES)
+    temperature = fit_temperature(run_snn(model, x_train[cal], wl.time_steps).logits_per_step, y_train[cal])
+    ids = _samples(cfg, len(x_test))
     run = run_snn(model, x_test, wl.time_steps)
-    ids = list(range(first, first + n))
     acts = [sample_activity(wl, run, i, wl.time_steps) for i in ids]
+    return DigitsRun(y_test, run.logits_per_step, run.pred_per_step, run.qann_pred, ids, acts, temperature)
+
+
+def vit_sample_activity(wl: Workload, run: Any, i: int, T: int) -> Activity:
+    """Test image ``i`` of a ViT functional run in the simulator's layout (tokens on a 1 × N grid).
+
+    A layer's PE input is every operand's spikes (``av``: the attention map and v's output); each producer
+    emits its neurons' spikes. Channels of the spikes (exact bank conflicts) where the run has them for the
+    whole input."""
+    tok = (1, wl.layers[0].in_hw[1])
+    out = {la.name: run.output_spikes[la.name][i, :T].astype(np.int64) for la in wl.layers}
+    emitted: dict[str, np.ndarray] = {}
+    for la in wl.layers:
+        e = out[la.name]
+        emitted[la.name] = (
+            e.reshape(T, *la.emit_hw) if e.size == T * la.n_emit else np.zeros((T, *la.emit_hw), np.int64)
+        )
+    inputs: dict[str, np.ndarray] = {}
+    signed: dict[str, np.ndarray] = {}
+    for la in wl.layers:
+        x = run.input_spikes[la.name][i, :T].astype(np.int64)
+        sg = run.input_signed[la.name][i, :T]
+        if x.shape[1] != tok[1]:  # a class-token head: its one token is token 0
+            x = np.pad(x, ((0, 0), (0, tok[1] - x.shape[1])))
+            sg = np.pad(sg, ((0, 0), (0, 0), (0, tok[1] - sg.shape[2])))
+        if la.operands and not la.counts_operands:  # av: + the V operand (v's output spikes)
+            x = x + sum(out[o] for o in la.operands)
+        else:
+            signed[la.name] = sg.reshape(T, sg.shape[1], *tok)
+        inputs[la.name] = x.reshape(T, *tok)
+    emitted[INPUT] = inputs[wl.layers[0].name]
+    return Activity("functional", T, inputs, emitted, {}, {"sample": i}, signed)
+
+
+def digits_vit_run(cfg: Config, wl: Workload) -> DigitsRun:
+    """The digits ViT's functional run over the test set; the chosen samples' activities."""
+    from elsa_tlm.snn.digits import load_digits_data
+    from elsa_tlm.snn.vit import load_vit_model, run_snn
+
+    model = load_vit_model()
+    x_train, y_train, x_test, y_test = load_digits_data()
+    cal = slice(0, CALIBRATION_IMAGES)
+    temperature = fit_temperature(run_snn(model, x_train[cal], wl.time_steps).logits_per_step, y_train[cal])
+    ids = _samples(cfg, len(x_test))
+    run = run_snn(model, x_test, wl.time_steps)
+    acts = [vit_sample_activity(wl, run, i, wl.time_steps) for i in ids]
     return DigitsRun(y_test, run.logits_per_step, run.pred_per_step, run.qann_pred, ids, acts, temperature)
 
 
 def functional_activity(cfg: Config, wl: Workload) -> Activity:
     """The first selected sample's activity (single-inference runs)."""
-    if cfg.workload.model != "digits":
-        raise ConfigError("workload.activity", "functional", "needs the trained digits model")
+    if cfg.workload.model not in ("digits", "digits_vit"):
+        raise ConfigError("workload.activity", "functional", "needs a trained digits model")
     return digits_run(cfg, wl).activities[0]

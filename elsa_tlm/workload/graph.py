@@ -169,6 +169,20 @@ def load_workload(
     ``step_profile`` spreads a transformer recording's per-layer totals over the steps (see
     :func:`step_weights`); CNN recordings have their own per-step counts.
     """
+    if (
+        model == "digits_vit"
+    ):  # the trained digits ViT: layers from its weights, spikes from its functional run
+        from elsa_tlm.snn.vit import layer_specs, load_vit_model
+
+        vit = load_vit_model()
+        raw = {
+            "model": "digits_vit",
+            "dataset": "uci_digits",
+            "time_steps": vit.time_steps,
+            "layers": layer_specs(vit),
+            "source": "models/digits_vit.npz (scripts/train_digits_vit.py)",
+        }
+        return _load_transformer(raw, time_steps, step_profile)
     path = MODELS_DIR / f"{model}.json"
     if not path.exists():
         raise ConfigError("workload.model", model, f"no workload file {path}")
@@ -407,6 +421,7 @@ def _load_transformer(raw: dict, time_steps: int, profile: str) -> Workload:
         spikes: np.ndarray,
         stride: int = 1,
         out_hw: tuple[int, int] = grid,
+        kernel: int = 1,
         **kw: Any,
     ) -> None:
         layers.append(
@@ -416,7 +431,7 @@ def _load_transformer(raw: dict, time_steps: int, profile: str) -> Workload:
                 kind=kind,
                 cin=cin,
                 cout=cout,
-                kernel=1,
+                kernel=kernel,
                 stride=stride,
                 padding=0,
                 in_hw=grid,
@@ -429,13 +444,18 @@ def _load_transformer(raw: dict, time_steps: int, profile: str) -> Workload:
             )
         )
 
-    # patch embedding (assumed): 196 patches of 16×16×3 pixel values, rate-coded over the first steps
-    patch_in, patches = 16 * 16 * 3, tokens - 1
-    emb = np.zeros(T, dtype=np.int64)
-    emb[: min(T, RATE_CODED_STEPS)] = patches * patch_in
-    add("embed", "linear", patch_in, C, patch_in, INPUT, emb, assumed=True)
-    rename = {"input": "embed"}
+    given = {lr["name"] for lr in L}
+    rename = {}
+    if "embed" not in given:  # patch embedding (assumed): 196 patches of 16×16×3 pixels, rate-coded
+        patch_in, patches = 16 * 16 * 3, tokens - 1
+        emb = np.zeros(T, dtype=np.int64)
+        emb[: min(T, RATE_CODED_STEPS)] = patches * patch_in
+        add("embed", "linear", patch_in, C, patch_in, INPUT, emb, assumed=True)
+        rename = {"input": "embed"}
+    head_spec = next((lr for lr in L if lr["name"] == "head"), None)
     for lr in L:
+        if lr is head_spec:
+            continue
         sh, kind = lr["shape"], lr["type"]
         ins = [rename.get(x, x) for x in lr["inputs"]]
         cin_tok = {"linear": sh.get("Cin", 0), "add_norm": 2 * sh.get("C", 0)}.get(kind)
@@ -443,7 +463,7 @@ def _load_transformer(raw: dict, time_steps: int, profile: str) -> Workload:
             cin_tok = (
                 2 * sh["heads"] * sh["head_dim"] if lr["name"].endswith(".qk") else sh["heads"] * sh["K"]
             )
-        spikes = fit(_spread_total(int(lr["input_spikes_total"]), w, tokens * cin_tok))
+        spikes = fit(_spread_total(int(lr.get("input_spikes_total", 0)), w, tokens * cin_tok))
         if kind == "linear":
             add(lr["name"], "linear", sh["Cin"], sh["Cout"], sh["Cin"], ins[0], spikes)
         elif kind == "matmul_ss":
@@ -483,8 +503,26 @@ def _load_transformer(raw: dict, time_steps: int, profile: str) -> Workload:
             )
         else:
             raise ConfigError("workload.model", raw["model"], f"layer {lr['name']}: unsupported type {kind}")
-    # classifier head (assumed): the class token through linear 384 -> 1000
     last = layers[-1]
+    if head_spec is not None:  # a trained model's readout: over every token (sum) or the class token
+        sh = head_spec["shape"]
+        pooled = head_spec.get("pool") == "sum"
+        add(
+            "head",
+            "linear",
+            sh["Cin"],
+            sh["Cout"],
+            sh["Cin"],
+            rename.get(head_spec["inputs"][0], head_spec["inputs"][0]),
+            np.zeros(T, dtype=np.int64),
+            kernel=tokens if pooled else 1,
+            stride=1 if pooled else tokens,
+            out_hw=(1, 1),
+            dense_macs=sh["Cin"] * sh["Cout"],
+            only_spine=-1 if pooled else 0,
+        )
+        return _finish_transformer(raw, T, layers)
+    # classifier head (assumed): the class token through linear 384 -> 1000
     density = last.input_spikes / max(1, last.cin * last.n_in)
     head = np.rint(density * C).astype(np.int64)  # the class token only
     # one output, whose 1-wide window (stride = tokens) holds the class token only: it leaves once that token has
@@ -502,17 +540,22 @@ def _load_transformer(raw: dict, time_steps: int, profile: str) -> Workload:
         dense_macs=C * 1000,
         only_spine=0,
     )
+    return _finish_transformer(raw, T, layers)
+
+
+def _finish_transformer(raw: dict, T: int, layers: list[Layer]) -> Workload:
     by_name = {la.name: la for la in layers}
     for la in layers:
         for src in la.producers:
             if src != INPUT:
                 by_name[src].consumers.append(la.name)
+    first = layers[0]
     return Workload(
         model=raw["model"],
         dataset=raw["dataset"],
         time_steps=T,
         layers=layers,
-        input_hw=(224, 224),
-        input_channels=3,
+        input_hw=(224, 224) if raw["model"] == "vit_small" else first.in_hw,
+        input_channels=3 if raw["model"] == "vit_small" else first.cin,
         source=raw.get("source", ""),
     )
