@@ -112,6 +112,17 @@ def timeline(ax: Any, result: Result, title: str | None = None) -> Any:
         segs.setdefault((row[layer], t0), []).append((start, max(end - start, 1)))
     for (i, t), bars in sorted(segs.items()):
         ax.broken_barh(bars, (i - 0.4, 0.8), facecolors=cmap(t), linewidth=0)
+    stalls = [(row[layer], start, end) for layer, start, end, _t in result.softmax_stalls if layer in row]
+    for k, (i, start, end) in enumerate(stalls):  # the softmax waiting for the step's every Q and K token
+        ax.broken_barh(
+            [(start, max(end - start, 1))],
+            (i - 0.45, 0.9),
+            facecolors="none",
+            edgecolors="0.35",
+            hatch="///",
+            linewidth=0.4,
+            label="softmax stall (waits for every Q, K token of the step)" if k == 0 else None,
+        )
     s = result.summary
     clock = s.get("clock_mhz")
     us = (lambda c: f" ({c / clock:,.1f} µs)") if clock else (lambda c: "")

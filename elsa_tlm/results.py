@@ -50,6 +50,7 @@ class Result:
     noc_transfers: list[tuple[int, int, int, int, int, int]] = field(default_factory=list)  # at mode, traced
     fifo_samples: list[tuple[int, int, int, int]] = field(default_factory=list)
     core_rows: list[dict[str, Any]] = field(default_factory=list)  # per neural core (cores.csv)
+    softmax_stalls: list[tuple[str, int, int, int]] = field(default_factory=list)  # layer, start, end, step
     # functions that add files of their own into the result folder (e.g. the functional run's samples.csv)
     extra_writers: list[Callable[[Path], None]] = field(default_factory=list, repr=False)
 

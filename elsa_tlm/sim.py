@@ -287,6 +287,13 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         getattr(transport, "transfers", []),
         getattr(transport, "fifo_samples", []),
         core_rows,
+        [
+            (sl.layer, int(sl.stall_from[t]), int(sl.stall_to[t]), t)
+            for sl in chip.slices.values()
+            if sl.softmax
+            for t in range(sl.T)
+            if sl.stall_to[t] >= 0
+        ],
     )
 
 
