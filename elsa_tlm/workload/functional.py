@@ -7,6 +7,7 @@ gives the readout after every step, from which accuracy per step and early exits
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -84,19 +85,33 @@ def _samples(cfg: Config, n_test: int) -> list[int]:
     return list(range(first, first + n))
 
 
+@lru_cache(maxsize=2)
+def _functional(model_name: str, T: int) -> tuple[Any, float, np.ndarray]:
+    """The shipped network's run over the test set and its exit-confidence temperature (calibrated on
+    the per-step readouts of training images); pure functions of shipped data, so computed once per process."""
+    from elsa_tlm.snn.digits import load_digits_data
+
+    x_train, y_train, x_test, y_test = load_digits_data()
+    if model_name == "digits_vit":
+        from elsa_tlm.snn import vit as net
+
+        model = net.load_vit_model()
+    else:
+        from elsa_tlm.snn import digits as net
+
+        model = net.load_digits_model()
+    run_snn = net.run_snn
+    cal = slice(0, CALIBRATION_IMAGES)
+    temperature = fit_temperature(run_snn(model, x_train[cal], T).logits_per_step, y_train[cal])
+    return run_snn(model, x_test, T), temperature, y_test
+
+
 def digits_run(cfg: Config, wl: Workload) -> DigitsRun:
     """The functional run of the trained digits network of ``cfg`` (the CNN or the ViT)."""
-    if cfg.workload.model == "digits_vit":
-        return digits_vit_run(cfg, wl)
-    from elsa_tlm.snn.digits import load_digits_data, load_digits_model, run_snn
-
-    model = load_digits_model()
-    x_train, y_train, x_test, y_test = load_digits_data()
-    cal = slice(0, CALIBRATION_IMAGES)
-    temperature = fit_temperature(run_snn(model, x_train[cal], wl.time_steps).logits_per_step, y_train[cal])
-    ids = _samples(cfg, len(x_test))
-    run = run_snn(model, x_test, wl.time_steps)
-    acts = [sample_activity(wl, run, i, wl.time_steps) for i in ids]
+    run, temperature, y_test = _functional(cfg.workload.model, wl.time_steps)
+    ids = _samples(cfg, len(y_test))
+    sample = vit_sample_activity if cfg.workload.model == "digits_vit" else sample_activity
+    acts = [sample(wl, run, i, wl.time_steps) for i in ids]
     return DigitsRun(y_test, run.logits_per_step, run.pred_per_step, run.qann_pred, ids, acts, temperature)
 
 
@@ -129,21 +144,6 @@ def vit_sample_activity(wl: Workload, run: Any, i: int, T: int) -> Activity:
         inputs[la.name] = x.reshape(T, *tok)
     emitted[INPUT] = inputs[wl.layers[0].name]
     return Activity("functional", T, inputs, emitted, {}, {"sample": i}, signed)
-
-
-def digits_vit_run(cfg: Config, wl: Workload) -> DigitsRun:
-    """The digits ViT's functional run over the test set; the chosen samples' activities."""
-    from elsa_tlm.snn.digits import load_digits_data
-    from elsa_tlm.snn.vit import load_vit_model, run_snn
-
-    model = load_vit_model()
-    x_train, y_train, x_test, y_test = load_digits_data()
-    cal = slice(0, CALIBRATION_IMAGES)
-    temperature = fit_temperature(run_snn(model, x_train[cal], wl.time_steps).logits_per_step, y_train[cal])
-    ids = _samples(cfg, len(x_test))
-    run = run_snn(model, x_test, wl.time_steps)
-    acts = [vit_sample_activity(wl, run, i, wl.time_steps) for i in ids]
-    return DigitsRun(y_test, run.logits_per_step, run.pred_per_step, run.qann_pred, ids, acts, temperature)
 
 
 def functional_activity(cfg: Config, wl: Workload) -> Activity:
