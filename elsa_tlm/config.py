@@ -211,10 +211,11 @@ class NocConfig:
 @dataclass(frozen=True)
 class MappingConfig:
     partition: str = meta(
-        "greedy",
+        "elsa",
         str,
-        _one_of("greedy", "none", "vit_blocks"),
-        "merge layers onto shared cores: greedy (ELSA), none, or ELSA's three cores per transformer block",
+        _one_of("elsa", "greedy", "none", "vit_blocks"),
+        "how layers share cores: elsa (ELSA's rules: greedy for CNNs, three cores per block for transformers),"
+        " greedy, none, or vit_blocks",
     )
     placement: str = meta("hilbert", str, _one_of("hilbert", "linear"), "initial placement order")
     refine: bool = meta(True, bool, None, "neighbour-swap refinement of Σ traffic × distance")

@@ -256,13 +256,16 @@ def partition(
             pa.slices.extend(pb.slices)
             pb.slices = []
 
-    if cfg.mapping.partition == "greedy":
+    how = cfg.mapping.partition
+    if how == "elsa":  # ELSA's rules: three cores per block for a transformer, the greedy merge for a CNN
+        how = "vit_blocks" if any(la.kind == "matmul_ss" for la in wl.layers) else "greedy"
+    if how == "greedy":
         try_merges(need_circuits=True)
         if sum(1 for p in parts if p.slices) > n_cores:
             try_merges(need_circuits=False)
         if sum(1 for p in parts if p.slices) > n_cores:
             merge_neighbours()
-    elif cfg.mapping.partition == "vit_blocks":
+    elif how == "vit_blocks":
         parts = vit_block_groups(wl, slices, cap)
     result = [p for p in parts if p.slices]
     if len(result) > n_cores:
