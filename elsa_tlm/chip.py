@@ -1,8 +1,9 @@
 """Chip builder: from a prepared :class:`~elsa_tlm.sim.Plan` to bound components on one SimPy environment.
 
 It creates, per used router node, a :class:`~elsa_tlm.hw.ni.NetworkInterface` and a
-:class:`~elsa_tlm.hw.core.NeuralCore` with the :class:`~elsa_tlm.hw.core.LayerSlice` states of the slices the
-mapping put there; the transport (routers and links in ``at`` mode, closed-form latency in ``lt``); and binds
+:class:`~elsa_tlm.hw.core.NeuralCore` owning its :class:`~elsa_tlm.hw.pe.ProcessingElement` s (each with its
+SRAM macros and the column tiles of the slices mapped there) and the :class:`~elsa_tlm.hw.core.LayerSlice`
+states of those slices; the transport (routers and links in ``at`` mode, closed-form latency in ``lt``); and binds
 their ports: each interface's ``peers`` (node -> that interface's inbound port) and ``deliver`` (its core),
 the network's ejection credits (the cores' input FIFOs). The per-spine costs come from the PE model, run once
 per layer (and input-buffer share) before time starts. After :func:`build_chip` the simulation only runs.
@@ -22,6 +23,7 @@ from elsa_tlm.hw.core import LayerSlice, NeuralCore, ProducerLink
 from elsa_tlm.hw.input_buffer import BufferResult
 from elsa_tlm.hw.ni import NetworkInterface
 from elsa_tlm.hw.pe import (
+    ProcessingElement,
     SliceCosts,
     emitted_rows,
     fire_mask,
@@ -47,6 +49,7 @@ class Chip:
     nis: dict[int, NetworkInterface]
     cores: dict[int, NeuralCore]
     slices: dict[tuple[str, int], LayerSlice]
+    pes: dict[int, list[ProcessingElement]]  # per core
     costs: dict[tuple[str, int], SliceCosts]
     events: dict[str, np.ndarray]  # (T, n_out) expanded events per layer
     fires: dict[str, np.ndarray]  # (T, n_out) rows fired
@@ -165,6 +168,17 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             targets[(s.layer, s.index)] = np.arange(s.row_lo * ow, s.row_hi * ow)
         else:
             targets[(s.layer, s.index)] = np.arange(layer.n_out)
+    # every used core's PEs, each with its buffers and its tile (columns, lane group) of each slice there
+    pes: dict[int, list[ProcessingElement]] = {}
+    for s in mapping.slices:
+        if s.core not in pes:
+            pes[s.core] = [
+                ProcessingElement(s.core, i, pe_macros(cfg), cfg.pe.neuron_circuits)
+                for i in range(cfg.chip.pes_per_core)
+            ]
+        for pe, cols in zip(pes[s.core], s.pe_cols, strict=True):
+            pe.tiles[f"{s.layer}#{s.index}"] = cols
+            pe.lanes[f"{s.layer}#{s.index}"] = s.lanes
     buffers: dict[tuple, BufferResult] = {}
     costs: dict[tuple[str, int], SliceCosts] = {}
     for s in mapping.slices:
@@ -182,12 +196,13 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             cfg.pe.product,
             stream,
             buffers.get(key),
-            s.pe_cols,
+            pes[s.core],
+            f"{s.layer}#{s.index}",
+            s.layer,
             s.lanes,
             cfg.pe.weight_ways,
             cfg.pe.fire_cycles,
             cfg.pe.macro_words,
-            pe_macros(cfg),
             kind=layer.kind,
             row_block=layer.row_block,
             softmax=(layer.heads, layer.row_block) if layer.softmax else None,
@@ -262,6 +277,9 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 cap,
                 s.index,
                 softmax=layer.softmax,
+                pe_share=[
+                    pe.share(f"{layer.name}#{s.index}", c.passes, layer.row_block) for pe in pes[s.core]
+                ],
             )
             chip_slices[(layer.name, s.index)] = sl
             by_core[s.core].append(sl)
@@ -272,6 +290,9 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     for ni in nis.values():
         ni.peers = {node: other.accept for node, other in nis.items()}
     cores = {
-        node: NeuralCore(env, node, by_core[node], nis[node], batch, recorder) for node in sorted(by_core)
+        node: NeuralCore(env, node, pes[node], by_core[node], nis[node], batch, recorder)
+        for node in sorted(by_core)
     }
-    return Chip(env, transport, nis, cores, chip_slices, costs, events, fires, buffers, fmt, payload, trace)
+    return Chip(
+        env, transport, nis, cores, chip_slices, pes, costs, events, fires, buffers, fmt, payload, trace
+    )

@@ -16,6 +16,7 @@ import numpy as np
 
 from elsa_tlm.area import AreaModel
 from elsa_tlm.config import Config
+from elsa_tlm.hw.sram import OPERAND
 from elsa_tlm.noc.network import noc_energy_j
 from elsa_tlm.snn.products import ActionCounts
 from elsa_tlm.tech import load_tech, memory_table
@@ -58,6 +59,35 @@ class EnergyModel:
             total = total + a
         return self._pe_energy(total, sum(adder_lanes.values()))
 
+    def datapath_energy(
+        self, actions: dict[str, ActionCounts], adder_lanes: dict[str, float]
+    ) -> dict[str, float]:
+        """The PEs' logic: adder trees and fire units (their SRAM: :meth:`sram_energy`)."""
+        e = self.pe_energy(actions, adder_lanes)
+        return {"adder": e["adder"], "fire": e["fire"]}
+
+    def sram_energy(self, pes: list[Any]) -> dict[str, float]:
+        """Row reads and writes that every PE's macros counted × the technology's per-access energy: the
+        weight, membrane and tracer buffers and the input queues; a spike x spike product's dynamic operand
+        written into weight memory is its own line (``operand_tracer``)."""
+        m = self.mem
+        out = {"weight_sram": 0.0, "membrane_sram": 0.0, "tracer_sram": 0.0, "input_buffer": 0.0}
+        operand = 0.0
+        line = {"weight": "weight_sram", "membrane": "membrane_sram", "tracer": "tracer_sram"}
+        line["input_queue"] = "input_buffer"
+        for pe in pes:
+            for kind, mac in pe.macros.items():
+                for counts, pj_key in ((mac.reads, "read_pj"), (mac.writes, "write_pj")):
+                    for owner, n in counts.items():
+                        pj = n * m[kind][pj_key] * PJ
+                        if owner.startswith(OPERAND):
+                            operand += pj
+                        else:
+                            out[line[kind]] += pj
+        if operand:
+            out["operand_tracer"] = operand
+        return out
+
     def _pe_energy(self, a: ActionCounts, adder_lane_acts: float) -> dict[str, float]:
         """``adder_lane_acts``: adder activations weighted by the fraction of the 128 lanes they use."""
         m, lg = self.mem, self.logic
@@ -81,18 +111,17 @@ class EnergyModel:
 
     # ------------------------------------------------------------------ router-side units
     def scheduling_energy(
-        self, wl: Any, act: Any, mapping: Any, events: dict[str, np.ndarray], queue_writes: int
+        self, wl: Any, act: Any, mapping: Any, events: dict[str, np.ndarray]
     ) -> dict[str, float]:
-        """Input buffer, im2col, order controller, update arbiter, residual add and first-layer accumulate.
+        """im2col, order controller, update arbiter, residual add and first-layer accumulate (the input
+        buffer's queues are SRAM: :meth:`sram_energy`).
 
-        ``queue_writes``: spikes written into (and read from) the input buffers of all active PEs. Per
-        consumer slice (each core holding a slice does its own expansion): im2col per input spike; order controller per
+        Per consumer slice (each core holding a slice does its own expansion): im2col per input spike; order controller per
         input spine per step; update arbiter per input spine per step per PE; residual unit one 16-lane
         accumulator op per 16 skip spikes (rounded up per spine); the first layer's multi-bit pixels
         accumulate in the 16-lane accumulator: one op per expanded event per 16 columns.
         """
-        lg, q = self.logic, self.mem["input_queue"]
-        e_queue = queue_writes * (q["write_pj"] + q["read_pj"])
+        lg = self.logic
         e_im2col = e_order = e_arb = e_res = e_acc = 0.0
         for layer in wl.layers:
             slices = mapping.by_layer[layer.name]
@@ -111,7 +140,6 @@ class EnergyModel:
                 blocks = sum(-(-c // 16) for s in slices for c in s.pe_cols if c > 0)
                 e_acc += ev * blocks / 16 * lg["accumulator"]["energy_pj"]
         return {
-            "input_buffer": e_queue * PJ,
             "scheduling_logic": (e_im2col + e_order + e_arb) * PJ,
             "residual": e_res * PJ,
             "accumulator": e_acc * PJ,
@@ -119,14 +147,13 @@ class EnergyModel:
 
     def transformer_energy(self, costs: list[Any]) -> dict[str, float]:
         """Router units of transformer layers: spiking softmax and layer norm per 128-lane activation, the
-        residual additions of add_norm (16-lane accumulator per 16 spikes), and the writes of a spike × spike
-        product's dynamic operand into weight memory (one row read-modify-write per operand spike)."""
-        lg, w = self.logic, self.mem["weight"]
+        residual additions of add_norm (16-lane accumulator per 16 spikes). (The writes of a spike × spike
+        product's dynamic operand into weight memory are counted by the PE's macros: :meth:`sram_energy`.)"""
+        lg = self.logic
         return {
             "softmax": sum(c.softmax_acts for c in costs) * lg["softmax"]["energy_pj"] * PJ,
             "layernorm": sum(c.layernorm_acts for c in costs) * lg["layernorm"]["energy_pj"] * PJ,
             "residual_add": sum(c.accumulator_ops for c in costs) * lg["accumulator"]["energy_pj"] * PJ,
-            "operand_tracer": sum(c.operand_writes for c in costs) * (w["read_pj"] + w["write_pj"]) * PJ,
         }
 
     def packetisation_energy(self, packets_sent: int, flits_received: int) -> dict[str, float]:

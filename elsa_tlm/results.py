@@ -94,6 +94,7 @@ CORE_FIELDS = [
     "evictions",
     "mean_spikes_per_flush",
     "lane_passes",
+    "pe_busy_cycles",
 ]
 
 

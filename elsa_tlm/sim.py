@@ -147,22 +147,26 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         pe_actions[layer] = pe_actions[layer] + c.actions
         adder_lanes[layer] += c.adder_lane_acts
     events = chip.events
-    dyn = energy.pe_energy(pe_actions, adder_lanes)
-    queue_writes = sum(
-        c.queue_spikes * sum(1 for col in s.pe_cols if col > 0)
-        for s in mapping.slices
-        for c in [chip.costs[(s.layer, s.index)]]
-    )
-    sched = energy.scheduling_energy(wl, act, mapping, events, queue_writes)
+    all_pes = [pe for node in sorted(chip.pes) for pe in chip.pes[node]]
+    sram = energy.sram_energy(all_pes)  # from the row accesses every PE's macros counted
+    dyn = energy.datapath_energy(pe_actions, adder_lanes)
+    sched = energy.scheduling_energy(wl, act, mapping, events)
     pkt = energy.packetisation_energy(int(counters["packets"]), int(counters["flits"]))  # each decoded once
     noc = energy.noc_energy(counters, chip.fmt.route_lookups_per_router)
     dram = energy.dram_energy(wl)
     occupied = energy.area.occupied(mapping.slices)
     refresh, refreshed_rows = energy.refresh_energy(occupied, latency / clock_hz)
     leak = energy.leakage_energy(mapping.cores_used, latency / clock_hz)
-    breakdown = {**dyn, **sched, **pkt, **noc, "refresh": refresh, "leakage": leak}
+    operand = sram.pop("operand_tracer", None)
+    breakdown = {
+        "adder": dyn["adder"],
+        **{k: sram[k] for k in ("weight_sram", "membrane_sram", "tracer_sram")},
+    }
+    breakdown |= {"fire": dyn["fire"], "input_buffer": sram["input_buffer"]}
+    breakdown |= {**sched, **pkt, **noc, "refresh": refresh, "leakage": leak}
     if any(la.kind in ("matmul_ss", "add_norm") for la in wl.layers):
         breakdown |= energy.transformer_energy(list(chip.costs.values()))
+        breakdown["operand_tracer"] = operand or 0.0
     energy_j = float(sum(breakdown.values()))  # on chip
     synaptic_events, sops = sop_counts(wl, events, act)  # the published #SOPs convention (MODEL.md §5)
     ops = wl.dense_ops
@@ -333,6 +337,7 @@ def _core_rows(chip: Chip) -> list[dict[str, Any]]:
                 "evictions": sum(c.evictions for c in cs),
                 "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
                 "lane_passes": " ".join(str(c.passes) for c in cs),
+                "pe_busy_cycles": " ".join(str(round(pe.busy_cycles)) for pe in chip.pes[node]),
             }
         )
     return rows

@@ -10,7 +10,7 @@ from conftest import SMALL
 from elsa_tlm import sim
 from elsa_tlm.config import load_config
 from elsa_tlm.hw.input_buffer import simulate_buffer
-from elsa_tlm.hw.pe import fire_mask, layer_stream, run_buffer, slice_costs
+from elsa_tlm.hw.pe import ProcessingElement, fire_mask, layer_stream, run_buffer, slice_costs
 from elsa_tlm.hw.sram import pe_macros
 from elsa_tlm.schedule.orders import Windows, window_sums
 from elsa_tlm.snn.products import gustavson_counts, inner_counts, outer_counts
@@ -115,7 +115,8 @@ def _toy_layer(product: str, queues: int, depth: int):
     fires = fire_mask(events, None)
     stream = layer_stream(counts.reshape(2, -1), w, order, events, fires, 8, 72)
     buf = run_buffer(stream, queues, depth, 16, 1) if product == "gustavson" else None
-    c = slice_costs(product, stream, buf, [16], 128, 16, 1, 16, pe_macros(load_config()))
+    pe = ProcessingElement(0, 0, pe_macros(load_config()), tiles={"toy#0": 16}, lanes={"toy#0": 128})
+    c = slice_costs(product, stream, buf, [pe], "toy#0", "toy", 128, 16, 1, 16)
     return c, events, fires
 
 

@@ -14,6 +14,7 @@ from conftest import SMALL
 
 from elsa_tlm import sim
 from elsa_tlm.config import load_config
+from elsa_tlm.energy import EnergyModel
 from elsa_tlm.hw.input_buffer import (
     EVICTIONS,
     FINALS,
@@ -27,6 +28,8 @@ from elsa_tlm.hw.input_buffer import (
 )
 from elsa_tlm.hw.pe import fire_mask
 from elsa_tlm.schedule.orders import Windows
+from elsa_tlm.snn.products import ActionCounts
+from elsa_tlm.tech import memory_table
 
 ROOT = Path(__file__).resolve().parents[1]
 T2 = [*SMALL[:1], "run.time_steps=2", "output.plots=false"]
@@ -149,6 +152,49 @@ def test_no_channel_ever_holds_more_than_its_capacity(small_chip) -> None:
     net = chip.transport.net
     bufs = [*net.in_bufs.values(), *net.local_bufs, *net.core_fifos]
     assert all(b.peak <= b.cap for b in bufs) and any(b.peak == b.cap for b in bufs)  # full, never over
+
+
+def test_each_pe_owns_its_macros_and_they_feed_the_energy_ledger(small_chip) -> None:
+    """The SRAM lines of the ledger are the macros' row accesses; they equal the slices' action counts."""
+    plan, chip = small_chip
+    pes = [pe for node in sorted(chip.pes) for pe in chip.pes[node]]
+    assert len(pes) == plan.mapping.cores_used * plan.config.chip.pes_per_core
+    assert len({id(pe.macros["weight"]) for pe in pes}) == len(pes)  # no macro shared between PEs
+    acts = sum((c.actions for c in chip.costs.values()), ActionCounts())
+    tot = {k: sum(pe.macros[k].total_reads for pe in pes) for k in ("weight", "membrane", "tracer")}
+    assert tot["weight"] == acts.weight_row_reads > 0
+    assert tot["membrane"] == acts.membrane_row_reads
+    assert sum(pe.macros["membrane"].total_writes for pe in pes) == acts.membrane_row_writes
+    assert tot["tracer"] == acts.tracer_reads
+    # per layer, too: the owner of every access is the layer that made it
+    for layer in plan.workload.layers:
+        mine = sum((c.actions for (la, _), c in chip.costs.items() if la == layer.name), ActionCounts())
+        assert sum(pe.macros["weight"].reads[layer.name] for pe in pes) == mine.weight_row_reads
+    e = EnergyModel(plan.config).sram_energy(pes)
+    assert e["weight_sram"] == pytest.approx(
+        acts.weight_row_reads * memory_table("sram")["weight"]["read_pj"] * 1e-12
+    )
+    summary = sim.collect(plan, chip, 0, 0.0).summary
+    for k in ("weight_sram", "membrane_sram", "tracer_sram", "input_buffer"):
+        assert summary["energy_breakdown_j"][k] == pytest.approx(e[k])
+
+
+def test_pes_move_in_lock_step_and_an_uneven_tile_leaves_pes_idle() -> None:
+    """64 columns over 3 PEs of 21 circuits: tiles 22, 21, 21 take 2, 1, 1 lane passes; the widest sets the
+    time (every PE is busy for as long as the core at most) and the others compute half of it."""
+    keys = [*T2, "chip.pes_per_core=3", "pe.neuron_circuits=21", "mapping.max_layers_per_core=1"]
+    r = sim.run(load_config(None, keys))
+    assert r.summary["latency_cycles"] > 0
+    seen_uneven = False
+    for row in r.core_rows:
+        busy = [int(x) for x in row["pe_busy_cycles"].split()]
+        assert len(busy) == 3 and max(busy) <= int(row["busy_cycles"]) + 1
+        if row["lane_passes"] == "2" and busy[0] > 0:
+            assert busy[1] == pytest.approx(busy[0] / 2, abs=1) and busy[2] == pytest.approx(
+                busy[0] / 2, abs=1
+            )
+            seen_uneven = True
+    assert seen_uneven
 
 
 def test_a_tiny_fifo_raises_latency_and_never_deadlocks() -> None:

@@ -1,6 +1,9 @@
-"""Neural core: its PEs (one lock-step pipeline over 4 PEs) shared by the layer slices mapped onto the core.
+"""Neural core: its PEs, driven in lock-step, shared by the layer slices mapped onto the core.
 
-The core is one SimPy process. Its PEs do one transaction at a time for one layer slice:
+The core owns its :class:`~elsa_tlm.hw.pe.ProcessingElement` s (their buffers and column tiles) and is one
+SimPy process: its broadcast bus feeds every spike to all PEs in the same cycle, so the PEs move in lock-step
+(:mod:`elsa_tlm.hw.pe`) and one process per core, not per PE, is exact for this bus. The PEs do one
+transaction at a time for one layer slice:
 
 1. **absorb** the input spines that have arrived for the slice (in arrival order, at most ``run.batch_items``
    spines): im2col writes their spikes into the input buffer, which flushes mini-batches into the membranes
@@ -27,6 +30,7 @@ import numpy as np
 import simpy
 
 from elsa_tlm.hw.ni import NetworkInterface, Train
+from elsa_tlm.hw.pe import ProcessingElement
 
 
 @dataclass
@@ -99,6 +103,7 @@ class LayerSlice:
         chunk_flits: int,
         index: int = 0,
         softmax: bool = False,
+        pe_share: list[float] | None = None,
     ) -> None:
         self.name, self.layer, self.node, self.T, self.n_in = name, layer, node, T, n_in
         self.index = index  # slice index within its layer (trains carry it)
@@ -134,6 +139,7 @@ class LayerSlice:
         self.stall_from = np.full(T, -1, dtype=np.int64)
         self.stall_to = np.full(T, -1, dtype=np.int64)
         self.next_input = 0  # first layer: flat (step, position) of the next input spine
+        self.pe_share = pe_share or []  # per PE of the core: fraction of a transaction its circuits compute
 
     # ------------------------------------------------------------------------------------------ inputs
     def arrive(self, train: Train) -> bool:
@@ -329,12 +335,14 @@ class NeuralCore:
         self,
         env: simpy.Environment,
         node: int,
+        pes: list[ProcessingElement],
         slices: list[LayerSlice],
         ni: NetworkInterface,
         batch: int,
         record: Callable[..., None] | None = None,
     ) -> None:
         self.env, self.node, self.slices, self.ni, self.batch = env, node, slices, ni, batch
+        self.pes = pes
         self.by_layer: dict[str, list[LayerSlice]] = {}
         for s in slices:
             for prod in s.producers:
@@ -428,6 +436,8 @@ class NeuralCore:
             st = s.stats
             st.busy_cycles += cycles
             st.transactions += 1
+            for pe, share in zip(self.pes, s.pe_share, strict=True):
+                pe.busy_cycles += cycles * share
             for p in parts:
                 tr = p.train
                 tr.refs -= 1

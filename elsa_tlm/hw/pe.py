@@ -1,7 +1,12 @@
-"""Processing element: what one layer slice costs the PEs of its core, per input spine and per output spine.
+"""Processing element: its buffers, and what one layer slice costs the PEs of its core per input and output spine.
 
-A core's PEs hold disjoint column tiles of a slice and receive every input spike (broadcast), so they work in
-lock-step on the same spike stream; the widest PE (c columns) sets the time. The PE timing comes from the
+A :class:`ProcessingElement` owns its SRAM buffers (:class:`~elsa_tlm.hw.sram.SramMacro`: the N-way weight
+buffer, membranes, tracers, input queues), its 128 neuron circuits and the column tile of each slice mapped
+on its core. A core's PEs hold disjoint column tiles of a slice and receive every input spike over the core's
+broadcast bus: the bus writes a spike into all PEs' input buffers in the same cycle, so their queues hold the
+same targets and flush the same mini-batches, and a PE that is not ready (fewer columns done) holds the bus.
+They therefore work in lock-step on the same spike stream and the widest PE (c columns) sets the time; a
+narrower PE idles for the difference, which :class:`ProcessingElement` counts. The PE timing comes from the
 components it is built of (ELSA_BRIEF §3):
 
 * **absorbing an input spine** (Gustavson): im2col writes its expanded spikes into the input buffer at
@@ -14,7 +19,8 @@ components it is built of (ELSA_BRIEF §3):
 * ``outer``: every expanded event is one cycle (a membrane read-modify-write each), no mini-batches.
 * ``inner``: every row, every step, reads all K weight rows in ceil(K / N) cycles, spikes or not.
 
-Energy actions are counted from the same flushes, so timing and energy agree (docs/MODEL.md §4).
+Energy actions are counted from the same flushes, so timing and energy agree (docs/MODEL.md §4): each PE's
+macros count the row accesses its own columns make, and the energy ledger charges the SRAM from them.
 """
 
 from __future__ import annotations
@@ -25,11 +31,42 @@ from dataclasses import dataclass
 import numpy as np
 
 from elsa_tlm.hw.input_buffer import BufferResult, simulate_buffer
-from elsa_tlm.hw.sram import SramMacro
+from elsa_tlm.hw.sram import OPERAND, SramMacro
 from elsa_tlm.schedule.orders import Windows
 from elsa_tlm.snn.products import ActionCounts
 
 WRITE_SPIKES_PER_CYCLE = 32  # im2col writes up to 32 expanded spikes per cycle into the input buffer
+
+
+@dataclass
+class ProcessingElement:
+    """One PE of a core: 128 neuron circuits (ST-BIF, 16-input adder trees), its SRAM buffers, and the output
+    columns (tile) it holds of each layer slice mapped on its core.
+
+    It is driven by its core in lock-step with the other PEs (module docstring): in a transaction of a slice
+    its circuits compute its own tile's lane passes and wait for the widest PE for the rest; ``busy_cycles``
+    counts the cycles they computed (the core adds them, :meth:`share` of each transaction).
+    """
+
+    core: int
+    index: int
+    macros: dict[str, SramMacro]
+    circuits: int = 128
+    tiles: dict[str, int] = dataclasses.field(default_factory=dict)  # slice name -> columns held
+    lanes: dict[str, int] = dataclasses.field(default_factory=dict)  # slice name -> neuron circuits given
+    busy_cycles: float = 0.0
+
+    def passes(self, owner: str, block: int = 0) -> int:
+        """Lane passes of one row of ``owner``'s tile (a spike x spike row spans ``block`` columns at most)."""
+        c = self.tiles.get(owner, 0)
+        if block:
+            c = min(c, block)
+        return -(-c // max(1, self.lanes.get(owner, self.circuits))) if c > 0 else 0
+
+    def share(self, owner: str, widest: int, block: int = 0) -> float:
+        """The fraction of a transaction of ``owner`` its circuits compute (the widest PE makes ``widest``
+        lane passes per row; lock-step)."""
+        return self.passes(owner, block) / widest if widest else 0.0
 
 
 @dataclass
@@ -154,7 +191,6 @@ class SliceCosts:
     evictions: int
     spikes_flushed: int
     passes: int
-    macros: dict[str, SramMacro]
     # transformer units (router): spiking softmax and layer-norm activations (128 lanes), 16-lane additions,
     # and macro-row writes of a spike x spike product's dynamic operand into weight memory
     softmax_acts: int = 0
@@ -167,19 +203,21 @@ def slice_costs(
     product: str,
     stream: LayerStream,
     buf: BufferResult | None,
-    pe_cols: list[int],
+    pes: list[ProcessingElement],
+    owner: str,
+    layer: str,
     lanes: int,
     ways: int,
     fire_cycles: int,
     words: int,
-    macros: dict[str, SramMacro],
     kind: str = "conv",
     row_block: int = 0,
     softmax: tuple[int, int] | None = None,
     accumulator_lanes: int = 16,
 ) -> SliceCosts:
-    """Per-spine cycles and whole-run actions of a slice with ``pe_cols`` columns per PE and ``lanes``
-    neuron circuits per PE (its lane group).
+    """Per-spine cycles and whole-run actions of the slice ``owner`` (of ``layer``) whose tiles the core's
+    ``pes`` hold, with ``lanes`` neuron circuits per PE (its lane group). Each PE's macros count the row
+    accesses of its own tile, under ``layer``.
 
     Transformer layers: ``kind = "matmul_ss"`` with ``row_block`` (a spike's weight row spans one head's
     block of columns: lane passes over that block only) also writes every input spike into its dynamic
@@ -189,7 +227,8 @@ def slice_costs(
     128-lane activation per cycle) and the fire pass run per fired row.
     """
     if kind == "add_norm":
-        return _add_norm_costs(stream, pe_cols, lanes, fire_cycles, words, macros, accumulator_lanes)
+        return _add_norm_costs(stream, pes, owner, layer, lanes, fire_cycles, words, accumulator_lanes)
+    pe_cols = [pe.tiles.get(owner, 0) for pe in pes]
     c = max(pe_cols)
     block = min(c, row_block) if row_block else c
     passes = -(-block // lanes)
@@ -236,9 +275,11 @@ def slice_costs(
     lane_acts = 0.0
     queue_spikes = int(writes.sum()) if product != "inner" else 0
     frac = min(1.0, row_block / max(1, sum(pe_cols))) if row_block else 1.0  # columns a weight row touches
-    for col_all in pe_cols:
+    for pe in pes:
+        col_all = pe.tiles.get(owner, 0)
         if col_all <= 0:
             continue
+        macros = pe.macros
         col = col_all * frac
         wr = -(-int(np.ceil(col)) // words)
         bl = -(-int(np.ceil(col)) // 128)
@@ -258,16 +299,17 @@ def slice_costs(
         # an adder-tree activation sums up to 16 rows over 128 lanes; it is charged for the rows it sums and
         # the lanes it uses (an outer-product event adds one row: 1/16 of a full activation)
         lane_acts += reads * col / (16 * 128)
-        macros["weight"].read(reads * wr)
-        macros["membrane"].read(mem * wr)
-        macros["membrane"].write(mem * wr)
-        macros["tracer"].read(n_fired * wr)
-        macros["tracer"].write(n_fired * wr)
-        macros["input_queue"].write(queue_spikes)
-        macros["input_queue"].read(queue_spikes)
-    if operand_writes:
-        macros["weight"].read(operand_writes)
-        macros["weight"].write(operand_writes)
+        macros["weight"].read(reads * wr, layer)
+        macros["membrane"].read(mem * wr, layer)
+        macros["membrane"].write(mem * wr, layer)
+        macros["tracer"].read(n_fired * wr, layer)
+        macros["tracer"].write(n_fired * wr, layer)
+        macros["input_queue"].write(queue_spikes, layer)
+        macros["input_queue"].read(queue_spikes, layer)
+    if operand_writes:  # the operand's tracer row, N banks in parallel, in the first PE holding a tile
+        holder = next(pe for pe in pes if pe.tiles.get(owner, 0) > 0)
+        holder.macros["weight"].read(operand_writes, OPERAND + layer)
+        holder.macros["weight"].write(operand_writes, OPERAND + layer)
     assert absorb.shape == (T, stream.counts.shape[1])
     return SliceCosts(
         absorb=absorb.astype(float),
@@ -279,7 +321,6 @@ def slice_costs(
         evictions=int(evictions),
         spikes_flushed=int(spikes) if product == "gustavson" else 0,
         passes=passes,
-        macros=macros,
         softmax_acts=softmax_acts,
         operand_writes=operand_writes,
     )
@@ -287,16 +328,18 @@ def slice_costs(
 
 def _add_norm_costs(
     stream: LayerStream,
-    pe_cols: list[int],
+    pes: list[ProcessingElement],
+    owner: str,
+    layer: str,
     lanes: int,
     fire_cycles: int,
     words: int,
-    macros: dict[str, SramMacro],
     acc_lanes: int,
 ) -> SliceCosts:
     """Residual addition then spiking layer norm: no weights, no mini-batches. The router's adder takes
     ``acc_lanes`` spikes per cycle; a token that fires goes through the layer-norm unit (ceil(C/128)
     activations, one per cycle) and the fire pass of its ST-BIF neurons (differential form)."""
+    pe_cols = [pe.tiles.get(owner, 0) for pe in pes]
     c = max(pe_cols)
     passes = -(-c // lanes)
     C = sum(pe_cols)
@@ -306,9 +349,11 @@ def _add_norm_costs(
     ln = -(-C // 128)
     fire = (ln + passes * fire_cycles) * fires.astype(float)
     actions = ActionCounts()
-    for col in pe_cols:
+    for pe in pes:
+        col = pe.tiles.get(owner, 0)
         if col <= 0:
             continue
+        macros = pe.macros
         wr, bl = -(-col // words), -(-col // 128)
         actions = actions + ActionCounts(
             membrane_row_reads=n_fired * wr,
@@ -317,10 +362,10 @@ def _add_norm_costs(
             tracer_writes=n_fired * wr,
             fire_activations=n_fired * bl,
         )
-        macros["membrane"].read(n_fired * wr)
-        macros["membrane"].write(n_fired * wr)
-        macros["tracer"].read(n_fired * wr)
-        macros["tracer"].write(n_fired * wr)
+        macros["membrane"].read(n_fired * wr, layer)
+        macros["membrane"].write(n_fired * wr, layer)
+        macros["tracer"].read(n_fired * wr, layer)
+        macros["tracer"].write(n_fired * wr, layer)
     return SliceCosts(
         absorb=absorb,
         fire=fire.astype(float),
@@ -331,7 +376,6 @@ def _add_norm_costs(
         evictions=0,
         spikes_flushed=0,
         passes=passes,
-        macros=macros,
         layernorm_acts=n_fired * ln,
         accumulator_ops=int(absorb.sum()),
     )

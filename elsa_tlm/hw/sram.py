@@ -1,21 +1,25 @@
-"""SRAM macros of a PE: geometry, banking, ports and the access counts the energy ledger charges.
+"""SRAM macros of a PE: geometry, banking, ports and the row accesses the energy ledger charges.
 
 ELSA builds every PE buffer from 64-row × 16-word macros (``pe.macro_rows`` × ``pe.macro_words``): the weight
 buffer (``pe.weight_ways`` banks, weight row r in bank r mod N, one row per bank per cycle), the membrane and
 tracer buffers, and the input spike queues. Each macro is single-ported: one row read or write per cycle,
 ``memory.access_cycles`` cycles of latency (pipelined). A :class:`SramMacro` stands for all macros of one kind
-in one slice's PEs and counts their row accesses; the energy ledger multiplies them by the per-access energy of
-the technology (``memory.technology``: SRAM or eDRAM).
+in one PE (the buffer) and counts its row accesses per owner (the layer that made them); the energy ledger
+multiplies them by the per-access energy of the technology (``memory.technology``: SRAM or eDRAM).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+
+KINDS = ("weight", "membrane", "tracer", "input_queue")
+OPERAND = "operand:"  # owner prefix of a spike x spike product's dynamic operand written into weight memory
 
 
 @dataclass
 class SramMacro:
-    """The macros of one kind (weight, membrane, tracer, input_queue) that one layer slice uses."""
+    """The macros of one kind (weight, membrane, tracer, input_queue) of one PE."""
 
     kind: str
     rows: int  # rows per macro
@@ -24,18 +28,28 @@ class SramMacro:
     banks: int = 1  # independently addressed banks (the weight buffer's ways)
     ports: int = 1  # accesses per bank per cycle
     access_cycles: int = 1
-    reads: int = 0  # row accesses over the run (all PEs of the slice)
-    writes: int = 0
+    reads: Counter[str] = field(default_factory=Counter)  # row reads over the run, per owner
+    writes: Counter[str] = field(default_factory=Counter)
 
     def bank_of(self, row: int) -> int:
         """Bank holding logical row ``row`` (rows interleaved over banks)."""
         return row % self.banks
 
-    def read(self, n: int) -> None:
-        self.reads += int(n)
+    def read(self, n: int, owner: str) -> None:
+        if n:
+            self.reads[owner] += int(n)
 
-    def write(self, n: int) -> None:
-        self.writes += int(n)
+    def write(self, n: int, owner: str) -> None:
+        if n:
+            self.writes[owner] += int(n)
+
+    @property
+    def total_reads(self) -> int:
+        return sum(self.reads.values())
+
+    @property
+    def total_writes(self) -> int:
+        return sum(self.writes.values())
 
     @property
     def bits(self) -> int:
@@ -43,7 +57,7 @@ class SramMacro:
 
 
 def pe_macros(cfg) -> dict[str, SramMacro]:
-    """Fresh counters for the macro kinds of one PE configuration."""
+    """Fresh buffers of one PE of this configuration."""
     pe, a = cfg.pe, cfg.memory.access_cycles
     return {
         "weight": SramMacro("weight", pe.macro_rows, pe.macro_words, pe.weight_bits, pe.weight_ways, 1, a),
