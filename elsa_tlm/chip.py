@@ -59,6 +59,13 @@ class Chip:
     trace: list[tuple] = field(default_factory=list)  # (node, name, start, end, step, spines)
 
 
+def _cumsum0(a: np.ndarray) -> np.ndarray:
+    """(T, n) -> (T, n + 1) cumulative sums with a leading zero column."""
+    out = np.zeros((a.shape[0], a.shape[1] + 1), dtype=np.int64)
+    np.cumsum(a, axis=1, out=out[:, 1:])
+    return out
+
+
 def layer_events(wl: Any, act: Any) -> dict[str, np.ndarray]:
     """im2col-expanded input events per layer, step and output spine: (T, n_out)."""
     out = {}
@@ -206,10 +213,14 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             kind=layer.kind,
             row_block=layer.row_block,
             softmax=(layer.heads, layer.row_block) if layer.softmax else None,
+            accumulator_lanes=cfg.chip.accumulator_lanes,
         )
 
     # every slice in positions: absorption (its layer's input order), release and emission orders
     emit_ids: dict[tuple[str, int], np.ndarray] = {}  # spines each slice emits, in its emission order
+    spikes_of: dict[
+        tuple[str, int], np.ndarray
+    ] = {}  # (T, emitted spines): spikes each slice sends per spine
     payload = 0
     chip_slices: dict[tuple[str, int], LayerSlice] = {}
     by_core: dict[int, list[LayerSlice]] = defaultdict(list)
@@ -242,7 +253,13 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 pm = pos_in[e]  # producer slice emission position -> absorption position
                 need += np.bincount(pm, minlength=layer.n_in)
                 posmaps.append(None if np.array_equal(pm, np.arange(layer.n_in)) else pm)
-            producers.append(ProducerLink(pname, need, flatten, role == "skip", posmaps))
+            skip_ops = None
+            if role == "skip":  # the residual unit adds each spine's skip spikes 16 per cycle
+                skip_ops = [
+                    _cumsum0(-(-spikes_of[(pname, ps.index)] // cfg.chip.accumulator_lanes))
+                    for ps in mapping.by_layer[pname]
+                ]
+            producers.append(ProducerLink(pname, need, flatten, role == "skip", posmaps, skip_ops))
         for s in mapping.by_layer[layer.name]:
             tg = targets[(layer.name, s.index)]
             ra_s = ra[tg]
@@ -255,6 +272,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             else:
                 share = (total * s.col_hi) // layer.cout - (total * s.col_lo) // layer.cout  # its channels
                 sp = share[:, ids]
+            spikes_of[(layer.name, s.index)] = sp
             pk, fl, _ = fmt.size(sp)
             payload += int(fmt.payload_bits(sp).sum()) * len(dest_nodes)
             c = costs[(layer.name, s.index)]

@@ -139,6 +139,13 @@ class ChipConfig:
         15.0, (int, float), _in_range(0, 1000), "off-chip input load energy (pJ/bit)"
     )
     input_bits: int = meta(8, int, _in_range(1, 32), "bits per input pixel loaded from DRAM")
+    accumulator_lanes: int = meta(
+        16,
+        int,
+        _in_range(1, 1024),
+        "spikes the router's accumulator adds per cycle (residual joins, transformer additions); "
+        "energy per spike is kept",
+    )
 
 
 @dataclass(frozen=True)

@@ -111,18 +111,21 @@ class EnergyModel:
 
     # ------------------------------------------------------------------ router-side units
     def scheduling_energy(
-        self, wl: Any, act: Any, mapping: Any, events: dict[str, np.ndarray]
+        self, wl: Any, act: Any, mapping: Any, events: dict[str, np.ndarray], residual_ops: int
     ) -> dict[str, float]:
         """im2col, order controller, update arbiter, residual add and first-layer accumulate (the input
         buffer's queues are SRAM: :meth:`sram_energy`).
 
         Per consumer slice (each core holding a slice does its own expansion): im2col per input spike; order controller per
-        input spine per step; update arbiter per input spine per step per PE; residual unit one 16-lane
-        accumulator op per 16 skip spikes (rounded up per spine); the first layer's multi-bit pixels
+        input spine per step; update arbiter per input spine per step per PE; the residual units'
+        ``residual_ops`` 16-lane accumulator ops (what they added: ceil(spikes / 16) per spine of every skip
+        train, :mod:`elsa_tlm.hw.residual`); the first layer's multi-bit pixels
         accumulate in the 16-lane accumulator: one op per expanded event per 16 columns.
         """
         lg = self.logic
-        e_im2col = e_order = e_arb = e_res = e_acc = 0.0
+        e_im2col = e_order = e_arb = e_acc = 0.0
+        per_op = lg["accumulator"]["energy_pj"] * self.cfg.chip.accumulator_lanes / 16  # same pJ per spike
+        e_res = residual_ops * per_op
         for layer in wl.layers:
             slices = mapping.by_layer[layer.name]
             n = len(slices)
@@ -133,9 +136,6 @@ class EnergyModel:
             e_im2col += spikes * n * lg["im2col"]["energy_pj"]
             e_order += spines * n * lg["order_controller"]["energy_pj"]
             e_arb += spines * active_pes * lg["update_arbiter"]["energy_pj"]
-            if layer.name in act.skip_inputs:
-                ops = int(np.ceil(act.skip_inputs[layer.name] / 16).sum())
-                e_res += ops * n * lg["accumulator"]["energy_pj"]
             if layer.index == 0:
                 blocks = sum(-(-c // 16) for s in slices for c in s.pe_cols if c > 0)
                 e_acc += ev * blocks / 16 * lg["accumulator"]["energy_pj"]
@@ -153,7 +153,11 @@ class EnergyModel:
         return {
             "softmax": sum(c.softmax_acts for c in costs) * lg["softmax"]["energy_pj"] * PJ,
             "layernorm": sum(c.layernorm_acts for c in costs) * lg["layernorm"]["energy_pj"] * PJ,
-            "residual_add": sum(c.accumulator_ops for c in costs) * lg["accumulator"]["energy_pj"] * PJ,
+            "residual_add": sum(c.accumulator_ops for c in costs)
+            * lg["accumulator"]["energy_pj"]
+            * self.cfg.chip.accumulator_lanes
+            / 16
+            * PJ,
         }
 
     def packetisation_energy(self, packets_sent: int, flits_received: int) -> dict[str, float]:

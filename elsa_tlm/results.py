@@ -95,6 +95,7 @@ CORE_FIELDS = [
     "mean_spikes_per_flush",
     "lane_passes",
     "pe_busy_cycles",
+    "residual_busy_cycles",
 ]
 
 

@@ -150,7 +150,8 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
     all_pes = [pe for node in sorted(chip.pes) for pe in chip.pes[node]]
     sram = energy.sram_energy(all_pes)  # from the row accesses every PE's macros counted
     dyn = energy.datapath_energy(pe_actions, adder_lanes)
-    sched = energy.scheduling_energy(wl, act, mapping, events)
+    residual_ops = sum(c.residual.ops for c in chip.cores.values() if c.residual is not None)
+    sched = energy.scheduling_energy(wl, act, mapping, events, residual_ops)
     pkt = energy.packetisation_energy(int(counters["packets"]), int(counters["flits"]))  # each decoded once
     noc = energy.noc_energy(counters, chip.fmt.route_lookups_per_router)
     dram = energy.dram_energy(wl)
@@ -224,6 +225,7 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
             "busy_cycles": sum(r["busy_cycles"] for r in core_rows),
             "stalled_on_output_cycles": sum(r["stalled_on_output_cycles"] for r in core_rows),
             "starved_on_input_cycles": sum(r["starved_on_input_cycles"] for r in core_rows),
+            "residual_busy_cycles": sum(r["residual_busy_cycles"] for r in core_rows),
         },
         "mean_spikes_per_flush": flushed / flushes if flushes else None,
         **_softmax_stall(chip, T),
@@ -338,6 +340,7 @@ def _core_rows(chip: Chip) -> list[dict[str, Any]]:
                 "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
                 "lane_passes": " ".join(str(c.passes) for c in cs),
                 "pe_busy_cycles": " ".join(str(round(pe.busy_cycles)) for pe in chip.pes[node]),
+                "residual_busy_cycles": core.residual.busy_cycles if core.residual is not None else 0,
             }
         )
     return rows

@@ -197,6 +197,28 @@ def test_pes_move_in_lock_step_and_an_uneven_tile_leaves_pes_idle() -> None:
     assert seen_uneven
 
 
+def test_the_residual_unit_adds_every_skip_spike_once_per_join_core() -> None:
+    keys = ['workload.model="resnet18"', "run.time_steps=2", "output.plots=false"]
+    plan = sim.prepare(load_config(None, keys))
+    chip, _ = sim.simulate(plan)
+    units = {n: c.residual for n, c in chip.cores.items() if c.residual is not None}
+    act, mapping = plan.activity, plan.mapping
+    join_cores = {s.core for j in act.skip_inputs for s in mapping.by_layer[j]}
+    assert set(units) == join_cores  # a unit where a join is, none elsewhere
+    assert all(not u.queue.items for u in units.values())  # everything it got, it added
+    lo = hi = 0  # ceil(s/16) per spine of the whole skip spine <= what the unit did <= one cycle per spike
+    for j, sk in act.skip_inputs.items():
+        n = len({s.core for s in mapping.by_layer[j]})
+        lo += int(np.ceil(sk.reshape(sk.shape[0], -1) / 16).sum()) * n
+        hi += int(sk.sum()) * n
+    ops = sum(u.ops for u in units.values())
+    assert 0 < lo <= ops <= hi
+    r = sim.collect(plan, chip, 0, 0.0)
+    assert r.summary["pe"]["residual_busy_cycles"] == ops
+    slow = sim.run(load_config(None, [*keys, "chip.accumulator_lanes=1"])).summary
+    assert slow["pe"]["residual_busy_cycles"] == hi  # one spike per cycle: every skip spike, per join core
+
+
 def test_a_tiny_fifo_raises_latency_and_never_deadlocks() -> None:
     base = sim.run(load_config(None, T2)).summary
     tiny = sim.run(load_config(None, [*T2, "noc.fifo_count=1", "noc.fifo_bytes=64"])).summary

@@ -25,6 +25,7 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "workload.classifier_density": ("0.5", ['workload.model="resnet18"']),
     "workload.step_profile": ('"uniform"', ['workload.model="vit_small"', 'mapping.partition="vit_blocks"']),
     "pe.product": ('"outer"', []),
+    "chip.accumulator_lanes": ("1", ['workload.model="resnet18"']),
     "memory.technology": ('"edram"', []),
     "memory.edram_retention_us": ("3.0", ['memory.technology="edram"']),
     "noc.topology": ('"torus:6x6"', []),

@@ -31,6 +31,7 @@ import simpy
 
 from elsa_tlm.hw.ni import NetworkInterface, Train
 from elsa_tlm.hw.pe import ProcessingElement
+from elsa_tlm.hw.residual import ResidualUnit
 
 
 @dataclass
@@ -40,7 +41,8 @@ class ProducerLink:
     Trains carry ranges of their producer slice's emission order. ``posmaps[k]`` maps producer slice k's
     emission positions to this slice's absorption positions (None: the same order, the fast path);
     ``need``: parts per absorption position this producer delivers (its slices that emit that spine);
-    ``flatten``: the producer's spines together form this slice's single input spine.
+    ``flatten``: the producer's spines together form this slice's single input spine; ``skip_ops[k]``
+    (skip links): cumulative residual-unit cycles over producer slice k's emission positions, (T, n + 1).
     """
 
     name: str
@@ -48,6 +50,14 @@ class ProducerLink:
     flatten: bool
     skip: bool  # taken by the router's residual unit (no PE time)
     posmaps: list[np.ndarray | None]
+    skip_ops: list[np.ndarray] | None = None
+
+    def ops(self, train: Train) -> int:
+        """Residual-unit cycles of a skip train: ceil(spikes / 16) per spine it completes."""
+        if self.skip_ops is None:
+            return 0
+        cum = self.skip_ops[train.src_slice]
+        return int(sum(int(cum[t, hi] - cum[t, lo]) for t, lo, hi in train.items))
 
 
 @dataclass
@@ -142,14 +152,24 @@ class LayerSlice:
         self.pe_share = pe_share or []  # per PE of the core: fraction of a transaction its circuits compute
 
     # ------------------------------------------------------------------------------------------ inputs
+    def is_skip(self, producer: str) -> bool:
+        return self.producers[producer].skip
+
+    def skip_ops(self, train: Train) -> int:
+        return self.producers[train.producer].ops(train)
+
+    def skip_added(self, train: Train) -> None:
+        """The residual unit added a skip train: its spines' skip parts are complete."""
+        self._complete(self.producers[train.producer], train.items, train.src_slice)
+
     def arrive(self, train: Train) -> bool:
-        """A train from a producer arrived; returns True if it needs PE time (a main-path part)."""
+        """A train from a producer arrived; returns True if it needs PE time (a main-path part). A skip
+        train goes to the residual unit; the slice counts it in when the unit has added it."""
         link = self.producers[train.producer]
         st = self.stats
         st.packets_in += train.packets
         st.flits_in += train.flits
         if link.skip:
-            self._complete(link, train.items, train.src_slice)
             return False
         cost = 0.0
         n = 0
@@ -353,6 +373,10 @@ class NeuralCore:
         self.busy = self.stalled = self.starved = 0
         self.transactions = 0
         ni.deliver = self.deliver
+        self.residual: ResidualUnit | None = None
+        if any(p.skip for s in slices for p in s.producers.values()):
+            cap = ni.capacity if ni.bounded else float("inf")
+            self.residual = ResidualUnit(env, node, cap, self._skip_added)
         self.process = env.process(self.run())
 
     # ------------------------------------------------------------------------------------------ ports
@@ -360,13 +384,34 @@ class NeuralCore:
         """Inbound port from the network interface: a train for the slices on this core."""
         users = self.by_layer.get(train.producer, [])
         refs = 0
+        skips = []
         for s in users:
             if s.arrive(train):
                 refs += 1
+            elif s.is_skip(train.producer):
+                skips.append(s)
+        if skips:  # the residual unit adds it once for all the join's slices here
+            assert self.residual is not None
+            refs += 1
+            self.residual.put((train, skips), skips[0].skip_ops(train))
         train.refs = refs
-        if refs == 0:  # skip path only: the residual unit took it on arrival
+        if refs == 0:  # nobody here uses it (cannot happen for a routed train)
             self.ni.return_credits(min(train.flits, self.ni.capacity))
         self.poke()
+
+    def _skip_added(self, item: tuple[Train, list[LayerSlice]]) -> None:
+        """Port from the residual unit: the skip train is in the joins' membranes."""
+        train, skips = item
+        for s in skips:
+            s.skip_added(train)
+        self._release(train)
+        self.poke()
+
+    def _release(self, train: Train) -> None:
+        """One user of the train is done with it; the last one returns its FIFO credits."""
+        train.refs -= 1
+        if train.refs == 0:
+            self.ni.return_credits(min(train.flits, self.ni.capacity))
 
     def poke(self) -> None:
         ev = self.wake_event
@@ -439,10 +484,7 @@ class NeuralCore:
             for pe, share in zip(self.pes, s.pe_share, strict=True):
                 pe.busy_cycles += cycles * share
             for p in parts:
-                tr = p.train
-                tr.refs -= 1
-                if tr.refs == 0:
-                    self.ni.return_credits(min(tr.flits, self.ni.capacity))
+                self._release(p.train)
             if fires:
                 if st.first_finish < 0:
                     st.first_finish = now
