@@ -205,7 +205,7 @@ def test_the_residual_unit_adds_every_skip_spike_once_per_join_core() -> None:
     act, mapping = plan.activity, plan.mapping
     join_cores = {s.core for j in act.skip_inputs for s in mapping.by_layer[j]}
     assert set(units) == join_cores  # a unit where a join is, none elsewhere
-    assert all(not u.queue.items for u in units.values())  # everything it got, it added
+    assert all(not u.pending for u in units.values())  # everything it got, it added
     lo = hi = 0  # ceil(s/16) per spine of the whole skip spine <= what the unit did <= one cycle per spike
     for j, sk in act.skip_inputs.items():
         n = len({s.core for s in mapping.by_layer[j]})

@@ -375,8 +375,7 @@ class NeuralCore:
         ni.deliver = self.deliver
         self.residual: ResidualUnit | None = None
         if any(p.skip for s in slices for p in s.producers.values()):
-            cap = ni.capacity if ni.bounded else float("inf")
-            self.residual = ResidualUnit(env, node, cap, self._skip_added)
+            self.residual = ResidualUnit(env, node, self._skip_added)
         self.process = env.process(self.run())
 
     # ------------------------------------------------------------------------------------------ ports
