@@ -28,7 +28,9 @@ class ResidualUnit:
     def __init__(self, env: simpy.Environment, node: int, done: Callable[[Any], None]) -> None:
         self.env, self.node, self.done = env, node, done
         self.free_at = 0  # cycle the unit finishes the last train it was given
-        self.pending: deque[Any] = deque()  # trains given and not yet added, in order (bounded by FIFO credits)
+        self.pending: deque[Any] = (
+            deque()
+        )  # trains given and not yet added, in order (bounded by FIFO credits)
         self.ops = 0  # accumulator cycles (additions of up to 16 spikes) over the run
         self.peak = 0  # most trains waiting or in the adder at once
 
