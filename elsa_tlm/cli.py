@@ -60,15 +60,23 @@ class _Progress:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from elsa_tlm import api, sim
-    from elsa_tlm.fileio import check_output_folder
+    from elsa_tlm.fileio import check_output_file, check_output_folder
 
     overrides = list(args.set or [])
     if args.trace:
         overrides.append("output.trace=true")
     cfg = load_config(args.scenario, overrides)
+    if args.out is not None and not args.out.strip():
+        raise ConfigError("--out", args.out, "is empty; give a folder")
     out = check_output_folder(_out_dir(cfg, args.out), "run")  # before hours of simulation, not after
-    if args.save_activity:
-        check_output_file(args.save_activity, "--save-activity")
+    save_to = None
+    if args.save_activity is not None:
+        from elsa_tlm.workload.activity import is_activity_file
+
+        save_to = check_output_file(args.save_activity, "--save-activity", is_activity_file)
+    copy_to = None
+    if cfg.output.copy_plots and cfg.output.plots and not args.out and not cfg.output.dir:
+        copy_to = check_output_folder(Path("plots") / cfg.name, "plots", key="plots folder")
     if cfg.workload.activity == "functional":
         result = api.run(cfg)
     else:
@@ -85,14 +93,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = sim.run(cfg, progress=bar, plan=plan)
         finally:
             bar.close()
-    copy_to = None
-    if cfg.output.copy_plots and not args.out and not cfg.output.dir:
-        copy_to = Path("plots") / cfg.name
     result.save(out, copy_to)
-    if args.save_activity:
+    if save_to is not None:
         from elsa_tlm.workload.activity import save_activity
 
-        save_activity(args.save_activity, result.activity, result.workload.model)
+        save_activity(str(save_to), result.activity, result.workload.model)
     s = result.summary
     print(
         f"{s['model']} T={s['time_steps']} {s['schedule']} on {s['topology']} ({s['cores_used']} cores): "
@@ -114,17 +119,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             + (f" (copied to {copy_to}/)" if copy_to else "")
         )
     return 0
-
-
-def check_output_file(path: str, key: str) -> None:
-    """An output file given by the user: its folder must exist and it must not be a folder."""
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(key, path, "is a folder; give a file name")
-    if not p.parent.resolve().is_dir():
-        raise ConfigError(key, path, f"folder {p.parent} does not exist")
-    if not os.access(p.parent.resolve(), os.W_OK):
-        raise ConfigError(key, path, f"folder {p.parent} is not writable")
 
 
 RUN_EPILOG = """files written into the output folder (default results/<scenario name>/):

@@ -37,7 +37,8 @@ FLIT_BITS_MIN, FLIT_BITS_MAX = 48, 256
 FUNCTIONAL_MODELS = ("digits", "digits_vit")  # trained weights shipped: spikes computed by the snn kernels
 MAX_TIME_STEPS = 1024  # SNNs run 4-64 steps; beyond 1024 a run is a typo, not a study
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")  # safe as one path component
-TOPOLOGY_RE = re.compile(r"^(mesh|torus):(\d+)x(\d+)$|^ring:(\d+)$|^file:(.+)$")
+TOPOLOGY_RE = re.compile(r"(mesh|torus):(\d+)x(\d+)|ring:(\d+)|file:(.+)", re.ASCII | re.DOTALL)
+MAX_ROUTERS = 4096  # routing tables and link state grow with routers²: a 64 x 64 mesh is the largest accepted
 
 Check = Callable[[Any], str | None]
 
@@ -83,15 +84,20 @@ def _stage(v: Any) -> str | None:
 
 
 def _topology(v: str) -> str | None:
-    m = TOPOLOGY_RE.match(v)
-    if not m:
-        return "must be mesh:RxC, torus:RxC, ring:N or file:PATH"
+    m = TOPOLOGY_RE.fullmatch(v)
+    if not m or (m.group(5) is not None and any(ch in m.group(5) for ch in "\n\r\0")):
+        return "must be mesh:RxC, torus:RxC, ring:N (ASCII digits) or file:PATH"
     if m.group(1):
         r, c = int(m.group(2)), int(m.group(3))
         if r < 1 or c < 1 or r * c < 2:
             return "mesh/torus dimensions must be >= 1 with at least 2 nodes"
-    elif m.group(4) is not None and int(m.group(4)) < 3:
-        return "a ring needs at least 3 nodes"
+        if r * c > MAX_ROUTERS:
+            return f"has {r * c} routers; at most {MAX_ROUTERS} (64x64) are supported"
+    elif m.group(4) is not None:
+        if int(m.group(4)) < 3:
+            return "a ring needs at least 3 nodes"
+        if int(m.group(4)) > MAX_ROUTERS:
+            return f"has {int(m.group(4))} routers; at most {MAX_ROUTERS} are supported"
     return None
 
 
@@ -411,8 +417,9 @@ def from_dict(data: dict[str, Any], base_dir: Path = Path("."), name: str = "def
     """Validate a parsed scenario (the dict ``tomllib`` returns) into a :class:`Config`."""
     if "version" not in data:
         raise ConfigError("version", None, "missing: a scenario must say version = 1")
-    if data["version"] != 1:
-        raise ConfigError("version", data["version"], "only version 1 is supported")
+    v = data["version"]
+    if type(v) is not int or v != 1:  # 1.0 and true compare equal to 1 but are not the integer 1
+        raise ConfigError("version", v, "only version 1 (the integer) is supported")
     valid = list(TOP_KEYS) + list(SECTIONS)
     kwargs: dict[str, Any] = {"name": name, "base_dir": base_dir}
     for key, value in data.items():
@@ -469,7 +476,7 @@ def parse_override(item: str) -> tuple[str, str, Any]:
     return section, key, value
 
 
-PATH_KEYS = ("noc.topology", "workload.replay_path")
+PATH_KEYS = ("noc.topology", "workload.replay_path", "output.dir")
 
 
 def absolute_path_value(key: str, value: Any, folder: Path) -> Any:
@@ -495,6 +502,10 @@ def apply_overrides(
     for item in overrides:
         section, key, value = parse_override(item)
         value = absolute_path_value(f"{section}.{key}", value, cwd or Path.cwd())
+        valid = {f.name: f for f in fields(SECTIONS[section])}
+        if key not in valid:
+            raise ConfigError(f"{section}.{key}", value, f"unknown key; valid keys: {', '.join(valid)}")
+        _check_value(section, valid[key], value)  # now: a later value for the key must not hide a bad one
         out.setdefault(section, {})
         if not isinstance(out[section], dict):
             raise ConfigError(section, out[section], "must be a table")
@@ -548,8 +559,8 @@ def toml_value(v: Any) -> str:
         return str(v)
     if isinstance(v, float):
         return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, str):  # a TOML basic string: JSON's escapes, plus DEL, which TOML forbids raw
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     raise TypeError(f"cannot write {v!r} to TOML")
 
 

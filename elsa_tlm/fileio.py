@@ -7,7 +7,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 _UMASK = os.umask(0)
@@ -88,7 +88,13 @@ def check_output_folder(
     """
     from elsa_tlm.errors import ConfigError
 
-    p = Path(path).expanduser()
+    if not str(path).strip():
+        raise ConfigError(key, str(path), "is empty; give a folder")
+    p = Path(os.path.normpath(Path(path).expanduser()))  # what the user means by a/new/.. is a
+    if p.is_symlink():
+        raise ConfigError(
+            key, str(path), f"is a symbolic link (to {os.readlink(p)}); give the folder it points to"
+        )
     try:
         r = p.resolve()
     except (OSError, RuntimeError) as exc:
@@ -139,6 +145,46 @@ def check_output_folder(
             raise ConfigError(key, str(path), f"{anc} is not a folder")
         if not os.access(anc, os.W_OK | os.X_OK):
             raise ConfigError(key, str(path), f"cannot create it: {anc} is not writable")
+    return p
+
+
+def add_to_marker(folder: str | os.PathLike, name: str) -> None:
+    """Record that the tool wrote ``name`` into the result ``folder`` (e.g. a report written later), so the
+    folder stays replaceable by the next run."""
+    folder = Path(folder)
+    m = read_marker(folder)
+    if m is not None and name not in m.get("entries", []):
+        m["entries"] = sorted({*m.get("entries", []), name})
+        write_json_atomic(folder / MARKER, m)
+
+
+def check_output_file(path: str | os.PathLike, key: str, ours: Callable[[Path], bool]) -> Path:
+    """Refuse (ConfigError, nothing touched) an output file elsa-tlm must not write: an empty name, a folder,
+    a symbolic link, anything but a regular file, or an existing file that ``ours`` does not recognise as one
+    the tool wrote; its folder must exist and be writable."""
+    from elsa_tlm.errors import ConfigError
+
+    if not str(path).strip():
+        raise ConfigError(key, str(path), "is empty; give a file name")
+    p = Path(os.path.normpath(Path(path).expanduser()))
+    if p.is_symlink():
+        raise ConfigError(key, str(path), "is a symbolic link; give a new file name")
+    if p.exists():
+        if p.is_dir():
+            raise ConfigError(key, str(path), "is a folder; give a file name")
+        if not p.is_file():
+            raise ConfigError(key, str(path), "exists and is not a regular file")
+        if not ours(p):
+            raise ConfigError(
+                key,
+                str(path),
+                "exists and was not written by elsa-tlm; nothing was written: give a new file name",
+            )
+    parent = p.parent.resolve()
+    if not parent.is_dir():
+        raise ConfigError(key, str(path), f"folder {p.parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(key, str(path), f"folder {p.parent} is not writable")
     return p
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.fileio import write_text_atomic
+from elsa_tlm.fileio import add_to_marker, write_text_atomic
 
 MARKER = "<!-- elsa-tlm report -->"
 LEGACY_PREFIX = "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>elsa-tlm: "  # before MARKER
@@ -808,7 +808,9 @@ def write_report(
     text = build_report(folder, images)
     check_out(target, key)
     try:
-        return write_text_atomic(target, text)
+        path = write_text_atomic(target, text)
+        add_to_marker(path.parent, path.name)  # a run folder with its report stays replaceable by a rerun
+        return path
     except OSError as exc:
         raise ConfigError(key, str(target), f"cannot write the report: {exc.strerror or exc}") from None
 

@@ -23,6 +23,7 @@ from elsa_tlm.fileio import (
     FolderLock,
     check_output_folder,
     marker,
+    read_marker,
     write_csv_atomic,
     write_json_atomic,
     write_text_atomic,
@@ -146,10 +147,21 @@ def write_result(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if copy_plots_to is not None and result.config.output.plots:
-        copy_plots_to.mkdir(parents=True, exist_ok=True)
-        for png in sorted(out_dir.glob("*.png")):
-            shutil.copy2(png, copy_plots_to / png.name)
+        copy_plots(out_dir, copy_plots_to)
     return out_dir
+
+
+def copy_plots(src: Path, dst: Path) -> None:
+    """Copy a run's PNGs into ``dst`` (new, empty or a plots folder this tool wrote; checked again here)."""
+    with FolderLock(dst.parent):
+        check_output_folder(dst, "plots", key="plots folder")
+        dst.mkdir(parents=True, exist_ok=True)
+        names = []
+        for png in sorted(src.glob("*.png")):
+            shutil.copy2(png, dst / png.name)
+            names.append(png.name)
+        old = read_marker(dst)
+        write_json_atomic(dst / MARKER, marker("plots", [*(old or {}).get("entries", []), *names]))
 
 
 def write_files(result: Result, folder: Path) -> None:

@@ -172,7 +172,7 @@ def parse_sweep(
 ) -> Sweep:
     """Validate a parsed sweep dict. ``cli_sets`` are extra fixed overrides (relative paths against the
     working folder); ``cli_axes`` (``key=[v1, v2]``) replace or add axes."""
-    if data.get("version") != 1:
+    if type(data.get("version")) is not int or data.get("version") != 1:
         raise ConfigError("version", data.get("version"), "a sweep file must say version = 1")
     for k in data:
         if k not in TOP_KEYS:
@@ -256,6 +256,8 @@ def plan(sweep: Sweep) -> list[Point]:
         for key, v in values.items():
             section, k = key.split(".")
             d.setdefault(section, {})
+            if not isinstance(d[section], dict):
+                raise ConfigError(section, d[section], "must be a table")
             d[section][k] = v
         try:
             cfg = from_dict(d, base_dir=base_dir, name=name)
@@ -344,6 +346,9 @@ def _worker_init() -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+MAX_WORKERS = 256  # local processes; each holds a simulation (hundreds of MB for big networks)
 
 
 def local_executor(workers: int) -> cf.ProcessPoolExecutor:
@@ -436,7 +441,7 @@ def _run_locked(
             todo.setdefault(p.hash, p)
     reused = len({p.hash for p in points}) - len(todo) - len(infeasible)
     own = executor is None and bool(todo)
-    ex = local_executor(workers) if own else executor
+    ex = local_executor(min(workers, len(todo))) if own else executor  # no idle workers to start
     bar = _progress(len(todo), sweep.name)
     try:
         futures = (
@@ -551,8 +556,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """The ``elsa-tlm sweep`` command (exit status: see the subcommand's help)."""
-    if args.workers < 1:
-        raise ConfigError("--workers", args.workers, "must be >= 1")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
     sweep = load_sweep(args.sweep, args.set, args.axis)
     if args.infeasible:
         sweep = dataclasses.replace(sweep, infeasible=args.infeasible)

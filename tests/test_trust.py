@@ -359,3 +359,134 @@ def test_version_and_run_help(capsys) -> None:
     help_text = capsys.readouterr().out
     for item in ("summary.json", "layers.csv", "links.csv", "cores.csv", "mapping.json", "exit status"):
         assert item in help_text
+
+
+# ------------------------------------------------------------------------------- found by a hostile tester
+def test_save_activity_never_replaces_a_file_it_did_not_write(tmp_path: Path, capsys) -> None:
+    precious = tmp_path / "p.txt"
+    precious.write_text("precious")
+    out = tmp_path / "o"
+    assert main(["run", DEFAULT, *T2, "--out", str(out), "--save-activity", str(precious)]) == 2
+    _one_error(capsys, "was not written by elsa-tlm")
+    assert precious.read_text() == "precious" and not out.exists()  # refused before the run
+    for bad in ("", str(tmp_path)):
+        assert main(["run", DEFAULT, *T2, "--out", str(out), "--save-activity", bad]) == 2
+        _one_error(capsys, "--save-activity")
+    trace = tmp_path / "a.npz"
+    assert main(["run", DEFAULT, *T2, "--out", str(out), "--save-activity", str(trace)]) == 0
+    assert main(["run", DEFAULT, *T2, "--out", str(out), "--save-activity", str(trace)]) == 0  # its own: ok
+
+
+def test_huge_and_malformed_topologies_are_refused_at_the_door(capsys) -> None:
+    for topo, needle in (
+        ("mesh:300x300", "at most 4096"),
+        ("ring:100000000", "at most 4096"),
+        ("mesh:６x６", "ASCII"),
+        ("mesh:6x6\\n", "must be mesh"),
+    ):
+        assert main(["validate", DEFAULT, "--set", f'noc.topology="{topo}"']) == 2, topo
+        _one_error(capsys, needle)
+
+
+def test_a_report_keeps_its_run_folder_replaceable(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "r"
+    assert main(["run", DEFAULT, *T2, "--out", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
+    assert main(["run", DEFAULT, *T2, "--out", str(out)]) == 0
+    assert not (out / "report.html").exists()  # the stale report went with the old result
+
+
+def test_out_symlinks_empty_names_and_dotdot(tmp_path: Path, capsys) -> None:
+    real = tmp_path / "real"
+    assert main(["run", DEFAULT, *T2, "--out", str(real)]) == 0
+    link = tmp_path / "L"
+    link.symlink_to(real)
+    assert main(["run", DEFAULT, *T2, "--out", str(link)]) == 2
+    _one_error(capsys, "symbolic link")
+    assert link.is_symlink()
+    assert main(["run", DEFAULT, *T2, "--out", ""]) == 2
+    _one_error(capsys, "empty")
+    assert main(["run", DEFAULT, *T2, "--out", str(tmp_path / "dd" / "new" / "..")]) == 0
+    assert (tmp_path / "dd" / "summary.json").exists() and not (tmp_path / "dd" / "new").exists()
+
+
+def test_copied_plots_never_overwrite_a_users_file(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    scen = tmp_path / "mine.toml"
+    scen.write_text('version = 1\nname = "mine"\n[run]\ntime_steps = 2\n')
+    (tmp_path / "plots" / "mine").mkdir(parents=True)
+    (tmp_path / "plots" / "mine" / "timeline.png").write_bytes(b"my own picture")
+    assert main(["run", str(scen)]) == 2
+    _one_error(capsys, "plots folder")
+    assert (tmp_path / "plots" / "mine" / "timeline.png").read_bytes() == b"my own picture"
+    assert not (tmp_path / "results" / "mine").exists()  # refused before anything was written
+    (tmp_path / "plots" / "mine" / "timeline.png").unlink()
+    assert main(["run", str(scen)]) == 0 and main(["run", str(scen)]) == 0  # its own copy is replaced
+
+
+def test_output_dir_from_the_command_line_is_relative_to_the_working_folder(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", DEFAULT, *T2, "--set", "output.dir=out1"]) == 0
+    assert (tmp_path / "out1" / "summary.json").exists()
+
+
+def test_the_resolved_config_reads_back_whatever_the_description(tmp_path: Path) -> None:
+    scen = tmp_path / "s.toml"
+    scen.write_text('version = 1\ndescription = "x\\u007fy \\u0001 é"\n[run]\ntime_steps = 2\n')
+    out = tmp_path / "o"
+    assert main(["run", str(scen), "--set", "output.plots=false", "--out", str(out)]) == 0
+    assert main(["validate", str(out / "config.resolved.toml")]) == 0
+
+
+def test_sweeps_check_every_override_and_bad_bases(tmp_path: Path, capsys) -> None:
+    base = tmp_path / "b.toml"
+    base.write_text("version = 1\nnoc = 5\n")
+    sw = tmp_path / "sw.toml"
+    sw.write_text(f'version = 1\nbase = "{base}"\n[axes]\n"noc.flit_bits" = [64]\n')
+    assert main(["sweep", str(sw), "--dry-run"]) == 2
+    _one_error(capsys, "must be a table")
+    sw.write_text('version = 1\n[[points]]\n"noc.flit_bits" = 64\n')
+    assert main(["sweep", str(sw), "--dry-run", "--set", "noc.flit_bits=nan"]) == 2
+    _one_error(capsys, "noc.flit_bits")
+    assert main(["sweep", str(sw), "--dry-run", "--workers", "100000"]) == 2
+    _one_error(capsys, "--workers")
+    sw.write_text('version = 1.0\n[[points]]\n"noc.flit_bits" = 64\n')
+    assert main(["sweep", str(sw), "--dry-run"]) == 2
+    _one_error(capsys, "version")
+
+
+def test_version_must_be_the_integer_one(tmp_path: Path, capsys) -> None:
+    for v in ("1.0", "true"):
+        scen = tmp_path / "s.toml"
+        scen.write_text(f"version = {v}\n")
+        assert main(["validate", str(scen)]) == 2
+        _one_error(capsys, "version")
+
+
+def test_replay_counts_must_be_finite_whole_numbers(tmp_path: Path, capsys) -> None:
+    trace = tmp_path / "a.npz"
+    assert main(["run", DEFAULT, *T2, "--out", str(tmp_path / "o"), "--save-activity", str(trace)]) == 0
+    z = dict(np.load(trace))
+    layer = next(k for k in z if k.startswith("in:"))
+    for bad, needle in ((np.nan, "finite"), (0.5, "whole numbers")):
+        arr = z[layer].astype(float)
+        arr.flat[0] = bad
+        np.savez(tmp_path / "bad.npz", **{**z, layer: arr})
+        keys = ['workload.activity="replay"', f'workload.replay_path="{tmp_path / "bad.npz"}"']
+        assert main(["validate", DEFAULT, *T2, *sum((["--set", k] for k in keys), [])]) == 2
+        _one_error(capsys, needle)
+
+
+def test_a_noc_run_in_which_no_packet_is_injected_finishes(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "n"
+    assert (
+        main(["noc", "--out", str(out), "--packet-flits", "5000", "--cycles", "100", "--rate", "0.05"]) == 0
+    )
+    assert json.loads((out / "noc.json").read_text())["accepted_rate"] == 0.0
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    r = subprocess.run([sys.executable, "-m", "elsa_tlm", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "elsa-tlm" in r.stdout

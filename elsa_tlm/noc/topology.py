@@ -16,6 +16,7 @@ import networkx as nx
 import numpy as np
 from scipy.sparse.csgraph import shortest_path
 
+from elsa_tlm.config import MAX_ROUTERS
 from elsa_tlm.errors import ConfigError
 
 KEY = "noc.topology"
@@ -221,6 +222,10 @@ def build_topology(spec: str, base_dir: Path | None = None) -> Topology:
         g = _relabel(_read_file(spec, path))
         if g.number_of_nodes() == 0:
             raise ConfigError(KEY, spec, "the graph has no nodes")
+        if g.number_of_nodes() > MAX_ROUTERS:
+            raise ConfigError(
+                KEY, spec, f"the graph has {g.number_of_nodes()} routers; at most {MAX_ROUTERS} are supported"
+            )
         if not nx.is_connected(g):
             raise ConfigError(
                 KEY, spec, f"graph is disconnected ({nx.number_connected_components(g)} components)"

@@ -183,8 +183,8 @@ def run_synthetic(
 
     net.on_eject = on_eject
     bounds = np.flatnonzero(np.diff(t_new)) + 1
-    starts = np.concatenate([[0], bounds]).astype(np.int64)
-    stops = np.concatenate([bounds, [t_new.size]]).astype(np.int64)
+    starts = np.concatenate([[0], bounds]).astype(np.int64) if t_new.size else np.zeros(0, np.int64)
+    stops = np.concatenate([bounds, [t_new.size]]).astype(np.int64) if t_new.size else np.zeros(0, np.int64)
     send = net._send
     src_l, dst_l, t_l = src.tolist(), dst.tolist(), t_new.tolist()
 

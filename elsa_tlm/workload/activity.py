@@ -250,6 +250,19 @@ def save_activity(path: str, act: Activity, model: str = "") -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
+def is_activity_file(path: str | os.PathLike) -> bool:
+    """True if ``path`` is an npz trace :func:`save_activity` wrote (a zip with ``time_steps`` and layer
+    arrays): the only existing file ``--save-activity`` may replace."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+    return "time_steps.npy" in names and any(n.startswith("in:") for n in names)
+
+
 def load_activity(path: str, wl: Workload) -> Activity:
     """Read and check an npz trace written by :func:`save_activity`."""
     import zipfile
@@ -260,14 +273,28 @@ def load_activity(path: str, wl: Workload) -> Activity:
         raise ConfigError(key, path, "file not found" if not os.path.exists(path) else "not a regular file")
     if not zipfile.is_zipfile(path):
         raise ConfigError(key, path, "not an npz archive (a zip of .npy arrays written by --save-activity)")
+
+    def counts(name: str, a: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+        """Spike counts must be integers: integer arrays as they are, float arrays only if every value is a
+        finite whole number (NaN, inf and fractions are refused, never truncated)."""
+        if a.dtype.kind in "iub":
+            return a.astype(dtype)
+        if a.dtype.kind == "f":
+            if not np.isfinite(a).all():
+                raise ConfigError(key, path, f"array {name}: spike counts must be finite (found NaN or inf)")
+            if not (a == np.round(a)).all():
+                raise ConfigError(key, path, f"array {name}: spike counts must be whole numbers")
+            return a.astype(dtype)
+        raise ConfigError(key, path, f"array {name}: spike counts must be integers, not {a.dtype}")
+
     try:
         with np.load(path, allow_pickle=False) as z:
-            T = int(z["time_steps"])
+            T = int(counts("time_steps", z["time_steps"]))
             model = str(z["model"]) if "model" in z.files else ""
-            inputs = {k[3:]: z[k].astype(np.int64) for k in z.files if k.startswith("in:")}
-            emitted = {k[4:]: z[k].astype(np.int64) for k in z.files if k.startswith("out:")}
-            skips = {k[5:]: z[k].astype(np.int64) for k in z.files if k.startswith("skip:")}
-            signed = {k[7:]: z[k].astype(np.int8) for k in z.files if k.startswith("signed:")}
+            inputs = {k[3:]: counts(k, z[k]) for k in z.files if k.startswith("in:")}
+            emitted = {k[4:]: counts(k, z[k]) for k in z.files if k.startswith("out:")}
+            skips = {k[5:]: counts(k, z[k]) for k in z.files if k.startswith("skip:")}
+            signed = {k[7:]: counts(k, z[k], np.int8) for k in z.files if k.startswith("signed:")}
     except KeyError as exc:
         raise ConfigError(key, path, f"not an activity trace: missing array {exc}") from None
     except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile, _zlib.error) as exc:
