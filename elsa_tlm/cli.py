@@ -76,7 +76,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         save_to = check_output_file(args.save_activity, "--save-activity", is_activity_file)
     copy_to = None
     if cfg.output.copy_plots and cfg.output.plots and not args.out and not cfg.output.dir:
-        copy_to = check_output_folder(Path("plots") / cfg.name, "plots", key="plots folder")
+        try:
+            copy_to = check_output_folder(Path("plots") / cfg.name, "plots", key="plots folder")
+        except ConfigError as exc:
+            raise ConfigError(
+                exc.key, exc.value, f"{exc.rule} (or set output.copy_plots = false, or pass --out)"
+            ) from None
     if cfg.workload.activity == "functional":
         result = api.run(cfg)
     else:
