@@ -406,6 +406,12 @@ class NeuralCore:
         self._release(train)
         self.poke()
 
+    def _settle_pes(self) -> None:
+        """Each PE computed its share of every transaction of every slice (lock-step): its busy cycles are
+        the slices' busy cycles weighted by its shares (summed once at the end, not per transaction)."""
+        for i, pe in enumerate(self.pes):
+            pe.busy_cycles = sum(s.stats.busy_cycles * s.pe_share[i] for s in self.slices)
+
     def _release(self, train: Train) -> None:
         """One user of the train is done with it; the last one returns its FIFO credits."""
         train.refs -= 1
@@ -452,6 +458,7 @@ class NeuralCore:
             s = self._pick()
             if s is None:
                 if all(x.done for x in self.slices):
+                    self._settle_pes()
                     return
                 blocked = any(x.blocked for x in self.slices)
                 t0 = env.now
@@ -480,8 +487,6 @@ class NeuralCore:
             st = s.stats
             st.busy_cycles += cycles
             st.transactions += 1
-            for pe, share in zip(self.pes, s.pe_share, strict=True):
-                pe.busy_cycles += cycles * share
             for p in parts:
                 self._release(p.train)
             if fires:
