@@ -308,7 +308,16 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     for ni in nis.values():
         ni.peers = {node: other.accept for node, other in nis.items()}
     cores = {
-        node: NeuralCore(env, node, pes[node], by_core[node], nis[node], batch, recorder)
+        node: NeuralCore(
+            env,
+            node,
+            pes[node],
+            by_core[node],
+            nis[node],
+            batch,
+            recorder,
+            oldest_first=cfg.schedule.core_arbitration == "oldest_step",
+        )
         for node in sorted(by_core)
     }
     return Chip(

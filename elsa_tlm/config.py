@@ -255,6 +255,12 @@ class ScheduleConfig:
     defer_padding: bool = meta(
         True, bool, None, "outputs touching bottom/right padding wait for the step's last input"
     )
+    core_arbitration: str = meta(
+        "round_robin",
+        str,
+        _one_of("round_robin", "oldest_step"),
+        "which co-mapped slice a core serves next: in turn, or the one with the oldest time step's work",
+    )
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "schedule.policy": ('"tbt"', []),
     "schedule.order": ('"raster"', []),
     "schedule.defer_padding": ("false", []),
+    "schedule.core_arbitration": ('"oldest_step"', ["run.time_steps=2"]),
     "run.time_steps": ("2", []),
     "run.mode": ('"lt"', []),
     "run.lt_batch_items": ("4", ['run.mode="lt"']),

@@ -13,7 +13,8 @@ transaction at a time for one layer slice:
 3. **emit** the fired spines through the fused pool and the schedule policy's gate (``spine``: at once;
    ``tbt``: when the layer's step is complete; ``lbl``: when all steps are) to the network interface.
 
-Co-mapped slices take turns (round robin): they share the PEs' time, input buffer and SRAM ports, and each
+Co-mapped slices take turns (round robin, or the oldest time step's work first:
+``schedule.core_arbitration``): they share the PEs' time, input buffer and SRAM ports, and each
 has its own group of adder lanes (the lane share is in its cycle costs). A slice whose outputs the network
 interface cannot take (output buffer full) is *blocked*: it stops firing but keeps absorbing, and the core
 serves the other slices meanwhile. With nothing to do the core waits for an arrival or for output space:
@@ -225,6 +226,16 @@ class LayerSlice:
             return self.next_input < self.T * self.n_in and self.next_input // self.n_in <= self.fire_step
         return bool(self.parts)
 
+    def oldest_step(self) -> int:
+        """The time step of the oldest work the slice has (input to absorb or outputs to fire)."""
+        t = self.fire_step
+        if self.first:
+            return min(t, self.next_input // self.n_in)
+        for p in self.parts:  # arrival order; an empty front part belongs with its tail
+            if p.items:
+                return min(t, p.items[0][0])
+        return t
+
     def _released(self, t: int) -> int:
         return int(self.rel_count[self.prefix[t]])
 
@@ -360,8 +371,10 @@ class NeuralCore:
         ni: NetworkInterface,
         batch: int,
         record: Callable[..., None] | None = None,
+        oldest_first: bool = False,
     ) -> None:
         self.env, self.node, self.slices, self.ni, self.batch = env, node, slices, ni, batch
+        self.oldest_first = oldest_first
         self.pes = pes
         self.by_layer: dict[str, list[LayerSlice]] = {}
         for s in slices:
@@ -426,6 +439,17 @@ class NeuralCore:
     # ------------------------------------------------------------------------------------------ process
     def _pick(self) -> LayerSlice | None:
         n = len(self.slices)
+        if self.oldest_first and n > 1:  # the slice with the oldest step's work; ties in turn
+            best, key = None, None
+            for k in range(n):
+                s = self.slices[(self.rr + k) % n]
+                if s.has_fire() or s.has_absorb():
+                    st = s.oldest_step()
+                    if key is None or st < key:
+                        best, key, pos = s, st, k
+            if best is not None:
+                self.rr = (self.rr + pos + 1) % n
+            return best
         for k in range(n):
             s = self.slices[(self.rr + k) % n]
             if s.has_fire() or s.has_absorb():
