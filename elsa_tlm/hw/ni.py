@@ -7,8 +7,8 @@ full network reaches back into the producer's PEs. Trains are at most one buffer
 into several trains), so every train can always fit an empty buffer.
 
 In (flit decoder + spike FIFOs): the router ejects a train only when the FIFOs (same size) have room for it
-(credits); the core returns the credits when its PEs have absorbed the spikes. Skip-path spikes (residual
-joins) are taken at once by the router's residual unit and return their credits on arrival.
+(credits); the core returns the credits when its PEs have absorbed the spikes, or, for skip-path trains of
+residual joins, when the router's residual unit has added them (:mod:`elsa_tlm.hw.residual`).
 
 The interface talks to the network only through ``transport.send`` and ``transport.return_credits``, and to
 its core only through the callbacks the chip builder binds (``deliver``, ``wake``).

@@ -231,7 +231,8 @@ def slice_costs(
     pe_cols = [pe.tiles.get(owner, 0) for pe in pes]
     c = max(pe_cols)
     block = min(c, row_block) if row_block else c
-    passes = -(-block // lanes)
+    passes = -(-block // lanes)  # a mini-batch's lane passes: a weight row spans one head's block at most
+    fire_passes = -(-c // lanes)  # the fire pass covers the whole row
     T = stream.counts.shape[0]
     writes = stream.counts * stream.fanout[None, :]  # expanded spikes written per input spine
     write_cycles = -(-writes // WRITE_SPIKES_PER_CYCLE)
@@ -243,20 +244,20 @@ def slice_costs(
         flush_by_input = np.zeros_like(buf.absorb_flush)
         flush_by_input[:, stream.order] = buf.absorb_flush  # positions -> input spine indices
         absorb = np.maximum(write_cycles, passes * flush_by_input)
-        fire = passes * (buf.final_cycles + fire_cycles * fires)
+        fire = passes * buf.final_cycles + fire_passes * fire_cycles * fires
         flushes, evictions, spikes = buf.flushes, buf.evictions, buf.spikes
         fused = int(np.count_nonzero(fires & (buf.final_spikes > 0)))  # fire right after the final flush
         mini_batches = flushes
     elif product == "outer":
         absorb = np.maximum(write_cycles, passes * writes).astype(float)
-        fire = passes * fire_cycles * fires.astype(float)
+        fire = fire_passes * fire_cycles * fires.astype(float)
         flushes = mini_batches = int(ev.sum())
         evictions, spikes, fused = 0, int(ev.sum()), 0
     else:  # inner: every row that has input or can fire reads all K weight rows, spikes or not
         k_passes = -(-stream.k_rows // ways)
         absorb = write_cycles.astype(float)
         computed = (ev > 0) | fires
-        fire = passes * (k_passes + fire_cycles) * computed.astype(float)
+        fire = (passes * k_passes + fire_passes * fire_cycles) * computed.astype(float)
         n_rows = int(computed.sum())
         mini_batches = n_rows * k_passes
         flushes, evictions, spikes, fused = n_rows, 0, int(ev.sum()), n_rows
@@ -273,37 +274,40 @@ def slice_costs(
         softmax_acts = int(fires.sum()) * per_row
     actions = ActionCounts()
     lane_acts = 0.0
-    queue_spikes = int(writes.sum()) if product != "inner" else 0
+    queue_spikes = int(writes.sum())  # every product writes the expanded spikes into the input buffer
     frac = min(1.0, row_block / max(1, sum(pe_cols))) if row_block else 1.0  # columns a weight row touches
     for pe in pes:
         col_all = pe.tiles.get(owner, 0)
         if col_all <= 0:
             continue
         macros = pe.macros
-        col = col_all * frac
+        col = col_all * frac  # columns a weight row (mini-batch) touches; the fire pass touches all col_all
         wr = -(-int(np.ceil(col)) // words)
         bl = -(-int(np.ceil(col)) // 128)
+        wr_row, bl_row = -(-col_all // words), -(-col_all // 128)
         # rows summed by the adder trees: one per spike (Gustavson, outer), K per computed row (inner)
         reads = spikes if product != "inner" else n_rows * stream.k_rows
-        mem = flushes + (n_fired - fused)  # each flush reads+writes its row; unfused fires do too
+        # each mini-batch reads+writes its row's touched words; a fire pass not fused with a final flush
+        # reads+writes the whole row, a fused one the words the flush did not touch
+        mem = flushes * wr + (n_fired - fused) * wr_row + fused * (wr_row - wr)
         actions = actions + ActionCounts(
             weight_row_reads=reads * wr,
-            membrane_row_reads=mem * wr,
-            membrane_row_writes=mem * wr,
-            tracer_reads=n_fired * wr,
-            tracer_writes=n_fired * wr,
+            membrane_row_reads=mem,
+            membrane_row_writes=mem,
+            tracer_reads=n_fired * wr_row,
+            tracer_writes=n_fired * wr_row,
             adder_activations=mini_batches * bl,
-            fire_activations=n_fired * bl,
+            fire_activations=n_fired * bl_row,
             mini_batches=mini_batches,
         )
         # an adder-tree activation sums up to 16 rows over 128 lanes; it is charged for the rows it sums and
         # the lanes it uses (an outer-product event adds one row: 1/16 of a full activation)
         lane_acts += reads * col / (16 * 128)
         macros["weight"].read(reads * wr, layer)
-        macros["membrane"].read(mem * wr, layer)
-        macros["membrane"].write(mem * wr, layer)
-        macros["tracer"].read(n_fired * wr, layer)
-        macros["tracer"].write(n_fired * wr, layer)
+        macros["membrane"].read(mem, layer)
+        macros["membrane"].write(mem, layer)
+        macros["tracer"].read(n_fired * wr_row, layer)
+        macros["tracer"].write(n_fired * wr_row, layer)
         macros["input_queue"].write(queue_spikes, layer)
         macros["input_queue"].read(queue_spikes, layer)
     if operand_writes:  # the operand's tracer row, N banks in parallel, in the first PE holding a tile

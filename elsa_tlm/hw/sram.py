@@ -2,8 +2,11 @@
 
 ELSA builds every PE buffer from 64-row × 16-word macros (``pe.macro_rows`` × ``pe.macro_words``): the weight
 buffer (``pe.weight_ways`` banks, weight row r in bank r mod N, one row per bank per cycle), the membrane and
-tracer buffers, and the input spike queues. Each macro is single-ported: one row read or write per cycle,
-``memory.access_cycles`` cycles of latency (pipelined). A :class:`SramMacro` stands for all macros of one kind
+tracer buffers, and the input spike queues. Weight banks are single-ported (one row read per bank per cycle:
+the bank conflicts of :mod:`elsa_tlm.hw.input_buffer`); membrane macros are two-port (the row a mini-batch
+reads is written back while the next one is read: one mini-batch per cycle, ``memory.access_cycles`` cycles of
+latency, the read-after-write hazard only for back-to-back flushes of one row). ``ports`` records this; the
+timing rules that use it live in the input-buffer kernel. A :class:`SramMacro` stands for all macros of one kind
 in one PE (the buffer) and counts its row accesses per owner (the layer that made them); the energy ledger
 multiplies them by the per-access energy of the technology (``memory.technology``: SRAM or eDRAM).
 """
@@ -61,7 +64,7 @@ def pe_macros(cfg) -> dict[str, SramMacro]:
     pe, a = cfg.pe, cfg.memory.access_cycles
     return {
         "weight": SramMacro("weight", pe.macro_rows, pe.macro_words, pe.weight_bits, pe.weight_ways, 1, a),
-        "membrane": SramMacro("membrane", pe.macro_rows, pe.macro_words, pe.membrane_bits, 1, 1, a),
+        "membrane": SramMacro("membrane", pe.macro_rows, pe.macro_words, pe.membrane_bits, 1, 2, a),
         "tracer": SramMacro("tracer", pe.macro_rows, pe.macro_words, pe.tracer_bits, 1, 1, a),
         "input_queue": SramMacro("input_queue", pe.input_queue_depth, 4, 4, pe.input_queues, 1, a),
     }
