@@ -56,7 +56,9 @@ class Chip:
     buffers: dict[tuple, BufferResult]  # (layer, queues, band rows) -> input-buffer behaviour
     fmt: PacketFormat
     payload_bits: int  # meaningful bits of every packet sent (headers, spikes, CRCs; no padding)
-    trace: list[tuple] = field(default_factory=list)  # (node, name, start, end, step, spines)
+    trace: list[tuple] = field(
+        default_factory=list
+    )  # (node, group, slice, start, end, step, spines) | idle rows
 
 
 def _cumsum0(a: np.ndarray) -> np.ndarray:
@@ -197,7 +199,13 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
         layer = wl.by_name[s.layer]
         if cfg.pe.product == "gustavson" and layer.kind != "add_norm" and key not in buffers:
             buffers[key] = run_buffer(
-                stream, queues, cfg.pe.input_queue_depth, cfg.pe.weight_ways, cfg.memory.access_cycles
+                stream,
+                queues,
+                cfg.pe.input_queue_depth,
+                cfg.pe.weight_ways,
+                cfg.memory.access_cycles,
+                cfg.pe.weight_buffer,
+                cfg.pe.raw_hazard,
             )
         costs[(s.layer, s.index)] = slice_costs(
             cfg.pe.product,
@@ -283,6 +291,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 T,
                 layer.n_in,
                 c.absorb[:, order_in],
+                c.write[:, order_in],
                 c.fire[:, rel_local],
                 rel_count,
                 emit_count,
@@ -292,7 +301,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 fl.reshape(sp.shape),
                 sp,
                 dest_nodes,
-                cap,
+                max(1, (cfg.noc.fifo_bytes * 8) // cfg.noc.flit_bits),  # a train fills at most one FIFO queue
                 s.index,
                 softmax=layer.softmax,
                 pe_share=[
@@ -317,6 +326,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             batch,
             recorder,
             oldest_first=cfg.schedule.core_arbitration == "oldest_step",
+            parallel=cfg.pe.layer_groups == "parallel",
         )
         for node in sorted(by_core)
     }

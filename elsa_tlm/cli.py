@@ -131,7 +131,8 @@ RUN_EPILOG = """files written into the output folder (default results/<scenario 
                         area, NoC totals, simulator cost
   layers.csv            per layer: cores, spikes in/out, packets, flits, busy cycles, first/last spine, energy
   links.csv             per directed NoC link: packets, flits, bits, busy cycles
-  cores.csv             per neural core: busy / stalled / starved cycles, buffer occupancy, flushes,
+  cores.csv             per neural core: busy (any lane group computing) / stalled / starved cycles,
+                        lane groups and each one's busy cycles, im2col waits, buffer occupancy, flushes,
                         per-PE computing cycles, residual-unit busy cycles
   mapping.json          every layer slice's core, columns, macros; the placed flows
   config.resolved.toml  the complete configuration (rerun it to reproduce summary.json)

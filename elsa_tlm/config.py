@@ -161,6 +161,27 @@ class PEConfig:
         128, int, _in_range(1, 4096), "ST-BIF neuron circuits (adder-tree lanes) per PE"
     )
     weight_ways: int = meta(16, int, _in_range(1, 256), "N: weight rows read per cycle (mini-batch size)")
+    weight_buffer: str = meta(
+        "nway",
+        str,
+        _one_of("nway", "banked"),
+        "weight buffer: nway (ELSA: a mini-batch's N weight rows in one cycle) or banked (what-if: N "
+        "single-ported banks, row r in bank r mod N; a mini-batch waits for its most loaded bank)",
+    )
+    layer_groups: str = meta(
+        "parallel",
+        str,
+        _one_of("parallel", "time_shared"),
+        "co-mapped layers: parallel (ELSA: each runs on its own lane group of the core's circuits, queues and "
+        "memories, at once) or time_shared (what-if: they also take turns on the PEs)",
+    )
+    raw_hazard: str = meta(
+        "forward",
+        str,
+        _one_of("forward", "stall"),
+        "back-to-back mini-batches of one membrane row: forward (ELSA's pipelined accumulator chains them: "
+        "no stall, one membrane read and write per chain) or stall (what-if: 2 x memory.access_cycles each)",
+    )
     weight_bits: int = meta(4, int, _in_range(1, 16), "bits per weight")
     membrane_bits: int = meta(16, int, _in_range(4, 32), "bits per membrane potential")
     tracer_bits: int = meta(4, int, _in_range(2, 16), "bits per spike tracer")
@@ -180,7 +201,11 @@ class MemoryConfig:
         "sram", str, _one_of("sram", "edram"), "buffer technology (energy/leakage/area tables)"
     )
     access_cycles: int = meta(
-        1, int, _in_range(1, 1000), "latency of one macro-row access (cycles, pipelined)"
+        1,
+        int,
+        _in_range(1, 1000),
+        "latency of one macro-row access (cycles, pipelined): what a mini-batch waits for the row just written "
+        "when the accumulator does not forward (pe.raw_hazard = stall)",
     )
     edram_retention_us: float = meta(
         7.7,
@@ -259,7 +284,8 @@ class ScheduleConfig:
         "round_robin",
         str,
         _one_of("round_robin", "oldest_step"),
-        "which co-mapped slice a core serves next: in turn, or the one with the oldest time step's work",
+        "which co-mapped slice a core serves next when they take turns (pe.layer_groups = time_shared): in "
+        "turn, or the one with the oldest time step's work",
     )
 
 

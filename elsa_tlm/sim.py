@@ -332,6 +332,9 @@ def _core_rows(chip: Chip) -> list[dict[str, Any]]:
                 "stalled_on_output_cycles": core.stalled,
                 "starved_on_input_cycles": core.starved,
                 "transactions": core.transactions,
+                "lane_groups": len(core.groups),
+                "group_busy_cycles": " ".join(str(g.busy) for g in core.groups),
+                "im2col_wait_cycles": round(core.im2col.wait_cycles),
                 "peak_input_fifo_flits": ni.in_peak,
                 "peak_output_buffer_flits": ni.out_peak,
                 "fifo_capacity_flits": ni.capacity,
@@ -367,22 +370,22 @@ def _timeline_and_trace(chip: Chip, want_trace: bool) -> tuple[list[tuple], list
                             }
                         )
     for row in chip.trace:
-        if len(row) == 4:  # (node, reason, start, end): the PEs idle
-            node, why, start, end = row
+        if len(row) == 5:  # (node, lane group, reason, start, end): the group's PEs idle
+            node, group, why, start, end = row
             if want_trace:
                 trace.append(
                     {
                         "name": why,
                         "ph": "X",
                         "pid": node,
-                        "tid": "PE",
+                        "tid": group,
                         "ts": start,
                         "dur": end - start,
                         "args": {"state": why},
                     }
                 )
             continue
-        node, name, start, end, step, n = row
+        node, group, name, start, end, step, n = row
         timeline.append((name.split("#")[0], start, end, step, step))
         if want_trace:
             trace.append(
@@ -390,7 +393,7 @@ def _timeline_and_trace(chip: Chip, want_trace: bool) -> tuple[list[tuple], list
                     "name": f"{name} t{step}",
                     "ph": "X",
                     "pid": node,
-                    "tid": "PE",
+                    "tid": group,
                     "ts": start,
                     "dur": max(end - start, 0),
                     "args": {"state": "busy", "spines fired": n, "step": step},

@@ -9,7 +9,7 @@ from conftest import SMALL
 
 from elsa_tlm import sim
 from elsa_tlm.config import load_config
-from elsa_tlm.hw.input_buffer import simulate_buffer
+from elsa_tlm.hw.input_buffer import HAZARDS, simulate_buffer
 from elsa_tlm.hw.pe import ProcessingElement, fire_mask, layer_stream, run_buffer, slice_costs
 from elsa_tlm.hw.sram import pe_macros
 from elsa_tlm.schedule.orders import Windows, window_sums
@@ -105,7 +105,7 @@ def test_area_breakdown_is_reported_and_reconciled(small: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------- products
-def _toy_layer(product: str, queues: int, depth: int):
+def _toy_layer(product: str, queues: int, depth: int, raw_hazard: str = "forward"):
     """A 3×3 convolution over a 6×6 map of 8 channels, 2 steps, 16 output columns on one PE."""
     rng = np.random.default_rng(3)
     counts = rng.integers(0, 5, size=(2, 6, 6))
@@ -114,7 +114,7 @@ def _toy_layer(product: str, queues: int, depth: int):
     events = window_sums(counts, (6, 6), 3, 1, 1).reshape(2, -1)
     fires = fire_mask(events, None)
     stream = layer_stream(counts.reshape(2, -1), w, order, events, fires, 8, 72)
-    buf = run_buffer(stream, queues, depth, 16, 1) if product == "gustavson" else None
+    buf = run_buffer(stream, queues, depth, 16, 1, raw_hazard=raw_hazard) if product == "gustavson" else None
     pe = ProcessingElement(0, 0, pe_macros(load_config()), tiles={"toy#0": 16}, lanes={"toy#0": 128})
     c = slice_costs(product, stream, buf, [pe], "toy#0", "toy", 128, 16, 1, 16)
     return c, events, fires
@@ -123,15 +123,19 @@ def _toy_layer(product: str, queues: int, depth: int):
 def test_products_charge_what_their_dataflow_touches() -> None:
     """With a buffer big enough never to evict, Gustavson's flushes are the ideal ⌈e/N⌉ mini-batches of the
     functional kernel; outer and inner match their kernels' closed forms (counts for one 16-column PE)."""
-    g, events, fires = _toy_layer("gustavson", queues=64, depth=16)
+    g, events, fires = _toy_layer("gustavson", queues=64, depth=16, raw_hazard="stall")
     ideal = gustavson_counts(events, 16, fire_rows=int(fires.sum()))
     assert g.evictions == 0
     assert g.actions.mini_batches == ideal.mini_batches
     assert g.actions.weight_row_reads == ideal.weight_row_reads == int(events.sum())
-    # a fire pass is fused with the row's final flush; a row whose spikes all left in full flushes (or that
-    # had none) reads its membrane once more to fire
+    # without forwarding every mini-batch reads and writes its row; a fire pass is fused with the row's final
+    # flush; a row whose spikes all left in full flushes (or that had none) reads its membrane once more
     unfused = int((fires & (events % 16 == 0)).sum())
     assert g.actions.membrane_row_reads == ideal.membrane_row_reads + unfused
+    # with forwarding (ELSA) back-to-back mini-batches of one row share one read and one write
+    f, _, _ = _toy_layer("gustavson", queues=64, depth=16)
+    assert f.actions.mini_batches == g.actions.mini_batches
+    assert unfused < f.actions.membrane_row_reads < g.actions.membrane_row_reads
     assert g.adder_lane_acts == pytest.approx(int(events.sum()) * 16 / (16 * 128))  # rows summed, lanes used
     o, _, _ = _toy_layer("outer", 64, 16)
     oc = outer_counts(events, 16, fire_rows=int(fires.sum()))
@@ -172,3 +176,17 @@ def test_buffer_kernel_matches_for_a_single_queue() -> None:
         0,
     )
     assert r.flushes == 3 and r.spikes == 40 and r.final_spikes[0, 0] == 8
+    # N-way buffer: one cycle per mini-batch; the accumulator forwards the row from one to the next
+    assert r.absorb_flush[0, 0] == 2 and r.final_cycles[0, 0] == 1
+    assert r.membrane_rmw == 1 and r.per_step[0, HAZARDS] == 0
+
+
+def test_without_forwarding_each_mini_batch_of_one_row_waits_and_rewrites() -> None:
+    args = (np.array([[40]]), np.array([0]), np.array([0, 1]), np.array([0]), np.array([0]), np.array([0]), 1)
+    r = simulate_buffer(*args, 1, 16, 16, 2, raw_hazard="stall")
+    assert r.flushes == 3 and r.membrane_rmw == 3 and r.per_step[0, HAZARDS] == 2
+    assert r.absorb_flush[0, 0] == 1 + (1 + 2)  # the second full flush follows the first on the same row
+    assert r.final_cycles[0, 0] == 1 + 2
+    # depth 32 over 16 ways: one flush of 32 spikes is two mini-batches of one row
+    d = simulate_buffer(*args, 1, 32, 16, 2, raw_hazard="stall")
+    assert d.flushes == 3 and d.absorb_flush[0, 0] == 2 + 2 and d.per_step[0, HAZARDS] == 2

@@ -21,6 +21,7 @@ from elsa_tlm.hw.input_buffer import (
     FLUSHES,
     FULL,
     HAZARDS,
+    MEMBRANE_RMW,
     PEAK_LIVE,
     SPIKES,
     expected_bank_cycles,
@@ -36,8 +37,17 @@ T2 = [*SMALL[:1], "run.time_steps=2", "output.plots=false"]
 
 
 # ------------------------------------------------------------------------------------------- input buffer
-def _toy(counts: list[int], queues: int = 2, depth: int = 4, ways: int = 4, channels=None):
-    """A 1-D 3-tap convolution over 5 input spines (3 outputs), absorbed in raster order."""
+def _toy(
+    counts: list[int],
+    queues: int = 2,
+    depth: int = 4,
+    ways: int = 4,
+    channels=None,
+    weight_buffer: str = "banked",
+    raw_hazard: str = "stall",
+):
+    """A 1-D 3-tap convolution over 5 input spines (3 outputs), absorbed in raster order (by default on the
+    what-if buffer: single-ported banks and no forwarding, whose costs the hand count spells out)."""
     w = Windows((1, 5), (1, 3), 3, 1, 0, False)  # 1 x 3 windows over a 1 x 5 grid (kernel rows clipped)
     order = np.arange(5)
     return simulate_buffer(
@@ -54,6 +64,8 @@ def _toy(counts: list[int], queues: int = 2, depth: int = 4, ways: int = 4, chan
         hazard=2,
         channels=channels,
         cin=8,
+        weight_buffer=weight_buffer,
+        raw_hazard=raw_hazard,
     )
 
 
@@ -74,6 +86,31 @@ def test_input_buffer_follows_the_hand_count() -> None:
     assert r.final_cycles[0].tolist() == pytest.approx([0, 0, e[1] + 2])
     assert r.final_spikes[0].tolist() == [0, 0, 1]
     assert r.mean_spikes_per_flush == 3.0
+
+
+def test_elsa_buffer_takes_one_cycle_per_mini_batch_and_forwards_the_row() -> None:
+    # the same stream on ELSA's N-way buffer with a forwarding accumulator: every flush of <= 4 spikes is one
+    # cycle, F4 and F5 (o2, back to back) chain in the accumulator: one membrane read-modify-write, no stall
+    r = _toy([2, 1, 3, 0, 2], weight_buffer="nway", raw_hazard="forward")
+    st = r.per_step[0]
+    assert st[FLUSHES] == 5 and st[HAZARDS] == 0 and st[MEMBRANE_RMW] == 4
+    assert r.absorb_flush[0].tolist() == [0, 0, 3, 0, 1]
+    assert r.final_cycles[0].tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize(("depth", "ways"), [(4, 16), (16, 4), (4, 32), (1, 1), (3, 5)])
+@pytest.mark.parametrize("weight_buffer", ["nway", "banked"])
+def test_any_depth_and_ways_give_finite_costs_that_grow_with_the_mini_batches(
+    depth, ways, weight_buffer
+) -> None:
+    """Depth below or above the ways: no index past the cost table (the defect that once returned garbage)."""
+    r = _toy([2, 1, 3, 0, 2], queues=2, depth=depth, ways=ways, weight_buffer=weight_buffer)
+    assert np.isfinite(r.absorb_flush).all() and np.isfinite(r.final_cycles).all()
+    assert r.spikes == 15
+    batches = r.flushes  # a flush of m spikes is ceil(m / ways) mini-batches, each at least one cycle
+    assert r.absorb_flush.sum() + r.final_cycles.sum() >= batches
+    if weight_buffer == "nway":
+        assert r.absorb_flush.sum() + r.final_cycles.sum() == batches + 2 * r.per_step[0][HAZARDS]
 
 
 def test_expected_bank_cycles_are_the_balls_in_bins_maximum() -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
+from elsa_tlm.hw.im2col import Im2colUnit
 from elsa_tlm.hw.ni import NetworkInterface, Train
 from elsa_tlm.hw.pe import ProcessingElement
 from elsa_tlm.hw.residual import ResidualUnit
@@ -78,11 +79,28 @@ class SliceStats:
 class _Part:
     items: list[tuple[int, int, int]]  # (step, lo, hi): producer emission positions
     n: int  # spines in it
-    cost: float
+    cost: float  # PE cycles to absorb it (im2col writes and forced flushes overlapped)
+    write: float  # of those, the im2col unit's write cycles
     train: Train
 
 
-SCAN = 256  # positions checked per probe when the completed prefix advances
+@dataclass
+class Work:
+    """One transaction of a slice, as :meth:`LayerSlice.take` hands it to its lane group."""
+
+    absorb: float  # PE cycles of the absorbed parts
+    write: float  # im2col write cycles of those parts (the unit is shared by the core's lane groups)
+    fire: float  # PE cycles of the fired outputs (after the absorption)
+    parts: list[_Part]
+    fires: list[tuple[int, int, int]]  # (step, f0, f1): outputs fired, in release order
+
+
+SCAN = 256
+BUSY, STALLED, STARVED = (
+    0,
+    1,
+    2,
+)  # lane-group states the core integrates over time  # positions checked per probe when the completed prefix advances
 
 
 class LayerSlice:
@@ -102,6 +120,7 @@ class LayerSlice:
         T: int,
         n_in: int,
         absorb_pos: np.ndarray,  # (T, n_in) cycles to absorb each input position (whole spine)
+        write_pos: np.ndarray,  # (T, n_in) of those, the im2col unit's write cycles
         fire_rel: np.ndarray,  # (T, n_out) cycles to fire each output, in release order
         rel_count: np.ndarray,  # (n_in + 1,) outputs released once a prefix of P positions is complete
         emit_count: np.ndarray,  # (n_out + 1,) spines emitted once F outputs are fired (pool), in order
@@ -128,6 +147,8 @@ class LayerSlice:
         # absorb cost of a main part: the whole spine's cost shared by the parts that deliver it
         self.absorb_pos = absorb_pos / np.maximum(main, 1)[None, :]
         self.cum_absorb = _cum(self.absorb_pos)
+        self.write_pos = write_pos / np.maximum(main, 1)[None, :]
+        self.cum_write = _cum(self.write_pos)
         need = sum((p.need for p in producers), np.zeros(n_in, dtype=np.int64))
         self.missing = np.tile(need, (T, 1))
         self.prefix = np.zeros(T, dtype=np.int64)
@@ -172,19 +193,24 @@ class LayerSlice:
         st.flits_in += train.flits
         if link.skip:
             return False
-        cost = 0.0
+        if not train.items and self.done:  # a front overtaken by its tail (multipath routes): nothing left
+            return False
+        cost = write = 0.0
         n = 0
         posmap = link.posmaps[train.src_slice]
         for t, lo, hi in train.items:
             n += hi - lo
             if link.flatten:
                 cost += float(self.absorb_pos[t, 0]) * (hi - lo)
+                write += float(self.write_pos[t, 0]) * (hi - lo)
             elif posmap is None:
                 cost += float(self.cum_absorb[t, hi] - self.cum_absorb[t, lo])
+                write += float(self.cum_write[t, hi] - self.cum_write[t, lo])
             else:
                 cost += float(self.absorb_pos[t, posmap[lo:hi]].sum())
+                write += float(self.write_pos[t, posmap[lo:hi]].sum())
         # an empty item list is the front of a spine longer than one FIFO: its spikes cost with its tail
-        self.parts.append(_Part(train.items, n, cost, train))
+        self.parts.append(_Part(train.items, n, cost, write, train))
         return True
 
     def _complete(self, link: ProducerLink, items: list[tuple[int, int, int]], src: int) -> None:
@@ -243,10 +269,10 @@ class LayerSlice:
         t = self.fire_step
         return not self.blocked and t < self.T and self._released(t) > self.fired[t]
 
-    def take(self, limit: int) -> tuple[float, list[_Part], list[tuple[int, int, int]]]:
+    def take(self, limit: int) -> Work:
         """Work of one transaction: absorb up to ``limit`` arrived spines, then fire up to ``limit``
         released outputs of the oldest unfinished step. Readiness is updated now; costs in cycles."""
-        cost = 0.0
+        absorb = write = 0.0
         parts: list[_Part] = []
         if self.first:
             j = self.next_input
@@ -254,7 +280,8 @@ class LayerSlice:
             if t <= self.fire_step and t < self.T:
                 lo = j - t * self.n_in
                 hi = min(lo + limit, self.n_in)
-                cost += float(self.cum_absorb[t, hi] - self.cum_absorb[t, lo])
+                absorb += float(self.cum_absorb[t, hi] - self.cum_absorb[t, lo])
+                write += float(self.cum_write[t, hi] - self.cum_write[t, lo])
                 self.next_input = t * self.n_in + hi
                 self.prefix[t] = hi
         else:
@@ -262,21 +289,23 @@ class LayerSlice:
             while self.parts and n < limit:
                 p = self.parts.popleft()
                 parts.append(p)
-                cost += p.cost
+                absorb += p.cost
+                write += p.write
                 n += p.n
                 self._complete(self.producers[p.train.producer], p.items, p.train.src_slice)
         fires: list[tuple[int, int, int]] = []
+        fire = 0.0
         t = self.fire_step
         if not self.blocked and t < self.T:
             f0 = int(self.fired[t])
             f1 = min(f0 + limit, self._released(t))
             if f1 > f0:
-                cost += float(self.cum_fire[t, f1] - self.cum_fire[t, f0])
+                fire = float(self.cum_fire[t, f1] - self.cum_fire[t, f0])
                 self.fired[t] = f1
                 fires.append((t, f0, f1))
                 if f1 == self.n_out:
                     self.fire_step += 1
-        return cost, parts, fires
+        return Work(absorb, write, fire, parts, fires)
 
     @property
     def done(self) -> bool:
@@ -359,88 +388,40 @@ def _cum(a: np.ndarray) -> np.ndarray:
     return out
 
 
-class NeuralCore:
-    """The PEs of one core and the layer slices they serve (one SimPy process)."""
+class LaneGroup:
+    """The neuron circuits, input-buffer queues and memories a core gives its layer slices: one SimPy process.
 
-    def __init__(
-        self,
-        env: simpy.Environment,
-        node: int,
-        pes: list[ProcessingElement],
-        slices: list[LayerSlice],
-        ni: NetworkInterface,
-        batch: int,
-        record: Callable[..., None] | None = None,
-        oldest_first: bool = False,
-    ) -> None:
-        self.env, self.node, self.slices, self.ni, self.batch = env, node, slices, ni, batch
+    ``pe.layer_groups = "parallel"`` (ELSA_BRIEF §3): each co-mapped slice has a group of its own (its lane
+    share of every PE, its queues, its macros) and the groups compute at once. ``"time_shared"`` (a what-if):
+    one group holds every slice of the core and serves them one transaction at a time (round robin, or the
+    oldest time step's work first: ``schedule.core_arbitration``). Either way a slice whose outputs the network
+    interface cannot take is *blocked*: it stops firing but keeps absorbing. With nothing to do the group
+    waits for an arrival or for output space: *stalled on output* when a slice is blocked, *starved on input*
+    otherwise.
+    """
+
+    def __init__(self, core: NeuralCore, name: str, slices: list[LayerSlice], oldest_first: bool) -> None:
+        self.core, self.name, self.slices = core, name, slices
+        self.env = core.env
         self.oldest_first = oldest_first
-        self.pes = pes
-        self.by_layer: dict[str, list[LayerSlice]] = {}
-        for s in slices:
-            for prod in s.producers:
-                self.by_layer.setdefault(prod, []).append(s)
-        self.record = record
         self.wake_event: simpy.Event | None = None
         self.rr = 0
         self.busy = self.stalled = self.starved = 0
         self.transactions = 0
-        ni.deliver = self.deliver
-        self.residual: ResidualUnit | None = None
-        if any(p.skip for s in slices for p in s.producers.values()):
-            self.residual = ResidualUnit(env, node, self._skip_added)
-        self.process = env.process(self.run())
-
-    # ------------------------------------------------------------------------------------------ ports
-    def deliver(self, train: Train) -> None:
-        """Inbound port from the network interface: a train for the slices on this core."""
-        users = self.by_layer.get(train.producer, [])
-        refs = 0
-        skips = []
-        for s in users:
-            if s.arrive(train):
-                refs += 1
-            elif s.is_skip(train.producer):
-                skips.append(s)
-        if skips:  # the residual unit adds it once for all the join's slices here
-            assert self.residual is not None
-            refs += 1
-            self.residual.put((train, skips), skips[0].skip_ops(train))
-        train.refs = refs
-        if refs == 0:  # nobody here uses it (cannot happen for a routed train)
-            self.ni.return_credits(min(train.flits, self.ni.capacity))
-        self.poke()
-
-    def _skip_added(self, item: tuple[Train, list[LayerSlice]]) -> None:
-        """Port from the residual unit: the skip train is in the joins' membranes."""
-        train, skips = item
-        for s in skips:
-            s.skip_added(train)
-        self._release(train)
-        self.poke()
-
-    def _settle_pes(self) -> None:
-        """Each PE computed its share of every transaction of every slice (lock-step): its busy cycles are
-        the slices' busy cycles weighted by its shares (summed once at the end, not per transaction)."""
-        for i, pe in enumerate(self.pes):
-            pe.busy_cycles = sum(s.stats.busy_cycles * s.pe_share[i] for s in self.slices)
-
-    def _release(self, train: Train) -> None:
-        """One user of the train is done with it; the last one returns its FIFO credits."""
-        train.refs -= 1
-        if train.refs == 0:
-            self.ni.return_credits(min(train.flits, self.ni.capacity))
+        self.process = self.env.process(self.run())
 
     def poke(self) -> None:
         ev = self.wake_event
         if ev is not None and not ev.triggered:
             ev.succeed()
 
-    # ------------------------------------------------------------------------------------------ process
     def _pick(self) -> LayerSlice | None:
         n = len(self.slices)
-        if self.oldest_first and n > 1:  # the slice with the oldest step's work; ties in turn
-            best, key = None, None
+        if n == 1:
+            s = self.slices[0]
+            return s if s.has_fire() or s.has_absorb() else None
+        if self.oldest_first:  # the slice with the oldest step's work; ties in turn
+            best, key, pos = None, None, 0
             for k in range(n):
                 s = self.slices[(self.rr + k) % n]
                 if s.has_fire() or s.has_absorb():
@@ -457,7 +438,187 @@ class NeuralCore:
                 return s
         return None
 
-    def _drain(self, s: LayerSlice) -> None:
+    def run(self):
+        env, core = self.env, self.core
+        im2col, record = core.im2col, core.record
+        while True:
+            s = self._pick()
+            if s is None:
+                if all(x.done for x in self.slices):
+                    core.settle()
+                    return
+                blocked = any(x.blocked for x in self.slices)
+                t0 = env.now
+                core.account(t0, STALLED if blocked else STARVED, +1)
+                self.wake_event = env.event()
+                yield self.wake_event
+                self.wake_event = None
+                core.account(env.now, STALLED if blocked else STARVED, -1)
+                idle = env.now - t0
+                if blocked:
+                    self.stalled += idle
+                else:
+                    self.starved += idle
+                if record is not None and idle:
+                    record(
+                        core.node,
+                        self.name,
+                        "stalled on output" if blocked else "waiting for input",
+                        t0,
+                        env.now,
+                    )
+                continue
+            start = env.now
+            s.now = start
+            w = s.take(core.batch)
+            # the im2col unit writes the parts' spikes (shared with the core's other groups) while the PEs
+            # flush the mini-batches they force; then the outputs fire
+            w0 = im2col.reserve(start, w.write) if w.write > 0 else start
+            total = max(w.absorb, w0 - start + w.write) + w.fire
+            cycles = int(np.ceil(total - 1e-9)) if total > 0 else 0
+            if w.parts:  # a part's FIFO space frees once its spikes are in the PE input buffers
+                ca = cw = 0.0
+                for p in w.parts:
+                    ca += p.cost
+                    cw += p.write
+                    core.release(p.train, start + int(np.ceil(max(ca, w0 - start + cw) - 1e-9)))
+            if cycles:
+                core.account(start, BUSY, +1)
+                yield env.timeout(cycles)
+                core.account(env.now, BUSY, -1)
+            now = env.now
+            self.busy += cycles
+            self.transactions += 1
+            st = s.stats
+            st.busy_cycles += cycles
+            st.transactions += 1
+            fires = w.fires
+            if fires:
+                if st.first_finish < 0:
+                    st.first_finish = now
+                st.last_finish = now
+                s.finish(now, fires)
+                core.drain(s)
+            if record is not None and cycles:
+                steps = [t for t, _, _ in fires] or [p.items[0][0] for p in w.parts[:1] if p.items]
+                record(
+                    core.node,
+                    self.name,
+                    s.name,
+                    start,
+                    now,
+                    steps[0] if steps else 0,
+                    sum(b - a for _, a, b in fires),
+                )
+
+
+class NeuralCore:
+    """A neural core: its PEs (driven in lock-step, :mod:`elsa_tlm.hw.pe`) divided into lane groups, and what
+    the groups share: the router's im2col unit (:mod:`elsa_tlm.hw.im2col`) and residual unit
+    (:mod:`elsa_tlm.hw.residual`), the network interface (output buffer, flit generator) and the input FIFOs
+    whose credits go back to the router.
+
+    The core's broadcast bus feeds every spike to all PEs in the same cycle, so the PEs move in lock-step and
+    one process per lane group, not per PE, is exact for this bus.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        node: int,
+        pes: list[ProcessingElement],
+        slices: list[LayerSlice],
+        ni: NetworkInterface,
+        batch: int,
+        record: Callable[..., None] | None = None,
+        oldest_first: bool = False,
+        parallel: bool = True,
+    ) -> None:
+        self.env, self.node, self.slices, self.ni, self.batch = env, node, slices, ni, batch
+        self.pes = pes
+        self.record = record
+        self.by_layer: dict[str, list[LayerSlice]] = {}
+        for s in slices:
+            for prod in s.producers:
+                self.by_layer.setdefault(prod, []).append(s)
+        # core-level time: busy while any lane group computes; otherwise stalled on output while any group
+        # waits for output space, else starved on input while any group waits for input
+        self.busy = self.stalled = self.starved = 0
+        self._n = [0, 0, 0]  # groups busy, stalled, starved now
+        self._since = 0
+        self.im2col = Im2colUnit()
+        ni.deliver = self.deliver
+        self.residual: ResidualUnit | None = None
+        if any(p.skip for s in slices for p in s.producers.values()):
+            self.residual = ResidualUnit(env, node, self._skip_added)
+        if parallel and len(slices) > 1:
+            self.groups = [LaneGroup(self, f"PE {s.name}", [s], oldest_first) for s in slices]
+        else:
+            self.groups = [LaneGroup(self, "PE", slices, oldest_first)]
+        self.group_of = {s.name: g for g in self.groups for s in g.slices}
+
+    # ------------------------------------------------------------------------------------------ statistics
+    @property
+    def transactions(self) -> int:
+        return sum(g.transactions for g in self.groups)
+
+    def account(self, now: int, state: int, delta: int) -> None:
+        """A lane group enters (+1) or leaves (-1) ``state`` at ``now``: close the core's current interval."""
+        dt = now - self._since
+        if dt:
+            n = self._n
+            if n[BUSY]:
+                self.busy += dt
+            elif n[STALLED]:
+                self.stalled += dt
+            elif n[STARVED]:
+                self.starved += dt
+            self._since = now
+        self._n[state] += delta
+
+    def settle(self) -> None:
+        """Each PE computed its share of every transaction of every slice (lock-step): its busy cycles are
+        the slices' busy cycles weighted by its shares (summed once at the end, not per transaction)."""
+        for i, pe in enumerate(self.pes):
+            pe.busy_cycles = sum(s.stats.busy_cycles * s.pe_share[i] for s in self.slices)
+
+    # ------------------------------------------------------------------------------------------ ports
+    def deliver(self, train: Train) -> None:
+        """Inbound port from the network interface: a train for the slices on this core."""
+        users = self.by_layer.get(train.producer, [])
+        refs = 0
+        skips = []
+        for s in users:
+            if s.arrive(train):
+                refs += 1
+                self.group_of[s.name].poke()
+            elif s.is_skip(train.producer):
+                skips.append(s)
+        if skips:  # the residual unit adds it once for all the join's slices here
+            assert self.residual is not None
+            refs += 1
+            self.residual.put((train, skips), skips[0].skip_ops(train))
+        train.refs = refs
+        if refs == 0:  # nobody here uses it (cannot happen for a routed train)
+            self.ni.return_credits(min(train.flits, self.ni.capacity), int(self.env.now))
+
+    def _skip_added(self, item: tuple[Train, list[LayerSlice]]) -> None:
+        """Port from the residual unit: the skip train is in the joins' membranes."""
+        train, skips = item
+        for s in skips:
+            s.skip_added(train)
+            self.group_of[s.name].poke()
+        self.release(train, int(self.env.now))
+
+    def release(self, train: Train, at: int) -> None:
+        """One user of the train has its spikes in (by cycle ``at``); the last one returns its FIFO credits."""
+        train.refs -= 1
+        if at > train.done_at:
+            train.done_at = at
+        if train.refs == 0:
+            self.ni.return_credits(min(train.flits, self.ni.capacity), train.done_at)
+
+    def drain(self, s: LayerSlice) -> None:
         """Hand the slice's trains to the network interface while it has room."""
         ni = self.ni
         while s.outbox:
@@ -473,54 +634,5 @@ class NeuralCore:
 
     def _unblock(self, s: LayerSlice) -> None:
         s.blocked = False
-        self._drain(s)
-        self.poke()
-
-    def run(self):
-        env = self.env
-        while True:
-            s = self._pick()
-            if s is None:
-                if all(x.done for x in self.slices):
-                    self._settle_pes()
-                    return
-                blocked = any(x.blocked for x in self.slices)
-                t0 = env.now
-                self.wake_event = env.event()
-                yield self.wake_event
-                self.wake_event = None
-                idle = env.now - t0
-                if blocked:
-                    self.stalled += idle
-                else:
-                    self.starved += idle
-                if self.record is not None and idle:
-                    self.record(
-                        self.node, "stalled on output" if blocked else "waiting for input", t0, env.now
-                    )
-                continue
-            start = env.now
-            s.now = start
-            cost, parts, fires = s.take(self.batch)
-            cycles = int(np.ceil(cost - 1e-9)) if cost > 0 else 0
-            if cycles:
-                yield env.timeout(cycles)
-            now = env.now
-            self.busy += cycles
-            self.transactions += 1
-            st = s.stats
-            st.busy_cycles += cycles
-            st.transactions += 1
-            for p in parts:
-                self._release(p.train)
-            if fires:
-                if st.first_finish < 0:
-                    st.first_finish = now
-                st.last_finish = now
-                s.finish(now, fires)
-                self._drain(s)
-            if self.record is not None and cycles:
-                steps = [t for t, _, _ in fires] or [p.items[0][0] for p in parts[:1] if p.items]
-                self.record(
-                    self.node, s.name, start, now, steps[0] if steps else 0, sum(b - a for _, a, b in fires)
-                )
+        self.drain(s)
+        self.group_of[s.name].poke()

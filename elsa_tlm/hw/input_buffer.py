@@ -8,12 +8,18 @@ allocated to its target). When a target's receptive field is complete it is rele
 queue is flushed (the *final* flush) and the row fires; the queue is freed. Whatever is left at the end of a
 step has been released by then (deferred outputs are released after the step's last input).
 
-A flush of m spikes reads their m weight rows from the N-way weight buffer (``pe.weight_ways`` single-ported
-banks, weight row r in bank r mod N): it takes as many cycles as the most loaded bank holds rows. With
-functional activity the rows are known exactly (channel of each spike and kernel offset of the target); with
-recorded counts the channels are unknown and a flush costs the expected maximum bank load of m rows drawn
-uniformly over N banks (:func:`expected_bank_cycles`). A flush that hits the same membrane row as the flush
-just before it waits for that row's write-back (read-after-write hazard, ``hazard`` cycles).
+A flush of m spikes is ceil(m / N) mini-batches (N = ``pe.weight_ways``). ``pe.weight_buffer = "nway"``
+(ELSA, ELSA_BRIEF §3): the spikes of a mini-batch share one membrane row and the N-way weight buffer reads
+their (up to N) weight rows in **one cycle**. ``"banked"`` (a what-if: a cheaper buffer of N single-ported
+banks, weight row r in bank r mod N): a mini-batch takes as many cycles as its most loaded bank holds rows;
+with functional activity the rows are known exactly (channel of each spike and kernel offset of the target),
+with recorded counts a mini-batch costs the expected maximum bank load of its rows drawn uniformly over N
+banks (:func:`expected_bank_cycles`).
+
+Membrane row: ``pe.raw_hazard = "forward"`` (ELSA's pipelined accumulator): consecutive mini-batches of one
+row chain in the accumulator, which forwards the row it is still writing: no stall, one membrane read and
+one write per chain. ``"stall"`` (a what-if without forwarding): every mini-batch reads and writes its row,
+and one that follows a mini-batch of the same row waits for the write-back (``hazard`` cycles).
 
 The buffer is simulated once per layer and core share (the PEs of a core see the same spike stream), per time
 step, over the stream of (input spine, target) records in the order the spines are absorbed: one record per
@@ -41,9 +47,13 @@ except ImportError:  # pragma: no cover - the pure-Python path is the same code
 
 # per-step statistics, columns of BufferResult.per_step: mini-batches (a flush of m spikes is ceil(m / ways) of
 # them), full-queue flushes, evictions, final flushes, spikes flushed, queue allocations, peak live queues,
-# read-after-write hazards
-FLUSHES, FULL, EVICTIONS, FINALS, SPIKES, ALLOCS, PEAK_LIVE, HAZARDS = range(8)
-N_STATS = 8
+# read-after-write stalls, membrane read-modify-writes (one per chain of mini-batches on one row when the
+# accumulator forwards, one per mini-batch when it stalls)
+FLUSHES, FULL, EVICTIONS, FINALS, SPIKES, ALLOCS, PEAK_LIVE, HAZARDS, MEMBRANE_RMW = range(9)
+N_STATS = 9
+
+WEIGHT_BUFFERS = ("nway", "banked")  # pe.weight_buffer
+RAW_HAZARDS = ("forward", "stall")  # pe.raw_hazard
 
 
 @lru_cache(maxsize=64)
@@ -78,27 +88,49 @@ def expected_bank_cycles(depth: int, ways: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _flush_cost(q, qcount, qhist, exact, table, ways):
-    """Cycles to flush queue q: its spikes go as mini-batches of at most ``ways`` weight rows; a mini-batch
-    takes as many cycles as its most loaded bank has rows (exact), or the expected maximum (recorded)."""
+def _flush(q, row, last_row, qcount, qhist, nway, exact, table, ways, forward, hazard, st):
+    """Flush queue q (target ``row``): returns its cycles and updates the step's statistics ``st``.
+
+    Its m spikes go as ceil(m / ways) mini-batches. ``nway``: a mini-batch reads its (up to ``ways``) weight
+    rows in one cycle (ELSA's N-way buffer). Banked (``nway`` False): ``ways`` single-ported banks, a
+    mini-batch takes as many cycles as its most loaded bank has rows (``exact``: the rows' banks are known),
+    or the expected maximum (``table``, recorded counts). Membrane row: with ``forward`` the accumulator
+    chains consecutive mini-batches of one row (one read and one write per chain, no stall); otherwise every
+    mini-batch reads and writes the row and one that follows a mini-batch of the same row waits ``hazard``.
+    """
     m = qcount[q]
-    if m == 0:
-        return 0.0
-    if exact:
+    nb = (m + ways - 1) // ways
+    if nway:
+        cyc = float(nb)
+        if exact:
+            for b in range(ways):
+                qhist[q, b] = 0
+    elif exact:
         mx = 0
         for b in range(ways):
             if qhist[q, b] > mx:
                 mx = qhist[q, b]
             qhist[q, b] = 0
-        lower = (m + ways - 1) // ways  # at least one cycle per mini-batch
-        return float(mx if mx > lower else lower)
-    full = m // ways
-    return full * table[ways] + table[m - full * ways]
-
-
-@njit(cache=True)
-def _batches(m, ways):
-    return (m + ways - 1) // ways
+        cyc = float(mx if mx > nb else nb)  # at least one cycle per mini-batch
+    else:
+        full = m // ways
+        cyc = table[m - full * ways]
+        if full > 0:
+            cyc += full * table[ways]
+    if forward:
+        if row != last_row:
+            st[MEMBRANE_RMW] += 1
+    else:
+        hz = nb - 1
+        if row == last_row:
+            hz += 1
+        cyc += hz * hazard
+        st[HAZARDS] += hz
+        st[MEMBRANE_RMW] += nb
+    st[FLUSHES] += nb
+    st[SPIKES] += m
+    qcount[q] = 0
+    return cyc
 
 
 @njit(cache=True)
@@ -114,11 +146,13 @@ def _simulate(
     queues,
     depth,
     ways,
-    table,  # expected cycles of a flush of m spikes (recorded counts)
+    nway,  # one-cycle N-way weight reads (else single-ported banks)
+    table,  # banked, recorded counts: expected cycles of a mini-batch of m rows, m = 0..max(depth, ways)
     exact,  # bank ids from chan_* (functional activity)
     chan_ptr,  # (T, n_in + 1) CSR per step: channels of the spikes of input spine i
     chan_val,
     cin,
+    forward,  # the accumulator forwards a row to the next mini-batch of the same row (else it stalls)
     hazard,
     absorb_flush,  # out (T, n_in) flush cycles triggered while absorbing the input at each position
     final_cycles,  # out (T, n_out) cycles of each target's final flush
@@ -133,6 +167,7 @@ def _simulate(
     qhist = np.zeros((queues, ways), np.int64)
     tgt_q = np.full(n_out, -1, np.int64)
     for t in range(T):
+        st = stats[t]
         seq = 0
         nlive = 0
         last_row = -1
@@ -151,18 +186,25 @@ def _simulate(
                                 if qtarget[k] >= 0 and (best < 0 or qseq[k] < best):
                                     best = qseq[k]
                                     old = k
-                            cyc = _flush_cost(old, qcount, qhist, exact, table, ways)
-                            if qtarget[old] == last_row:
-                                cyc += hazard
-                                stats[t, 7] += 1
-                            absorb_flush[t, p] += cyc
-                            stats[t, 0] += _batches(qcount[old], ways)
-                            stats[t, 2] += 1
-                            stats[t, 4] += qcount[old]
-                            last_row = qtarget[old]
-                            tgt_q[qtarget[old]] = -1
+                            row = qtarget[old]
+                            absorb_flush[t, p] += _flush(
+                                old,
+                                row,
+                                last_row,
+                                qcount,
+                                qhist,
+                                nway,
+                                exact,
+                                table,
+                                ways,
+                                forward,
+                                hazard,
+                                st,
+                            )
+                            st[EVICTIONS] += 1
+                            last_row = row
+                            tgt_q[row] = -1
                             qtarget[old] = -1
-                            qcount[old] = 0
                             nlive -= 1
                         for k in range(queues):  # a free queue
                             if qtarget[k] < 0:
@@ -174,9 +216,9 @@ def _simulate(
                         seq += 1
                         tgt_q[o] = q
                         nlive += 1
-                        stats[t, 5] += 1
-                        if nlive > stats[t, 6]:
-                            stats[t, 6] = nlive
+                        st[ALLOCS] += 1
+                        if nlive > st[PEAK_LIVE]:
+                            st[PEAK_LIVE] = nlive
                     # write the record's c spikes; a queue that fills up is flushed (and stays allocated)
                     left = c
                     base = 0
@@ -194,16 +236,11 @@ def _simulate(
                         qcount[q] += take
                         left -= take
                         if qcount[q] == depth:
-                            cyc = _flush_cost(q, qcount, qhist, exact, table, ways)
-                            if o == last_row:
-                                cyc += hazard
-                                stats[t, 7] += 1
-                            absorb_flush[t, p] += cyc
-                            stats[t, 0] += _batches(qcount[q], ways)
-                            stats[t, 1] += 1
-                            stats[t, 4] += qcount[q]
+                            absorb_flush[t, p] += _flush(
+                                q, o, last_row, qcount, qhist, nway, exact, table, ways, forward, hazard, st
+                            )
+                            st[FULL] += 1
                             last_row = o
-                            qcount[q] = 0
             # targets whose receptive field is now complete: final flush, release the queue
             for r in range(rel_ptr[p], rel_ptr[p + 1]):
                 o = rel_tgt[r]
@@ -211,18 +248,13 @@ def _simulate(
                 if q >= 0:
                     m = qcount[q]
                     if m > 0:
-                        cyc = _flush_cost(q, qcount, qhist, exact, table, ways)
-                        if o == last_row:
-                            cyc += hazard
-                            stats[t, 7] += 1
-                        final_cycles[t, o] = cyc
+                        final_cycles[t, o] = _flush(
+                            q, o, last_row, qcount, qhist, nway, exact, table, ways, forward, hazard, st
+                        )
                         final_spikes[t, o] = m
-                        stats[t, 0] += _batches(m, ways)
-                        stats[t, 3] += 1
-                        stats[t, 4] += m
+                        st[FINALS] += 1
                         last_row = o
                     qtarget[q] = -1
-                    qcount[q] = 0
                     tgt_q[o] = -1
                     nlive -= 1
         # every target is released by the end of the step (deferred ones after the last input)
@@ -236,9 +268,7 @@ class BufferResult:
     absorb_flush: np.ndarray  # (T, n_in) float: flush cycles triggered while absorbing input spine i
     final_cycles: np.ndarray  # (T, n_out) float: cycles of target o's final flush (0: nothing queued)
     final_spikes: np.ndarray  # (T, n_out) int: spikes in that flush
-    per_step: (
-        np.ndarray
-    )  # (T, N_STATS) int: flushes, full, evictions, finals, spikes, allocations, peak, hazards
+    per_step: np.ndarray  # (T, N_STATS) int: the statistics named by the column constants above
 
     @property
     def flushes(self) -> int:
@@ -251,6 +281,11 @@ class BufferResult:
     @property
     def evictions(self) -> int:
         return int(self.per_step[:, EVICTIONS].sum())
+
+    @property
+    def membrane_rmw(self) -> int:
+        """Membrane row read-modify-writes (per PE, of the rows the mini-batches touch)."""
+        return int(self.per_step[:, MEMBRANE_RMW].sum())
 
     @property
     def mean_spikes_per_flush(self) -> float:
@@ -272,6 +307,8 @@ def simulate_buffer(
     hazard: int,
     channels: list[np.ndarray] | None = None,
     cin: int = 1,
+    weight_buffer: str = "nway",
+    raw_hazard: str = "forward",
 ) -> BufferResult:
     """Run the queue model over every step of one layer's input stream.
 
@@ -279,17 +316,27 @@ def simulate_buffer(
     ``fan_*``: CSR of each input spine's targets and the kernel offset of each pair; ``release_after`` (n_out,):
     the position in ``order`` after which each target is released, in release order (targets released at
     the same position keep their order in the argument); ``channels``: per step a (n_in,) object array or
-    list of channel arrays of each input spine's spikes (exact bank conflicts), or None (expected).
+    list of channel arrays of each input spine's spikes (exact bank conflicts of a banked buffer), or None
+    (expected). ``weight_buffer``: ``nway`` | ``banked``; ``raw_hazard``: ``forward`` | ``stall``.
     """
+    if weight_buffer not in WEIGHT_BUFFERS:
+        raise ValueError(f"weight_buffer must be one of {WEIGHT_BUFFERS}, got {weight_buffer!r}")
+    if raw_hazard not in RAW_HAZARDS:
+        raise ValueError(f"raw_hazard must be one of {RAW_HAZARDS}, got {raw_hazard!r}")
+    if min(queues, depth, ways) < 1:
+        raise ValueError(f"queues, depth and ways must be >= 1 (got {queues}, {depth}, {ways})")
     T, n_in = counts.shape
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     rel_order = np.argsort(release_after, kind="stable")
     rel_pos = release_after[rel_order]
     rel_ptr = np.searchsorted(rel_pos, np.arange(n_in + 1), side="left").astype(np.int64)
     rel_ptr[-1] = n_out  # deferred targets (released after the last position) are in the last slot
-    table = expected_bank_cycles(depth, ways)
-    exact = channels is not None
+    nway = weight_buffer == "nway"
+    # a mini-batch holds at most min(depth, ways) rows; the table covers every index the kernel can use
+    table = np.zeros(1) if nway else expected_bank_cycles(max(depth, ways), ways)
+    exact = channels is not None and not nway  # an N-way buffer has no bank conflicts: channels do not matter
     if exact:
+        assert channels is not None
         chan_ptr = np.zeros((T, n_in + 1), np.int64)
         vals = []
         off = 0
@@ -322,11 +369,13 @@ def simulate_buffer(
         queues,
         depth,
         ways,
+        nway,
         table,
         exact,
         chan_ptr,
         chan_val,
         cin,
+        raw_hazard == "forward",
         hazard,
         absorb_flush,
         final_cycles,

@@ -7,8 +7,10 @@ full network reaches back into the producer's PEs. Trains are at most one buffer
 into several trains), so every train can always fit an empty buffer.
 
 In (flit decoder + spike FIFOs): the router ejects a train only when the FIFOs (same size) have room for it
-(credits); the core returns the credits when its PEs have absorbed the spikes, or, for skip-path trains of
-residual joins, when the router's residual unit has added them (:mod:`elsa_tlm.hw.residual`).
+(credits); the core returns a train's credits for the cycle its spikes have entered the PE input buffers (the
+decoder frees FIFO space as spikes leave it; a lane group knows that cycle when it starts the transaction), or,
+for skip-path trains of residual joins, when the router's residual unit has added them
+(:mod:`elsa_tlm.hw.residual`).
 
 The interface talks to the network only through ``transport.send`` and ``transport.return_credits``, and to
 its core only through the callbacks the chip builder binds (``deliver``, ``wake``).
@@ -38,6 +40,7 @@ class Train:
     spikes: int
     src_slice: int = 0  # the producer slice (its emission order numbers the items)
     refs: int = 0  # consumer slices on the destination core that still have to absorb it
+    done_at: int = 0  # the cycle the last of them has its spikes in (its FIFO space frees then)
 
 
 class NetworkInterface:
@@ -51,9 +54,11 @@ class NetworkInterface:
         self.out_peak = 0
         self.in_used = 0  # mirrored from deliveries and returned credits (for statistics)
         self.in_peak = 0
+        self.in_released: list[tuple[int, int]] = []  # (cycle, flits): FIFO space the core frees then
         self.waiting: deque[Callable[[], None]] = deque()  # senders to wake when space frees
         self.released: list[tuple[int, int]] = []  # (cycle, flits): space that frees when a tail leaves
         self.wake_pending = False
+        self.serving = False
         self.deliver: Callable[[Train], None] = lambda train: None  # bound by the chip builder: the core
         self.peers: dict[int, Callable[[Train], None]] = {}  # bound by the builder: node -> that NI's accept
         self.trains_out = self.trains_in = 0
@@ -66,6 +71,8 @@ class NetworkInterface:
             return True
         if self.released and self.released[0][0] <= self.env.now:
             self._apply_releases()
+        if self.waiting and not self.serving:  # first come, first served: no overtaking a waiting sender
+            return False
         return self.out_used + min(train.flits, self.capacity) <= self.capacity
 
     def send(self, train: Train) -> None:
@@ -103,8 +110,15 @@ class NetworkInterface:
         self.wake_pending = False
         self._apply_releases()
         waiting, self.waiting = self.waiting, deque()
-        for wake in waiting:  # every waiting sender retries, in order; who still does not fit waits again
+        self.serving = True
+        while waiting:  # waiting senders retry in order; the first that still does not fit stops the others
+            wake = waiting.popleft()
+            n = len(self.waiting)
             wake()
+            if len(self.waiting) > n:
+                break
+        self.serving = False
+        self.waiting.extend(waiting)
         if self.waiting and self.released and not self.wake_pending:
             self._schedule_wake()
 
@@ -119,12 +133,16 @@ class NetworkInterface:
         self.trains_in += 1
         self.flits_in += train.flits
         self.spikes_in[train.producer] = self.spikes_in.get(train.producer, 0) + train.spikes
+        rel, now = self.in_released, self.env.now
+        while rel and rel[0][0] <= now:
+            self.in_used -= heapq.heappop(rel)[1]
         self.in_used += min(train.flits, self.capacity)
         if self.in_used > self.in_peak:
             self.in_peak = self.in_used
         self.deliver(train)
 
-    def return_credits(self, flits: int) -> None:
-        """The core absorbed a train: its FIFO space goes back to the router."""
-        self.in_used -= flits
-        self.transport.return_credits(self.node, flits)
+    def return_credits(self, flits: int, at: int) -> None:
+        """The core has (or will have by cycle ``at``) written a train's spikes into its PE input buffers:
+        its FIFO space goes back to the router then (the flit decoder frees FIFO space as spikes leave)."""
+        heapq.heappush(self.in_released, (at, flits))
+        self.transport.return_credits(self.node, flits, at)

@@ -9,15 +9,19 @@ They therefore work in lock-step on the same spike stream and the widest PE (c c
 narrower PE idles for the difference, which :class:`ProcessingElement` counts. The PE timing comes from the
 components it is built of (ELSA_BRIEF §3):
 
-* **absorbing an input spine** (Gustavson): im2col writes its expanded spikes into the input buffer at
-  ``WRITE_SPIKES_PER_CYCLE`` per cycle while the buffer flushes the mini-batches that eviction and full queues
-  force (:mod:`elsa_tlm.hw.input_buffer`); each flush takes its weight-bank cycles once per lane pass
-  (ceil(c / L), L = the adder lanes the core gives the slice). The two overlap: the slower sets the time.
-* **firing an output spine** (membrane row): the final flush of what is left in its queue, then the fire pass
-  (``pe.fire_cycles`` per lane pass). A row is fired in a step only if it received input in that step or
-  emitted a spike in the step before (:func:`fire_mask`); otherwise it cannot fire and costs nothing.
+* **absorbing an input spine** (Gustavson): the router's im2col unit writes its expanded spikes into the input
+  buffer at ``WRITE_SPIKES_PER_CYCLE`` per cycle while the buffer flushes the mini-batches that eviction and
+  full queues force (:mod:`elsa_tlm.hw.input_buffer`: one cycle per mini-batch with the N-way weight
+  buffer); each flush runs once per lane pass (ceil(c / L), L = the adder lanes of the slice's lane group).
+  The two overlap: the slower sets the time. The write cycles are also reported apart (``write``): the im2col
+  unit is shared by a core's lane groups (:mod:`elsa_tlm.hw.core`).
+* **firing an output spine** (membrane row): the final flush of what is left in its queue, whose write-back
+  goes through the fire unit (a *fused* fire: no cycle of its own); a row with nothing left to flush takes
+  its own fire pass (``pe.fire_cycles`` per lane pass). A row is fired in a step only if it received input in
+  that step or emitted a spike in the step before (:func:`fire_mask`); otherwise it cannot fire.
 * ``outer``: every expanded event is one cycle (a membrane read-modify-write each), no mini-batches.
-* ``inner``: every row, every step, reads all K weight rows in ceil(K / N) cycles, spikes or not.
+* ``inner``: every row with input or a possible fire reads all K weight rows in ceil(K / N) cycles (dense
+  reads); the adder trees add only the rows an input spike meets; the fire rides on the write-back.
 
 Energy actions are counted from the same flushes, so timing and energy agree (docs/MODEL.md §4): each PE's
 macros count the row accesses its own columns make, and the energy ledger charges the SRAM from them.
@@ -30,12 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from elsa_tlm.hw.im2col import WRITE_SPIKES_PER_CYCLE
 from elsa_tlm.hw.input_buffer import BufferResult, simulate_buffer
 from elsa_tlm.hw.sram import OPERAND, SramMacro
 from elsa_tlm.schedule.orders import Windows
 from elsa_tlm.snn.products import ActionCounts
-
-WRITE_SPIKES_PER_CYCLE = 32  # im2col writes up to 32 expanded spikes per cycle into the input buffer
 
 
 @dataclass
@@ -158,7 +161,15 @@ def layer_stream(
     )
 
 
-def run_buffer(stream: LayerStream, queues: int, depth: int, ways: int, access_cycles: int) -> BufferResult:
+def run_buffer(
+    stream: LayerStream,
+    queues: int,
+    depth: int,
+    ways: int,
+    access_cycles: int,
+    weight_buffer: str = "nway",
+    raw_hazard: str = "forward",
+) -> BufferResult:
     """The input buffer's flushes for this stream (``queues`` = the queues the slice's layer gets)."""
     n_out = stream.events.shape[1]
     return simulate_buffer(
@@ -172,9 +183,11 @@ def run_buffer(stream: LayerStream, queues: int, depth: int, ways: int, access_c
         queues=queues,
         depth=depth,
         ways=ways,
-        hazard=2 * access_cycles,  # a flush of the row just written waits for its read and write-back
+        hazard=2 * access_cycles,  # without forwarding: the row's read and write-back
         channels=stream.channels,
         cin=stream.cin,
+        weight_buffer=weight_buffer,
+        raw_hazard=raw_hazard,
     )
 
 
@@ -183,6 +196,7 @@ class SliceCosts:
     """Cycles and actions of one layer slice on its core."""
 
     absorb: np.ndarray  # (T, n_in) cycles to absorb each whole input spine
+    write: np.ndarray  # (T, n_in) of those, cycles the router's im2col unit writes the spine's spikes
     fire: np.ndarray  # (T, n_out) cycles to fire each output spine (0: nothing to do)
     actions: ActionCounts  # all PEs of the slice, whole run
     adder_lane_acts: float  # full adder-tree activations equivalent: rows summed / 16 × lanes used / 128
@@ -244,24 +258,36 @@ def slice_costs(
         flush_by_input = np.zeros_like(buf.absorb_flush)
         flush_by_input[:, stream.order] = buf.absorb_flush  # positions -> input spine indices
         absorb = np.maximum(write_cycles, passes * flush_by_input)
-        fire = passes * buf.final_cycles + fire_passes * fire_cycles * fires
+        # the fire unit works on the row the final flush writes back: a fused fire costs no cycle of its
+        # own (only the lane passes of columns the flush did not cover); a fire with nothing to ride on
+        # takes its own pass over the row
+        fused_rows = fires & (buf.final_spikes > 0)
+        fire = passes * buf.final_cycles + fire_cycles * (
+            fire_passes * (fires & ~fused_rows) + (fire_passes - passes) * fused_rows
+        )
         flushes, evictions, spikes = buf.flushes, buf.evictions, buf.spikes
-        fused = int(np.count_nonzero(fires & (buf.final_spikes > 0)))  # fire right after the final flush
+        fused = int(np.count_nonzero(fused_rows))
         mini_batches = flushes
+        row_rmw = buf.membrane_rmw  # chains of mini-batches on one row (forwarding) or mini-batches (stall)
+        adds = spikes  # rows the adder trees sum: one per spike
     elif product == "outer":
         absorb = np.maximum(write_cycles, passes * writes).astype(float)
         fire = fire_passes * fire_cycles * fires.astype(float)
-        flushes = mini_batches = int(ev.sum())
+        flushes = mini_batches = row_rmw = int(ev.sum())
         evictions, spikes, fused = 0, int(ev.sum()), 0
+        adds = spikes
     else:  # inner: every row that has input or can fire reads all K weight rows, spikes or not
         k_passes = -(-stream.k_rows // ways)
         absorb = write_cycles.astype(float)
         computed = (ev > 0) | fires
-        fire = (passes * k_passes + fire_passes * fire_cycles) * computed.astype(float)
+        # the row's fire rides on its write-back (fused, as in the energy ledger)
+        fire = (passes * k_passes + (fire_passes - passes) * fire_cycles) * computed.astype(float)
         n_rows = int(computed.sum())
         mini_batches = n_rows * k_passes
         flushes, evictions, spikes, fused = n_rows, 0, int(ev.sum()), n_rows
+        row_rmw = n_rows
         n_fired = n_rows
+        adds = spikes  # the dense weight rows are read, but only those an input spike meets are added
     operand_writes = 0
     if kind == "matmul_ss":  # each arriving spike updates its operand's accumulated tracer (weight memory)
         operand_writes = int(stream.counts.sum())
@@ -285,11 +311,11 @@ def slice_costs(
         wr = -(-int(np.ceil(col)) // words)
         bl = -(-int(np.ceil(col)) // 128)
         wr_row, bl_row = -(-col_all // words), -(-col_all // 128)
-        # rows summed by the adder trees: one per spike (Gustavson, outer), K per computed row (inner)
+        # weight rows read: one per spike (Gustavson, outer), K per computed row (inner: dense reads)
         reads = spikes if product != "inner" else n_rows * stream.k_rows
-        # each mini-batch reads+writes its row's touched words; a fire pass not fused with a final flush
-        # reads+writes the whole row, a fused one the words the flush did not touch
-        mem = flushes * wr + (n_fired - fused) * wr_row + fused * (wr_row - wr)
+        # each membrane read-modify-write covers its row's touched words; a fire pass not fused with a final
+        # flush reads+writes the whole row, a fused one the words the flush did not touch
+        mem = row_rmw * wr + (n_fired - fused) * wr_row + fused * (wr_row - wr)
         actions = actions + ActionCounts(
             weight_row_reads=reads * wr,
             membrane_row_reads=mem,
@@ -302,7 +328,7 @@ def slice_costs(
         )
         # an adder-tree activation sums up to 16 rows over 128 lanes; it is charged for the rows it sums and
         # the lanes it uses (an outer-product event adds one row: 1/16 of a full activation)
-        lane_acts += reads * col / (16 * 128)
+        lane_acts += adds * col / (16 * 128)
         macros["weight"].read(reads * wr, layer)
         macros["membrane"].read(mem, layer)
         macros["membrane"].write(mem, layer)
@@ -317,6 +343,7 @@ def slice_costs(
     assert absorb.shape == (T, stream.counts.shape[1])
     return SliceCosts(
         absorb=absorb.astype(float),
+        write=write_cycles.astype(float),
         fire=fire.astype(float),
         actions=actions,
         adder_lane_acts=lane_acts,
@@ -372,6 +399,7 @@ def _add_norm_costs(
         macros["tracer"].write(n_fired * wr, layer)
     return SliceCosts(
         absorb=absorb,
+        write=np.zeros_like(absorb),  # the router's adder takes the spikes, not the im2col unit
         fire=fire.astype(float),
         actions=actions,
         adder_lane_acts=0.0,

@@ -273,10 +273,12 @@ class Network:
             port.dest_buf = buf
             self.core_fifos.append(buf)
 
-    def return_credits(self, node: int, flits: int) -> None:
-        """Core ``node`` freed ``flits`` of its input FIFOs: the ejection port may go on."""
+    def return_credits(self, node: int, flits: int, at: int | None = None) -> None:
+        """Core ``node`` frees ``flits`` of its input FIFOs at cycle ``at`` (default: now; never earlier):
+        the ejection port may go on then."""
         buf = self.core_fifos[node]
-        heappush(buf.rel, (self.env._now, flits))
+        now = self.env._now
+        heappush(buf.rel, (now if at is None or at < now else at, flits))
         if buf.up.blocked:
             self._wake_when_room(buf.up, buf)
 

@@ -27,6 +27,7 @@ class LooselyTimedTransport:
         self.c = {k: 0 for k in net.counters}
         self.transfers: list[tuple[int, int, int, int, int, int]] = []
         self.fifo_samples: list[tuple[int, int, int, int]] = []  # no buffers in lt mode
+        self.last: dict[tuple[int, int], int] = {}  # (src, dst) -> delivery cycle of the last train
 
     def send(self, src: int, dst: int, flits: int, packets: int = 1, on_injected=None) -> simpy.Event:
         if on_injected is not None:  # no contention: the injection port takes the train at once
@@ -54,12 +55,17 @@ class LooselyTimedTransport:
         h = hops
         p = self.net.params
         lat = 2 * self.net.P + (h + 1) * self.net.R + h * p.link_latency_cycles + ser
-        return self.env.timeout(lat)
+        # trains between one pair of cores arrive in the order they were sent (one path, FIFO buffers): a
+        # short train never overtakes a long one sent before it
+        now = self.env.now
+        at = max(now + lat, self.last.get((src, dst), 0))
+        self.last[(src, dst)] = at
+        return self.env.timeout(at - now)
 
     def counters(self) -> dict[str, int]:
         return dict(self.c)
 
-    def return_credits(self, node: int, flits: int) -> None:
+    def return_credits(self, node: int, flits: int, at: int) -> None:
         """No FIFO credits in the loosely-timed model (buffers are not a timing constraint)."""
 
     def link_rows(self) -> list[dict[str, Any]]:
@@ -106,8 +112,8 @@ class TimedTransport:
     def counters(self) -> dict[str, int]:
         return dict(self.net.counters)
 
-    def return_credits(self, node: int, flits: int) -> None:
-        self.net.return_credits(node, flits)
+    def return_credits(self, node: int, flits: int, at: int) -> None:
+        self.net.return_credits(node, flits, at)
 
     def link_rows(self) -> list[dict[str, Any]]:
         return self.net.link_rows()
