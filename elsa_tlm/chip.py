@@ -122,6 +122,9 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     fmt = PacketFormat(cfg.noc.protocol, cfg.noc.flit_bits, dest_bits_for(topo), topology=topo)
     events = layer_events(wl, act)
     batch = cfg.run.batch_items if at else cfg.run.lt_batch_items
+    # a train fills at most half of the consumer's input FIFOs, so one can be absorbed while the next arrives
+    # (double buffering between cores); lt models no buffers: a transaction's output is one train
+    chunk = max(1, cap // 2) if at else 1 << 40
 
     # absorption order of each layer's input spines: its producer's emission order
     emit_order: dict[str, np.ndarray] = {INPUT: visit_order(*wl.layers[0].in_hw, cfg.schedule.order)}
@@ -301,7 +304,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 fl.reshape(sp.shape),
                 sp,
                 dest_nodes,
-                max(1, (cfg.noc.fifo_bytes * 8) // cfg.noc.flit_bits),  # a train fills at most one FIFO queue
+                chunk,
                 s.index,
                 softmax=layer.softmax,
                 pe_share=[

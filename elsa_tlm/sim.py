@@ -109,7 +109,7 @@ def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None) -> 
     total_items = plan.work_items
     n_events = _run_env(
         env,
-        None if progress is None else lambda: progress(sum(int(s.fired.sum()) for s in slices), total_items),
+        None if progress is None else lambda: progress(sum(sum(s.fired) for s in slices), total_items),
     )
     stuck = [s for s in slices if not s.done]
     if stuck:
@@ -133,12 +133,12 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
     energy = EnergyModel(cfg)
     out_layer = wl.output_layer
     out_slices = [chip.slices[(out_layer.name, s.index)] for s in mapping.by_layer[out_layer.name]]
-    logs = [e for s in out_slices for e in s.out_log]
+    logs = [e for s in out_slices for e in s.out_log]  # (first spine's cycle, last spine's cycle, steps)
     # a step is done when its last output spine has left the chip (gated policies send it late)
-    left = [[c for c, steps in logs if t in steps] for t in range(T)]
+    left = [[c for _, c, steps in logs if t in steps] for t in range(T)]
     step_done = [max(c) if c else max(s.stats.step_done[t] for s in out_slices) for t, c in enumerate(left)]
-    first_output = min(c for c, _ in logs) if logs else None
-    latency = int(env.now) if not logs else max(max(c for c, _ in logs), max(step_done))
+    first_output = min(c for c, _, _ in logs) if logs else None
+    latency = int(env.now) if not logs else max(max(c for _, c, _ in logs), max(step_done))
     clock_hz = cfg.chip.clock_mhz * 1e6
     counters = transport.counters()
     pe_actions: dict[str, ActionCounts] = defaultdict(ActionCounts)

@@ -23,6 +23,8 @@ serves the other slices meanwhile. With nothing to do the core waits for an arri
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,9 +95,13 @@ class Work:
     fire: float  # PE cycles of the fired outputs (after the absorption)
     parts: list[_Part]
     fires: list[tuple[int, int, int]]  # (step, f0, f1): outputs fired, in release order
+    # the interleaving, per absorbed part k = 0 (none yet) .. n: cumulative PE and im2col cycles after it, and
+    # how many outputs of the fired step are released after it
+    absorb_after: list[float]
+    write_after: list[float]
+    released_after: list[int]
 
 
-SCAN = 256
 BUSY, STALLED, STARVED = (
     0,
     1,
@@ -139,7 +145,9 @@ class LayerSlice:
         self.index = index  # slice index within its layer (trains carry it)
         self.n_out = fire_rel.shape[1]
         self.n_emit = int(emit_count[-1])
-        self.rel_count, self.emit_count = rel_count, emit_count
+        # plain lists: read a few entries per transaction
+        self.rel_count: list[int] = rel_count.tolist()
+        self.emit_count: list[int] = emit_count.tolist()
         self.cum_fire = _cum(fire_rel)
         self.policy = policy
         self.producers = {p.name: p for p in producers}
@@ -150,11 +158,13 @@ class LayerSlice:
         self.write_pos = write_pos / np.maximum(main, 1)[None, :]
         self.cum_write = _cum(self.write_pos)
         need = sum((p.need for p in producers), np.zeros(n_in, dtype=np.int64))
-        self.missing = np.tile(need, (T, 1))
-        self.prefix = np.zeros(T, dtype=np.int64)
+        self.missing = [
+            need.tolist() for _ in range(T)
+        ]  # per step: parts each input position still waits for
+        self.prefix = [0] * T  # per step: input positions complete in absorption order
         self.parts: deque[_Part] = deque()
-        self.fired = np.zeros(T, dtype=np.int64)
-        self.emitted = np.zeros(T, dtype=np.int64)
+        self.fired = [0] * T  # per step: outputs fired (release order)
+        self.emitted = [0] * T  # per step: spines emitted (emission order)
         self.fire_step = 0
         self.pending: list[tuple[int, int, int]] = []
         self.outbox: deque[Train] = deque()
@@ -162,7 +172,8 @@ class LayerSlice:
         self.cum_fl, self.cum_pk, self.cum_sp = _cum(flits), _cum(packets), _cum(spikes)
         self.destinations = destinations
         self.chunk = chunk_flits
-        self.out_log: list[tuple[int, list[int]]] = []  # output layer: (cycle, steps) leaving the chip
+        # output layer: (first spine's cycle, last spine's cycle, steps) of each batch leaving the chip
+        self.out_log: list[tuple[int, int, list[int]]] = []
         self.stats = SliceStats(step_done=[-1] * T)
         self.first = not producers
         self.now = 0  # the cycle of the transaction being prepared (set by the core)
@@ -214,36 +225,34 @@ class LayerSlice:
         return True
 
     def _complete(self, link: ProducerLink, items: list[tuple[int, int, int]], src: int) -> None:
-        """Parts of input spines absorbed: advance each step's complete prefix."""
+        """Parts of input spines absorbed: advance each step's complete prefix (plain lists: a part touches
+        a few positions, and the prefix passes each position once per step)."""
         posmap = link.posmaps[src]
+        n = self.n_in
         for t, lo, hi in items:
             mi = self.missing[t]
             if link.flatten:
                 mi[0] -= hi - lo
                 first = 0
             elif posmap is None:
-                mi[lo:hi] -= 1
+                for q in range(lo, hi):
+                    mi[q] -= 1
                 first = lo
             else:
-                pos = posmap[lo:hi]
-                mi[pos] -= 1
-                first = int(pos.min())
-            p = int(self.prefix[t])
+                pos = posmap[lo:hi].tolist()
+                for q in pos:
+                    mi[q] -= 1
+                first = min(pos)
+            p = self.prefix[t]
             if first > p:
                 continue  # the prefix still waits for an earlier position
-            n = self.n_in
-            while p < n:
-                seg = mi[p : p + SCAN]
-                nz = np.flatnonzero(seg)
-                if nz.size:
-                    p += int(nz[0])
-                    break
-                p += seg.size
+            while p < n and mi[p] == 0:
+                p += 1
             self.prefix[t] = p
             if self.softmax:
                 if self.stall_from[t] < 0:
                     self.stall_from[t] = self.now
-                if p == self.n_in and self.stall_to[t] < 0:
+                if p == n and self.stall_to[t] < 0:
                     self.stall_to[t] = self.now
 
     # ------------------------------------------------------------------------------------------ work
@@ -263,49 +272,64 @@ class LayerSlice:
         return t
 
     def _released(self, t: int) -> int:
-        return int(self.rel_count[self.prefix[t]])
+        return self.rel_count[self.prefix[t]]
 
     def has_fire(self) -> bool:
         t = self.fire_step
         return not self.blocked and t < self.T and self._released(t) > self.fired[t]
 
     def take(self, limit: int) -> Work:
-        """Work of one transaction: absorb up to ``limit`` arrived spines, then fire up to ``limit``
-        released outputs of the oldest unfinished step. Readiness is updated now; costs in cycles."""
-        absorb = write = 0.0
+        """Work of one transaction: absorb up to ``limit`` arrived spines and fire up to ``limit`` released
+        outputs of the oldest unfinished step, interleaved as the PEs do it: outputs already released fire
+        first, then each part is absorbed and the outputs it releases fire right after it. Readiness is
+        updated now; costs in cycles (:class:`Work` carries the interleaving)."""
         parts: list[_Part] = []
+        ft = self.fire_step
+        live = ft < self.T
         if self.first:
             j = self.next_input
             t = j // self.n_in
-            if t <= self.fire_step and t < self.T:
+            if t <= ft and t < self.T:
                 lo = j - t * self.n_in
                 hi = min(lo + limit, self.n_in)
-                absorb += float(self.cum_absorb[t, hi] - self.cum_absorb[t, lo])
-                write += float(self.cum_write[t, hi] - self.cum_write[t, lo])
+                ca, cw = self.cum_absorb[t], self.cum_write[t]
+                acost = (ca[lo : hi + 1] - ca[lo]).tolist()
+                awrite = (cw[lo : hi + 1] - cw[lo]).tolist()
                 self.next_input = t * self.n_in + hi
                 self.prefix[t] = hi
+                if t == ft:
+                    thr = self.rel_count[lo : hi + 1]
+                else:
+                    thr = [self.rel_count[self.prefix[ft]]] * len(acost)
+            else:
+                acost, awrite, thr = [0.0], [0.0], [self._released(ft) if live else 0]
         else:
             n = 0
+            ca = cw = 0.0
+            acost, awrite = [0.0], [0.0]
+            thr = [self._released(ft) if live else 0]
             while self.parts and n < limit:
                 p = self.parts.popleft()
                 parts.append(p)
-                absorb += p.cost
-                write += p.write
+                ca += p.cost
+                cw += p.write
+                acost.append(ca)
+                awrite.append(cw)
                 n += p.n
                 self._complete(self.producers[p.train.producer], p.items, p.train.src_slice)
+                thr.append(self._released(ft) if live else 0)
         fires: list[tuple[int, int, int]] = []
         fire = 0.0
-        t = self.fire_step
-        if not self.blocked and t < self.T:
-            f0 = int(self.fired[t])
-            f1 = min(f0 + limit, self._released(t))
+        if not self.blocked and live:
+            f0 = self.fired[ft]
+            f1 = min(f0 + limit, self._released(ft))
             if f1 > f0:
-                fire = float(self.cum_fire[t, f1] - self.cum_fire[t, f0])
-                self.fired[t] = f1
-                fires.append((t, f0, f1))
+                fire = float(self.cum_fire[ft, f1] - self.cum_fire[ft, f0])
+                self.fired[ft] = f1
+                fires.append((ft, f0, f1))
                 if f1 == self.n_out:
                     self.fire_step += 1
-        return Work(absorb, write, fire, parts, fires)
+        return Work(acost[-1], awrite[-1], fire, parts, fires, acost, awrite, thr)
 
     @property
     def done(self) -> bool:
@@ -313,41 +337,79 @@ class LayerSlice:
         before the spines it does not need have arrived; it still absorbs them and returns their credits)."""
         if self.fire_step < self.T or self.pending or self.outbox or self.parts:
             return False
-        return self.first or bool((self.prefix == self.n_in).all())
+        return self.first or all(p == self.n_in for p in self.prefix)
 
     # ------------------------------------------------------------------------------------------ emission
-    def finish(self, now: int, fires: list[tuple[int, int, int]]) -> None:
-        """Fired spines: through the pool (emission count), gate by policy, packetise into trains."""
-        for t, _f0, f1 in fires:
-            e0, e1 = int(self.emitted[t]), int(self.emit_count[f1])
+    def part_ends(self, w: Work, start: int, absorbed: list[float]) -> list[int]:
+        """The cycle each absorbed part of ``w`` is in the PE input buffers: its absorption (``absorbed``:
+        cycles after the transaction start, per part) plus the fires interleaved before it."""
+        ceil = math.ceil
+        if not w.fires:
+            return [start + ceil(x - 1e-9) for x in absorbed[1:]]
+        t, f0, f1 = w.fires[0]
+        cf = self.cum_fire[t]
+        c0 = float(cf[f0])
+        out = []
+        for x, r in zip(absorbed[1:], w.released_after, strict=False):
+            k = f0 if r < f0 else (f1 if r > f1 else r)  # outputs fired before the part: released before it
+            out.append(start + ceil(x + float(cf[k]) - c0 - 1e-9))
+        return out
+
+    def finish(self, w: Work, start: int, absorbed: list[float]) -> list[tuple[int, list[Train]]]:
+        """Fired outputs of ``w``: through the pool (emission count), gated by the policy, packetised into
+        trains. The f-th output fired is complete once the parts up to the one that released it are absorbed
+        (``absorbed``: cycles after ``start`` per part) and the outputs up to it are fired; a train leaves
+        when its last spine is complete (the flit generator sends a spine as soon as it is fired, not at the
+        end of the transaction). Returns ``(cycle, trains)`` in time order."""
+        out: list[tuple[int, list[Train]]] = []
+        thr = w.released_after
+        for t, f0, f1 in w.fires:
+            cf = self.cum_fire[t]
+            base = start - float(cf[f0])
+
+            def at(f: int, cf=cf, base=base) -> int:  # cycle the f-th output of step t is complete
+                return math.ceil(base + absorbed[bisect_left(thr, f)] + float(cf[f]) - 1e-9)
+
+            st = self.stats
+            if st.first_finish < 0:
+                st.first_finish = at(f0 + 1)
+            st.last_finish = at(f1)
+            e0, e1 = self.emitted[t], self.emit_count[f1]
             if e1 > e0:
                 self.emitted[t] = e1
                 if self.pending and self.pending[-1][0] == t and self.pending[-1][2] == e0:
                     self.pending[-1] = (t, self.pending[-1][1], e1)
                 else:
                     self.pending.append((t, e0, e1))
-            if f1 == self.n_out and self.stats.step_done[t] < 0:
-                self.stats.step_done[t] = now
-                if self.policy == "tbt" or (self.policy == "lbl" and t == self.T - 1):
-                    self._packetise(now)
-        if self.policy in ("spine", "token"):
-            self._packetise(now)
+            step_end = f1 == self.n_out
+            if step_end and st.step_done[t] < 0:
+                st.step_done[t] = at(f1)
+            if self.policy in ("spine", "token"):
+                ec = self.emit_count
+                out += self._packetise(lambda e, ec=ec, at=at: at(bisect_right(ec, e)))
+            elif step_end and (self.policy == "tbt" or t == self.T - 1):  # the layer's step (tbt), all (lbl)
+                g = at(f1)
+                out += self._packetise(lambda e, g=g: g)
+        return out
 
-    def _packetise(self, now: int) -> None:
+    def _packetise(self, ready: Callable[[int], int]) -> list[tuple[int, list[Train]]]:
+        """Trains of the pending spines; ``ready(e)``: the cycle emitted spine ``e`` is complete."""
         if not self.pending:
-            return
+            return []
         items, self.pending = self.pending, []
         if not self.destinations:  # output layer: results leave the chip
-            self.out_log.append((now, [t for t, _, _ in items]))
-            return
+            t0, lo0, _ = items[0]
+            t1, _, hi1 = items[-1]
+            self.out_log.append((ready(lo0), ready(hi1 - 1), [t for t, _, _ in items]))
+            return []
         cfl, cpk, csp = self.cum_fl, self.cum_pk, self.cum_sp
         total = sum(int(cfl[t, hi] - cfl[t, lo]) for t, lo, hi in items)
         if total <= self.chunk:  # the common case: one train
             pk = sum(int(cpk[t, hi] - cpk[t, lo]) for t, lo, hi in items)
             sp = sum(int(csp[t, hi] - csp[t, lo]) for t, lo, hi in items)
-            self._train(items, total, pk, sp)
-            return
-        # longer outputs: trains of at most one FIFO each; a spine completes in the train with its tail
+            return [(ready(items[-1][2] - 1), self._train(items, total, pk, sp))]
+        # longer outputs: trains of at most one FIFO queue each; a spine completes in the train with its tail
+        out: list[tuple[int, list[Train]]] = []
         for t, lo, hi in items:
             a = lo
             while a < hi:
@@ -360,25 +422,33 @@ class LayerSlice:
                         int(cpk[t, a + 1] - cpk[t, a]),
                         int(csp[t, a + 1] - csp[t, a]),
                     )
+                    when = ready(a)
+                    trains: list[Train] = []
                     while f > self.chunk:
-                        self._train([], self.chunk, max(1, p * self.chunk // f), s * self.chunk // f)
+                        trains += self._train(
+                            [], self.chunk, max(1, p * self.chunk // f), s * self.chunk // f
+                        )
                         p, s, f = max(1, p - p * self.chunk // f), s - s * self.chunk // f, f - self.chunk
-                    self._train([(t, a, a + 1)], f, p, s)
+                    trains += self._train([(t, a, a + 1)], f, p, s)
+                    out.append((when, trains))
                     a += 1
                     continue
-                self._train(
-                    [(t, a, b)], int(cfl[t, b] - base), int(cpk[t, b] - cpk[t, a]), int(csp[t, b] - csp[t, a])
-                )
+                fl, pk, sp = int(cfl[t, b] - base), int(cpk[t, b] - cpk[t, a]), int(csp[t, b] - csp[t, a])
+                out.append((ready(b - 1), self._train([(t, a, b)], fl, pk, sp)))
                 a = b
+        return out
 
-    def _train(self, items: list[tuple[int, int, int]], flits: int, packets: int, spikes: int) -> None:
+    def _train(self, items: list[tuple[int, int, int]], flits: int, packets: int, spikes: int) -> list[Train]:
+        """One train per destination core."""
         if flits == 0:  # only empty spines: one head-only flit announces them
             flits, packets = 1, 1
         n = len(self.destinations)
         self.stats.packets_out += packets * n
         self.stats.flits_out += flits * n
-        for dst in self.destinations:
-            self.outbox.append(Train(self.layer, self.node, dst, items, flits, packets, spikes, self.index))
+        return [
+            Train(self.layer, self.node, dst, items, flits, packets, spikes, self.index)
+            for dst in self.destinations
+        ]
 
 
 def _cum(a: np.ndarray) -> np.ndarray:
@@ -389,7 +459,7 @@ def _cum(a: np.ndarray) -> np.ndarray:
 
 
 class LaneGroup:
-    """The neuron circuits, input-buffer queues and memories a core gives its layer slices: one SimPy process.
+    """The neuron circuits, input-buffer queues and memories a core gives its layer slices.
 
     ``pe.layer_groups = "parallel"`` (ELSA_BRIEF §3): each co-mapped slice has a group of its own (its lane
     share of every PE, its queues, its macros) and the groups compute at once. ``"time_shared"`` (a what-if):
@@ -398,22 +468,45 @@ class LaneGroup:
     interface cannot take is *blocked*: it stops firing but keeps absorbing. With nothing to do the group
     waits for an arrival or for output space: *stalled on output* when a slice is blocked, *starved on input*
     otherwise.
+
+    A group is a server driven by callbacks, like the residual unit: a transaction is planned when it starts
+    (its parts, fires, emission cycles and end), one timeout per emission point and one for its end; a poke
+    (an arrival, output space) starts the next transaction at once when the group is idle. No process and no
+    wake-up event: a run has as many events as transactions and emission points.
     """
 
     def __init__(self, core: NeuralCore, name: str, slices: list[LayerSlice], oldest_first: bool) -> None:
         self.core, self.name, self.slices = core, name, slices
         self.env = core.env
         self.oldest_first = oldest_first
-        self.wake_event: simpy.Event | None = None
         self.rr = 0
         self.busy = self.stalled = self.starved = 0
         self.transactions = 0
-        self.process = self.env.process(self.run())
+        self.idle_since = -1  # the cycle the group went idle (-1: it is computing, or done)
+        self.idle_blocked = False
+        self.done = False
+        self._tx: tuple | None = None  # the transaction in flight
+        self.env.timeout(0).callbacks.append(self._on_tick)  # start at cycle 0
 
     def poke(self) -> None:
-        ev = self.wake_event
-        if ev is not None and not ev.triggered:
-            ev.succeed()
+        """Something the group may be waiting for happened (input arrived, output space freed)."""
+        if self.idle_since < 0:
+            return  # computing: it looks for work when its transaction ends
+        now = self.env.now
+        t0, blocked = self.idle_since, self.idle_blocked
+        self.idle_since = -1
+        core = self.core
+        core.account(now, STALLED if blocked else STARVED, -1)
+        idle = now - t0
+        if blocked:
+            self.stalled += idle
+        else:
+            self.starved += idle
+        if core.record is not None and idle:
+            core.record(
+                core.node, self.name, "stalled on output" if blocked else "waiting for input", t0, now
+            )
+        self._next()
 
     def _pick(self) -> LayerSlice | None:
         n = len(self.slices)
@@ -438,78 +531,87 @@ class LaneGroup:
                 return s
         return None
 
-    def run(self):
-        env, core = self.env, self.core
-        im2col, record = core.im2col, core.record
+    def _on_tick(self, _ev: simpy.Event) -> None:
+        if self._tx is None or self._advance():
+            self._next()
+
+    def _next(self) -> None:
+        """Start transactions until one takes time (or the group goes idle)."""
+        core, env = self.core, self.env
         while True:
             s = self._pick()
             if s is None:
                 if all(x.done for x in self.slices):
+                    self.done = True
                     core.settle()
                     return
-                blocked = any(x.blocked for x in self.slices)
-                t0 = env.now
-                core.account(t0, STALLED if blocked else STARVED, +1)
-                self.wake_event = env.event()
-                yield self.wake_event
-                self.wake_event = None
-                core.account(env.now, STALLED if blocked else STARVED, -1)
-                idle = env.now - t0
-                if blocked:
-                    self.stalled += idle
-                else:
-                    self.starved += idle
-                if record is not None and idle:
-                    record(
-                        core.node,
-                        self.name,
-                        "stalled on output" if blocked else "waiting for input",
-                        t0,
-                        env.now,
-                    )
-                continue
+                self.idle_blocked = any(x.blocked for x in self.slices)
+                self.idle_since = env.now
+                core.account(env.now, STALLED if self.idle_blocked else STARVED, +1)
+                return
             start = env.now
             s.now = start
             w = s.take(core.batch)
             # the im2col unit writes the parts' spikes (shared with the core's other groups) while the PEs
-            # flush the mini-batches they force; then the outputs fire
-            w0 = im2col.reserve(start, w.write) if w.write > 0 else start
-            total = max(w.absorb, w0 - start + w.write) + w.fire
-            cycles = int(np.ceil(total - 1e-9)) if total > 0 else 0
+            # flush the mini-batches they force; outputs fire as the parts release them
+            w0 = core.im2col.reserve(start, w.write) if w.write > 0 else start
+            absorbed = w.absorb_after  # per part, from the start; the im2col unit binds only after a wait
+            if w0 > start:  # (a part's PE cycles already cover its own writes)
+                wait = w0 - start
+                absorbed = [
+                    a if a >= wait + b else wait + b for a, b in zip(absorbed, w.write_after, strict=True)
+                ]
+            total = absorbed[-1] + w.fire
+            cycles = math.ceil(total - 1e-9) if total > 0 else 0
             if w.parts:  # a part's FIFO space frees once its spikes are in the PE input buffers
-                ca = cw = 0.0
-                for p in w.parts:
-                    ca += p.cost
-                    cw += p.write
-                    core.release(p.train, start + int(np.ceil(max(ca, w0 - start + cw) - 1e-9)))
+                for p, at in zip(w.parts, s.part_ends(w, start, absorbed), strict=True):
+                    core.release(p.train, at)
+            emissions = s.finish(w, start, absorbed) if w.fires else []
             if cycles:
                 core.account(start, BUSY, +1)
-                yield env.timeout(cycles)
-                core.account(env.now, BUSY, -1)
-            now = env.now
-            self.busy += cycles
-            self.transactions += 1
-            st = s.stats
-            st.busy_cycles += cycles
-            st.transactions += 1
+            self._tx = (s, w, start, start + cycles, cycles, emissions, 0)
+            if not self._advance():
+                return
+
+    def _advance(self) -> bool:
+        """Send the trains whose cycle has come; schedule the next emission or the end. True: it ended."""
+        s, w, start, end, cycles, emissions, k = self._tx
+        env = self.env
+        now = env.now
+        while k < len(emissions) and emissions[k][0] <= now:  # trains leave as their last spine is fired
+            s.outbox.extend(emissions[k][1])
+            self.core.drain(s)
+            k += 1
+        if k < len(emissions):
+            self._tx = (s, w, start, end, cycles, emissions, k)
+            env.timeout(emissions[k][0] - now).callbacks.append(self._on_tick)
+            return False
+        if end > now:
+            self._tx = (s, w, start, end, cycles, emissions, k)
+            env.timeout(end - now).callbacks.append(self._on_tick)
+            return False
+        self._tx = None
+        core = self.core
+        if cycles:
+            core.account(end, BUSY, -1)
+        self.busy += cycles
+        self.transactions += 1
+        st = s.stats
+        st.busy_cycles += cycles
+        st.transactions += 1
+        if core.record is not None and cycles:
             fires = w.fires
-            if fires:
-                if st.first_finish < 0:
-                    st.first_finish = now
-                st.last_finish = now
-                s.finish(now, fires)
-                core.drain(s)
-            if record is not None and cycles:
-                steps = [t for t, _, _ in fires] or [p.items[0][0] for p in w.parts[:1] if p.items]
-                record(
-                    core.node,
-                    self.name,
-                    s.name,
-                    start,
-                    now,
-                    steps[0] if steps else 0,
-                    sum(b - a for _, a, b in fires),
-                )
+            steps = [t for t, _, _ in fires] or [p.items[0][0] for p in w.parts[:1] if p.items]
+            core.record(
+                core.node,
+                self.name,
+                s.name,
+                start,
+                end,
+                steps[0] if steps else 0,
+                sum(b - a for _, a, b in fires),
+            )
+        return True
 
 
 class NeuralCore:
@@ -588,10 +690,11 @@ class NeuralCore:
         users = self.by_layer.get(train.producer, [])
         refs = 0
         skips = []
+        woken = []
         for s in users:
             if s.arrive(train):
                 refs += 1
-                self.group_of[s.name].poke()
+                woken.append(self.group_of[s.name])
             elif s.is_skip(train.producer):
                 skips.append(s)
         if skips:  # the residual unit adds it once for all the join's slices here
@@ -601,6 +704,8 @@ class NeuralCore:
         train.refs = refs
         if refs == 0:  # nobody here uses it (cannot happen for a routed train)
             self.ni.return_credits(min(train.flits, self.ni.capacity), int(self.env.now))
+        for g in woken:  # after the train's users are counted: a group may start absorbing it at once
+            g.poke()
 
     def _skip_added(self, item: tuple[Train, list[LayerSlice]]) -> None:
         """Port from the residual unit: the skip train is in the joins' membranes."""

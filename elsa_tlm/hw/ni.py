@@ -27,7 +27,7 @@ from typing import Any
 import simpy
 
 
-@dataclass
+@dataclass(slots=True)
 class Train:
     """One transfer from a producer slice to one destination core: spines of one or more steps."""
 
