@@ -123,8 +123,8 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     events = layer_events(wl, act)
     batch = cfg.run.batch_items if at else cfg.run.lt_batch_items
     # a train fills at most half of the consumer's input FIFOs, so one can be absorbed while the next arrives
-    # (double buffering between cores); lt models no buffers: a transaction's output is one train
-    chunk = max(1, cap // 2) if at else 1 << 40
+    # (double buffering between cores); lt sends the same trains (it differs from at only by the queueing)
+    chunk = max(1, cap // 2)
 
     # absorption order of each layer's input spines: its producer's emission order
     emit_order: dict[str, np.ndarray] = {INPUT: visit_order(*wl.layers[0].in_hw, cfg.schedule.order)}

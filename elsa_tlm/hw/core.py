@@ -554,13 +554,11 @@ class LaneGroup:
             w = s.take(core.batch)
             # the im2col unit writes the parts' spikes (shared with the core's other groups) while the PEs
             # flush the mini-batches they force; outputs fire as the parts release them
-            w0 = core.im2col.reserve(start, w.write) if w.write > 0 else start
+            wait = core.im2col.reserve(start, w.write) if w.write > 0 else 0.0
             absorbed = w.absorb_after  # per part, from the start; the im2col unit binds only after a wait
-            if w0 > start:  # (a part's PE cycles already cover its own writes)
-                wait = w0 - start
-                absorbed = [
-                    a if a >= wait + b else wait + b for a, b in zip(absorbed, w.write_after, strict=True)
-                ]
+            if wait > 0:  # a part's PE cycles cover its own writes; shared, the writes stretch by the wait
+                f = 1.0 + wait / w.write
+                absorbed = [a if a >= f * b else f * b for a, b in zip(absorbed, w.write_after, strict=True)]
             total = absorbed[-1] + w.fire
             cycles = math.ceil(total - 1e-9) if total > 0 else 0
             if w.parts:  # a part's FIFO space frees once its spikes are in the PE input buffers

@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 
 from elsa_tlm.config import Config
-from elsa_tlm.mapping.partition import CoreCapacity, Partition, Slice, band_align, partition, row_splittable
+from elsa_tlm.mapping.partition import (
+    CoreCapacity,
+    Loads,
+    Partition,
+    Slice,
+    band_align,
+    partition,
+    row_splittable,
+)
 from elsa_tlm.mapping.placement import cost, initial_nodes, refine
 from elsa_tlm.workload.activity import Activity
 from elsa_tlm.workload.graph import INPUT, Workload
@@ -73,23 +81,34 @@ def layer_traffic(wl: Workload, act: Activity) -> dict[tuple[str, str], float]:
     return out
 
 
-def layer_work(wl: Workload, act: Activity) -> dict[str, float]:
-    """A layer's PE work estimate: expanded events over the mini-batch size plus one fire per row and step."""
+def layer_events(wl: Workload, act: Activity) -> dict[str, float]:
+    """Expanded input events (input spikes x the outputs each reaches) of every layer over the whole run."""
     from elsa_tlm.schedule.orders import window_sums
 
-    out = {}
-    for layer in wl.layers:
-        ev = window_sums(act.inputs[layer.name], layer.out_hw, layer.kernel, layer.stride, layer.padding)
-        out[layer.name] = float(ev.sum()) / 16 + act.time_steps * layer.n_out
-    return out
+    return {
+        la.name: float(window_sums(act.inputs[la.name], la.out_hw, la.kernel, la.stride, la.padding).sum())
+        for la in wl.layers
+    }
+
+
+def layer_work(wl: Workload, act: Activity, events: dict[str, float] | None = None) -> dict[str, float]:
+    """A layer's PE work estimate: expanded events over the mini-batch size plus one fire per row and step."""
+    events = events or layer_events(wl, act)
+    return {la.name: events[la.name] / 16 + act.time_steps * la.n_out for la in wl.layers}
 
 
 def spread_bands(
-    wl: Workload, act: Activity, cfg: Config, n_cores: int, traffic: dict, parts: list[Partition]
+    wl: Workload,
+    act: Activity,
+    cfg: Config,
+    n_cores: int,
+    traffic: dict,
+    parts: list[Partition],
+    loads: Loads | None = None,
 ) -> list[Partition]:
     """``mapping.split = "auto"``: while cores are left free, cut the wide, shallow layer whose row band does
     the most work into one more band (a row band absorbs only the spikes of its own rows)."""
-    work = layer_work(wl, act)
+    work = layer_work(wl, act, loads.events if loads is not None else None)
     eligible = [la for la in wl.layers if row_splittable(la) and la.n_out > la.cout]
     bands = {la.name: sum(1 for p in parts for s in p.slices if s.layer == la.name) for la in eligible}
     for _ in range(n_cores):
@@ -101,7 +120,7 @@ def spread_bands(
         if trial[heavy.name] > -(-heavy.out_hw[0] // band_align(heavy)):
             eligible.remove(heavy)
             continue
-        new = partition(wl, cfg, n_cores, traffic, trial)
+        new = partition(wl, cfg, n_cores, traffic, trial, loads)
         if len(new) > n_cores:
             break
         parts, bands = new, trial
@@ -111,10 +130,12 @@ def spread_bands(
 def map_workload(wl: Workload, act: Activity, cfg: Config, topo: Any) -> Mapping:
     """Partition → placement (Hilbert + swaps) → flows for the router's route preparation."""
     traffic = layer_traffic(wl, act)
-    parts = partition(wl, cfg, topo.n_nodes, traffic)
+    events = layer_events(wl, act)
+    loads = Loads(events, cfg.pe.weight_ways, act.time_steps)
+    parts = partition(wl, cfg, topo.n_nodes, traffic, loads=loads)
     topo.check_fits(len(parts))
     if cfg.mapping.split == "auto":
-        parts = spread_bands(wl, act, cfg, topo.n_nodes, traffic, parts)
+        parts = spread_bands(wl, act, cfg, topo.n_nodes, traffic, parts, loads)
     slices = [s for p in parts for s in p.slices]
     by_layer: dict[str, list[Slice]] = defaultdict(list)
     for s in slices:

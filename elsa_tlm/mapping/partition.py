@@ -14,6 +14,7 @@ import numpy as np
 
 from elsa_tlm.config import Config
 from elsa_tlm.errors import MappingError
+from elsa_tlm.hw.im2col import WRITE_SPIKES_PER_CYCLE
 from elsa_tlm.workload.graph import Layer, Workload
 
 
@@ -173,6 +174,32 @@ def split_layer(layer: Layer, cap: CoreCapacity, mode: str = "columns", bands: i
     return split_columns(layer, cap)
 
 
+@dataclass(frozen=True)
+class Loads:
+    """What the layers ask of a core over a run, from the measured activity: the cycles of the shared im2col
+    write port (expanded events / 32 per cycle) and of the PEs (one mini-batch of N spikes per cycle, one
+    fire per row and step). The greedy merge uses them to keep a core's shared write port from becoming the
+    pipeline's bottleneck."""
+
+    events: dict[str, float]  # expanded input events per layer
+    ways: int
+    time_steps: int
+
+    def write(self, layer: Layer, s: Slice) -> float:
+        """Write-port cycles of a slice: every input spike of its layer (of its rows, for a row band)."""
+        return self.events[layer.name] * self._rows(layer, s) / WRITE_SPIKES_PER_CYCLE
+
+    def pe(self, layer: Layer, s: Slice) -> float:
+        """PE cycles of a slice with all the lanes it needs (lock-step PEs: the slice's columns run in
+        parallel): its mini-batches and its fires."""
+        rows = self._rows(layer, s)
+        return (self.events[layer.name] / self.ways + self.time_steps * layer.n_out) * rows
+
+    @staticmethod
+    def _rows(layer: Layer, s: Slice) -> float:
+        return (s.row_hi - s.row_lo) / layer.out_hw[0] if s.is_band else 1.0
+
+
 @dataclass
 class Partition:
     """Slices that share one core."""
@@ -198,12 +225,15 @@ def partition(
     n_cores: int,
     traffic: dict[tuple[str, str], float],
     bands: dict[str, int] | None = None,
+    loads: Loads | None = None,
 ) -> list[Partition]:
     """Split layers, then merge partitions along the heaviest producer→consumer flows while they fit.
 
-    Phase 1 merges only when neuron circuits suffice (no slowdown). Phase 2, only if there are more
-    partitions than cores, merges on memory alone; the slices of such a core then time-share their PE's
-    neuron circuits in proportion to their needs.
+    Phase 1 merges only without a slowdown: the neuron circuits suffice (each layer keeps all the lanes it
+    needs) and, with ``loads``, the merged core's shared im2col write port needs no more cycles than the
+    busiest slice's PEs (the merge does not create the pipeline's bottleneck). Phase 2, only if there are more
+    partitions than cores, merges on memory alone; the slices of such a core then divide their PE's neuron
+    circuits in proportion to their needs.
     """
     cap = CoreCapacity.from_config(cfg)
     bands = bands or {}
@@ -216,6 +246,21 @@ def partition(
     for s in slices:
         by_layer.setdefault(s.layer, []).append(s)
     pairs = sorted(traffic.items(), key=lambda kv: (-kv[1], kv[0]))
+    # phase 1 with loads: the merged layers together load the core's shared write port no more than its busiest
+    # layer alone would (a layer's writes take N/32 of its flush-bound PE time: 32 spikes written per cycle, one
+    # mini-batch of N per cycle), so a merge does not make the port the core's bottleneck
+    write: dict[int, float] = {}  # per slice: write-port cycles
+    pe_load: dict[int, float] = {}  # per slice: PE cycles
+    share = 1.0
+    if loads is not None:
+        write = {id(s): loads.write(wl.by_name[s.layer], s) for s in slices}
+        pe_load = {id(s): loads.pe(wl.by_name[s.layer], s) for s in slices}
+        share = loads.ways / WRITE_SPIKES_PER_CYCLE
+
+    def port_fits(members: list[Slice]) -> bool:
+        if not write:
+            return True
+        return sum(write[id(s)] for s in members) <= share * max(pe_load[id(s)] for s in members)
 
     def try_merges(need_circuits: bool) -> None:
         for (src, dst), _ in pairs:
@@ -231,6 +276,8 @@ def partition(
                         continue
                     w, m, t, c = (x + y for x, y in zip(pa.totals(), pb.totals(), strict=True))
                     if not fits(w, m, t, cap) or (need_circuits and c > cap.neuron_circuits):
+                        continue
+                    if need_circuits and not port_fits(pa.slices + pb.slices):
                         continue
                     for s in pb.slices:
                         owner[id(s)] = ia

@@ -18,43 +18,36 @@ from elsa_tlm.noc.routing import Routing
 
 
 class LooselyTimedTransport:
-    """Zero-load latency per train; link counters along the chosen route."""
+    """Zero-load latency per train; link counters along the chosen route.
+
+    The counters are kept per route (a few dozen distinct ones) and spread over the links when asked for:
+    a train costs O(1) however long its route.
+    """
 
     def __init__(self, env: simpy.Environment, net: Network) -> None:
         self.env, self.net = env, net
         self.rng = np.random.default_rng(net.routing.seed + 7)
-        self.links = {lk: [0, 0, 0, 0] for lk in net.topo.links}  # packets, flits, bits, busy
-        self.c = {k: 0 for k in net.counters}
+        self.routes: dict[tuple[int, ...], list[int]] = {}  # route -> packets, flits, bits, busy cycles
         self.transfers: list[tuple[int, int, int, int, int, int]] = []
         self.fifo_samples: list[tuple[int, int, int, int]] = []  # no buffers in lt mode
         self.last: dict[tuple[int, int], int] = {}  # (src, dst) -> delivery cycle of the last train
+        p = net.params
+        self.fixed = 2 * net.P + net.R  # latency of a train that stays on its core, before serialisation
+        self.per_hop = net.R + p.link_latency_cycles
 
     def send(self, src: int, dst: int, flits: int, packets: int = 1, on_injected=None) -> simpy.Event:
         if on_injected is not None:  # no contention: the injection port takes the train at once
             on_injected(self.env.now)
         path = self.net.routing.choose(src, dst, self.rng) if src != dst else (src,)
-        hops = len(path) - 1
-        bits = flits * self.net.flit_bits
         ser = self.net.ser(flits)
-        for u, v in zip(path, path[1:], strict=False):
-            row = self.links[(u, v)]
-            row[0] += packets
-            row[1] += flits
-            row[2] += bits
-            row[3] += ser
-        c = self.c
-        c["packets"] += packets
-        c["flits"] += flits
-        c["bits"] += bits
-        c["flit_hops"] += flits * hops
-        c["local_flits"] += 2 * flits
-        c["crossbar_flits"] += flits * (hops + 1)
-        c["route_ops"] += packets * (hops + 1)
-        if hops == 0:
-            c["loopback_flits"] += flits
-        h = hops
-        p = self.net.params
-        lat = 2 * self.net.P + (h + 1) * self.net.R + h * p.link_latency_cycles + ser
+        row = self.routes.get(path)
+        if row is None:
+            row = self.routes[path] = [0, 0, 0, 0]
+        row[0] += packets
+        row[1] += flits
+        row[2] += flits * self.net.flit_bits
+        row[3] += ser
+        lat = self.fixed + (len(path) - 1) * self.per_hop + ser
         # trains between one pair of cores arrive in the order they were sent (one path, FIFO buffers): a
         # short train never overtakes a long one sent before it
         now = self.env.now
@@ -63,15 +56,33 @@ class LooselyTimedTransport:
         return self.env.timeout(at - now)
 
     def counters(self) -> dict[str, int]:
-        return dict(self.c)
+        c = {k: 0 for k in self.net.counters}
+        for path, (packets, flits, bits, _) in self.routes.items():
+            hops = len(path) - 1
+            c["packets"] += packets
+            c["flits"] += flits
+            c["bits"] += bits
+            c["flit_hops"] += flits * hops
+            c["local_flits"] += 2 * flits
+            c["crossbar_flits"] += flits * (hops + 1)
+            c["route_ops"] += packets * (hops + 1)
+            if hops == 0:
+                c["loopback_flits"] += flits
+        return c
 
     def return_credits(self, node: int, flits: int, at: int) -> None:
         """No FIFO credits in the loosely-timed model (buffers are not a timing constraint)."""
 
     def link_rows(self) -> list[dict[str, Any]]:
+        links = {lk: [0, 0, 0, 0] for lk in self.net.topo.links}
+        for path, row in self.routes.items():
+            for lk in zip(path, path[1:], strict=False):
+                acc = links[lk]
+                for i in range(4):
+                    acc[i] += row[i]
         return [
             {"src": u, "dst": v, "packets": r[0], "flits": r[1], "bits": r[2], "busy_cycles": r[3]}
-            for (u, v), r in sorted(self.links.items())
+            for (u, v), r in sorted(links.items())
         ]
 
 
