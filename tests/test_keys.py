@@ -14,6 +14,7 @@ from elsa_tlm.errors import ElsaError
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ['workload.model="vgg16_cifar10"', "run.time_steps=1", "output.plots=false"]
+R18 = ['workload.model="resnet18"']  # co-mapped layers (T = 1)
 DIGITS = ['workload.model="digits"', 'workload.activity="functional"', "run.time_steps=4"]
 # key -> (changed value, context it needs). Keys missing here are probed with the generic rule below.
 PROBES: dict[str, tuple[str, list[str]]] = {
@@ -34,18 +35,21 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "noc.route_compute_cycles": ("2", ["noc.switch_alloc_cycles=3", "noc.switch_traversal_cycles=3"]),
     "noc.switch_alloc_cycles": ("2", ["noc.route_compute_cycles=3", "noc.switch_traversal_cycles=3"]),
     "noc.switch_traversal_cycles": ("3", ["noc.route_compute_cycles=2", "noc.switch_alloc_cycles=3"]),
-    "mapping.partition": ('"none"', ["run.time_steps=2"]),
+    "mapping.partition": ('"none"', R18),
     "mapping.placement": ('"linear"', []),
     "mapping.refine": ("false", []),
-    "mapping.max_layers_per_core": ("1", ["run.time_steps=2"]),
+    "mapping.max_layers_per_core": ("1", R18),
     "mapping.split": ('"auto"', []),
     "mapping.weight_spill": ("false", ['workload.model="resnet18"', 'noc.topology="mesh:4x4"']),
     "schedule.policy": ('"tbt"', []),
     "schedule.order": ('"raster"', []),
     "schedule.defer_padding": ("false", []),
-    "schedule.core_arbitration": ('"oldest_step"', ["run.time_steps=2", 'pe.layer_groups="time_shared"']),
+    "schedule.core_arbitration": (
+        '"oldest_step"',
+        [*R18, "run.time_steps=2", 'pe.layer_groups="time_shared"'],
+    ),
     "pe.weight_buffer": ('"banked"', []),
-    "pe.layer_groups": ('"time_shared"', ["run.time_steps=2"]),
+    "pe.layer_groups": ('"time_shared"', R18),
     "pe.raw_hazard": ('"stall"', []),
     "memory.access_cycles": ("2", ['pe.raw_hazard="stall"']),
     "run.time_steps": ("2", []),

@@ -118,7 +118,9 @@ def test_memory(tmp_path: Path) -> None:
 def test_congestion(tmp_path: Path) -> None:
     by = {int(r["link_bits"]): r for r in _run("congestion", tmp_path)}
     assert float(by[8]["offered_rate"]) > float(by[512]["offered_rate"])
-    assert float(by[8]["slowdown"]) > 2.0 > float(by[512]["slowdown"]) >= 1.0
+    # on wide links the two agree: lt leaves out the queueing, and without back-pressure its producers run
+    # ahead, so its arrivals are burstier (not a strict lower bound: docs/MODEL.md §6)
+    assert float(by[8]["slowdown"]) > 2.0 > float(by[512]["slowdown"]) > 0.9
 
 
 def test_split(tmp_path: Path) -> None:

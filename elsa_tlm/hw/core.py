@@ -308,7 +308,11 @@ class LayerSlice:
             ca = cw = 0.0
             acost, awrite = [0.0], [0.0]
             thr = [self._released(ft) if live else 0]
+            budget = self.fired[ft] + limit if live else 0  # outputs this transaction may fire
             while self.parts and n < limit:
+                head = self.parts[0]
+                if head.items and head.items[0][0] > ft and thr[-1] >= budget and not self.blocked:
+                    break  # the step's released rows fire before the next step's spikes are integrated
                 p = self.parts.popleft()
                 parts.append(p)
                 ca += p.cost

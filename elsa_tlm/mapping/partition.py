@@ -178,8 +178,7 @@ def split_layer(layer: Layer, cap: CoreCapacity, mode: str = "columns", bands: i
 class Loads:
     """What the layers ask of a core over a run, from the measured activity: the cycles of the shared im2col
     write port (expanded events / 32 per cycle) and of the PEs (one mini-batch of N spikes per cycle, one
-    fire per row and step). The greedy merge uses them to keep a core's shared write port from becoming the
-    pipeline's bottleneck."""
+    fire per row and step). The greedy merge uses them so that no co-mapped layer waits for the write port."""
 
     events: dict[str, float]  # expanded input events per layer
     ways: int
@@ -230,8 +229,8 @@ def partition(
     """Split layers, then merge partitions along the heaviest producer→consumer flows while they fit.
 
     Phase 1 merges only without a slowdown: the neuron circuits suffice (each layer keeps all the lanes it
-    needs) and, with ``loads``, the merged core's shared im2col write port needs no more cycles than the
-    busiest slice's PEs (the merge does not create the pipeline's bottleneck). Phase 2, only if there are more
+    needs) and, with ``loads``, the merged core's shared im2col write port carries all its layers' writes
+    within the PE time of each of them (no layer waits for the port). Phase 2, only if there are more
     partitions than cores, merges on memory alone; the slices of such a core then divide their PE's neuron
     circuits in proportion to their needs.
     """
@@ -246,21 +245,20 @@ def partition(
     for s in slices:
         by_layer.setdefault(s.layer, []).append(s)
     pairs = sorted(traffic.items(), key=lambda kv: (-kv[1], kv[0]))
-    # phase 1 with loads: the merged layers together load the core's shared write port no more than its busiest
-    # layer alone would (a layer's writes take N/32 of its flush-bound PE time: 32 spikes written per cycle, one
-    # mini-batch of N per cycle), so a merge does not make the port the core's bottleneck
+    # phase 1 with loads: the shared im2col write port of a merged core carries the writes of all its layers
+    # (w_j cycles each) within the PE time p_i of every one of them, so no layer waits for the port however
+    # their work overlaps: sum_j w_j <= min_i p_i
     write: dict[int, float] = {}  # per slice: write-port cycles
     pe_load: dict[int, float] = {}  # per slice: PE cycles
-    share = 1.0
     if loads is not None:
         write = {id(s): loads.write(wl.by_name[s.layer], s) for s in slices}
         pe_load = {id(s): loads.pe(wl.by_name[s.layer], s) for s in slices}
-        share = loads.ways / WRITE_SPIKES_PER_CYCLE
 
     def port_fits(members: list[Slice]) -> bool:
         if not write:
             return True
-        return sum(write[id(s)] for s in members) <= share * max(pe_load[id(s)] for s in members)
+        total = sum(write[id(s)] for s in members)
+        return all(total <= pe_load[id(s)] for s in members)
 
     def try_merges(need_circuits: bool) -> None:
         for (src, dst), _ in pairs:
