@@ -14,10 +14,12 @@ first of the packet or its position exceeds the previous one.
 Per-spike AER (one packet per spike, packed into flits: a flit carries ``packets_per_flit`` =
 floor(flit_bits / packet_bits) whole packets of one spine train to one destination, at fixed slots from the
 MSB, no packet straddling two flits, zero padding after the last packet of the train):
-  TrueNorth-style: offsets | spine id(12) | position(12) | sign(1). Offsets are the signed remaining hop
-    counts (dx, dy) on a mesh/torus (two's complement, each wide enough for the largest offset of its
-    dimension), one signed offset on a ring, one unsigned remaining-hop count on other graphs; every router
-    rewrites them (:meth:`PacketFormat.hop`): 4+4+25 = 33 bits on the 6x6 mesh.
+  TrueNorth-style: one 32-bit word, offsets | spine id | position(12) | sign(1): the spine id gets what the
+    offsets leave (11 bits on the 6x6 mesh; a topology whose offsets leave none is refused). Offsets are the
+    signed remaining hop counts (dx, dy) on a mesh/torus (two's complement, each wide enough for the largest
+    offset of its dimension), one signed offset on a ring, one unsigned remaining-hop count on other graphs;
+    every router rewrites them (:meth:`PacketFormat.hop`): 4+4+11+12+1 = 32 bits on the 6x6 mesh, two per
+    64-bit flit.
   MorphIC-style: core(ceil(log2 N)) | spine id(12) | position(12) | sign(1), a flat absolute address looked
     up in a routing table at every router and never rewritten: 6+25 = 31 bits on 36 cores.
 """
@@ -34,6 +36,7 @@ from elsa_tlm.errors import ConfigError
 from elsa_tlm.noc.params import FLIT_BITS_MAX, FLIT_BITS_MIN, PROTOCOLS
 
 TYPE_BITS, ID_BITS, POS_BITS, SIGN_BITS, CRC_BITS = 2, 12, 12, 1, 15
+TRUENORTH_PACKET_BITS = 32  # TrueNorth-style packets are one 32-bit word, offsets included (ELSA_BRIEF §4)
 SPIKE_BITS = POS_BITS + SIGN_BITS
 T_SINGLE, T_HEAD, T_BODY, T_TAIL = 0b00, 0b01, 0b10, 0b11
 CRC15_POLY = 0x4599  # CAN-bus CRC-15 polynomial
@@ -184,10 +187,21 @@ class PacketFormat:
             self.address_bits = sum(self.offset_widths)
             self.route_lookups_per_router = 0 if self.offsets_signed else 1
             self.header_rewrites_per_hop = 1
+            # a fixed 32-bit word (ELSA_BRIEF §4, as TrueNorth's own packets): the spine id gets what the
+            # offsets and the spike leave (11 bits on the 6x6 mesh: 4 + 4 + 11 + 12 + 1)
+            self.id_bits = TRUENORTH_PACKET_BITS - self.address_bits - SPIKE_BITS
+            if self.id_bits < 1:
+                raise ConfigError(
+                    "noc.protocol",
+                    protocol,
+                    f"a 32-bit TrueNorth-style packet has no room for a spine id on {getattr(self.topology, 'spec', self.topology)}: "
+                    f"its hop offsets take {self.address_bits} bits",
+                )
         else:
             self.address_bits = morphic_core_bits(self.topology)
             self.route_lookups_per_router, self.header_rewrites_per_hop = 1, 0
-        self.packet_bits = self.address_bits + ID_BITS + SPIKE_BITS
+            self.id_bits = ID_BITS
+        self.packet_bits = self.address_bits + self.id_bits + SPIKE_BITS
         if self.packet_bits > self.flit_bits:
             raise ConfigError("noc.flit_bits", flit_bits, f"{protocol} packet needs {self.packet_bits} bits")
         self.packets_per_flit = self.flit_bits // self.packet_bits
@@ -278,8 +292,9 @@ class PacketFormat:
     def encode(self, spikes: list[Spike], spine_id: int, dest: int) -> list[list[int]]:
         """Encode one spine's spikes for one destination: a list with one flit list (BAER: the packet;
         AER: the train of packed packets), or ``[]`` without spikes. ``dest``: :meth:`address`."""
-        if not 0 <= spine_id < (1 << ID_BITS):
-            raise ValueError(f"spine id {spine_id} does not fit {ID_BITS} bits")
+        id_bits = self.id_bits if self.is_aer else ID_BITS
+        if not 0 <= spine_id < (1 << id_bits):
+            raise ValueError(f"spine id {spine_id} does not fit {id_bits} bits")
         spikes = sorted(spikes, key=lambda sp: sp.position)
         pos = [sp.position for sp in spikes]
         if len(set(pos)) != len(pos) or any(not 0 <= p < (1 << POS_BITS) for p in pos):
@@ -353,16 +368,16 @@ class PacketFormat:
         """One AER packet as a ``packet_bits``-wide int: address | spine id | position | sign."""
         if not self.is_aer:
             raise ValueError("BAER has no per-spike packets")
-        if not 0 <= dest < (1 << self.address_bits) or not 0 <= spine_id < (1 << ID_BITS):
+        if not 0 <= dest < (1 << self.address_bits) or not 0 <= spine_id < (1 << self.id_bits):
             raise ValueError("address or spine id out of range")
         if not 0 <= spike.position < (1 << POS_BITS):
             raise ValueError("position does not fit 12 bits")
-        return (((dest << ID_BITS) | spine_id) << SPIKE_BITS) | (spike.position << 1) | int(spike.negative)
+        return (((dest << self.id_bits) | spine_id) << SPIKE_BITS) | (spike.position << 1) | int(spike.negative)
 
     def decode_aer_packet(self, word: int) -> tuple[int, int, Spike]:
         """(address, spine id, spike) of one AER packet."""
         sp = Spike(position=(word >> 1) & ((1 << POS_BITS) - 1), negative=bool(word & 1))
-        return word >> (ID_BITS + SPIKE_BITS), (word >> SPIKE_BITS) & ((1 << ID_BITS) - 1), sp
+        return word >> (self.id_bits + SPIKE_BITS), (word >> SPIKE_BITS) & ((1 << self.id_bits) - 1), sp
 
     def _pack_flit(self, words: list[int]) -> int:
         assert 1 <= len(words) <= self.packets_per_flit
@@ -412,10 +427,10 @@ class PacketFormat:
         if not self.is_aer:
             raise ValueError("hop() rewrites per-spike AER packets")
         if self.protocol == "aer_morphic":
-            port = PORT_LOCAL if here is not None and word >> (ID_BITS + SPIKE_BITS) == here else PORT_TABLE
+            port = PORT_LOCAL if here is not None and word >> (self.id_bits + SPIKE_BITS) == here else PORT_TABLE
             return port, word
-        low = word & ((1 << (ID_BITS + SPIKE_BITS)) - 1)
-        offs = list(self.unpack_offsets(word >> (ID_BITS + SPIKE_BITS)))
+        low = word & ((1 << (self.id_bits + SPIKE_BITS)) - 1)
+        offs = list(self.unpack_offsets(word >> (self.id_bits + SPIKE_BITS)))
         if not self.offsets_signed:
             if offs[0] == 0:
                 return PORT_LOCAL, word
@@ -428,7 +443,7 @@ class PacketFormat:
             step = 1 if offs[axis] > 0 else -1
             offs[axis] -= step
             port = ((PORT_XP, PORT_XM), (PORT_YP, PORT_YM))[axis][0 if step > 0 else 1]
-        return port, (self.pack_offsets(*offs) << (ID_BITS + SPIKE_BITS)) | low
+        return port, (self.pack_offsets(*offs) << (self.id_bits + SPIKE_BITS)) | low
 
     def hop_flit(self, flit: int, here: int | None = None) -> tuple[str, int]:
         """Apply :meth:`hop` to every packet slot of a flit; the port is slot 0's (every packet of a flit

@@ -65,8 +65,11 @@ def test_flit_bits_out_of_range(fb):
 def test_aer_field_widths_from_topology():
     """TrueNorth: signed offsets per dimension; MorphIC: ceil(log2 N) core bits; never tabulated."""
     tn = {s: PacketFormat("aer_truenorth", 256, topology=t) for s, t in TOPOS.items()}
-    assert tn["mesh:6x6"].offset_widths == (4, 4) and tn["mesh:6x6"].packet_bits == 33  # |dx|,|dy| <= 5
-    assert tn["mesh:3x7"].offset_widths == (4, 3)  # dx up to 6, dy up to 2
+    # |dx|,|dy| <= 5; a 32-bit word (ELSA_BRIEF §4): the spine id gets what the offsets leave
+    assert tn["mesh:6x6"].offset_widths == (4, 4) and tn["mesh:6x6"].packet_bits == 32
+    assert tn["mesh:6x6"].id_bits == 11
+    assert tn["mesh:3x7"].offset_widths == (4, 3) and tn["mesh:3x7"].id_bits == 12  # dx up to 6, dy up to 2
+    assert all(f.packet_bits == 32 for f in tn.values())
     assert tn["torus:6x6"].offset_widths == (3, 3)  # wrapped offsets -2..3
     assert tn["ring:36"].offset_widths == (6,)  # -17..18
     assert tn[EXPRESS].offset_widths == (max(1, TOPOS[EXPRESS].diameter.bit_length()),)
@@ -83,7 +86,16 @@ def test_routing_facts_per_protocol():
     assert (tn.route_lookups_per_router, tn.header_rewrites_per_hop) == (0, 1)
     assert (mo.route_lookups_per_router, mo.header_rewrites_per_hop) == (1, 0)
     assert (b.route_lookups_per_router, b.header_rewrites_per_hop) == (1, 1)
-    assert b.packets_per_flit == 1 and (tn.packets_per_flit, mo.packets_per_flit) == (3, 4)
+    assert b.packets_per_flit == 1 and (tn.packets_per_flit, mo.packets_per_flit) == (4, 4)
+    assert PacketFormat("aer_truenorth", 64).packets_per_flit == 2  # two per 64-bit flit (ELSA_BRIEF §4)
+
+
+def test_truenorth_offsets_that_leave_no_room_for_a_spine_id_are_refused():
+    from types import SimpleNamespace
+
+    huge = SimpleNamespace(kind="mesh", cols=1 << 10, rows=1 << 10, spec="mesh:1024x1024")  # 11 + 11 bits
+    with pytest.raises(ConfigError, match="no room for a spine id on mesh:1024x1024"):
+        PacketFormat("aer_truenorth", 256, topology=huge)
 
 
 def test_aer_packets_packed_into_flits():
@@ -100,20 +112,24 @@ def test_aer_packets_packed_into_flits():
     assert list(p) == [0, 1, 5] and list(fl) == [0, 1, 3] and list(b) == [0, 64, 192]
 
 
-def test_truenorth_and_morphic_traffic_differ():
+def test_truenorth_and_morphic_traffic_differ_where_their_packets_pack_differently():
+    """32-bit TrueNorth-style against 31-bit MorphIC-style packets: the same flits wherever a flit holds as
+    many of either (48..256 bits), fewer MorphIC flits where the extra bit costs a slot (93 bits)."""
     s = np.array([3, 16, 40])
-    for fb in (48, 64, 96, 128, 256):
+    for fb in (48, 64, 93, 96, 128, 256):
         tn, mo = (int(PacketFormat(p, fb).size(s)[1].sum()) for p in AER)
-        assert (tn == mo) if fb == 48 else (mo < tn), fb  # 48 bits: one packet of either per flit
+        assert (tn == mo) if fb // 32 == fb // 31 else (mo < tn), fb
 
 
 def test_truenorth_bit_layout():
-    """Exact bits of one packet: dx(4) dy(4) id(12) position(12) sign(1), two's complement offsets."""
+    """Exact bits of one packet: dx(4) dy(4) id(11) position(12) sign(1), two's complement offsets."""
     f = PacketFormat("aer_truenorth", 96)
     w = f.encode_aer_packet(Spike(9, True), 5, f.pack_offsets(-2, 3))
-    assert w == (0b1110 << 29) | (0b0011 << 25) | (5 << 13) | (9 << 1) | 1
+    assert w == (0b1110 << 28) | (0b0011 << 24) | (5 << 13) | (9 << 1) | 1
     (flits,) = f.encode([Spike(9, True)], 5, f.pack_offsets(-2, 3))
-    assert flits == [w << (96 - 33)]
+    assert flits == [w << (96 - 32)]
+    with pytest.raises(ValueError, match="11 bits"):
+        f.encode([Spike(9, True)], 2048, f.pack_offsets(-2, 3))
     mo = PacketFormat("aer_morphic", 64)
     assert mo.encode_aer_packet(Spike(4095, False), 4095, 35) == (35 << 25) | (4095 << 13) | (4095 << 1)
 
