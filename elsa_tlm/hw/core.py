@@ -1,24 +1,28 @@
-"""Neural core: its PEs, driven in lock-step, shared by the layer slices mapped onto the core.
+"""Neural core: its PEs, driven in lock-step, divided into lane groups, one per co-mapped layer slice.
 
-The core owns its :class:`~elsa_tlm.hw.pe.ProcessingElement` s (their buffers and column tiles) and is one
-SimPy process: its broadcast bus feeds every spike to all PEs in the same cycle, so the PEs move in lock-step
-(:mod:`elsa_tlm.hw.pe`) and one process per core, not per PE, is exact for this bus. The PEs do one
-transaction at a time for one layer slice:
+The core owns its :class:`~elsa_tlm.hw.pe.ProcessingElement` s (their buffers and column tiles). Its broadcast
+bus feeds every spike to all PEs in the same cycle, so the PEs move in lock-step (:mod:`elsa_tlm.hw.pe`) and one
+actor per lane group, not per PE, is exact for this bus. ELSA_BRIEF §3: a core holding P layers divides each
+PE's neuron circuits and memories into P groups, each running its layer; the groups compute at once
+(:class:`LaneGroup`; ``pe.layer_groups = "time_shared"`` is the what-if where they take turns). What the groups
+share is the router's: the im2col write port (:mod:`elsa_tlm.hw.im2col`), the residual unit
+(:mod:`elsa_tlm.hw.residual`), the network interface (:mod:`elsa_tlm.hw.ni`) and its input FIFOs.
+
+A transaction of a group serves one slice:
 
 1. **absorb** the input spines that have arrived for the slice (in arrival order, at most ``run.batch_items``
    spines): im2col writes their spikes into the input buffer, which flushes mini-batches into the membranes
-   (cycles from :mod:`elsa_tlm.hw.pe`); their FIFO credits go back to the router afterwards;
-2. **fire** the output spines whose receptive field is now complete (at most ``run.batch_items``, oldest step
-   first): the final flush and the fire pass of each membrane row that can fire;
+   (cycles from :mod:`elsa_tlm.hw.pe`); each train's FIFO credits go back for the cycle its spikes are in;
+2. **fire** the output spines whose receptive field is complete (at most ``run.batch_items``, oldest step
+   first), interleaved with the absorption as the PEs do it: released outputs fire right after the train that
+   released them (the final flush, whose write-back goes through the fire unit);
 3. **emit** the fired spines through the fused pool and the schedule policy's gate (``spine``: at once;
-   ``tbt``: when the layer's step is complete; ``lbl``: when all steps are) to the network interface.
+   ``tbt``: when the layer's step is complete; ``lbl``: when all steps are): a train leaves the cycle its last
+   spine is fired.
 
-Co-mapped slices take turns (round robin, or the oldest time step's work first:
-``schedule.core_arbitration``): they share the PEs' time, input buffer and SRAM ports, and each
-has its own group of adder lanes (the lane share is in its cycle costs). A slice whose outputs the network
-interface cannot take (output buffer full) is *blocked*: it stops firing but keeps absorbing, and the core
-serves the other slices meanwhile. With nothing to do the core waits for an arrival or for output space:
-*stalled on output* when a slice is blocked, *starved on input* otherwise.
+A slice whose outputs the network interface cannot take (output buffer full) is *blocked*: it stops firing but
+keeps absorbing. With nothing to do a group waits for an arrival or for output space: *stalled on output* when
+a slice is blocked, *starved on input* otherwise.
 """
 
 from __future__ import annotations

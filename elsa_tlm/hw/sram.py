@@ -1,12 +1,13 @@
 """SRAM macros of a PE: geometry, banking, ports and the row accesses the energy ledger charges.
 
 ELSA builds every PE buffer from 64-row × 16-word macros (``pe.macro_rows`` × ``pe.macro_words``): the weight
-buffer (``pe.weight_ways`` banks, weight row r in bank r mod N, one row per bank per cycle), the membrane and
-tracer buffers, and the input spike queues. Weight banks are single-ported (one row read per bank per cycle:
-the bank conflicts of :mod:`elsa_tlm.hw.input_buffer`); membrane macros are two-port (the row a mini-batch
-reads is written back while the next one is read: one mini-batch per cycle, ``memory.access_cycles`` cycles of
-latency, the read-after-write hazard only for back-to-back flushes of one row). ``ports`` records this; the
-timing rules that use it live in the input-buffer kernel. A :class:`SramMacro` stands for all macros of one kind
+buffer (``pe.weight_ways`` ways, weight row r in way r mod N), the membrane and tracer buffers, and the input
+spike queues. The N-way weight buffer reads the N weight rows of a mini-batch in one cycle (ELSA_BRIEF §3;
+``pe.weight_buffer = "banked"`` is the what-if of single-ported banks, one row per bank per cycle); membrane
+macros are two-port (the row a mini-batch reads is written back while the next one is read: one mini-batch per
+cycle, ``memory.access_cycles`` cycles of latency, forwarded by the accumulator to a mini-batch of the same row,
+``pe.raw_hazard``). ``banks``/``ports`` record this; the timing rules that use it live in the input-buffer
+kernel. A :class:`SramMacro` stands for all macros of one kind
 in one PE (the buffer) and counts its row accesses per owner (the layer that made them); the energy ledger
 multiplies them by the per-access energy of the technology (``memory.technology``: SRAM or eDRAM).
 """

@@ -372,7 +372,9 @@ class PacketFormat:
             raise ValueError("address or spine id out of range")
         if not 0 <= spike.position < (1 << POS_BITS):
             raise ValueError("position does not fit 12 bits")
-        return (((dest << self.id_bits) | spine_id) << SPIKE_BITS) | (spike.position << 1) | int(spike.negative)
+        return (
+            (((dest << self.id_bits) | spine_id) << SPIKE_BITS) | (spike.position << 1) | int(spike.negative)
+        )
 
     def decode_aer_packet(self, word: int) -> tuple[int, int, Spike]:
         """(address, spine id, spike) of one AER packet."""
@@ -427,7 +429,9 @@ class PacketFormat:
         if not self.is_aer:
             raise ValueError("hop() rewrites per-spike AER packets")
         if self.protocol == "aer_morphic":
-            port = PORT_LOCAL if here is not None and word >> (self.id_bits + SPIKE_BITS) == here else PORT_TABLE
+            port = (
+                PORT_LOCAL if here is not None and word >> (self.id_bits + SPIKE_BITS) == here else PORT_TABLE
+            )
             return port, word
         low = word & ((1 << (self.id_bits + SPIKE_BITS)) - 1)
         offs = list(self.unpack_offsets(word >> (self.id_bits + SPIKE_BITS)))
