@@ -1,7 +1,8 @@
 """Multi-run studies behind make targets. ``pipelines``: the six measured networks × lbl/tbt/spine.
 
 Usage: ``python -m elsa_tlm.studies pipelines --out plots/pipelines [--models m1,m2] [--set k=v] [--workers N]``.
-Writes ``pipelines.csv`` (latency, first response, energy per network and policy, and the ratios to spine)
+Writes ``pipelines.csv`` (latency, first response, energy, NoC link utilisation per network and policy, and the
+ratios to spine)
 and ``pipelines.png``.
 
 The sweep-based studies (products, flits, routing, topologies, scaling, memory, congestion) run their sweep
@@ -43,6 +44,8 @@ FIELDS = [
     "latency_vs_spine",
     "first_output_vs_spine",
     "cores_used",
+    "mean_link_utilisation",
+    "max_link_flits",
     "wall_s",
 ]
 
@@ -69,6 +72,8 @@ def _one(args: tuple[str, str, tuple[str, ...]]) -> dict[str, Any]:
         "latency_ms": s["latency_cycles"] / f,
         "first_output_ms": s["first_output_cycle"] / f,
         "cores_used": s["cores_used"],
+        "mean_link_utilisation": s["noc"]["mean_link_utilisation"],
+        "max_link_flits": s["noc"]["max_link_flits"],
         "wall_s": s["sim"]["wall_s"],
     }
 

@@ -169,6 +169,7 @@ def test_baer_round_trip(spikes, flit_bits, sid, dest):
 def test_aer_round_trip(spikes, flit_bits, sid, proto, spec, data):
     topo = TOPOS[spec]
     f = PacketFormat(proto, flit_bits, topology=topo)
+    sid = sid % (1 << f.id_bits)  # the spine id field is as wide as the format leaves it
     src = data.draw(st.integers(0, topo.n_nodes - 1))
     dst = data.draw(st.integers(0, topo.n_nodes - 1))
     sp = [Spike(p, n) for p, n in spikes]
