@@ -6,9 +6,8 @@ The public API (see :mod:`elsa_tlm.api`): ``run``, ``load_config``, ``configure`
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
-
-from elsa_tlm.api import check, configure, load_config, run, sweep  # noqa: E402
-from elsa_tlm.results import Result  # noqa: E402
+from elsa_tlm.api import check, configure, load_config, run, sweep
+from elsa_tlm.results import Result
+from elsa_tlm.version import __version__
 
 __all__ = ["run", "load_config", "configure", "check", "sweep", "Result", "__version__"]

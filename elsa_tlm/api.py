@@ -67,25 +67,31 @@ def run(
     scenario: ScenarioLike = None,
     overrides: Iterable[str] = (),
     progress: Callable[[int, int], None] | None = None,
+    plan: Any = None,
 ) -> Result:
     """Simulate a scenario (a file, a :class:`Config`, or None for the defaults) and return its Result.
 
     ``Result.summary`` (the summary.json dict), ``layer_rows``, ``link_rows``, ``core_rows`` (the CSV rows),
     ``Result.save(folder)`` writes the usual files. Functional (digits) scenarios also evaluate elastic
     inference over the test set; their summary carries the accuracies and ``save`` writes samples.csv.
-    ``progress(done, total)`` is called now and then with finished and total work items.
+    ``progress(done, total)`` is called now and then with finished and total work items; ``plan`` is a
+    :func:`prepare` result of the same Config object when the caller already built one. With
+    ``output.plots`` the run's figures are drawn when the result is saved.
     """
+    from elsa_tlm import figures
+
     cfg = _as_config(scenario, overrides)
     if cfg.workload.activity == "functional":
         from elsa_tlm import elastic
 
         er = elastic.run(cfg)
         er.result.extra_writers.append(lambda folder: elastic.write_extras(er, folder))
-        return er.result
+        return figures.attach(er.result)
     from elsa_tlm import sim
 
-    plan = sim.prepare(cfg)
-    return sim.run(cfg, progress=progress, plan=plan)
+    if plan is None or plan.config is not cfg:
+        plan = sim.prepare(cfg)
+    return figures.attach(sim.run(cfg, progress=progress, plan=plan))
 
 
 def sweep(

@@ -59,7 +59,7 @@ class _Progress:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from elsa_tlm import api, sim
+    from elsa_tlm import api
     from elsa_tlm.fileio import check_output_file, check_output_folder
 
     overrides = list(args.set or [])
@@ -85,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cfg.workload.activity == "functional":
         result = api.run(cfg)
     else:
-        plan = sim.prepare(cfg)
+        plan = api.check(cfg)
         large = plan.work_items > api.LARGE_RUN_ITEMS
         if large:
             print(
@@ -95,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         bar = _Progress(plan.work_items, large or sys.stderr.isatty())
         try:
-            result = sim.run(cfg, progress=bar, plan=plan)
+            result = api.run(cfg, progress=bar, plan=plan)
         finally:
             bar.close()
     result.save(out, copy_to)
@@ -147,7 +147,7 @@ exit status: 0 ok; 1 a sweep ran but some points failed; 2 bad input (one 'error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from elsa_tlm import __version__
+    from elsa_tlm.version import __version__
 
     p = argparse.ArgumentParser(
         prog="elsa-tlm", description="Transaction-level model of the ELSA SNN accelerator"
@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         noc_cli.register(sub)
     except ImportError:  # pragma: no cover - the NoC CLI ships with the package
         pass
-    from elsa_tlm import report, sweeps
+    from elsa_tlm import sweeps
+    from elsa_tlm.figures import report
 
     sweeps.register(sub)
     report.register(sub)

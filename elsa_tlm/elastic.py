@@ -145,7 +145,7 @@ def write_extras(er: ElasticRun, out: Any) -> None:
 
     write_csv_atomic(out / "samples.csv", er.samples, SAMPLE_FIELDS)
     if er.result.config.output.plots:
-        from elsa_tlm.plots import plot_elastic
+        from elsa_tlm.figures.run import plot_elastic
 
         plot_elastic(er, out / "elastic.png")
 
@@ -227,7 +227,7 @@ def _plot_policies(
     ax.set_xscale("log")
     ax.set_xlabel("cycle at which the step's output leaves the chip (log)")
     if clock_mhz:
-        from elsa_tlm.plots import add_us_axis
+        from elsa_tlm.figures.run import add_us_axis
 
         add_us_axis(ax, clock_mhz)
     ax.set_ylabel("digits test accuracy (%)")

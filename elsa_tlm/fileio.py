@@ -71,7 +71,7 @@ def read_marker(folder: Path) -> dict | None:
 
 
 def marker(kind: str, entries: Iterable[str] = ()) -> dict:
-    from elsa_tlm import __version__
+    from elsa_tlm.version import __version__
 
     return {"tool": "elsa-tlm", "kind": kind, "version": __version__, "entries": sorted(set(entries))}
 

@@ -8,7 +8,7 @@ and ``pipelines.png``.
 The sweep-based studies (products, flits, routing, topologies, scaling, memory, congestion) run their sweep
 file ``scenarios/studies/<name>.toml`` with ``elsa-tlm sweep`` first, then
 ``python -m elsa_tlm.studies <name> --sweep-dir DIR --out plots/<name>`` writes ``<name>.csv`` and
-``<name>.png`` from the finished sweep (see :mod:`elsa_tlm.study_plots`).
+``<name>.png`` from the finished sweep (see :mod:`elsa_tlm.figures.studies`).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _plot(rows: list[dict[str, Any]], models: list[str], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from elsa_tlm.study_plots import _grouped_bars
+    from elsa_tlm.figures.studies import _grouped_bars
 
     def value(key: str, scale: float = 1.0):
         return lambda pol, m: next(
@@ -134,7 +134,7 @@ def _plot(rows: list[dict[str, Any]], models: list[str], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from elsa_tlm.study_plots import STUDIES
+    from elsa_tlm.figures.studies import STUDIES
 
     ap = argparse.ArgumentParser(prog="python -m elsa_tlm.studies")
     ap.add_argument("study", choices=["pipelines", *STUDIES])
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 def _sweep_study(name: str, sweep_dir: str | None, out: Path) -> int:
     """Tables and figure of a sweep-based study; 2 with one ``error:`` line for bad input."""
     from elsa_tlm.errors import ElsaError
-    from elsa_tlm.study_plots import STUDIES
+    from elsa_tlm.figures.studies import STUDIES
 
     try:
         if not sweep_dir:

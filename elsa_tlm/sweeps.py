@@ -287,13 +287,13 @@ def _row_from_summary(s: dict[str, Any]) -> dict[str, Any]:
 
 def run_point(cfg: Config, folder: str) -> dict[str, Any]:
     """Run one point and write its folder (in a worker). Never raises: errors come back in the row."""
-    from elsa_tlm import sim
+    from elsa_tlm import figures, sim
     from elsa_tlm.results import write_result
 
     t0 = time.perf_counter()
     status, error, row = "ok", "", {}
     try:
-        result = sim.run(cfg)
+        result = figures.attach(sim.run(cfg))
         write_result(result, Path(folder))
         row = _finished_row(Path(folder) / "summary.json") or {}  # as written (rounded), as a resume reads it
     except DeadlockError as exc:

@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 from matplotlib.patches import Circle, Rectangle
 
-from elsa_tlm import plots, sim, study_plots
+from elsa_tlm import sim
 from elsa_tlm.config import load_config
+from elsa_tlm.figures import run as plots
+from elsa_tlm.figures import studies as study_plots
 from elsa_tlm.noc.topology import build_topology
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from elsa_tlm.cli import main
-from elsa_tlm.report import LEGACY_PREFIX, MARKER, build_report, fmt_num
+from elsa_tlm.figures.report import LEGACY_PREFIX, MARKER, build_report, fmt_num
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from elsa_tlm import studies
-from elsa_tlm.study_plots import STUDIES
+from elsa_tlm.figures.studies import STUDIES
 from elsa_tlm.sweeps import load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 from elsa_tlm import sim
 from elsa_tlm.cli import main
 from elsa_tlm.config import load_config
-from elsa_tlm.trace import _lanes, trace_events
+from elsa_tlm.results.trace import _lanes, trace_events
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = {

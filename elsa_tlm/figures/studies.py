@@ -22,8 +22,8 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from elsa_tlm.errors import ConfigError  # noqa: E402
+from elsa_tlm.figures.run import THOUSANDS, add_us_axis, series_style  # noqa: E402
 from elsa_tlm.fileio import write_csv_atomic  # noqa: E402
-from elsa_tlm.plots import THOUSANDS, add_us_axis, series_style  # noqa: E402
 
 Row = dict[str, Any]
 TEXT = ("point", "status", "error")  # never parsed as numbers (a hash may look like 12e345)

@@ -1,0 +1,3 @@
+"""elsa-tlm version (one place; pyproject reads it)."""
+
+__version__ = "0.2.0"
