@@ -35,8 +35,9 @@ from elsa_tlm.hw.pe import (
 from elsa_tlm.hw.sram import pe_macros
 from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
 from elsa_tlm.noc.params import buffer_flits
-from elsa_tlm.noc.transport import make_transport
+from elsa_tlm.noc.transport import Transport, make_transport
 from elsa_tlm.schedule.orders import Windows, visit_order, window_sums
+from elsa_tlm.schedule.policy import policy_for
 from elsa_tlm.workload.graph import INPUT
 
 
@@ -45,7 +46,7 @@ class Chip:
     """The bound components of one run, and what the builder computed for them."""
 
     env: simpy.Environment
-    transport: Any
+    transport: Transport
     nis: dict[int, NetworkInterface]
     cores: dict[int, NeuralCore]
     slices: dict[tuple[str, int], LayerSlice]
@@ -117,14 +118,13 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     transport = make_transport(cfg, env, topo, plan.routing)
     at = cfg.run.mode == "at"
     cap = buffer_flits(cfg.noc)
-    if at:
-        transport.net.attach_core_fifos(cap)
     fmt = PacketFormat(cfg.noc.protocol, cfg.noc.flit_bits, dest_bits_for(topo), topology=topo)
     events = layer_events(wl, act)
     batch = cfg.run.batch_items if at else cfg.run.lt_batch_items
     # a train fills at most half of the consumer's input FIFOs, so one can be absorbed while the next arrives
     # (double buffering between cores); lt sends the same trains (it differs from at only by the queueing)
     chunk = max(1, cap // 2)
+    policy = policy_for(cfg.schedule.policy)
 
     # absorption order of each layer's input spines: its producer's emission order
     emit_order: dict[str, np.ndarray] = {INPUT: visit_order(*wl.layers[0].in_hw, cfg.schedule.order)}
@@ -299,7 +299,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
                 rel_count,
                 emit_count,
                 producers,
-                cfg.schedule.policy,
+                policy,
                 pk.reshape(sp.shape),
                 fl.reshape(sp.shape),
                 sp,
@@ -316,9 +316,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
 
     trace: list[tuple] = []
     recorder = (lambda *row: trace.append(row)) if record else None
-    nis = {node: NetworkInterface(env, node, transport, cap, bounded=at) for node in sorted(by_core)}
-    for ni in nis.values():
-        ni.peers = {node: other.accept for node, other in nis.items()}
+    nis = {node: NetworkInterface(env, node, cap, bounded=at) for node in sorted(by_core)}
     cores = {
         node: NeuralCore(
             env,
@@ -333,6 +331,11 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
         )
         for node in sorted(by_core)
     }
+    # bind phase: each interface's input channel to the transport, its output to the transport and its
+    # arrivals to its core
+    for node, ni in nis.items():
+        transport.bind_inbox(node, ni.inbox)
+        ni.bind(transport, cores[node].deliver)
     return Chip(
         env, transport, nis, cores, chip_slices, pes, costs, events, fires, buffers, fmt, payload, trace
     )

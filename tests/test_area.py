@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from elsa_tlm.area import LAYERNORM_UNIT_MM2, PE_LINES, ROUTER_LINES, SOFTMAX_UNIT_MM2, AreaModel
 from elsa_tlm.config import load_config
 from elsa_tlm.energy import EnergyModel
-from elsa_tlm.tech import load_tech
+from elsa_tlm.energy.area import LAYERNORM_UNIT_MM2, PE_LINES, ROUTER_LINES, SOFTMAX_UNIT_MM2, AreaModel
+from elsa_tlm.energy.tables import load_tech
 
 
 def _area(*sets: str, **kw: str) -> AreaModel:

@@ -131,7 +131,7 @@ def test_energy_equals_counts_times_table():
         fire_activations=5,
         mini_batches=4,
     )
-    e = em._pe_energy(a, 2.0)
+    e = em.pe_energy(a, 2.0)
     assert e["weight_sram"] == pytest.approx(10 * 0.256e-12)
     assert e["membrane_sram"] == pytest.approx((3 * 0.730 + 2 * 0.480) * 1e-12)
     assert e["tracer_sram"] == pytest.approx((0.256 + 0.170) * 1e-12)

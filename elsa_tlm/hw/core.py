@@ -28,7 +28,7 @@ a slice is blocked, *starved on input* otherwise.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +40,7 @@ from elsa_tlm.hw.im2col import Im2colUnit
 from elsa_tlm.hw.ni import NetworkInterface, Train
 from elsa_tlm.hw.pe import ProcessingElement
 from elsa_tlm.hw.residual import ResidualUnit
+from elsa_tlm.schedule.policy import EmissionPolicy
 
 
 @dataclass
@@ -135,7 +136,7 @@ class LayerSlice:
         rel_count: np.ndarray,  # (n_in + 1,) outputs released once a prefix of P positions is complete
         emit_count: np.ndarray,  # (n_out + 1,) spines emitted once F outputs are fired (pool), in order
         producers: list[ProducerLink],
-        policy: str,
+        policy: EmissionPolicy,
         packets: np.ndarray,  # (T, n_emit) per emission position
         flits: np.ndarray,
         spikes: np.ndarray,
@@ -392,12 +393,9 @@ class LayerSlice:
             step_end = f1 == self.n_out
             if step_end and st.step_done[t] < 0:
                 st.step_done[t] = at(f1)
-            if self.policy in ("spine", "token"):
-                ec = self.emit_count
-                out += self._packetise(lambda e, ec=ec, at=at: at(bisect_right(ec, e)))
-            elif step_end and (self.policy == "tbt" or t == self.T - 1):  # the layer's step (tbt), all (lbl)
-                g = at(f1)
-                out += self._packetise(lambda e, g=g: g)
+            ready = self.policy.leave(t, step_end, self.T - 1, at, f1, self.emit_count)
+            if ready is not None:
+                out += self._packetise(ready)
         return out
 
     def _packetise(self, ready: Callable[[int], int]) -> list[tuple[int, list[Train]]]:
@@ -655,7 +653,6 @@ class NeuralCore:
         self._n = [0, 0, 0]  # groups busy, stalled, starved now
         self._since = 0
         self.im2col = Im2colUnit()
-        ni.deliver = self.deliver
         self.residual: ResidualUnit | None = None
         if any(p.skip for s in slices for p in s.producers.values()):
             self.residual = ResidualUnit(env, node, self._skip_added)

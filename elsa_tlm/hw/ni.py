@@ -12,19 +12,23 @@ decoder frees FIFO space as spikes leave it; a lane group knows that cycle when 
 for skip-path trains of residual joins, when the router's residual unit has added them
 (:mod:`elsa_tlm.hw.residual`).
 
-The interface talks to the network only through ``transport.send`` and ``transport.return_credits``, and to
-its core only through the callbacks the chip builder binds (``deliver``, ``wake``).
+Both buffers are :class:`~elsa_tlm.hw.channel.Channel` s the interface owns: the output buffer's credits come
+back when the router has taken a train's tail; the input FIFOs are the channel the network ejects trains into
+(its credits are the ejection port's) and whose ``sink`` is the interface's decoder. The interface talks to the
+network only through its transport's ``send`` (the train travels as the payload and lands in the destination
+interface's input channel), and to its core only through the port the chip builder binds (``deliver``).
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import simpy
+
+from elsa_tlm.hw.channel import Channel
 
 
 @dataclass(slots=True)
@@ -44,71 +48,74 @@ class Train:
 
 
 class NetworkInterface:
-    """Output buffer towards the router and input FIFO credits from it, for one core."""
+    """Output buffer towards the router and input FIFOs from it, for one core (two channels it owns)."""
 
-    def __init__(self, env: simpy.Environment, node: int, transport: Any, capacity_flits: int, bounded: bool):
-        self.env, self.node, self.transport = env, node, transport
+    def __init__(self, env: simpy.Environment, node: int, capacity_flits: int, bounded: bool) -> None:
+        self.env, self.node = env, node
         self.capacity = capacity_flits
         self.bounded = bounded
-        self.out_used = 0
-        self.out_peak = 0
-        self.in_used = 0  # mirrored from deliveries and returned credits (for statistics)
-        self.in_peak = 0
-        self.in_released: list[tuple[int, int]] = []  # (cycle, flits): FIFO space the core frees then
+        self.outbox = Channel(env, capacity_flits, f"ni{node}.out")
+        self.outbox.on_credit = self._on_out_credit
+        self.inbox = Channel(env, capacity_flits, f"ni{node}.in")
+        self.inbox.sink = self._decode
         self.waiting: deque[Callable[[], None]] = deque()  # senders to wake when space frees
-        self.released: list[tuple[int, int]] = []  # (cycle, flits): space that frees when a tail leaves
         self.wake_pending = False
         self.serving = False
+        self.transport: Any = None  # bound by the chip builder (elsa_tlm.noc.transport.Transport)
         self.deliver: Callable[[Train], None] = lambda train: None  # bound by the chip builder: the core
-        self.peers: dict[int, Callable[[Train], None]] = {}  # bound by the builder: node -> that NI's accept
         self.trains_out = self.trains_in = 0
         self.flits_out = self.flits_in = 0
         self.spikes_in: dict[str, int] = {}  # per producer layer (conservation checks)
+
+    def bind(self, transport: Any, deliver: Callable[[Train], None]) -> None:
+        """Builder's bind phase: the transport trains leave through, the core arrived trains go to."""
+        self.transport, self.deliver = transport, deliver
+
+    @property
+    def out_peak(self) -> int:
+        return self.outbox.peak
+
+    @property
+    def in_peak(self) -> int:
+        return self.inbox.peak
 
     # ---------------------------------------------------------------------------------------------- out
     def can_send(self, train: Train) -> bool:
         if not self.bounded:
             return True
-        if self.released and self.released[0][0] <= self.env.now:
-            self._apply_releases()
         if self.waiting and not self.serving:  # first come, first served: no overtaking a waiting sender
             return False
-        return self.out_used + min(train.flits, self.capacity) <= self.capacity
+        return self.outbox.fits(train.flits, int(self.env.now))
 
     def send(self, train: Train) -> None:
         """Hand a train to the router (call only when :meth:`can_send`)."""
         need = min(train.flits, self.capacity)
-        self.out_used += need
-        if self.out_used > self.out_peak:
-            self.out_peak = self.out_used
+        self.outbox.reserve(need)
         self.trains_out += 1
         self.flits_out += train.flits
-        ev = self.transport.send(
-            train.src, train.dst, train.flits, train.packets, lambda tail, n=need: self._injected(n, tail)
+        self.transport.send(
+            train,
+            train.src,
+            train.dst,
+            train.flits,
+            train.packets,
+            lambda tail, n=need: self.outbox.credit(tail, n),
         )
-        ev.callbacks.append(lambda _e, tr=train, accept=self.peers[train.dst]: accept(tr))
 
-    def _injected(self, need: int, tail_leaves: int) -> None:
-        """The router took the train; its space frees when its tail has left (applied lazily, or by a wake-up
+    def _on_out_credit(self, _ch: Channel) -> None:
+        """The router took a train; its space frees when its tail has left (applied lazily, or by a wake-up
         event when a sender is waiting for it)."""
-        heapq.heappush(self.released, (tail_leaves, need))
         if self.waiting and not self.wake_pending:
             self._schedule_wake()
 
-    def _apply_releases(self) -> None:
-        now = self.env.now
-        rel = self.released
-        while rel and rel[0][0] <= now:
-            self.out_used -= heapq.heappop(rel)[1]
-
     def _schedule_wake(self) -> None:
         self.wake_pending = True
-        delay = max(0, self.released[0][0] - self.env.now)
+        delay = max(0, self.outbox.next_release() - self.env.now)
         self.env.timeout(delay).callbacks.append(self._on_wake)
 
     def _on_wake(self, _ev: simpy.Event) -> None:
         self.wake_pending = False
-        self._apply_releases()
+        self.outbox.occupancy(int(self.env.now))
         waiting, self.waiting = self.waiting, deque()
         self.serving = True
         while waiting:  # waiting senders retry in order; the first that still does not fit stops the others
@@ -119,30 +126,23 @@ class NetworkInterface:
                 break
         self.serving = False
         self.waiting.extend(waiting)
-        if self.waiting and self.released and not self.wake_pending:
+        if self.waiting and self.outbox.rel and not self.wake_pending:
             self._schedule_wake()
 
     def wait_for_space(self, wake: Callable[[], None]) -> None:
         self.waiting.append(wake)
-        if self.released and not self.wake_pending:
+        if self.outbox.rel and not self.wake_pending:
             self._schedule_wake()
 
     # ---------------------------------------------------------------------------------------------- in
-    def accept(self, train: Train) -> None:
-        """Inbound port: the router ejected ``train`` into this interface's FIFOs."""
+    def _decode(self, train: Train) -> None:
+        """The input channel's sink: a train landed in the FIFOs; the flit decoder hands it to the core."""
         self.trains_in += 1
         self.flits_in += train.flits
         self.spikes_in[train.producer] = self.spikes_in.get(train.producer, 0) + train.spikes
-        rel, now = self.in_released, self.env.now
-        while rel and rel[0][0] <= now:
-            self.in_used -= heapq.heappop(rel)[1]
-        self.in_used += min(train.flits, self.capacity)
-        if self.in_used > self.in_peak:
-            self.in_peak = self.in_used
         self.deliver(train)
 
     def return_credits(self, flits: int, at: int) -> None:
         """The core has (or will have by cycle ``at``) written a train's spikes into its PE input buffers:
         its FIFO space goes back to the router then (the flit decoder frees FIFO space as spikes leave)."""
-        heapq.heappush(self.in_released, (at, flits))
-        self.transport.return_credits(self.node, flits, at)
+        self.inbox.release(flits, at)

@@ -1,6 +1,6 @@
 """Network-on-chip: topologies, routing, packet formats, SimPy router/link model, synthetic traffic, CLI."""
 
-from elsa_tlm.noc.network import Network, noc_energy_j
+from elsa_tlm.noc.network import Network
 from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
 from elsa_tlm.noc.params import noc_config
 from elsa_tlm.noc.routes import make_routing
@@ -17,6 +17,5 @@ __all__ = [
     "dest_bits_for",
     "link_loads",
     "make_routing",
-    "noc_energy_j",
     "peak_link_load",
 ]

@@ -1,175 +1,48 @@
-"""Transaction-level SimPy model of the routers and links (approximately timed: contention, finite buffers).
+"""The network of routers and links of one topology: built here, watched here, run by its components.
 
-Unit of transfer: a *transaction* (one packet, or several back-to-back packets of one spine sent together),
-with its size in flits. Flow control is virtual cut-through (VCT) on packet-sized credits: a transaction is
-granted an output only when the downstream input buffer has room for it (``min(flits, capacity)``), its head
-then cuts through the next router while its tail follows ``ser`` cycles behind. Each hop costs one SimPy event
-(the head becoming eligible for switch allocation at the next router); output-port and credit waits add one
-wake-up event only when a transaction actually has to wait. There are no per-flit events.
-
-Timing per transaction (cycles; R = route_compute + switch_alloc + switch_traversal, L = link latency,
-P = local_port_cycles, ser = ceil(flits * flit_bits / link_bits)):
-  injection granted at t_i  -> eligible at the source router at t_i + P + RC + SA
-  link granted at t_g       -> output busy [t_g, t_g + ser); eligible at the next router at t_g + ST + L + RC + SA
-  ejection granted at t_e   -> tail delivered to the core at t_e + ST + P + ser
-Zero-load latency for h link hops: 2P + (h+1)R + hL + ser.
+:class:`Network` builds a :class:`~elsa_tlm.noc.router.Router` per node with its input channels
+(:class:`~elsa_tlm.hw.channel.Channel`), a :class:`~elsa_tlm.noc.link.Link` per directed edge, and each core's
+injection and ejection ports, and binds them (a link's downstream channel, the router a head reaches next, the
+output each channel returns its credits to). Then it only takes transactions in (:meth:`Network.send` for
+SimPy processes, :meth:`Network.transfer` for the chip's trains, whose payload is put into the destination's
+input channel) and watches them: a watchdog raises DeadlockError when transactions are in flight but none can
+ever move, or none has moved for ``deadlock_timeout_cycles``. Timing: :mod:`elsa_tlm.noc.latency`; the
+engine: :mod:`elsa_tlm.noc.router`.
 """
 
 from __future__ import annotations
 
-import heapq
-import math
-import tomllib
-from collections import deque
-from heapq import heappush
-from importlib import resources
+from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
 import numpy as np
 import simpy
-from simpy.core import NORMAL
 from simpy.events import Event
 
 from elsa_tlm.errors import DeadlockError
+from elsa_tlm.hw.channel import Channel
+from elsa_tlm.noc.latency import PipelineTiming
+from elsa_tlm.noc.link import EJECT, INJECT, Link, Port
 from elsa_tlm.noc.params import buffer_flits
+from elsa_tlm.noc.router import HeapScheduler, NocActivity, Router, Tick, Txn
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
 
-INJECT, LINK, EJECT = 0, 1, 2
-
-
-class _Tick(Event):
-    """A bare scheduled event carrying one object to a callback (cheaper than Timeout + closure)."""
-
-    def __init__(self, env: simpy.Environment, delay: int, callback: Any, obj: object) -> None:
-        self.env = env
-        self.callbacks = [callback]
-        self._value = obj
-        self._ok = True
-        env.schedule(self, NORMAL, delay)
-
-
-class InputBuffer:
-    """One router input port (from a neighbour or from the local core): pooled FIFOs of ``cap`` flits.
-
-    Space is reserved when the upstream output is granted and released when the tail leaves this router;
-    releases are kept in a heap and applied lazily when someone asks for space (no event per release).
-    """
-
-    __slots__ = ("node", "idx", "cap", "used", "rel", "up", "peak")
-
-    def __init__(self, node: int, idx: int, cap: int) -> None:
-        self.node, self.idx, self.cap, self.used = node, idx, cap, 0
-        self.peak = 0  # most flits ever reserved at once (never above cap: tested)
-        self.rel: list[tuple[int, int]] = []
-        self.up: OutputPort | None = None
-
-    def occupancy(self, now: int) -> int:
-        rel = self.rel
-        while rel and rel[0][0] <= now:
-            self.used -= heapq.heappop(rel)[1]
-        return self.used
-
-
-class OutputPort:
-    """An output of a router (a link, or the ejection port) or a core's injection port.
-
-    Waiting transactions are queued per input port; the next grant goes round-robin over the inputs.
-    """
-
-    __slots__ = (
-        "kind",
-        "src",
-        "dst",
-        "dest_buf",
-        "queues",
-        "nwait",
-        "rr",
-        "busy_until",
-        "wake_at",
-        "blocked",
-        "need",
-        "packets",
-        "flits",
-        "bits",
-        "busy",
-    )
-
-    def __init__(self, kind: int, src: int, dst: int, n_inputs: int, dest_buf: InputBuffer | None) -> None:
-        self.kind, self.src, self.dst, self.dest_buf = kind, src, dst, dest_buf
-        self.queues: list[deque] = [deque() for _ in range(n_inputs)]
-        self.nwait = self.rr = self.busy_until = 0
-        self.wake_at: int | None = None
-        self.blocked = False
-        self.need = 0  # credits the blocked head transaction waits for
-        self.packets = self.flits = self.bits = self.busy = 0
-
-
-class _Txn(Event):
-    """A transaction in flight. It is its own SimPy event: rescheduled once per hop (head reaches the next
-    router's switch allocator), so a hop costs one heap entry and no allocation."""
-
-    __slots__ = (
-        "src",
-        "dst",
-        "flits",
-        "packets",
-        "bits",
-        "ser",
-        "need",
-        "ports",
-        "idx",
-        "buf",
-        "t0",
-        "ev",
-        "tag",
-        "inj",
-    )
-
-    def __init__(self) -> None:  # no Event.__init__: the fields are set by Network._send
-        self._ok = True
-
-
-def load_tech() -> dict:
-    """The packaged 28 nm parameter tables (elsa_tlm/data/elsa_28nm.toml)."""
-    with resources.files("elsa_tlm").joinpath("data/elsa_28nm.toml").open("rb") as fh:
-        return tomllib.load(fh)
-
-
-def noc_energy_j(
-    counters: dict, flit_bits: int, tech: dict | None = None, route_lookups_per_router: int = 1
-) -> dict[str, float]:
-    """NoC dynamic energy (J) from action counters, as ELSA's DSENT figures characterise it.
-
-    ``noc_hops``: flit_hops × the energy of one flit over one router + link hop (12.99 pJ, DSENT: buffer,
-    crossbar, arbitration and wire together, so the crossbar is not charged again); ``noc_local_delivery``:
-    flits whose source and destination are the same core × the local-delivery energy (5.03 pJ), the only
-    flits that pay it; ``routing_engine``: route_ops (packets × routers visited) × route-table lookups per
-    packet per router (a format that carries hop offsets needs none) × the routing engine's energy per
-    decision. Per-flit energies are characterised for 256-bit flits and scaled by flit_bits / 256.
-    """
-    tech = tech or load_tech()
-    s = flit_bits / 256.0
-    noc, logic = tech["noc"], tech["logic"]
-    hops = counters["flit_hops"] * noc["hop_energy_pj_per_flit"] * s
-    local = counters.get("loopback_flits", 0) * noc["local_delivery_energy_pj_per_flit"] * s
-    lookups = counters["route_ops"] * route_lookups_per_router * logic["routing_engine"]["energy_pj"]
-    return {
-        "noc_hops": hops * 1e-12,
-        "noc_local_delivery": local * 1e-12,
-        "routing_engine": lookups * 1e-12,
-    }
+COUNTERS = (
+    "packets",
+    "flits",
+    "bits",
+    "flit_hops",
+    "local_flits",
+    "crossbar_flits",
+    "route_ops",
+    "loopback_flits",
+)
 
 
 class Network:
-    """Routers, links and local ports of one topology on a SimPy environment.
-
-    ``send`` is the only way in; it returns an event that succeeds (value = cycle) when the tail of the last
-    packet reaches the destination core. A watchdog raises DeadlockError (out of ``env.run``/``env.step``)
-    when transactions are in flight but none can ever move, or none has moved for deadlock_timeout_cycles.
-    It schedules nothing of its own, so an idle network never keeps the simulation alive.
-    """
+    """Routers, links and local ports of one topology on a SimPy environment (see the module docstring)."""
 
     def __init__(
         self,
@@ -182,65 +55,73 @@ class Network:
     ) -> None:
         self.env, self.topo, self.params, self.routing, self.tech = env, topo, params, routing, tech
         self.rng = np.random.default_rng(seed)
-        p = params
-        self.flit_bits, self.link_bits = p.flit_bits, p.link_bits
-        self.cap = buffer_flits(p)
-        self.R = p.route_compute_cycles + p.switch_alloc_cycles + p.switch_traversal_cycles
-        self.P = p.local_port_cycles
-        self.d_inject = p.local_port_cycles + p.route_compute_cycles + p.switch_alloc_cycles
-        self.d_hop = (
-            p.switch_traversal_cycles + p.link_latency_cycles + p.route_compute_cycles + p.switch_alloc_cycles
-        )
-        self.d_eject = p.switch_traversal_cycles + p.local_port_cycles
-        self.timeout = p.deadlock_timeout_cycles
+        self.timing = timing = PipelineTiming(params)
+        self.flit_bits, self.link_bits = params.flit_bits, params.link_bits
+        self.cap = buffer_flits(params)
+        self.R, self.P = timing.R, timing.P
+        self.timeout = params.deadlock_timeout_cycles
+        self.sched = HeapScheduler(env)
+        self.act = NocActivity()
         g = topo.graph
         n = topo.n_nodes
-        # input buffers: index 0 = local core, then neighbours in ascending order
-        self.in_bufs: dict[tuple[int, int], InputBuffer] = {}
-        self.local_bufs: list[InputBuffer] = []
+        # ---- instantiate: routers with their input channels (0 = local core, then neighbours ascending)
+        self.routers: list[Router] = []
+        self.in_bufs: dict[tuple[int, int], Channel] = {}
         for v in range(n):
-            self.local_bufs.append(InputBuffer(v, 0, self.cap))
-            for i, u in enumerate(sorted(g.neighbors(v)), start=1):
-                self.in_bufs[(u, v)] = InputBuffer(v, i, self.cap)
+            inputs = [Channel(env, self.cap, f"router{v}.local")]
+            for u in sorted(g.neighbors(v)):
+                ch = Channel(env, self.cap, f"router{v}.from{u}")
+                self.in_bufs[(u, v)] = ch
+                inputs.append(ch)
+            for i, ch in enumerate(inputs):
+                ch.node, ch.idx = v, i
+            self.routers.append(Router(v, inputs, timing, self.sched, self.act, self._check, self.timeout))
+        self.local_bufs = [r.inputs[0] for r in self.routers]
         n_in = [1 + g.degree(v) for v in range(n)]
-        self.link_ports: dict[tuple[int, int], OutputPort] = {}
-        for u, v in topo.links:
-            port = OutputPort(LINK, u, v, n_in[u], self.in_bufs[(u, v)])
-            self.in_bufs[(u, v)].up = port
-            self.link_ports[(u, v)] = port
-        self.inject_ports = []
-        for v in range(n):
-            port = OutputPort(INJECT, v, v, 1, self.local_bufs[v])
-            self.local_bufs[v].up = port
-            self.inject_ports.append(port)
-        self.eject_ports = [OutputPort(EJECT, v, v, n_in[v], None) for v in range(n)]
-        self._ports_cache: dict[tuple[int, ...], tuple[OutputPort, ...]] = {}
-        self._packets = self._flits = self._bits = 0
-        self._flit_hops = self._local_flits = self._crossbar_flits = self._route_ops = 0
-        self._loopback_flits = 0
-        self.in_flight = 0
-        self.delivered = 0
-        self.events_scheduled = 0
-        self._pending = 0
-        self._last_progress = 0
-        self._arrive_cbs = [self._on_arrive]  # shared, never mutated by SimPy (it only swaps it out)
-        self._queue, self._eid = env._queue, env._eid  # direct scheduling of transaction hops
-        self.core_fifos: list[InputBuffer] = []  # ejection credits (attach_core_fifos)
+        self.link_ports: dict[tuple[int, int], Link] = {
+            (u, v): Link(u, v, n_in[u], self.in_bufs[(u, v)], self.routers[u]) for u, v in topo.links
+        }
+        self.inject_ports = [Port(INJECT, v, v, 1, self.local_bufs[v], self.routers[v]) for v in range(n)]
+        self.eject_ports = [Port(EJECT, v, v, n_in[v], None, self.routers[v]) for v in range(n)]
+        # ---- bind: where a granted head goes next, whom a channel returns its credits to, ejection
+        for (_u, v), link in self.link_ports.items():
+            link.next_hop = self.routers[v].arrive_cbs
+        for v, port in enumerate(self.inject_ports):
+            port.next_hop = self.routers[v].arrive_cbs
+        for port in [*self.link_ports.values(), *self.inject_ports]:
+            port.dest_buf.up = port
+            port.dest_buf.on_credit = port.router.on_credit
+        for r in self.routers:
+            r.on_eject = self._ejected
+        self._ports_cache: dict[tuple[int, ...], tuple[Port, ...]] = {}
+        self._sent = [0, 0, 0]  # packets, flits, bits taken in
         self.on_eject: Any = None  # optional hook(txn_tag, t_created, t_done, hops, flits, packets)
+        self.on_deliver: Callable[[int, int, int, int, int, int], None] | None = None  # (src, dst, t0, ...)
 
     # ---- public API -----------------------------------------------------------------------------------
 
+    @property
+    def in_flight(self) -> int:
+        return self.act.in_flight
+
+    @property
+    def delivered(self) -> int:
+        return self.act.delivered
+
+    @property
+    def events_scheduled(self) -> int:
+        return self.act.events
+
     def zero_load_latency(self, src: int, dst: int, flits: int) -> int:
-        """Closed form: 2P + (h+1)R + hL + ser cycles, h = link hops of the route (expected, for random
+        """The closed form of :mod:`elsa_tlm.noc.latency` for the route's link hops (expected, for random
         routings, rounded)."""
         paths = self.routing.paths(src, dst) if src != dst else [((src,), 1.0)]
         h = sum((len(p) - 1) * q for p, q in paths)
-        ser = self.ser(flits)
-        return int(round(2 * self.P + (h + 1) * self.R + h * self.params.link_latency_cycles + ser))
+        return int(round(self.timing.zero_load(h, self.ser(flits))))
 
     def ser(self, flits: int) -> int:
         """Cycles a transaction of ``flits`` flits occupies a link or local port."""
-        return max(1, math.ceil(flits * self.flit_bits / self.link_bits))
+        return self.timing.ser(flits)
 
     def send(
         self,
@@ -253,72 +134,59 @@ class Network:
     ) -> simpy.Event:
         """Send ``packets`` back-to-back packets totalling ``flits`` flits from core ``src`` to core ``dst``.
 
-        Returns the delivery event (value: the cycle the tail reaches the destination core).
-        ``on_injected(tail_leaves)`` is called when the injection port takes the train.
+        Returns the delivery event (value: the cycle the tail reaches the destination core), for SimPy
+        processes. ``on_injected(tail_leaves)`` is called when the injection port takes the train.
         """
         ev = Event(self.env)
-        self._send(src, dst, flits, packets, bits, ev, None, on_injected)
+        self._start(src, dst, flits, packets, bits, ev, None, on_injected, None)
         return ev
 
-    def attach_core_fifos(self, capacity_flits: int) -> None:
-        """Give every ejection port credits: the destination core's input FIFOs of ``capacity_flits``.
+    def inject(self, src: int, dst: int, flits: int, packets: int = 1, tag: object = None) -> None:
+        """Take a transaction in without a delivery event (synthetic traffic: ``on_eject`` sees ``tag``)."""
+        self._start(src, dst, flits, packets, None, None, tag, None, None)
 
-        A train is ejected only when the FIFOs have room for it (up to their size); the core returns the
-        credits with :meth:`return_credits` once it has absorbed the spikes.
-        """
-        self.core_fifos = []
-        for port in self.eject_ports:
-            buf = InputBuffer(port.src, -1, capacity_flits)
-            buf.up = port
-            port.dest_buf = buf
-            self.core_fifos.append(buf)
+    def transfer(
+        self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
+    ) -> None:
+        """Carry ``payload`` (a train) to core ``dst``: when its tail arrives it is put into the channel bound
+        with :meth:`attach_inbox` (whose credits the ejection port took)."""
+        self._start(src, dst, flits, packets, None, None, None, on_injected, payload)
 
-    def return_credits(self, node: int, flits: int, at: int | None = None) -> None:
-        """Core ``node`` frees ``flits`` of its input FIFOs at cycle ``at`` (default: now; never earlier):
-        the ejection port may go on then."""
-        buf = self.core_fifos[node]
-        now = self.env._now
-        heappush(buf.rel, (now if at is None or at < now else at, flits))
-        if buf.up.blocked:
-            self._wake_when_room(buf.up, buf)
+    def attach_inbox(self, node: int, inbox: Channel) -> None:
+        """Core ``node``'s input FIFOs: the ejection port takes their credits for a train (up to their size)
+        and puts the train into them; the core's network interface returns the credits as it drains them."""
+        port = self.eject_ports[node]
+        port.dest_buf = inbox
+        inbox.up = port
+        inbox.on_credit = port.router.on_credit
 
     @property
     def counters(self) -> dict[str, int]:
         """Action counters: packets, flits, bits sent (injected); flit_hops (flits x links traversed);
         local_flits (flits through injection + ejection ports); crossbar_flits (flits x routers switched
         through, ejection included); route_ops (packets x routers visited); loopback_flits (flits of
-        transactions whose source and destination are the same core)."""
+        transactions whose source and destination are the same core). Sums over the ports."""
+        links, ej = self.link_ports.values(), self.eject_ports
+        link_flits = sum(p.flits for p in links)
+        eject_flits = sum(p.flits for p in ej)
         return {
-            "packets": self._packets,
-            "flits": self._flits,
-            "bits": self._bits,
-            "flit_hops": self._flit_hops,
-            "local_flits": self._local_flits,
-            "crossbar_flits": self._crossbar_flits,
-            "route_ops": self._route_ops,
-            "loopback_flits": self._loopback_flits,
+            "packets": self._sent[0],
+            "flits": self._sent[1],
+            "bits": self._sent[2],
+            "flit_hops": link_flits,
+            "local_flits": sum(p.flits for p in self.inject_ports) + eject_flits,
+            "crossbar_flits": link_flits + eject_flits,
+            "route_ops": sum(p.packets for p in links) + sum(p.packets for p in ej),
+            "loopback_flits": sum(p.loopback_flits for p in ej),
         }
 
     def link_rows(self) -> list[dict]:
         """Per directed link: packets, flits, bits and busy cycles, sorted by (src, dst)."""
-        return [
-            {
-                "src": u,
-                "dst": v,
-                "packets": p.packets,
-                "flits": p.flits,
-                "bits": p.bits,
-                "busy_cycles": p.busy,
-            }
-            for (u, v), p in sorted(self.link_ports.items())
-        ]
+        return [link.row() for _, link in sorted(self.link_ports.items())]
 
-    def energy_j(self) -> dict[str, float]:
-        return noc_energy_j(self.counters, self.flit_bits, self.tech)
+    # ---- taking transactions in -----------------------------------------------------------------------
 
-    # ---- engine ---------------------------------------------------------------------------------------
-
-    def _ports(self, path: tuple[int, ...]) -> tuple[OutputPort, ...]:
+    def _ports(self, path: tuple[int, ...]) -> tuple[Port, ...]:
         ports = self._ports_cache.get(path)
         if ports is None:
             lp = self.link_ports
@@ -331,7 +199,7 @@ class Network:
                 self._ports_cache[path] = ports
         return ports
 
-    def _send(
+    def _start(
         self,
         src: int,
         dst: int,
@@ -340,218 +208,59 @@ class Network:
         bits: int | None,
         ev: Event | None,
         tag: object,
-        inj: Any = None,
+        inj: Any,
+        payload: Any,
     ) -> None:
         if flits < 1 or packets < 1:  # several short AER packets may share one flit
             raise ValueError(f"a transaction needs flits >= 1 and packets >= 1 (got {flits}, {packets})")
-        t = _Txn()
-        t.env = self.env
-        t._value = t
+        t = Txn(self.env)
         t.src, t.dst, t.flits, t.packets = src, dst, flits, packets
         t.bits = flits * self.flit_bits if bits is None else bits
         t.ser = max(1, -(-flits * self.flit_bits // self.link_bits))
         t.need = flits if flits < self.cap else self.cap
         path = (src,) if src == dst else self.routing.choose(src, dst, self.rng)
         t.ports = self._ports(path)
-        t.idx, t.buf, t.t0, t.ev, t.tag, t.inj = 0, None, self.env.now, ev, tag, inj
-        self._packets += packets
-        self._flits += flits
-        self._bits += t.bits
-        if self.in_flight == 0:
-            self._last_progress = self.env.now
-        self.in_flight += 1
-        self._request(t.ports[0], t, 0)
+        t.idx, t.buf, t.t0, t.ev, t.tag, t.inj, t.payload = 0, None, self.env.now, ev, tag, inj, payload
+        sent = self._sent
+        sent[0] += packets
+        sent[1] += flits
+        sent[2] += t.bits
+        act = self.act
+        if act.in_flight == 0:
+            act.last_progress = self.env.now
+        act.in_flight += 1
+        self.routers[src].request(t.ports[0], t, 0)
         self._check()
 
-    def _schedule(self, delay: int, cb: Any, obj: object) -> None:
-        self._pending += 1
-        self.events_scheduled += 1
-        _Tick(self.env, delay, cb, obj)
+    def _ejected(self, t: Txn, done: int) -> None:
+        """A router granted ``t`` its ejection port: the tail reaches the core at ``done``."""
+        if self.on_eject is not None:
+            self.on_eject(t.tag, t.t0, done, len(t.ports) - 2, t.flits, t.packets)
+        if t.ev is not None:
+            self.sched.succeed_at(t.ev, done, done)
+        elif t.payload is not None:
+            Tick(self.env, done - self.env.now, self._deliver, t)
 
-    def _wake_when_room(self, port: OutputPort, buf: InputBuffer) -> None:
-        """Wake a port blocked on ``buf``'s credits when the releases already known free enough room for
-        its head transaction (no wake-up for a release that would not be enough)."""
-        deficit = buf.used + port.need - buf.cap
-        acc = 0
-        for at, amount in sorted(buf.rel):
-            acc += amount
-            if acc >= deficit:
-                self._wake(port, max(at, self.env._now))
-                return
-
-    def _wake(self, port: OutputPort, at: int) -> None:
-        if port.wake_at is not None and port.wake_at <= at:
-            return
-        port.wake_at = at
-        self._schedule(at - self.env._now, self._on_wake, port)
-
-    def _on_wake(self, ev: Event) -> None:
-        self._pending -= 1
-        port = ev._value
-        if port.wake_at == self.env._now:
-            port.wake_at = None
-        self._try(port)
-        if self.in_flight:
-            self._check()
-
-    def _on_arrive(self, ev: Event) -> None:
-        """Head of ``ev`` (a transaction) reaches a switch allocator: request its next output."""
-        self._pending -= 1
-        t = ev
-        port = t.ports[t.idx]
-        inp = t.buf.idx
-        if not port.nwait:  # fast path (inlined _request): idle output with room downstream
-            now = self.env._now
-            if port.busy_until <= now:
-                buf = port.dest_buf
-                if buf is None:
-                    self._grant(port, t, now, None)
-                    if self.in_flight and (self._pending == 0 or now - self._last_progress > self.timeout):
-                        self._check()
-                    return
-                used = buf.used
-                if buf.rel and buf.rel[0][0] <= now:
-                    used = buf.occupancy(now)
-                if used + t.need <= buf.cap:
-                    buf.used = used + t.need
-                    if buf.used > buf.peak:
-                        buf.peak = buf.used
-                    port.rr = inp
-                    self._grant(port, t, now, buf)
-                    return  # a hop was scheduled: progress is possible, nothing to check
-        port.queues[inp].append(t)
-        port.nwait += 1
-        self._try(port)
-        if self.in_flight:
-            self._check()
-
-    def _request(self, port: OutputPort, t: _Txn, inp: int) -> None:
-        """Queue ``t`` at ``port``; fast path: an idle port with room downstream grants at once."""
-        if not port.nwait:
-            now = self.env._now
-            if port.busy_until <= now:
-                buf = port.dest_buf
-                if buf is None:
-                    self._grant(port, t, now, None)
-                    return
-                used = buf.used
-                if buf.rel and buf.rel[0][0] <= now:
-                    used = buf.occupancy(now)
-                if used + t.need <= buf.cap:
-                    buf.used = used + t.need
-                    if buf.used > buf.peak:
-                        buf.peak = buf.used
-                    port.rr = inp
-                    self._grant(port, t, now, buf)
-                    return
-        port.queues[inp].append(t)
-        port.nwait += 1
-        self._try(port)
-
-    def _try(self, port: OutputPort) -> None:
-        """Grant the transactions waiting at ``port``, round-robin over its inputs, back to back.
-
-        A busy port grants its next transaction for the cycle it frees (its credits are reserved now: only
-        this port feeds the downstream buffer, so they cannot be taken in between), which needs no wake-up
-        event; a port blocked on credits waits for the release that frees enough room.
-        """
-        if not port.nwait:
-            return
-        now = self.env._now
-        queues = port.queues
-        n = len(queues)
-        buf = port.dest_buf
-        while port.nwait:
-            i = port.rr
-            for _ in range(n):
-                i = i + 1 if i + 1 < n else 0
-                if queues[i]:
-                    break
-            t = queues[i][0]
-            if buf is not None:
-                if buf.occupancy(now) + t.need > buf.cap:
-                    port.blocked = True
-                    port.need = t.need
-                    self._wake_when_room(port, buf)
-                    return
-                buf.used += t.need
-                if buf.used > buf.peak:
-                    buf.peak = buf.used
-                port.blocked = False
-            queues[i].popleft()
-            port.nwait -= 1
-            port.rr = i
-            self._grant(port, t, port.busy_until if port.busy_until > now else now, buf)
-
-    def _grant(self, port: OutputPort, t: _Txn, now: int, buf: InputBuffer | None) -> None:
-        """``t`` wins ``port`` for cycle ``now`` (the current cycle or, back to back, the cycle the port
-        frees; credits already reserved in ``buf``)."""
-        ser = t.ser
-        flits = t.flits
-        end = now + ser
-        port.busy_until = end
-        port.packets += t.packets
-        port.flits += flits
-        port.bits += t.bits
-        port.busy += ser
-        if end > self._last_progress:  # a granted train streams until its tail leaves: that is progress
-            self._last_progress = end
-        old = t.buf
-        if old is not None:  # the tail leaves the current input buffer ser cycles from now
-            heappush(old.rel, (end, t.need))
-            if old.up.blocked:
-                self._wake_when_room(old.up, old)
-        kind = port.kind
-        if kind == LINK:
-            self._flit_hops += flits
-            self._crossbar_flits += flits
-            self._route_ops += t.packets
-            t.buf = buf
-            t.idx += 1
-            self._pending += 1
-            self.events_scheduled += 1
-            t.callbacks = self._arrive_cbs
-            heappush(self._queue, (now + self.d_hop, NORMAL, next(self._eid), t))
-        elif kind == INJECT:
-            if t.inj is not None:
-                t.inj(end)
-            self._local_flits += flits
-            t.buf = buf
-            t.idx = 1
-            self._pending += 1
-            self.events_scheduled += 1
-            t.callbacks = self._arrive_cbs
-            heappush(self._queue, (now + self.d_inject, NORMAL, next(self._eid), t))
-        else:
-            self._local_flits += t.flits
-            self._crossbar_flits += t.flits
-            self._route_ops += t.packets
-            if len(t.ports) == 2:  # injection then ejection: it never left its router
-                self._loopback_flits += t.flits
-            done = now + self.d_eject + ser
-            t.buf = None
-            self.in_flight -= 1
-            self.delivered += 1
-            if self.on_eject is not None:
-                self.on_eject(t.tag, t.t0, done, len(t.ports) - 2, t.flits, t.packets)
-            ev = t.ev
-            if ev is not None:
-                ev._ok = True
-                ev._value = done
-                self.env.schedule(ev, NORMAL, done - self.env._now)
+    def _deliver(self, ev: Tick) -> None:
+        """The tail of a chip transfer arrived: its payload goes into the destination's input channel."""
+        t = ev.obj
+        if self.on_deliver is not None:
+            self.on_deliver(t.src, t.dst, int(t.t0), int(self.env.now), t.flits, t.packets)
+        t.ports[-1].dest_buf.push(t.payload)
 
     # ---- watchdog -------------------------------------------------------------------------------------
 
     def _check(self) -> None:
-        if not self.in_flight:
+        act = self.act
+        if not act.in_flight:
             return
-        if self._pending == 0:
+        if act.pending == 0:
             # an ejection port waiting for its core's credits waits on the core, not on the network
-            waits_on_cores = self.core_fifos and any(p.blocked for p in self.eject_ports)
+            waits_on_cores = any(p.blocked for p in self.eject_ports)
             self._deadlock("no transaction can ever move again", certain=not waits_on_cores)
-        elif self.env.now - self._last_progress > self.timeout:
+        elif self.env.now - act.last_progress > self.timeout:
             self._deadlock(
-                f"no transaction moved for {self.env.now - self._last_progress} cycles", certain=False
+                f"no transaction moved for {self.env.now - act.last_progress} cycles", certain=False
             )
 
     def _deadlock(self, why: str, certain: bool) -> None:
@@ -572,7 +281,7 @@ class Network:
             where = "links in the cycle: " + ", ".join(f"{a}->{b}" for a, b in links)
         except nx.NetworkXNoCycle:
             if not certain:
-                self._last_progress = self.env.now
+                self.act.last_progress = self.env.now
                 return
             links = blocked
             where = (
@@ -581,6 +290,6 @@ class Network:
                 else "no link is blocked: the transactions wait outside the network"
             )
         raise DeadlockError(
-            f"NoC deadlock at cycle {self.env.now}: {why}; {self.in_flight} transactions in flight; {where}",
+            f"NoC deadlock at cycle {self.env.now}: {why}; {self.act.in_flight} transactions in flight; {where}",
             links,
         )

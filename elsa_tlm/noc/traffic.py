@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import simpy
 
+from elsa_tlm.energy.tables import noc_energy_j
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.noc.network import Network, noc_energy_j
+from elsa_tlm.noc.network import Network
 from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.routing import Routing, link_loads
 from elsa_tlm.noc.topology import Topology, build_topology
@@ -185,7 +186,7 @@ def run_synthetic(
     bounds = np.flatnonzero(np.diff(t_new)) + 1
     starts = np.concatenate([[0], bounds]).astype(np.int64) if t_new.size else np.zeros(0, np.int64)
     stops = np.concatenate([bounds, [t_new.size]]).astype(np.int64) if t_new.size else np.zeros(0, np.int64)
-    send = net._send
+    send = net.inject
     src_l, dst_l, t_l = src.tolist(), dst.tolist(), t_new.tolist()
 
     def injector(env: simpy.Environment):  # one event per cycle that creates packets
@@ -194,7 +195,7 @@ def run_synthetic(
             if t > env.now:
                 yield env.timeout(t - env.now)
             for k in range(a, b):
-                send(src_l[k], dst_l[k], packet_flits, 1, None, None, k)
+                send(src_l[k], dst_l[k], packet_flits, 1, k)
 
     env.process(injector(env))
     events = 0
@@ -215,7 +216,7 @@ def run_synthetic(
     mh = hops[measured][done_mask]
     ser = net.ser(packet_flits)
     p = params
-    zl = 2 * p.local_port_cycles + (mh + 1) * net.R + mh * p.link_latency_cycles + ser
+    zl = net.timing.zero_load(mh, ser)
     inj_p = sum(port.packets for port in net.inject_ports)
     ej_p = sum(port.packets for port in net.eject_ports)
     energy = noc_energy_j(net.counters, p.flit_bits, tech)

@@ -1,20 +1,50 @@
-"""How the chip model moves packet trains: the NoC actors (``at``) or closed-form latency (``lt``).
+"""How the chip's trains cross the NoC: the router/link components (``at``) or the closed form (``lt``).
 
-``at`` (approximately timed) hands every train to :class:`elsa_tlm.noc.network.Network`: routers with
-finite input buffers, round-robin switch allocation, link serialisation and back-pressure. ``lt`` (loosely
-timed) delivers each train after the network's own zero-load closed form — no contention, no queueing —
-while still counting the same link traffic along the same routes, so energy and link statistics agree.
+Both are a :class:`Transport`: a network interface hands a train to ``send`` with its source, destination
+and size; the train is the payload, and it lands in the destination interface's input channel (bound with
+``bind_inbox``) when its tail arrives. ``at`` (approximately timed) runs it through
+:class:`~elsa_tlm.noc.network.Network`: finite input buffers, round-robin switch allocation, link
+serialisation and back-pressure (the ejection port takes the input channel's credits). ``lt`` (loosely timed)
+delivers it after the zero-load closed form (:mod:`elsa_tlm.noc.latency`) — no contention, no queueing, no
+credits — while counting the same link traffic along the same routes, so energy and link statistics agree.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 import simpy
 
-from elsa_tlm.noc.network import Network
+from elsa_tlm.hw.channel import Channel
+from elsa_tlm.noc.latency import PipelineTiming
+from elsa_tlm.noc.network import COUNTERS, Network
+from elsa_tlm.noc.router import Tick
 from elsa_tlm.noc.routing import Routing
+from elsa_tlm.noc.topology import Topology
+
+
+class Transport(Protocol):
+    """What a network interface and the result collector see of the NoC."""
+
+    transfers: list[tuple[int, int, int, int, int, int]]  # (src, dst, sent, delivered, flits, packets)
+    fifo_samples: list[tuple[int, int, int, int]]  # (cycle, node, input port, flits)
+
+    def bind_inbox(self, node: int, inbox: Channel) -> None:
+        """Core ``node``'s input channel: trains for it are put there."""
+
+    def send(
+        self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
+    ) -> None:
+        """Carry ``payload`` from core ``src`` to core ``dst``; ``on_injected(tail_leaves)`` when the router
+        has taken it from the sender's output buffer."""
+
+    def counters(self) -> dict[str, int]:
+        """Action counters (see :attr:`elsa_tlm.noc.network.Network.counters`)."""
+
+    def link_rows(self) -> list[dict[str, Any]]:
+        """Per directed link: packets, flits, bits, busy cycles (links.csv)."""
 
 
 class LooselyTimedTransport:
@@ -24,39 +54,48 @@ class LooselyTimedTransport:
     a train costs O(1) however long its route.
     """
 
-    def __init__(self, env: simpy.Environment, net: Network) -> None:
-        self.env, self.net = env, net
-        self.rng = np.random.default_rng(net.routing.seed + 7)
+    def __init__(self, env: simpy.Environment, topo: Topology, params: Any, routing: Routing) -> None:
+        self.env, self.topo, self.routing = env, topo, routing
+        self.timing = PipelineTiming(params)
+        self.flit_bits = params.flit_bits
+        self.rng = np.random.default_rng(routing.seed + 7)
         self.routes: dict[tuple[int, ...], list[int]] = {}  # route -> packets, flits, bits, busy cycles
         self.transfers: list[tuple[int, int, int, int, int, int]] = []
         self.fifo_samples: list[tuple[int, int, int, int]] = []  # no buffers in lt mode
         self.last: dict[tuple[int, int], int] = {}  # (src, dst) -> delivery cycle of the last train
-        p = net.params
-        self.fixed = 2 * net.P + net.R  # latency of a train that stays on its core, before serialisation
-        self.per_hop = net.R + p.link_latency_cycles
+        self.inboxes: dict[int, Channel] = {}
 
-    def send(self, src: int, dst: int, flits: int, packets: int = 1, on_injected=None) -> simpy.Event:
-        if on_injected is not None:  # no contention: the injection port takes the train at once
-            on_injected(self.env.now)
-        path = self.net.routing.choose(src, dst, self.rng) if src != dst else (src,)
-        ser = self.net.ser(flits)
+    def bind_inbox(self, node: int, inbox: Channel) -> None:
+        self.inboxes[node] = inbox
+
+    def send(
+        self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
+    ) -> None:
+        on_injected(self.env.now)  # no contention: the injection port takes the train at once
+        path = self.routing.choose(src, dst, self.rng) if src != dst else (src,)
+        ser = self.timing.ser(flits)
         row = self.routes.get(path)
         if row is None:
             row = self.routes[path] = [0, 0, 0, 0]
         row[0] += packets
         row[1] += flits
-        row[2] += flits * self.net.flit_bits
+        row[2] += flits * self.flit_bits
         row[3] += ser
-        lat = self.fixed + (len(path) - 1) * self.per_hop + ser
+        lat = self.timing.zero_load(len(path) - 1, ser)
         # trains between one pair of cores arrive in the order they were sent (one path, FIFO buffers): a
         # short train never overtakes a long one sent before it
         now = self.env.now
         at = max(now + lat, self.last.get((src, dst), 0))
         self.last[(src, dst)] = at
-        return self.env.timeout(at - now)
+        Tick(self.env, at - now, self._deliver, (payload, dst, flits))
+
+    def _deliver(self, ev: Tick) -> None:
+        payload, dst, flits = ev.obj
+        inbox = self.inboxes[dst]
+        inbox.push(payload, min(flits, inbox.cap))  # no credits in lt: the FIFO counts the train as it lands
 
     def counters(self) -> dict[str, int]:
-        c = {k: 0 for k in self.net.counters}
+        c = dict.fromkeys(COUNTERS, 0)
         for path, (packets, flits, bits, _) in self.routes.items():
             hops = len(path) - 1
             c["packets"] += packets
@@ -70,11 +109,8 @@ class LooselyTimedTransport:
                 c["loopback_flits"] += flits
         return c
 
-    def return_credits(self, node: int, flits: int, at: int) -> None:
-        """No FIFO credits in the loosely-timed model (buffers are not a timing constraint)."""
-
     def link_rows(self) -> list[dict[str, Any]]:
-        links = {lk: [0, 0, 0, 0] for lk in self.net.topo.links}
+        links = {lk: [0, 0, 0, 0] for lk in self.topo.links}
         for path, row in self.routes.items():
             for lk in zip(path, path[1:], strict=False):
                 acc = links[lk]
@@ -87,7 +123,7 @@ class LooselyTimedTransport:
 
 
 class TimedTransport:
-    """The router/link actors with contention and back-pressure.
+    """The router/link components with contention and back-pressure.
 
     With ``record`` set, every delivered train is logged as (src, dst, sent, delivered, flits, packets) and
     the occupancy (flits) of every input buffer of the destination router is sampled at delivery — the
@@ -99,42 +135,33 @@ class TimedTransport:
         self.record = record
         self.transfers: list[tuple[int, int, int, int, int, int]] = []
         self.fifo_samples: list[tuple[int, int, int, int]] = []  # (cycle, node, input port, flits)
-        self._bufs: dict[int, list] = {}
         if record:
-            for (_u, v), b in sorted(net.in_bufs.items()):
-                self._bufs.setdefault(v, []).append(b)
-            for v, b in enumerate(net.local_bufs):
-                self._bufs.setdefault(v, []).insert(0, b)
+            net.on_deliver = self._log
 
-    def send(self, src: int, dst: int, flits: int, packets: int = 1, on_injected=None) -> simpy.Event:
-        ev = self.net.send(src, dst, flits, packets, on_injected=on_injected)
-        if self.record:
-            t0 = int(self.net.env.now)
+    def bind_inbox(self, node: int, inbox: Channel) -> None:
+        self.net.attach_inbox(node, inbox)
 
-            def log(e: simpy.Event) -> None:
-                done = int(e.value)
-                self.transfers.append((src, dst, t0, done, flits, packets))
-                for b in self._bufs[dst]:
-                    self.fifo_samples.append((done, dst, b.idx, b.occupancy(done)))
+    def send(
+        self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
+    ) -> None:
+        self.net.transfer(payload, src, dst, flits, packets, on_injected)
 
-            ev.callbacks.append(log)
-        return ev
+    def _log(self, src: int, dst: int, t0: int, done: int, flits: int, packets: int) -> None:
+        self.transfers.append((src, dst, t0, done, flits, packets))
+        for b in self.net.routers[dst].inputs:
+            self.fifo_samples.append((done, dst, b.idx, b.occupancy(done)))
 
     def counters(self) -> dict[str, int]:
         return dict(self.net.counters)
-
-    def return_credits(self, node: int, flits: int, at: int) -> None:
-        self.net.return_credits(node, flits, at)
 
     def link_rows(self) -> list[dict[str, Any]]:
         return self.net.link_rows()
 
 
-def make_transport(
-    cfg: Any, env: simpy.Environment, topo: Any, routing: Routing
-) -> LooselyTimedTransport | TimedTransport:
+def make_transport(cfg: Any, env: simpy.Environment, topo: Topology, routing: Routing) -> Transport:
     """The transport of ``cfg.run.mode`` over ``topo`` with a prepared ``routing``."""
-    net = Network(env, topo, cfg.noc, routing, seed=cfg.run.seed)
     if cfg.run.mode == "at":
-        return TimedTransport(net, record=cfg.output.trace)
-    return LooselyTimedTransport(env, net)
+        return TimedTransport(
+            Network(env, topo, cfg.noc, routing, seed=cfg.run.seed), record=cfg.output.trace
+        )
+    return LooselyTimedTransport(env, topo, cfg.noc, routing)

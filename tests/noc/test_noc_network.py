@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import simpy
 
+from elsa_tlm.energy.tables import load_tech, noc_energy_j
 from elsa_tlm.errors import DeadlockError
-from elsa_tlm.noc.network import Network, load_tech, noc_energy_j
+from elsa_tlm.noc.network import Network
 from elsa_tlm.noc.params import noc_config
 from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.topology import build_topology

@@ -20,38 +20,28 @@ Chip = core × routers in the topology (no chip-level blocks: pads, PLL and DRAM
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from elsa_tlm.config import Config
-from elsa_tlm.tech import load_tech, memory_table
-
-UM2 = 1e-6  # mm² per µm²
-
-# Geometry of the characterised blocks (comments of elsa_tlm/data/elsa_28nm.toml)
-TABLE_LANES = 128  # [logic.adder_tree] and [logic.fire] cover all 128 lanes of a PE
-TABLE_TREE_INPUTS = 16  # ... each lane a 16-input adder tree
-INPUT_QUEUE_MACRO_ROWS = 16  # [sram.input_queue]: 16 rows x 4 words; one row per queue entry
-NARROW_MACRO_BITS = 64 * 16 * 4  # [sram.weight]: 64 rows x 16 words x 4 bit = 4096 bit = 512 B
-
-# Spiking softmax and layer-norm units, one of each per core, as reported (ELSA_BRIEF §3, paper)
-SOFTMAX_UNIT_MM2 = 0.096
-LAYERNORM_UNIT_MM2 = 0.091
-
-PE_LINES = ("weight_memory", "membrane_memory", "tracer_memory", "input_buffer", "adder_trees", "fire")
-ROUTER_LINES = (
-    "fifos",
-    "crossbar",
-    "routing_engine",
-    "flit_generator",
-    "flit_decoder",
-    "im2col",
-    "accumulator",
-    "order_controller",
-    "update_arbiters",
-    "softmax",
-    "layernorm",
+from elsa_tlm.energy.estimators import (
+    LAYERNORM_UNIT_MM2,
+    PE_LINES,
+    ROUTER_LINES,
+    SOFTMAX_UNIT_MM2,
+    UM2,
+    block_areas_mm2,
 )
+from elsa_tlm.energy.tables import load_tech, memory_table
+
+__all__ = [
+    "AreaModel",
+    "PE_LINES",
+    "ROUTER_LINES",
+    "SOFTMAX_UNIT_MM2",
+    "LAYERNORM_UNIT_MM2",
+    "MEMBRANE_MACROS",
+]
+
 MEMBRANE_MACROS = ("membrane", "narrow")
 
 
@@ -89,33 +79,9 @@ class AreaModel:
         return self.cap.pes * self.cap.membrane_macros * self.membrane_macro_um2(membrane_macro) * UM2
 
     def core_breakdown_mm2(self) -> dict[str, float]:
-        """Per-core area of every block (keys ``PE_LINES`` + ``ROUTER_LINES``); sums to :meth:`core_mm2`."""
-        cfg, cap, mem, lg = self.cfg, self.cap, self.mem, self.logic
-        pes, pe, noc = cap.pes, cfg.pe, cfg.noc
-        lane_scale = pe.neuron_circuits / TABLE_LANES
-        # N weight rows + the membrane operand = N two-input adders per lane
-        tree_scale = lane_scale * pe.weight_ways / TABLE_TREE_INPUTS
-        queue_macros = pe.input_queues * math.ceil(pe.input_queue_depth / INPUT_QUEUE_MACRO_ROWS)
-        fifo_macros = noc.fifo_count * math.ceil(noc.fifo_bytes * 8 / NARROW_MACRO_BITS)
-        return {
-            "weight_memory": pes * cap.weight_macros * mem["weight"]["area_um2"] * UM2,
-            "membrane_memory": self._membrane_mm2(),
-            "tracer_memory": pes * cap.tracer_macros * mem["tracer"]["area_um2"] * UM2,
-            "input_buffer": pes * queue_macros * mem["input_queue"]["area_um2"] * UM2,
-            "adder_trees": pes * tree_scale * lg["adder_tree"]["area_mm2"],
-            "fire": pes * lane_scale * lg["fire"]["area_mm2"],
-            "fifos": fifo_macros * mem["weight"]["area_um2"] * UM2,
-            "crossbar": lg["crossbar"]["area_mm2"],
-            "routing_engine": lg["routing_engine"]["area_mm2"],
-            "flit_generator": lg["flit_generator"]["area_mm2"],
-            "flit_decoder": lg["flit_decoder"]["area_mm2"],
-            "im2col": lg["im2col"]["area_mm2"],
-            "accumulator": lg["accumulator"]["area_mm2"],
-            "order_controller": lg["order_controller"]["area_mm2"],
-            "update_arbiters": pes * lg["update_arbiter"]["area_mm2"],
-            "softmax": SOFTMAX_UNIT_MM2,
-            "layernorm": LAYERNORM_UNIT_MM2,
-        }
+        """Per-core area of every block (keys ``PE_LINES`` + ``ROUTER_LINES``, the block classes of
+        :mod:`elsa_tlm.energy.estimators`); sums to :meth:`core_mm2`."""
+        return block_areas_mm2(self.cfg, self.cap, self.mem, self.logic, self.membrane_macro)
 
     def pe_mm2(self) -> float:
         """All PEs of a core (macros, input buffers, adder trees, fire units)."""

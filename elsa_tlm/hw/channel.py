@@ -1,0 +1,152 @@
+"""A bounded channel with credit flow control: the one way components hand each other trains and flits.
+
+A :class:`Channel` is a FIFO of ``capacity`` flits between a sender and a receiver (a router input buffer, a
+network interface's output buffer or input FIFOs). The sender takes **credits** for the flits it will put in
+(at grant time, as a credit-based router does); the receiver gives them back with :meth:`Channel.release`,
+possibly dated in the future (the cycle the flits will have left, known when the receiver starts draining
+them); the channel then calls its ``on_credit`` hook, which the builder binds to whoever may be waiting for room
+(a blocked link, a sender waiting on an output buffer). Items (trains) that arrive are handed to ``sink``, the
+receiver's decode port, bound by the builder.
+
+Two ways to use it, one state:
+
+* **callback-driven components** (routers, links, network interfaces, lane groups) call :meth:`fits`,
+  :meth:`reserve`, :meth:`release`, :meth:`push` directly: no SimPy event per flit or per credit, which is
+  what lets a ResNet-50 run in seconds;
+* **SimPy processes** (tests, traffic generators) use SimPy's resource protocol, ``yield ch.put(item, flits)``
+  (waits while the channel is full) and ``yield ch.get()`` (waits for an item; its credits stay taken until
+  the receiver releases them), built on :class:`simpy.resources.base.BaseResource`'s ``_do_put``/``_do_get``
+  hooks.
+
+Space is counted in credits taken (``used``), releases are kept in a heap and applied lazily when someone asks
+(no event per release). ``peak`` is the most credits ever taken at once; a bounded sender never exceeds
+``capacity`` (tested); an unbounded one (``lt`` mode, where buffers are not a timing constraint) may.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+from simpy.resources.base import BaseResource, Get, Put
+
+
+class ChannelPut(Put):
+    """``yield channel.put(item, flits)``: succeeds once the channel has taken ``flits`` credits for it."""
+
+    def __init__(self, channel: Channel, item: Any, flits: int = 1) -> None:
+        self.item, self.flits = item, flits
+        super().__init__(channel)
+
+
+class ChannelGet(Get):
+    """``yield channel.get()``: succeeds with the oldest item (its credits stay taken until released)."""
+
+
+class Channel(BaseResource):
+    """A bounded FIFO of ``capacity`` flits with credits (see the module docstring)."""
+
+    PutType = ChannelPut
+    GetType = ChannelGet
+
+    def __init__(self, env: simpy.Environment, capacity: int, name: str = "") -> None:
+        if capacity < 1:
+            raise ValueError(f"a channel holds at least one flit (got capacity {capacity})")
+        super().__init__(env, capacity)
+        self.env, self.name, self.cap = env, name, int(capacity)
+        self.used = 0  # credits taken
+        self.peak = 0
+        self.rel: list[tuple[int, int]] = []  # (cycle, flits): credits coming back then
+        self.items: deque[Any] = deque()  # held for process-style receivers (``get``)
+        self.sink: Callable[[Any], None] | None = None  # the receiver's decode port (bound by the builder)
+        self.on_credit: Callable[[Channel], None] | None = None  # whoever waits for room (bound)
+        self.up: Any = None  # the output port that feeds it (a link or a local port; bound by the network)
+        self.node, self.idx = -1, 0  # the router and input port it belongs to (router input buffers)
+        self._timer = False
+
+    put = simpy.core.BoundClass(ChannelPut)
+    get = simpy.core.BoundClass(ChannelGet)
+
+    # ---- credits (callback-driven components) ---------------------------------------------------------
+    def occupancy(self, now: int) -> int:
+        """Credits taken at the current cycle ``now`` (applies the releases due by then; never pass a future
+        cycle: the releases it applies would be gone)."""
+        rel = self.rel
+        while rel and rel[0][0] <= now:
+            self.used -= heapq.heappop(rel)[1]
+        return self.used
+
+    def fits(self, flits: int, now: int) -> bool:
+        return self.occupancy(now) + min(flits, self.cap) <= self.cap
+
+    def reserve(self, flits: int) -> None:
+        """Take ``flits`` credits (the sender checked :meth:`fits`, or is unbounded)."""
+        self.used += flits
+        if self.used > self.peak:
+            self.peak = self.used
+
+    def release(self, flits: int, at: int | None = None) -> None:
+        """Give ``flits`` credits back at cycle ``at`` (default now; never earlier than now)."""
+        now = int(self.env.now)
+        self.credit(now if at is None or at < now else at, flits)
+
+    def credit(self, at: int, flits: int) -> None:
+        """:meth:`release` for a caller that knows ``at`` is not in the past (the routers' hot path)."""
+        heapq.heappush(self.rel, (at, flits))
+        if self.on_credit is not None:
+            self.on_credit(self)
+        if self.put_queue:
+            self._retry_puts()
+
+    def next_release(self) -> int | None:
+        """The cycle of the earliest pending release (None: none pending)."""
+        return self.rel[0][0] if self.rel else None
+
+    def push(self, item: Any, flits: int = 0) -> None:
+        """An item arrives (its credits already taken by a bounded sender; ``flits`` > 0: take them now, for an
+        unbounded sender). It goes to the receiver's ``sink``, or waits for a ``get``."""
+        if flits:
+            self.occupancy(int(self.env.now))
+            self.reserve(flits)
+        if self.sink is not None:
+            self.sink(item)
+        else:
+            self.items.append(item)
+            if self.get_queue:
+                self._trigger_get(None)
+
+    # ---- SimPy resource hooks (process-style users) ---------------------------------------------------
+    def _do_put(self, event: ChannelPut) -> bool:
+        need = min(event.flits, self.cap)
+        if self.occupancy(int(self.env.now)) + need > self.cap:
+            if self.rel and not self._timer:  # credits already dated: try again when the first comes back
+                self._arm()
+            return False
+        self.reserve(need)
+        event.succeed()
+        self.push(event.item)
+        return True
+
+    def _do_get(self, event: ChannelGet) -> bool:
+        if not self.items:
+            return False
+        event.succeed(self.items.popleft())
+        return True
+
+    def _retry_puts(self) -> None:
+        """A put waits for credits: try it now, and again when the next dated release is due."""
+        self._trigger_put(None)
+        if self.put_queue and self.rel and not self._timer:
+            self._arm()
+
+    def _arm(self) -> None:
+        self._timer = True
+        delay = max(0, self.rel[0][0] - int(self.env.now))
+        self.env.timeout(delay).callbacks.append(self._on_timer)
+
+    def _on_timer(self, _ev: simpy.Event) -> None:
+        self._timer = False
+        self._retry_puts()

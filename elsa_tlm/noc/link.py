@@ -1,0 +1,79 @@
+"""Links and local ports: the output side of a router, where transactions are serialised.
+
+A :class:`Port` is an output that one transaction at a time occupies for ``ser`` cycles (flits × flit_bits /
+link_bits): a core's injection port into its router, a router's ejection port into its core's input FIFOs,
+or a :class:`Link` to a neighbouring router. It feeds one downstream :class:`~elsa_tlm.hw.channel.Channel`
+(the next router's input buffer, the router's own local input buffer, or the core's input FIFOs) and grants a
+transaction only when that channel has credits for it (virtual cut-through on packet-sized credits).
+Transactions waiting for the port queue per input port of its router; the router's switch allocator grants
+them round-robin (:mod:`elsa_tlm.noc.router`). Every port counts what crossed it; the network's counters are
+sums over its ports.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+INJECT, LINK, EJECT = 0, 1, 2
+
+
+class Port:
+    """An output of a router (a link, or the ejection port) or a core's injection port."""
+
+    __slots__ = (
+        "kind",
+        "src",
+        "dst",
+        "dest_buf",
+        "router",
+        "next_hop",
+        "queues",
+        "nwait",
+        "rr",
+        "busy_until",
+        "wake_at",
+        "blocked",
+        "need",
+        "packets",
+        "flits",
+        "bits",
+        "busy",
+        "loopback_flits",
+    )
+
+    def __init__(self, kind: int, src: int, dst: int, n_inputs: int, dest_buf: Any, router: Any) -> None:
+        self.kind, self.src, self.dst, self.dest_buf, self.router = kind, src, dst, dest_buf, router
+        self.next_hop: list[Any] = []  # callbacks of the router the head reaches next (bound by the network)
+        self.queues: list[deque] = [deque() for _ in range(n_inputs)]  # waiting transactions per input port
+        self.nwait = self.rr = self.busy_until = 0
+        self.wake_at: int | None = None
+        self.blocked = False
+        self.need = 0  # credits the blocked head transaction waits for
+        self.packets = self.flits = self.bits = self.busy = 0
+        self.loopback_flits = 0  # ejection ports: flits of transactions that never left the router
+
+    def __repr__(self) -> str:
+        kind = ("inject", "link", "eject")[self.kind]
+        return f"<{kind} {self.src}->{self.dst}: {self.packets} packets, {self.flits} flits>"
+
+
+class Link(Port):
+    """A directed router-to-router link: its wire (``link_latency_cycles``, in the hop delay) and the output
+    port that serialises transactions onto it."""
+
+    __slots__ = ()
+
+    def __init__(self, src: int, dst: int, n_inputs: int, dest_buf: Any, router: Any) -> None:
+        super().__init__(LINK, src, dst, n_inputs, dest_buf, router)
+
+    def row(self) -> dict[str, int]:
+        """links.csv: packets, flits, bits and busy cycles of this link."""
+        return {
+            "src": self.src,
+            "dst": self.dst,
+            "packets": self.packets,
+            "flits": self.flits,
+            "bits": self.bits,
+            "busy_cycles": self.busy,
+        }

@@ -1,0 +1,290 @@
+"""A router: input buffers, a round-robin switch allocator per output, and the hop to the next router.
+
+Unit of transfer: a *transaction* (one packet, or several back-to-back packets of one spine sent together),
+with its size in flits. A head that reaches a router's switch allocator requests the output its route names
+(:class:`~elsa_tlm.noc.link.Port`); the output grants transactions one at a time, round-robin over the router's
+input ports, only when the downstream channel has credits for ``min(flits, capacity)`` (virtual cut-through).
+A granted head cuts through to the next router (one SimPy event per hop) while its tail follows ``ser`` cycles
+behind; its credits in this router's input buffer come back when the tail has left. Output and credit waits
+add one wake-up event only when a transaction actually has to wait. Stage delays: :mod:`elsa_tlm.noc.latency`.
+
+**The one fast path onto SimPy's heap** lives here, in :class:`HeapScheduler` and the two event classes
+below it: a hop reschedules the transaction itself (a :class:`Txn` is its own event) with one heap push, and a
+wake-up is a bare :class:`Tick`, so a hop costs one heap entry and no allocation. They rely on SimPy's
+``Environment._queue`` / ``_eid`` / ``_now`` and an event's ``_ok`` / ``_value``, checked against the pinned
+simpy version by ``tests/noc/test_noc_router.py``; no other module touches SimPy internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from heapq import heappush
+from typing import Any
+
+import simpy
+from simpy.core import NORMAL
+from simpy.events import Event
+
+from elsa_tlm.hw.channel import Channel
+from elsa_tlm.noc.latency import PipelineTiming
+from elsa_tlm.noc.link import EJECT, INJECT, LINK, Port
+
+
+class HeapScheduler:
+    """Schedules the NoC's events straight onto SimPy's heap (the documented fast path)."""
+
+    __slots__ = ("env", "_heap", "_eid")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self._heap, self._eid = env._queue, env._eid
+
+    def now(self) -> int:
+        return self.env._now
+
+    def at(self, when: int, event: Event) -> None:
+        """Put an already-triggered ``event`` on the heap for cycle ``when`` (>= now)."""
+        heappush(self._heap, (when, NORMAL, next(self._eid), event))
+
+    def succeed_at(self, event: Event, value: Any, when: int) -> None:
+        """Trigger a plain SimPy ``event`` with ``value`` at cycle ``when`` (its callbacks run then)."""
+        event._ok = True
+        event._value = value
+        self.env.schedule(event, NORMAL, when - self.env._now)
+
+
+class Tick(Event):
+    """A bare scheduled event carrying one object to one callback (cheaper than Timeout + closure)."""
+
+    def __init__(
+        self, env: simpy.Environment, delay: int, callback: Callable[[Tick], None], obj: Any
+    ) -> None:
+        self.env = env
+        self.callbacks = [callback]
+        self.obj = obj
+        self._value = obj
+        self._ok = True
+        env.schedule(self, NORMAL, delay)
+
+
+class Txn(Event):
+    """A transaction in flight. It is its own SimPy event: rescheduled once per hop (its head reaches the next
+    router's switch allocator), so a hop costs one heap entry and no allocation."""
+
+    __slots__ = (
+        "src",
+        "dst",
+        "flits",
+        "packets",
+        "bits",
+        "ser",
+        "need",
+        "ports",
+        "idx",
+        "buf",
+        "t0",
+        "ev",
+        "tag",
+        "inj",
+        "payload",
+    )
+
+    def __init__(self, env: simpy.Environment) -> None:  # no Event.__init__: fields set by the network
+        self.env = env
+        self._ok = True
+        self._value = self
+
+
+class NocActivity:
+    """What the deadlock watchdog watches, shared by the routers of one network."""
+
+    __slots__ = ("in_flight", "pending", "last_progress", "delivered", "events")
+
+    def __init__(self) -> None:
+        self.in_flight = self.pending = self.last_progress = self.delivered = self.events = 0
+
+
+class Router:
+    """One router: its input channels (index 0 the local core, then the neighbours in ascending order), its
+    outputs (links to the neighbours and the ejection port; the core's injection port is served here too) and
+    their switch allocation."""
+
+    def __init__(
+        self,
+        node: int,
+        inputs: list[Channel],
+        timing: PipelineTiming,
+        sched: HeapScheduler,
+        act: NocActivity,
+        check: Callable[[], None],
+        timeout: int,
+    ) -> None:
+        self.node, self.inputs = node, inputs
+        self.sched, self.env, self.act, self.check, self.timeout = sched, sched.env, act, check, timeout
+        self.d_hop, self.d_inject, self.d_eject = timing.d_hop, timing.d_inject, timing.d_eject
+        self.arrive_cbs = [self.arrive]  # shared by every head that reaches this router (SimPy swaps it out)
+        self.on_eject: Callable[[Txn, int], None] = lambda t, done: None  # bound by the network
+
+    # ---- heads arriving -------------------------------------------------------------------------------
+    def arrive(self, t: Txn) -> None:
+        """The head of ``t`` reaches this router's switch allocator: request its next output."""
+        act = self.act
+        act.pending -= 1
+        port = t.ports[t.idx]
+        inp = t.buf.idx
+        if not port.nwait:  # fast path (inlined request): idle output with room downstream
+            now = self.env._now
+            if port.busy_until <= now:
+                buf = port.dest_buf
+                if buf is None:
+                    self.grant(port, t, now, None)
+                    if act.in_flight and (act.pending == 0 or now - act.last_progress > self.timeout):
+                        self.check()
+                    return
+                used = buf.used
+                if buf.rel and buf.rel[0][0] <= now:
+                    used = buf.occupancy(now)
+                if used + t.need <= buf.cap:
+                    buf.used = used + t.need
+                    if buf.used > buf.peak:
+                        buf.peak = buf.used
+                    port.rr = inp
+                    self.grant(port, t, now, buf)
+                    return  # a hop was scheduled: progress is possible, nothing to check
+        port.queues[inp].append(t)
+        port.nwait += 1
+        self.allocate(port)
+        if act.in_flight:
+            self.check()
+
+    def request(self, port: Port, t: Txn, inp: int) -> None:
+        """Queue ``t`` at ``port``; fast path: an idle port with room downstream grants at once."""
+        if not port.nwait:
+            now = self.env._now
+            if port.busy_until <= now:
+                buf = port.dest_buf
+                if buf is None:
+                    self.grant(port, t, now, None)
+                    return
+                used = buf.used
+                if buf.rel and buf.rel[0][0] <= now:
+                    used = buf.occupancy(now)
+                if used + t.need <= buf.cap:
+                    buf.used = used + t.need
+                    if buf.used > buf.peak:
+                        buf.peak = buf.used
+                    port.rr = inp
+                    self.grant(port, t, now, buf)
+                    return
+        port.queues[inp].append(t)
+        port.nwait += 1
+        self.allocate(port)
+
+    # ---- switch allocation ----------------------------------------------------------------------------
+    def allocate(self, port: Port) -> None:
+        """Grant the transactions waiting at ``port``, round-robin over the input ports, back to back.
+
+        A busy port grants its next transaction for the cycle it frees (its credits are reserved now: only
+        this port feeds the downstream channel, so they cannot be taken in between), which needs no wake-up
+        event; a port blocked on credits waits for the release that frees enough room.
+        """
+        if not port.nwait:
+            return
+        now = self.env._now
+        queues = port.queues
+        n = len(queues)
+        buf = port.dest_buf
+        while port.nwait:
+            i = port.rr
+            for _ in range(n):
+                i = i + 1 if i + 1 < n else 0
+                if queues[i]:
+                    break
+            t = queues[i][0]
+            if buf is not None:
+                if buf.occupancy(now) + t.need > buf.cap:
+                    port.blocked = True
+                    port.need = t.need
+                    self.wake_when_room(port, buf)
+                    return
+                buf.used += t.need
+                if buf.used > buf.peak:
+                    buf.peak = buf.used
+                port.blocked = False
+            queues[i].popleft()
+            port.nwait -= 1
+            port.rr = i
+            self.grant(port, t, port.busy_until if port.busy_until > now else now, buf)
+
+    def grant(self, port: Port, t: Txn, now: int, buf: Channel | None) -> None:
+        """``t`` wins ``port`` for cycle ``now`` (the current cycle or, back to back, the cycle the port
+        frees; credits already taken in ``buf``): the port is busy for ``ser`` cycles, the head goes on."""
+        ser = t.ser
+        flits = t.flits
+        end = now + ser
+        port.busy_until = end
+        port.packets += t.packets
+        port.flits += flits
+        port.bits += t.bits
+        port.busy += ser
+        act = self.act
+        if end > act.last_progress:  # a granted train streams until its tail leaves: that is progress
+            act.last_progress = end
+        old = t.buf
+        if old is not None:  # the tail leaves the current input buffer ser cycles from now
+            old.credit(end, t.need)
+        kind = port.kind
+        if kind != EJECT:
+            if kind == INJECT and t.inj is not None:
+                t.inj(end)  # the core's output buffer frees when the tail has left it
+            t.buf = buf
+            t.idx += 1
+            act.pending += 1
+            act.events += 1
+            t.callbacks = port.next_hop
+            self.sched.at(now + (self.d_hop if kind == LINK else self.d_inject), t)
+        else:
+            if len(t.ports) == 2:  # injection then ejection: it never left its router
+                port.loopback_flits += flits
+            done = now + self.d_eject + ser
+            t.buf = None
+            act.in_flight -= 1
+            act.delivered += 1
+            self.on_eject(t, done)
+
+    # ---- waiting for credits --------------------------------------------------------------------------
+    def on_credit(self, buf: Channel) -> None:
+        """Credits came back to ``buf``: wake the output that feeds it if it waits for them."""
+        if buf.up.blocked:
+            buf.up.router.wake_when_room(buf.up, buf)
+
+    def wake_when_room(self, port: Port, buf: Channel) -> None:
+        """Wake a port blocked on ``buf``'s credits when the releases already known free enough room for
+        its head transaction (no wake-up for a release that would not be enough)."""
+        deficit = buf.used + port.need - buf.cap
+        acc = 0
+        for at, amount in sorted(buf.rel):
+            acc += amount
+            if acc >= deficit:
+                self._wake(port, max(at, self.env._now))
+                return
+
+    def _wake(self, port: Port, at: int) -> None:
+        if port.wake_at is not None and port.wake_at <= at:
+            return
+        port.wake_at = at
+        self.act.pending += 1
+        self.act.events += 1
+        Tick(self.env, at - self.env._now, self._on_wake, port)
+
+    def _on_wake(self, ev: Tick) -> None:
+        self.act.pending -= 1
+        port = ev.obj
+        if port.wake_at == self.env._now:
+            port.wake_at = None
+        self.allocate(port)
+        if self.act.in_flight:
+            self.check()
+
+
+__all__ = ["HeapScheduler", "Tick", "Txn", "NocActivity", "Router", "INJECT", "LINK", "EJECT"]
