@@ -43,9 +43,13 @@ def test_an_action_outside_the_breakdown_is_refused() -> None:
 
 
 def test_layer_energies_are_the_ledger_view_of_the_breakdown() -> None:
-    r = sim.run(load_config(None, ['workload.model="vgg16_cifar10"', "run.time_steps=2", "output.plots=false"]))
+    r = sim.run(
+        load_config(None, ['workload.model="vgg16_cifar10"', "run.time_steps=2", "output.plots=false"])
+    )
     b = r.summary["energy_breakdown_j"]
-    assert sum(float(row["energy_j"]) for row in r.layer_rows) == pytest.approx(sum(b[k] for k in PE_CATEGORIES))
+    assert sum(float(row["energy_j"]) for row in r.layer_rows) == pytest.approx(
+        sum(b[k] for k in PE_CATEGORIES)
+    )
     assert r.summary["energy_j"] == pytest.approx(sum(b.values()))
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from elsa_tlm import sim
-from elsa_tlm.chip import layer_events
 from elsa_tlm.config import load_config
+from elsa_tlm.elaborate import layer_events
 from elsa_tlm.energy import sop_counts
 from elsa_tlm.errors import MappingError
 from elsa_tlm.workload.activity import emitted_totals, statistical_activity

@@ -37,36 +37,11 @@ import numpy as np
 import simpy
 
 from elsa_tlm.hw.im2col import Im2colUnit
-from elsa_tlm.hw.ni import NetworkInterface, Train
+from elsa_tlm.hw.ni import FlitGenerator, NetworkInterface, Train, prefix_sums
 from elsa_tlm.hw.pe import ProcessingElement
 from elsa_tlm.hw.residual import ResidualUnit
 from elsa_tlm.schedule.policy import EmissionPolicy
-
-
-@dataclass
-class ProducerLink:
-    """How one producer layer's trains complete this slice's input spines.
-
-    Trains carry ranges of their producer slice's emission order. ``posmaps[k]`` maps producer slice k's
-    emission positions to this slice's absorption positions (None: the same order, the fast path);
-    ``need``: parts per absorption position this producer delivers (its slices that emit that spine);
-    ``flatten``: the producer's spines together form this slice's single input spine; ``skip_ops[k]``
-    (skip links): cumulative residual-unit cycles over producer slice k's emission positions, (T, n + 1).
-    """
-
-    name: str
-    need: np.ndarray  # (n_in,)
-    flatten: bool
-    skip: bool  # taken by the router's residual unit (no PE time)
-    posmaps: list[np.ndarray | None]
-    skip_ops: list[np.ndarray] | None = None
-
-    def ops(self, train: Train) -> int:
-        """Residual-unit cycles of a skip train: ceil(spikes / 16) per spine it completes."""
-        if self.skip_ops is None:
-            return 0
-        cum = self.skip_ops[train.src_slice]
-        return int(sum(int(cum[t, hi] - cum[t, lo]) for t, lo, hi in train.items))
+from elsa_tlm.schedule.readiness import ProducerLink, Readiness
 
 
 @dataclass
@@ -114,6 +89,31 @@ BUSY, STALLED, STARVED = (
 )  # lane-group states the core integrates over time  # positions checked per probe when the completed prefix advances
 
 
+@dataclass
+class SliceSpec:
+    """What a layer slice is, computed before time starts (:mod:`elsa_tlm.elaborate`): in *positions* (input
+    spines in absorption order, outputs in release order, emitted spines in emission order)."""
+
+    name: str
+    layer: str
+    node: int
+    T: int
+    n_in: int
+    index: int  # slice index within its layer
+    absorb_pos: np.ndarray  # (T, n_in) PE cycles to absorb each input position (whole spine)
+    write_pos: np.ndarray  # (T, n_in) of those, the im2col unit's write cycles
+    fire_rel: np.ndarray  # (T, n_out) cycles to fire each output, in release order
+    rel_count: np.ndarray  # (n_in + 1,) outputs released once a prefix of P positions is complete
+    emit_count: np.ndarray  # (n_out + 1,) spines emitted once F outputs are fired (pool), in order
+    producers: list[ProducerLink]
+    packets: np.ndarray  # (T, n_emit) per emission position
+    flits: np.ndarray
+    spikes: np.ndarray
+    destinations: list[int]
+    softmax: bool = False
+    pe_share: list[float] = field(default_factory=list)  # per PE: fraction of a transaction it computes
+
+
 class LayerSlice:
     """The state of one layer slice on its core: readiness, queues of work, emission.
 
@@ -123,50 +123,34 @@ class LayerSlice:
     are prefix counters and cumulative sums, not per-spine bookkeeping.
     """
 
-    def __init__(
-        self,
-        name: str,
-        layer: str,
-        node: int,
-        T: int,
-        n_in: int,
-        absorb_pos: np.ndarray,  # (T, n_in) cycles to absorb each input position (whole spine)
-        write_pos: np.ndarray,  # (T, n_in) of those, the im2col unit's write cycles
-        fire_rel: np.ndarray,  # (T, n_out) cycles to fire each output, in release order
-        rel_count: np.ndarray,  # (n_in + 1,) outputs released once a prefix of P positions is complete
-        emit_count: np.ndarray,  # (n_out + 1,) spines emitted once F outputs are fired (pool), in order
-        producers: list[ProducerLink],
-        policy: EmissionPolicy,
-        packets: np.ndarray,  # (T, n_emit) per emission position
-        flits: np.ndarray,
-        spikes: np.ndarray,
-        destinations: list[int],
-        chunk_flits: int,
-        index: int = 0,
-        softmax: bool = False,
-        pe_share: list[float] | None = None,
-    ) -> None:
-        self.name, self.layer, self.node, self.T, self.n_in = name, layer, node, T, n_in
-        self.index = index  # slice index within its layer (trains carry it)
-        self.n_out = fire_rel.shape[1]
-        self.n_emit = int(emit_count[-1])
+    def __init__(self, spec: SliceSpec, policy: EmissionPolicy, chunk_flits: int) -> None:
+        self.name, self.layer, self.node, self.T, self.n_in = (
+            spec.name,
+            spec.layer,
+            spec.node,
+            spec.T,
+            spec.n_in,
+        )
+        T, n_in = spec.T, spec.n_in
+        self.index = spec.index  # slice index within its layer (trains carry it)
+        self.n_out = spec.fire_rel.shape[1]
+        self.n_emit = int(spec.emit_count[-1])
         # plain lists: read a few entries per transaction
-        self.rel_count: list[int] = rel_count.tolist()
-        self.emit_count: list[int] = emit_count.tolist()
-        self.cum_fire = _cum(fire_rel)
+        self.emit_count: list[int] = spec.emit_count.tolist()
+        self.cum_fire = prefix_sums(spec.fire_rel)
         self.policy = policy
+        producers = spec.producers
         self.producers = {p.name: p for p in producers}
         main = sum((p.need for p in producers if not p.skip), np.zeros(n_in, dtype=np.int64))
         # absorb cost of a main part: the whole spine's cost shared by the parts that deliver it
-        self.absorb_pos = absorb_pos / np.maximum(main, 1)[None, :]
-        self.cum_absorb = _cum(self.absorb_pos)
-        self.write_pos = write_pos / np.maximum(main, 1)[None, :]
-        self.cum_write = _cum(self.write_pos)
+        self.absorb_pos = spec.absorb_pos / np.maximum(main, 1)[None, :]
+        self.cum_absorb = prefix_sums(self.absorb_pos)
+        self.write_pos = spec.write_pos / np.maximum(main, 1)[None, :]
+        self.cum_write = prefix_sums(self.write_pos)
         need = sum((p.need for p in producers), np.zeros(n_in, dtype=np.int64))
-        self.missing = [
-            need.tolist() for _ in range(T)
-        ]  # per step: parts each input position still waits for
-        self.prefix = [0] * T  # per step: input positions complete in absorption order
+        # which outputs are released: the schedule's readiness rule (prefixes of the absorption order)
+        self.ready = Readiness(T, n_in, need, spec.rel_count.tolist(), spec.softmax)
+        self.prefix, self.rel_count = self.ready.prefix, self.ready.rel_count
         self.parts: deque[_Part] = deque()
         self.fired = [0] * T  # per step: outputs fired (release order)
         self.emitted = [0] * T  # per step: spines emitted (emission order)
@@ -174,20 +158,27 @@ class LayerSlice:
         self.pending: list[tuple[int, int, int]] = []
         self.outbox: deque[Train] = deque()
         self.blocked = False
-        self.cum_fl, self.cum_pk, self.cum_sp = _cum(flits), _cum(packets), _cum(spikes)
-        self.destinations = destinations
-        self.chunk = chunk_flits
         # output layer: (first spine's cycle, last spine's cycle, steps) of each batch leaving the chip
         self.out_log: list[tuple[int, int, list[int]]] = []
         self.stats = SliceStats(step_done=[-1] * T)
+        # the flit generator of the router's network interface: packetises the emitted spines into trains
+        self.flitgen = FlitGenerator(
+            spec.layer,
+            spec.node,
+            spec.index,
+            spec.packets,
+            spec.flits,
+            spec.spikes,
+            spec.destinations,
+            chunk_flits,
+        )
+        self.destinations = spec.destinations
         self.first = not producers
         self.now = 0  # the cycle of the transaction being prepared (set by the core)
-        # a spiking softmax: when the step's first token was absorbed and when its last one released the step
-        self.softmax = softmax
-        self.stall_from = np.full(T, -1, dtype=np.int64)
-        self.stall_to = np.full(T, -1, dtype=np.int64)
+        self.softmax = spec.softmax  # a spiking softmax: the step waits for its every Q and K token
+        self.stall_from, self.stall_to = self.ready.stall_from, self.ready.stall_to
         self.next_input = 0  # first layer: flat (step, position) of the next input spine
-        self.pe_share = pe_share or []  # per PE of the core: fraction of a transaction its circuits compute
+        self.pe_share = spec.pe_share  # per PE of the core: fraction of a transaction its circuits compute
 
     # ------------------------------------------------------------------------------------------ inputs
     def is_skip(self, producer: str) -> bool:
@@ -198,7 +189,7 @@ class LayerSlice:
 
     def skip_added(self, train: Train) -> None:
         """The residual unit added a skip train: its spines' skip parts are complete."""
-        self._complete(self.producers[train.producer], train.items, train.src_slice)
+        self.ready.complete(self.producers[train.producer], train.items, train.src_slice, self.now)
 
     def arrive(self, train: Train) -> bool:
         """A train from a producer arrived; returns True if it needs PE time (a main-path part). A skip
@@ -228,37 +219,6 @@ class LayerSlice:
         # an empty item list is the front of a spine longer than one FIFO: its spikes cost with its tail
         self.parts.append(_Part(train.items, n, cost, write, train))
         return True
-
-    def _complete(self, link: ProducerLink, items: list[tuple[int, int, int]], src: int) -> None:
-        """Parts of input spines absorbed: advance each step's complete prefix (plain lists: a part touches
-        a few positions, and the prefix passes each position once per step)."""
-        posmap = link.posmaps[src]
-        n = self.n_in
-        for t, lo, hi in items:
-            mi = self.missing[t]
-            if link.flatten:
-                mi[0] -= hi - lo
-                first = 0
-            elif posmap is None:
-                for q in range(lo, hi):
-                    mi[q] -= 1
-                first = lo
-            else:
-                pos = posmap[lo:hi].tolist()
-                for q in pos:
-                    mi[q] -= 1
-                first = min(pos)
-            p = self.prefix[t]
-            if first > p:
-                continue  # the prefix still waits for an earlier position
-            while p < n and mi[p] == 0:
-                p += 1
-            self.prefix[t] = p
-            if self.softmax:
-                if self.stall_from[t] < 0:
-                    self.stall_from[t] = self.now
-                if p == n and self.stall_to[t] < 0:
-                    self.stall_to[t] = self.now
 
     # ------------------------------------------------------------------------------------------ work
     def has_absorb(self) -> bool:
@@ -325,7 +285,7 @@ class LayerSlice:
                 acost.append(ca)
                 awrite.append(cw)
                 n += p.n
-                self._complete(self.producers[p.train.producer], p.items, p.train.src_slice)
+                self.ready.complete(self.producers[p.train.producer], p.items, p.train.src_slice, self.now)
                 thr.append(self._released(ft) if live else 0)
         fires: list[tuple[int, int, int]] = []
         fire = 0.0
@@ -399,69 +359,19 @@ class LayerSlice:
         return out
 
     def _packetise(self, ready: Callable[[int], int]) -> list[tuple[int, list[Train]]]:
-        """Trains of the pending spines; ``ready(e)``: the cycle emitted spine ``e`` is complete."""
+        """Trains of the pending spines (the flit generator's); ``ready(e)``: the cycle emitted spine ``e`` is
+        complete. The output layer's spines leave the chip instead: logged."""
         if not self.pending:
             return []
         items, self.pending = self.pending, []
         if not self.destinations:  # output layer: results leave the chip
-            t0, lo0, _ = items[0]
-            t1, _, hi1 = items[-1]
+            _, lo0, _ = items[0]
+            _, _, hi1 = items[-1]
             self.out_log.append((ready(lo0), ready(hi1 - 1), [t for t, _, _ in items]))
             return []
-        cfl, cpk, csp = self.cum_fl, self.cum_pk, self.cum_sp
-        total = sum(int(cfl[t, hi] - cfl[t, lo]) for t, lo, hi in items)
-        if total <= self.chunk:  # the common case: one train
-            pk = sum(int(cpk[t, hi] - cpk[t, lo]) for t, lo, hi in items)
-            sp = sum(int(csp[t, hi] - csp[t, lo]) for t, lo, hi in items)
-            return [(ready(items[-1][2] - 1), self._train(items, total, pk, sp))]
-        # longer outputs: trains of at most one FIFO queue each; a spine completes in the train with its tail
-        out: list[tuple[int, list[Train]]] = []
-        for t, lo, hi in items:
-            a = lo
-            while a < hi:
-                base = cfl[t, a]
-                b = int(np.searchsorted(cfl[t], base + self.chunk, side="right")) - 1
-                b = min(max(b, a), hi)
-                if b == a:  # spine a alone is longer than a FIFO: fronts without completion, then its tail
-                    f, p, s = (
-                        int(cfl[t, a + 1] - base),
-                        int(cpk[t, a + 1] - cpk[t, a]),
-                        int(csp[t, a + 1] - csp[t, a]),
-                    )
-                    when = ready(a)
-                    trains: list[Train] = []
-                    while f > self.chunk:
-                        trains += self._train(
-                            [], self.chunk, max(1, p * self.chunk // f), s * self.chunk // f
-                        )
-                        p, s, f = max(1, p - p * self.chunk // f), s - s * self.chunk // f, f - self.chunk
-                    trains += self._train([(t, a, a + 1)], f, p, s)
-                    out.append((when, trains))
-                    a += 1
-                    continue
-                fl, pk, sp = int(cfl[t, b] - base), int(cpk[t, b] - cpk[t, a]), int(csp[t, b] - csp[t, a])
-                out.append((ready(b - 1), self._train([(t, a, b)], fl, pk, sp)))
-                a = b
+        out = self.flitgen.trains(items, ready)
+        self.stats.packets_out, self.stats.flits_out = self.flitgen.packets_out, self.flitgen.flits_out
         return out
-
-    def _train(self, items: list[tuple[int, int, int]], flits: int, packets: int, spikes: int) -> list[Train]:
-        """One train per destination core."""
-        if flits == 0:  # only empty spines: one head-only flit announces them
-            flits, packets = 1, 1
-        n = len(self.destinations)
-        self.stats.packets_out += packets * n
-        self.stats.flits_out += flits * n
-        return [
-            Train(self.layer, self.node, dst, items, flits, packets, spikes, self.index)
-            for dst in self.destinations
-        ]
-
-
-def _cum(a: np.ndarray) -> np.ndarray:
-    """Cumulative sums along the last axis with a leading zero: range sums in O(1)."""
-    out = np.zeros((*a.shape[:-1], a.shape[-1] + 1), dtype=np.float64 if a.dtype.kind == "f" else np.int64)
-    np.cumsum(a, axis=-1, out=out[..., 1:])
-    return out
 
 
 class LaneGroup:

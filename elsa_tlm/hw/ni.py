@@ -12,6 +12,8 @@ decoder frees FIFO space as spikes leave it; a lane group knows that cycle when 
 for skip-path trains of residual joins, when the router's residual unit has added them
 (:mod:`elsa_tlm.hw.residual`).
 
+The flit generator (:class:`FlitGenerator`, one per producer slice) cuts a slice's emitted spines into trains.
+
 Both buffers are :class:`~elsa_tlm.hw.channel.Channel` s the interface owns: the output buffer's credits come
 back when the router has taken a train's tail; the input FIFOs are the channel the network ejects trains into
 (its credits are the ejection port's) and whose ``sink`` is the interface's decoder. The interface talks to the
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import simpy
 
 from elsa_tlm.hw.channel import Channel
@@ -146,3 +149,92 @@ class NetworkInterface:
         """The core has (or will have by cycle ``at``) written a train's spikes into its PE input buffers:
         its FIFO space goes back to the router then (the flit decoder frees FIFO space as spikes leave)."""
         self.inbox.release(flits, at)
+
+
+class FlitGenerator:
+    """The flit generator of the router's network interface for one producer slice: packetises its emitted
+    spines (ranges of its emission order) into trains, one per destination core, of at most ``chunk`` flits
+    (half the consumer's input FIFOs: one train is absorbed while the next arrives); a spine longer than that
+    goes as fronts without completion, then its tail. Sizes per spine (packets, flits, spikes per step) come
+    from the packet format, computed before time starts."""
+
+    def __init__(
+        self,
+        layer: str,
+        node: int,
+        index: int,
+        packets: np.ndarray,
+        flits: np.ndarray,
+        spikes: np.ndarray,
+        destinations: list[int],
+        chunk: int,
+    ) -> None:
+        self.layer, self.node, self.index, self.destinations, self.chunk = (
+            layer,
+            node,
+            index,
+            destinations,
+            chunk,
+        )
+        self.cum_fl, self.cum_pk, self.cum_sp = prefix_sums(flits), prefix_sums(packets), prefix_sums(spikes)
+        self.packets_out = self.flits_out = 0
+
+    def trains(
+        self, items: list[tuple[int, int, int]], ready: Callable[[int], int]
+    ) -> list[tuple[int, list[Train]]]:
+        """``(cycle, trains)`` for emitted spines ``items`` ((step, lo, hi) ranges); ``ready(e)``: the cycle
+        emitted spine ``e`` is complete (a train leaves when its last spine is)."""
+        cfl, cpk, csp = self.cum_fl, self.cum_pk, self.cum_sp
+        total = sum(int(cfl[t, hi] - cfl[t, lo]) for t, lo, hi in items)
+        if total <= self.chunk:  # the common case: one train
+            pk = sum(int(cpk[t, hi] - cpk[t, lo]) for t, lo, hi in items)
+            sp = sum(int(csp[t, hi] - csp[t, lo]) for t, lo, hi in items)
+            return [(ready(items[-1][2] - 1), self._train(items, total, pk, sp))]
+        # longer outputs: trains of at most one FIFO queue each; a spine completes in the train with its tail
+        out: list[tuple[int, list[Train]]] = []
+        for t, lo, hi in items:
+            a = lo
+            while a < hi:
+                base = cfl[t, a]
+                b = int(np.searchsorted(cfl[t], base + self.chunk, side="right")) - 1
+                b = min(max(b, a), hi)
+                if b == a:  # spine a alone is longer than a FIFO: fronts without completion, then its tail
+                    f, p, s = (
+                        int(cfl[t, a + 1] - base),
+                        int(cpk[t, a + 1] - cpk[t, a]),
+                        int(csp[t, a + 1] - csp[t, a]),
+                    )
+                    when = ready(a)
+                    trains: list[Train] = []
+                    while f > self.chunk:
+                        trains += self._train(
+                            [], self.chunk, max(1, p * self.chunk // f), s * self.chunk // f
+                        )
+                        p, s, f = max(1, p - p * self.chunk // f), s - s * self.chunk // f, f - self.chunk
+                    trains += self._train([(t, a, a + 1)], f, p, s)
+                    out.append((when, trains))
+                    a += 1
+                    continue
+                fl, pk, sp = int(cfl[t, b] - base), int(cpk[t, b] - cpk[t, a]), int(csp[t, b] - csp[t, a])
+                out.append((ready(b - 1), self._train([(t, a, b)], fl, pk, sp)))
+                a = b
+        return out
+
+    def _train(self, items: list[tuple[int, int, int]], flits: int, packets: int, spikes: int) -> list[Train]:
+        """One train per destination core."""
+        if flits == 0:  # only empty spines: one head-only flit announces them
+            flits, packets = 1, 1
+        n = len(self.destinations)
+        self.packets_out += packets * n
+        self.flits_out += flits * n
+        return [
+            Train(self.layer, self.node, dst, items, flits, packets, spikes, self.index)
+            for dst in self.destinations
+        ]
+
+
+def prefix_sums(a: np.ndarray) -> np.ndarray:
+    """Cumulative sums along the last axis with a leading zero: range sums in O(1)."""
+    out = np.zeros((*a.shape[:-1], a.shape[-1] + 1), dtype=np.float64 if a.dtype.kind == "f" else np.int64)
+    np.cumsum(a, axis=-1, out=out[..., 1:])
+    return out
