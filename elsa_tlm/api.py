@@ -84,9 +84,7 @@ def run(
     if cfg.workload.activity == "functional":
         from elsa_tlm import elastic
 
-        er = elastic.run(cfg)
-        er.result.extra_writers.append(lambda folder: elastic.write_extras(er, folder))
-        return figures.attach(er.result)
+        return figures.attach(elastic.run(cfg).result)  # the accuracy study over the test set, and its runs
     from elsa_tlm import sim
 
     if plan is None or plan.config is not cfg:
@@ -101,17 +99,22 @@ def sweep(
     axes: Sequence[str] = (),
     workers: int = 2,
     executor: Any = None,
+    infeasible: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run a sweep file into ``out`` (resuming finished points) and return its sweep.csv rows.
 
     ``overrides`` are fixed ``section.key=value`` for every point, ``axes`` replace or add axes
     (``section.key=[v1, v2]``); ``executor`` is any ``concurrent.futures.Executor`` (default: ``workers``
-    local processes that end with this process).
+    local processes that end with this process); ``infeasible`` ("refuse" or "record") overrides the sweep
+    file's choice for points whose topology, routing or mapping cannot be built; ``log`` gets progress lines.
     """
     from elsa_tlm import sweeps as _sweep
 
     sw = _sweep.load_sweep(sweep_file, overrides, axes)
-    return _sweep.run_sweep(sw, Path(out), executor, workers)
+    if infeasible is not None:
+        sw = dataclasses.replace(sw, infeasible=infeasible)
+    return _sweep.run_sweep(sw, Path(out), executor, workers, **({"log": log} if log else {}))
 
 
 def save(result: Result, folder: str | os.PathLike) -> Path:

@@ -8,8 +8,10 @@ exits with status 3 and says which links or slices were stuck.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import time
 from pathlib import Path
 
 from elsa_tlm.config import load_config
@@ -146,14 +148,7 @@ exit status: 0 ok; 1 a sweep ran but some points failed; 2 bad input (one 'error
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from elsa_tlm.version import __version__
-
-    p = argparse.ArgumentParser(
-        prog="elsa-tlm", description="Transaction-level model of the ELSA SNN accelerator"
-    )
-    p.add_argument("--version", action="version", version=f"elsa-tlm {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+def register_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     sp = sub.add_parser(
         "run",
         help="run a scenario",
@@ -171,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-activity", metavar="NPZ", help="save the spike activity for workload.activity=replay"
     )
     sp.set_defaults(func=cmd_run)
+    return sp
+
+
+def register_validate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     sv = sub.add_parser(
         "validate",
         help="check a scenario: config, topology, routing and mapping (refuses what run would)",
@@ -178,17 +177,118 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("scenario")
     sv.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
     sv.set_defaults(func=cmd_validate)
+    return sv
+
+
+def register_sweep(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``sweep`` subcommand to the main parser."""
+    p = subparsers.add_parser(
+        "sweep",
+        help="run a parameter sweep (a sweep TOML file) on processes or Dask",
+        epilog="exit status: 0 every point ran; 1 some points failed (listed, and in sweep.csv); 2 bad input "
+        "or an infeasible point (nothing run); 130 interrupted.",
+    )
+    p.add_argument("sweep", help="sweep TOML file (version = 1, base, set, [axes], points)")
+    p.add_argument("--out", help="output folder (default results/sweeps/<sweep-name>)")
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    p.add_argument("--executor", choices=["process", "dask"], default="process")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler (default: a local cluster)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every point"
+    )
+    p.add_argument(
+        "--axis", action="append", default=[], metavar="SECTION.KEY=[V1,V2]", help="replace or add an axis"
+    )
+    p.add_argument(
+        "--infeasible",
+        choices=["refuse", "record"],
+        help="points whose topology/routing/mapping cannot be built: refuse the sweep (default) or record them",
+    )
+    p.add_argument("--dry-run", action="store_true", help="validate and list the points, run nothing")
+    p.set_defaults(func=cmd_sweep)
+    return p
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """The ``elsa-tlm sweep`` command (exit status: see the subcommand's help)."""
+    from elsa_tlm import api
+    from elsa_tlm.sweeps import MAX_WORKERS, _describe, check_points, load_sweep, make_executor, plan
+
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
+    sweep = load_sweep(args.sweep, args.set, args.axis)
+    if args.infeasible:
+        sweep = dataclasses.replace(sweep, infeasible=args.infeasible)
+    points = plan(sweep)
+    out = Path(args.out) if args.out else Path("results") / "sweeps" / sweep.name
+    if args.dry_run:
+        bad = check_points(points, "record")
+        for p in points:
+            flag = f"  [infeasible: {bad[p.hash]}]" if p.hash in bad else ""
+            print(f"{p.hash}  {_describe({k: sweep.label(v) for k, v in p.values.items()})}{flag}")
+        print(
+            f"{len(points)} points ({len({p.hash for p in points})} distinct, {len(bad)} infeasible) -> {out}"
+        )
+        return 0
+    ex, close = (
+        (None, None) if args.executor == "process" else make_executor("dask", args.workers, args.scheduler)
+    )
+    t0 = time.perf_counter()
+
     try:
-        from elsa_tlm.noc import cli as noc_cli
+        rows = api.sweep(
+            args.sweep,
+            out,
+            args.set,
+            args.axis,
+            args.workers,
+            ex,
+            infeasible=args.infeasible,
+            log=lambda m: print(m, file=sys.stderr),
+        )
+    finally:
+        if close:
+            close()
+    failed = [r for r in rows if r["status"] not in ("ok", "infeasible")]
+    infeasible = sum(r["status"] == "infeasible" for r in rows)
+    print(
+        f"sweep {sweep.name}: {len(rows)} points, {len(rows) - len(failed) - infeasible} ok, "
+        f"{len(failed)} failed, {infeasible} infeasible (recorded), {time.perf_counter() - t0:.1f} s "
+        f"-> {out}/sweep.csv, points/<hash>/"
+    )
+    if failed:
+        print(
+            f"error: {len(failed)} of {len(rows)} sweep points failed (status and error in sweep.csv)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
-        noc_cli.register(sub)
-    except ImportError:  # pragma: no cover - the NoC CLI ships with the package
-        pass
-    from elsa_tlm import sweeps
-    from elsa_tlm.figures import report
 
-    sweeps.register(sub)
-    report.register(sub)
+# The subcommands, in help order: name -> "module:function" that adds it (each command calls elsa_tlm.api or,
+# for the NoC-only and report commands, the subsystem's own entry point).
+SUBCOMMANDS: tuple[tuple[str, str], ...] = (
+    ("run", "elsa_tlm.cli:register_run"),
+    ("validate", "elsa_tlm.cli:register_validate"),
+    ("noc", "elsa_tlm.noc.cli:register"),
+    ("sweep", "elsa_tlm.cli:register_sweep"),
+    ("report", "elsa_tlm.figures.report:register"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    from elsa_tlm.version import __version__
+
+    p = argparse.ArgumentParser(
+        prog="elsa-tlm", description="Transaction-level model of the ELSA SNN accelerator"
+    )
+    p.add_argument("--version", action="version", version=f"elsa-tlm {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for _name, where in SUBCOMMANDS:
+        module, func = where.split(":")
+        getattr(importlib.import_module(module), func)(sub)
     return p
 
 

@@ -11,6 +11,7 @@ components and binds their ports.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +46,13 @@ class Elaboration:
     pes: dict[int, list[ProcessingElement]]  # per used core
     buffers: dict[tuple, BufferResult]  # (layer, queues, band rows) -> input-buffer behaviour
     costs: dict[tuple[str, int], SliceCosts]
-    specs: dict[tuple[str, int], SliceSpec]  # per (layer, slice index), in layer order
-    payload_bits: int  # meaningful bits of every packet sent (headers, spikes, CRCs; no padding)
+    specs: Iterator[tuple[tuple[str, int], SliceSpec]]  # (layer, slice index) -> spec, in layer order, made
+    # lazily: the builder turns each into its slice before the next is made (a run's peak memory holds the
+    # slices, not the slices and all their specs)
+    payload_bits: int = (
+        0  # meaningful bits of every packet sent (headers, spikes, CRCs; no padding); complete
+    )
+    # once ``specs`` is exhausted
 
 
 def layer_events(wl: Any, act: Any) -> dict[str, np.ndarray]:
@@ -174,55 +180,63 @@ def elaborate(plan: Any) -> Elaboration:
     pes = _pes(cfg, mapping)
     buffers, costs = _costs(cfg, wl, act, mapping, orders, events, fires, targets, pes)
 
-    # every slice in positions: absorption (its layer's input order), release and emission orders
-    emit_ids: dict[tuple[str, int], np.ndarray] = {}  # spines each slice emits, in its emission order
-    spikes_of: dict[
-        tuple[str, int], np.ndarray
-    ] = {}  # (T, emitted spines): spikes each slice sends per spine
-    payload = 0
-    specs: dict[tuple[str, int], SliceSpec] = {}
-    for layer in wl.layers:
-        total = act.emitted[layer.name].reshape(T, -1)
-        dest_nodes = sorted({c.core for cname in layer.consumers for c in mapping.by_layer[cname]})
-        order_in = orders.in_order[layer.name]
-        ra = orders.windows[layer.name].release_after(order_in)
-        producers = producer_links(
-            layer, wl, mapping, order_in, emit_ids, spikes_of, cfg.chip.accumulator_lanes
-        )
-        for s in mapping.by_layer[layer.name]:
-            tg = targets[(layer.name, s.index)]
-            rel_local, rel_count = slice_release(ra, tg, layer.n_in)
-            ids, emit_count = emission(layer, orders.pools[layer.name], tg, rel_local, s)
-            emit_ids[(layer.name, s.index)] = ids
-            if s.is_band:
-                sp = total[:, ids]  # every channel of its rows
-            else:
-                share = (total * s.col_hi) // layer.cout - (total * s.col_lo) // layer.cout  # its channels
-                sp = share[:, ids]
-            spikes_of[(layer.name, s.index)] = sp
-            pk, fl, _ = fmt.size(sp)
-            payload += int(fmt.payload_bits(sp).sum()) * len(dest_nodes)
-            c = costs[(layer.name, s.index)]
-            specs[(layer.name, s.index)] = SliceSpec(
-                f"{layer.name}#{s.index}",
-                layer.name,
-                s.core,
-                T,
-                layer.n_in,
-                s.index,
-                c.absorb[:, order_in],
-                c.write[:, order_in],
-                c.fire[:, rel_local],
-                rel_count,
-                emit_count,
-                producers,
-                pk.reshape(sp.shape),
-                fl.reshape(sp.shape),
-                sp,
-                dest_nodes,
-                softmax=layer.softmax,
-                pe_share=[
-                    pe.share(f"{layer.name}#{s.index}", c.passes, layer.row_block) for pe in pes[s.core]
-                ],
+    el = Elaboration(fmt, events, fires, pes, buffers, costs, iter(()))
+
+    def specs() -> Iterator[tuple[tuple[str, int], SliceSpec]]:
+        # every slice in positions: absorption (its layer's input order), release and emission orders
+        emit_ids: dict[tuple[str, int], np.ndarray] = {}  # spines each slice emits, in its emission order
+        # (T, emitted spines): spikes each slice sends per spine
+        spikes_of: dict[tuple[str, int], np.ndarray] = {}
+        for layer in wl.layers:
+            total = act.emitted[layer.name].reshape(T, -1)
+            dest_nodes = sorted({c.core for cname in layer.consumers for c in mapping.by_layer[cname]})
+            order_in = orders.in_order[layer.name]
+            ra = orders.windows[layer.name].release_after(order_in)
+            producers = producer_links(
+                layer, wl, mapping, order_in, emit_ids, spikes_of, cfg.chip.accumulator_lanes
             )
-    return Elaboration(fmt, events, fires, pes, buffers, costs, specs, payload)
+            for s in mapping.by_layer[layer.name]:
+                tg = targets[(layer.name, s.index)]
+                rel_local, rel_count = slice_release(ra, tg, layer.n_in)
+                ids, emit_count = emission(layer, orders.pools[layer.name], tg, rel_local, s)
+                emit_ids[(layer.name, s.index)] = ids
+                if s.is_band:
+                    sp = total[:, ids]  # every channel of its rows
+                else:
+                    share = (total * s.col_hi) // layer.cout - (
+                        total * s.col_lo
+                    ) // layer.cout  # its channels
+                    sp = share[:, ids]
+                spikes_of[(layer.name, s.index)] = sp
+                pk, fl, _ = fmt.size(sp)
+                el.payload_bits += int(fmt.payload_bits(sp).sum()) * len(dest_nodes)
+                c = costs[(layer.name, s.index)]
+                yield (
+                    (layer.name, s.index),
+                    SliceSpec(
+                        f"{layer.name}#{s.index}",
+                        layer.name,
+                        s.core,
+                        T,
+                        layer.n_in,
+                        s.index,
+                        c.absorb[:, order_in],
+                        c.write[:, order_in],
+                        c.fire[:, rel_local],
+                        rel_count,
+                        emit_count,
+                        producers,
+                        pk.reshape(sp.shape),
+                        fl.reshape(sp.shape),
+                        sp,
+                        dest_nodes,
+                        softmax=layer.softmax,
+                        pe_share=[
+                            pe.share(f"{layer.name}#{s.index}", c.passes, layer.row_block)
+                            for pe in pes[s.core]
+                        ],
+                    ),
+                )
+
+    el.specs = specs()
+    return el

@@ -115,8 +115,12 @@ def run(cfg: Config) -> ElasticRun:
         "test_set_exit_cycle": float(exit_cycle_all.mean()),
         "test_set_accuracy": float((dr.pred_per_step[np.arange(labels.size), exits_all] == labels).mean()),
     }
-    first.summary = summary
-    return ElasticRun(first, rows, acc_step, [float(x) for x in mean_steps])
+    # the run's result: the first sample's chip run with the elastic summary, writing samples.csv beside it
+    er = ElasticRun(
+        replace(first, summary=summary, extra_writers=[]), rows, acc_step, [float(x) for x in mean_steps]
+    )
+    er.result.extra_writers.append(lambda folder: write_extras(er, folder))
+    return er
 
 
 def _truncated_workload(wl: Workload, steps: int) -> Workload:

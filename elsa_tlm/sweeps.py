@@ -28,9 +28,7 @@ cluster (``--executor dask --scheduler tcp://HOST:PORT``; point folders must be 
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -523,75 +521,3 @@ def make_executor(kind: str, workers: int, scheduler: str | None) -> tuple[cf.Ex
         client.close()
 
     return ex, close
-
-
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``sweep`` subcommand to the main parser."""
-    p = subparsers.add_parser(
-        "sweep",
-        help="run a parameter sweep (a sweep TOML file) on processes or Dask",
-        epilog="exit status: 0 every point ran; 1 some points failed (listed, and in sweep.csv); 2 bad input "
-        "or an infeasible point (nothing run); 130 interrupted.",
-    )
-    p.add_argument("sweep", help="sweep TOML file (version = 1, base, set, [axes], points)")
-    p.add_argument("--out", help="output folder (default results/sweeps/<sweep-name>)")
-    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
-    p.add_argument("--executor", choices=["process", "dask"], default="process")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler (default: a local cluster)")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every point"
-    )
-    p.add_argument(
-        "--axis", action="append", default=[], metavar="SECTION.KEY=[V1,V2]", help="replace or add an axis"
-    )
-    p.add_argument(
-        "--infeasible",
-        choices=["refuse", "record"],
-        help="points whose topology/routing/mapping cannot be built: refuse the sweep (default) or record them",
-    )
-    p.add_argument("--dry-run", action="store_true", help="validate and list the points, run nothing")
-    p.set_defaults(func=cmd_sweep)
-    return p
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    """The ``elsa-tlm sweep`` command (exit status: see the subcommand's help)."""
-    if not 1 <= args.workers <= MAX_WORKERS:
-        raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
-    sweep = load_sweep(args.sweep, args.set, args.axis)
-    if args.infeasible:
-        sweep = dataclasses.replace(sweep, infeasible=args.infeasible)
-    points = plan(sweep)
-    out = Path(args.out) if args.out else Path("results") / "sweeps" / sweep.name
-    if args.dry_run:
-        bad = check_points(points, "record")
-        for p in points:
-            flag = f"  [infeasible: {bad[p.hash]}]" if p.hash in bad else ""
-            print(f"{p.hash}  {_describe({k: sweep.label(v) for k, v in p.values.items()})}{flag}")
-        print(
-            f"{len(points)} points ({len({p.hash for p in points})} distinct, {len(bad)} infeasible) -> {out}"
-        )
-        return 0
-    ex, close = (
-        (None, None) if args.executor == "process" else make_executor("dask", args.workers, args.scheduler)
-    )
-    t0 = time.perf_counter()
-    try:
-        rows = run_sweep(sweep, out, ex, args.workers, log=lambda m: print(m, file=sys.stderr))
-    finally:
-        if close:
-            close()
-    failed = [r for r in rows if r["status"] not in ("ok", "infeasible")]
-    infeasible = sum(r["status"] == "infeasible" for r in rows)
-    print(
-        f"sweep {sweep.name}: {len(rows)} points, {len(rows) - len(failed) - infeasible} ok, "
-        f"{len(failed)} failed, {infeasible} infeasible (recorded), {time.perf_counter() - t0:.1f} s "
-        f"-> {out}/sweep.csv, points/<hash>/"
-    )
-    if failed:
-        print(
-            f"error: {len(failed)} of {len(rows)} sweep points failed (status and error in sweep.csv)",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
