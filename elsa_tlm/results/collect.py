@@ -1,0 +1,287 @@
+"""Collect a finished run into plain data: the summary, the CSV rows, the timeline and trace material.
+
+Reads the components' own counters (cores, PEs, network interfaces, the transport) and the energy model;
+draws nothing (figures live in :mod:`elsa_tlm.figures`).
+"""
+
+from __future__ import annotations
+
+import resource
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from elsa_tlm.energy import EnergyModel, Ledger, sop_counts
+from elsa_tlm.results.result import Result
+from elsa_tlm.snn.products import ActionCounts
+
+if TYPE_CHECKING:
+    from elsa_tlm.chip import Chip
+    from elsa_tlm.sim import Plan
+
+
+def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
+    """The summary, CSV rows, timeline and trace of a finished run."""
+    cfg, wl, act, topo, mapping = plan.config, plan.workload, plan.activity, plan.topology, plan.mapping
+    T = wl.time_steps
+    env, transport = chip.env, chip.transport
+    energy = EnergyModel(cfg)
+    out_layer = wl.output_layer
+    out_slices = [chip.slices[(out_layer.name, s.index)] for s in mapping.by_layer[out_layer.name]]
+    logs = [e for s in out_slices for e in s.out_log]  # (first spine's cycle, last spine's cycle, steps)
+    # a step is done when its last output spine has left the chip (gated policies send it late)
+    left = [[c for _, c, steps in logs if t in steps] for t in range(T)]
+    step_done = [max(c) if c else max(s.stats.step_done[t] for s in out_slices) for t, c in enumerate(left)]
+    first_output = min(c for c, _, _ in logs) if logs else None
+    latency = int(env.now) if not logs else max(max(c for _, c, _ in logs), max(step_done))
+    clock_hz = cfg.chip.clock_mhz * 1e6
+    counters = transport.counters()
+    events = chip.events
+    latency_s = latency / clock_hz
+    # the energy ledger: every component reports what it did; the breakdown and the per-layer energy are two
+    # views of the same entries
+    ledger = Ledger()
+    energy.report_datapath(ledger, chip.costs)
+    energy.report_macros(ledger, [pe for node in sorted(chip.pes) for pe in chip.pes[node]])
+    residual_ops = sum(c.residual.ops for c in chip.cores.values() if c.residual is not None)
+    energy.report_scheduling(ledger, wl, act, mapping, events, residual_ops)
+    energy.report_packetisation(ledger, int(counters["packets"]), int(counters["flits"]))  # each decoded once
+    energy.report_noc(ledger, counters, chip.fmt.route_lookups_per_router)
+    occupied = energy.area.occupied(mapping.slices)
+    refreshed_rows = energy.report_refresh(ledger, occupied, latency_s)
+    energy.report_leakage(ledger, mapping.cores_used, latency_s)
+    transformer = any(la.kind in ("matmul_ss", "add_norm") for la in wl.layers)
+    breakdown = energy.breakdown(ledger, transformer)
+    layer_energy = energy.layer_energy(ledger)
+    dram = energy.dram_energy(wl)
+    energy_j = float(sum(breakdown.values()))  # on chip
+    synaptic_events, sops = sop_counts(wl, events, act)  # the published #SOPs convention (MODEL.md §5)
+    ops = wl.dense_ops
+    link_rows = transport.link_rows()
+    nl = max(1, len(link_rows))
+    core_rows = _core_rows(chip)
+    flushes = sum(c.flushes for c in chip.costs.values())
+    flushed = sum(c.spikes_flushed for c in chip.costs.values())
+    summary: dict[str, Any] = {
+        "model": wl.model,
+        "dataset": wl.dataset,
+        "time_steps": T,
+        "schedule": cfg.schedule.policy,
+        "product": cfg.pe.product,
+        "protocol": cfg.noc.protocol,
+        "flit_bits": cfg.noc.flit_bits,
+        "topology": topo.spec,
+        "routing": cfg.noc.routing,
+        "memory": cfg.memory.technology,
+        "clock_mhz": cfg.chip.clock_mhz,
+        "seed": cfg.run.seed,
+        "activity": act.source,
+        "latency_cycles": latency,
+        "latency_ms": latency_s * 1e3,
+        "step_done_cycles": step_done,
+        "first_output_cycle": first_output,
+        "energy_j": energy_j,
+        "energy_scope": "chip: dynamic + leakage (+ eDRAM refresh); DRAM apart (dram_energy_j)",
+        "energy_breakdown_j": breakdown,
+        "dram_energy_j": dram,
+        "system_energy_j": energy_j + dram,
+        "system_energy_breakdown_j": {**breakdown, "dram": dram},
+        "ops": ops,
+        "synaptic_events": synaptic_events,
+        "sops": sops,
+        "gops": ops / latency_s / 1e9 if latency_s > 0 else None,
+        "tops_per_w": ops / energy_j / 1e12 if energy_j > 0 else None,
+        "pj_per_sop": energy_j * 1e12 / sops if sops else None,
+        "edram_row_refreshes": refreshed_rows,
+        "area_mm2": energy.area.chip_mm2(topo.n_nodes),
+        "area_core_mm2": energy.area.core_mm2(),
+        "area_breakdown_mm2": energy.area.core_breakdown_mm2(),
+        "area_reconciliation": energy.area.reconciliation(topo.n_nodes),
+        "macros_occupied": occupied,
+        "cores_used": mapping.cores_used,
+        "cores_total": topo.n_nodes,
+        "pe": {
+            "flushes": flushes,
+            "mean_spikes_per_flush": flushed / flushes if flushes else None,
+            **_softmax_stall(chip, T),
+            "evictions": sum(c.evictions for c in chip.costs.values()),
+            "fired_rows": int(sum(int(f.sum()) for f in chip.fires.values())),
+            "row_steps": int(sum(f.size for f in chip.fires.values())),
+            "busy_cycles": sum(r["busy_cycles"] for r in core_rows),
+            "stalled_on_output_cycles": sum(r["stalled_on_output_cycles"] for r in core_rows),
+            "starved_on_input_cycles": sum(r["starved_on_input_cycles"] for r in core_rows),
+            "residual_busy_cycles": sum(r["residual_busy_cycles"] for r in core_rows),
+        },
+        "mean_spikes_per_flush": flushed / flushes if flushes else None,
+        **_softmax_stall(chip, T),
+        "noc": {
+            "protocol": cfg.noc.protocol,
+            "packets": int(counters["packets"]),  # BAER: one per spine and destination; AER: one per spike
+            "flits": int(counters["flits"]),
+            "injected_bits": int(counters["bits"]),  # flits × flit_bits entering the network
+            "payload_bits": chip.payload_bits,  # of those, headers, spikes and CRCs (no padding)
+            "link_bits": int(sum(r["bits"] for r in link_rows)),  # Σ over links traversed
+            "flit_hops": int(counters["flit_hops"]),
+            "loopback_flits": int(counters["loopback_flits"]),
+            "max_link_flits": int(max((r["flits"] for r in link_rows), default=0)),
+            "mean_link_utilisation": float(sum(r["busy_cycles"] for r in link_rows) / nl / max(latency, 1)),
+            "traffic_mb": counters["bits"] / 8e6,  # injected
+            "link_traffic_mb": sum(r["bits"] for r in link_rows) / 8e6,
+        },
+        "elastic": None,
+        "sim": {
+            "wall_s": round(wall_s, 3),
+            "events": n_events,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "mode": cfg.run.mode,
+        },
+    }
+    layer_rows = []
+    for layer in wl.layers:
+        sl = [chip.slices[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
+        cs = [chip.costs[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
+        fl = sum(c.flushes for c in cs)
+        layer_rows.append(
+            {
+                "layer": layer.name,
+                "kind": layer.kind,
+                "cores": " ".join(str(s.core) for s in mapping.by_layer[layer.name]),
+                "input_spikes": int(act.inputs[layer.name].sum()),
+                "output_spikes": int(act.emitted[layer.name].sum()),
+                "expanded_events": int(events[layer.name].sum()),
+                "packets_in": sum(a.stats.packets_in for a in sl),
+                "flits_in": sum(a.stats.flits_in for a in sl),
+                "packets_out": sum(a.stats.packets_out for a in sl),
+                "busy_cycles": max(a.stats.busy_cycles for a in sl),
+                "first_spine_cycle": min(a.stats.first_finish for a in sl),
+                "last_spine_cycle": max(a.stats.last_finish for a in sl),
+                "transactions": sum(a.stats.transactions for a in sl),
+                "flushes": fl,
+                "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
+                "evictions": sum(c.evictions for c in cs),
+                "fired_rows": int(chip.fires[layer.name].sum()),
+                "energy_j": layer_energy.get(layer.name, 0.0),
+            }
+        )
+    timeline, trace = _timeline_and_trace(chip, cfg.output.trace)
+    return Result(
+        cfg,
+        wl,
+        mapping,
+        act,
+        summary,
+        layer_rows,
+        link_rows,
+        timeline,
+        trace,
+        getattr(transport, "transfers", []),
+        getattr(transport, "fifo_samples", []),
+        core_rows,
+        [
+            (sl.layer, int(sl.stall_from[t]), int(sl.stall_to[t]), t)
+            for sl in chip.slices.values()
+            if sl.softmax
+            for t in range(sl.T)
+            if sl.stall_to[t] >= 0
+        ],
+    )
+
+
+def _softmax_stall(chip: Chip, T: int) -> dict[str, Any]:
+    """Transformers: how long each step's softmax waited for the step's every Q and K token (cycles from the
+    first token absorbed to the last), summed over the softmax slices, and per step (mean over them)."""
+    sm = [s for s in chip.slices.values() if s.softmax]
+    if not sm:
+        return {}
+    per = np.array([np.where(s.stall_to >= 0, s.stall_to - s.stall_from, 0) for s in sm])
+    return {
+        "softmax_stall_cycles": int(per.sum()),
+        "softmax_stall_cycles_per_step": [float(x) for x in per.mean(axis=0)],
+    }
+
+
+def _core_rows(chip: Chip) -> list[dict[str, Any]]:
+    """Per neural core: PE time, stalls, buffer peaks, flushes."""
+    rows = []
+    for node, core in sorted(chip.cores.items()):
+        keys = [(s.layer, int(s.name.rsplit("#", 1)[1])) for s in core.slices]
+        cs = [chip.costs[k] for k in keys]
+        fl = sum(c.flushes for c in cs)
+        ni = chip.nis[node]
+        rows.append(
+            {
+                "core": node,
+                "layers": " ".join(s.name for s in core.slices),
+                "busy_cycles": core.busy,
+                "stalled_on_output_cycles": core.stalled,
+                "starved_on_input_cycles": core.starved,
+                "transactions": core.transactions,
+                "lane_groups": len(core.groups),
+                "group_busy_cycles": " ".join(str(g.busy) for g in core.groups),
+                "im2col_wait_cycles": round(core.im2col.wait_cycles),
+                "peak_input_fifo_flits": ni.in_peak,
+                "peak_output_buffer_flits": ni.out_peak,
+                "fifo_capacity_flits": ni.capacity,
+                "flushes": fl,
+                "evictions": sum(c.evictions for c in cs),
+                "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
+                "lane_passes": " ".join(str(c.passes) for c in cs),
+                "pe_busy_cycles": " ".join(str(round(pe.busy_cycles)) for pe in chip.pes[node]),
+                "residual_busy_cycles": core.residual.busy_cycles if core.residual is not None else 0,
+            }
+        )
+    return rows
+
+
+def _timeline_and_trace(chip: Chip, want_trace: bool) -> tuple[list[tuple], list[dict[str, Any]]]:
+    """Timeline rows (layer, start, end, step, step) for the plots and Perfetto slices per core."""
+    timeline: list[tuple] = []
+    trace: list[dict[str, Any]] = []
+    if want_trace:  # the softmax stall of every step, on its own thread of the core
+        for s in chip.slices.values():
+            if s.softmax:
+                for t in range(s.T):
+                    if s.stall_to[t] >= 0:
+                        trace.append(
+                            {
+                                "name": f"softmax stall {s.name} t{t}",
+                                "ph": "X",
+                                "pid": s.node,
+                                "tid": f"softmax {s.name}",
+                                "ts": int(s.stall_from[t]),
+                                "dur": int(s.stall_to[t] - s.stall_from[t]),
+                                "args": {"step": t, "waits for": "every Q and K token of the step"},
+                            }
+                        )
+    for row in chip.trace:
+        if len(row) == 5:  # (node, lane group, reason, start, end): the group's PEs idle
+            node, group, why, start, end = row
+            if want_trace:
+                trace.append(
+                    {
+                        "name": why,
+                        "ph": "X",
+                        "pid": node,
+                        "tid": group,
+                        "ts": start,
+                        "dur": end - start,
+                        "args": {"state": why},
+                    }
+                )
+            continue
+        node, group, name, start, end, step, n = row
+        timeline.append((name.split("#")[0], start, end, step, step))
+        if want_trace:
+            trace.append(
+                {
+                    "name": f"{name} t{step}",
+                    "ph": "X",
+                    "pid": node,
+                    "tid": group,
+                    "ts": start,
+                    "dur": max(end - start, 0),
+                    "args": {"state": "busy", "spines fired": n, "step": step},
+                }
+            )
+    return timeline, trace

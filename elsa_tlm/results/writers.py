@@ -1,0 +1,151 @@
+"""Write a run's files: summary.json, layers.csv, links.csv, cores.csv, mapping.json, config.resolved.toml,
+trace.json (``output.trace``) and whatever the result's extra writers add (figures, samples.csv).
+
+Everything is written into a temporary sibling folder first and renamed into place at the end, so a run that
+fails leaves the previous results untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from elsa_tlm.config import to_toml
+from elsa_tlm.fileio import (
+    DIR_MODE,
+    MARKER,
+    FolderLock,
+    check_output_folder,
+    marker,
+    read_marker,
+    write_csv_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+if TYPE_CHECKING:
+    from elsa_tlm.results.result import Result
+
+
+LAYER_FIELDS = [
+    "layer",
+    "kind",
+    "cores",
+    "input_spikes",
+    "output_spikes",
+    "expanded_events",
+    "packets_in",
+    "flits_in",
+    "packets_out",
+    "busy_cycles",
+    "first_spine_cycle",
+    "last_spine_cycle",
+    "transactions",
+    "flushes",
+    "mean_spikes_per_flush",
+    "evictions",
+    "fired_rows",
+    "energy_j",
+]
+LINK_FIELDS = ["src", "dst", "packets", "flits", "bits", "busy_cycles"]
+CORE_FIELDS = [
+    "core",
+    "layers",
+    "busy_cycles",
+    "stalled_on_output_cycles",
+    "starved_on_input_cycles",
+    "transactions",
+    "lane_groups",
+    "group_busy_cycles",
+    "im2col_wait_cycles",
+    "peak_input_fifo_flits",
+    "peak_output_buffer_flits",
+    "fifo_capacity_flits",
+    "flushes",
+    "evictions",
+    "mean_spikes_per_flush",
+    "lane_passes",
+    "pe_busy_cycles",
+    "residual_busy_cycles",
+]
+
+
+def _round(obj: object) -> object:
+    """Floats rounded to 12 significant digits so the bytes do not depend on summation noise."""
+    if isinstance(obj, float):
+        return float(f"{obj:.12g}")
+    if isinstance(obj, dict):
+        return {k: _round(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_round(v) for v in obj]
+    return obj
+
+
+def write_result(
+    result: Result,
+    out_dir: Path,
+    copy_plots_to: Path | None = None,
+) -> Path:
+    """Write every output of ``result`` into ``out_dir`` atomically.
+
+    ``out_dir`` must be new, empty or a previous run result (see :func:`elsa_tlm.fileio.check_output_folder`);
+    anything else raises ConfigError and nothing is touched. Files go to a temporary sibling folder, which
+    replaces ``out_dir`` under a lock on the parent folder, so concurrent writers are serialised (the last
+    one wins) and a failure leaves the previous result in place.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out_dir.parent):  # refuse before writing anything (another writer may be swapping)
+        out_dir = check_output_folder(out_dir, "run")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    os.chmod(tmp, DIR_MODE)  # mkdtemp gives 0700; results are meant to be shared
+    try:
+        write_files(result, tmp)
+        for writer in result.extra_writers:
+            writer(tmp)
+        write_json_atomic(tmp / MARKER, marker("run", (e.name for e in tmp.iterdir())))
+        with FolderLock(out_dir.parent):
+            check_output_folder(out_dir, "run")  # again, under the lock: another writer may have been first
+            if out_dir.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+                os.replace(out_dir, old / "x")
+                os.replace(tmp, out_dir)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if copy_plots_to is not None and result.config.output.plots:
+        copy_plots(out_dir, copy_plots_to)
+    return out_dir
+
+
+def copy_plots(src: Path, dst: Path) -> None:
+    """Copy a run's PNGs into ``dst`` (new, empty or a plots folder this tool wrote; checked again here)."""
+    with FolderLock(dst.parent):
+        check_output_folder(dst, "plots", key="plots folder")
+        dst.mkdir(parents=True, exist_ok=True)
+        names = []
+        for png in sorted(src.glob("*.png")):
+            shutil.copy2(png, dst / png.name)
+            names.append(png.name)
+        old = read_marker(dst)
+        write_json_atomic(dst / MARKER, marker("plots", [*(old or {}).get("entries", []), *names]))
+
+
+def write_files(result: Result, folder: Path) -> None:
+    """The run's data files (summary, CSVs, mapping, resolved config, trace) into an existing folder."""
+    write_json_atomic(folder / "summary.json", _round(result.summary))
+    write_csv_atomic(folder / "layers.csv", [_round(r) for r in result.layer_rows], LAYER_FIELDS)
+    write_csv_atomic(folder / "links.csv", result.link_rows, LINK_FIELDS)
+    write_csv_atomic(folder / "cores.csv", [_round(r) for r in result.core_rows], CORE_FIELDS)
+    write_json_atomic(folder / "mapping.json", _round(result.mapping.to_json()))
+    write_text_atomic(folder / "config.resolved.toml", to_toml(result.config))
+    if result.config.output.trace:
+        from elsa_tlm.results.trace import write_trace
+
+        write_trace(folder / "trace.json", result)
