@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check elsa_tlm tests scripts
 
 bench: $(STAMP)
-	$(BIN)/python -m elsa_tlm.bench --out bench/results.json
+	$(BIN)/python -m elsa_tlm.bench --out results/bench/results.json
 
 digits: $(STAMP)
 	$(CLI) run scenarios/digits.toml

@@ -32,15 +32,44 @@ LARGE_RUN_ITEMS = 20_000_000
 ScenarioLike = str | os.PathLike | Config | None
 
 
+def _overrides(overrides: object) -> list[str]:
+    """``section.key=value`` strings from any iterable of them (None: none); anything else is refused."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, str | bytes):
+        raise ConfigError(
+            "overrides", overrides, "must be a list of 'section.key=value' strings, not one string"
+        )
+    try:
+        items = list(overrides)  # type: ignore[call-overload]
+    except TypeError:
+        raise ConfigError("overrides", overrides, "must be a list of 'section.key=value' strings") from None
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError("overrides", item, "every override must be a 'section.key=value' string")
+    return items
+
+
+def _scenario(scenario: object) -> str | os.PathLike | None:
+    if scenario is None or isinstance(scenario, str | os.PathLike):
+        return scenario
+    raise ConfigError(
+        "scenario", scenario, "must be a scenario file, the name of a shipped scenario, a Config or None"
+    )
+
+
 def load_config(scenario: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Config:
-    """A validated configuration from a scenario file (None: the built-in ELSA defaults) and overrides
-    ``section.key=value`` (TOML values)."""
-    return _config.load_config(scenario, list(overrides))
+    """A validated configuration from a scenario file or a shipped scenario's name (None: the built-in ELSA
+    defaults) and overrides ``section.key=value`` (TOML values)."""
+    return _config.load_config(_scenario(scenario), _overrides(overrides))
 
 
 def configure(cfg: Config, overrides: Iterable[str] = ()) -> Config:
-    """``cfg`` with ``section.key=value`` overrides applied and validated again."""
-    overrides = list(overrides)
+    """``cfg`` validated (however it was built) with ``section.key=value`` overrides applied."""
+    if not isinstance(cfg, Config):
+        raise ConfigError("cfg", cfg, "must be a Config (load a scenario file with load_config)")
+    cfg = _config.validate(cfg, "cfg")
+    overrides = _overrides(overrides)
     if not overrides:
         return cfg
     # overrides apply to the configuration as given (derived values, e.g. router stages, are derived again)
@@ -111,7 +140,11 @@ def sweep(
     """
     from elsa_tlm import sweeps as _sweep
 
-    sw = _sweep.load_sweep(sweep_file, overrides, axes)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= _sweep.MAX_WORKERS:
+        raise ConfigError("workers", workers, f"must be an integer between 1 and {_sweep.MAX_WORKERS}")
+    if infeasible not in (None, "refuse", "record"):
+        raise ConfigError("infeasible", infeasible, "must be 'refuse', 'record' or None")
+    sw = _sweep.load_sweep(sweep_file, _overrides(overrides), _overrides(axes))
     if infeasible is not None:
         sw = dataclasses.replace(sw, infeasible=infeasible)
     return _sweep.run_sweep(sw, Path(out), executor, workers, **({"log": log} if log else {}))

@@ -2,7 +2,7 @@
 ViT-Small (T=32, token, three cores per block) in ``at``.
 
 Each run is a separate process so that its peak RSS is its own. Writes wall time, SimPy events, peak RSS
-and the headline results to ``bench/results.json``. Speed targets are checked here, never in the tests.
+and the headline results to ``results/bench/results.json`` (a run output, not tracked). Speed targets are checked here, never in the tests.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import platform
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from elsa_tlm.fileio import write_json_atomic
 
@@ -51,7 +52,7 @@ def run_one(model: str, mode: str, extra: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default="bench/results.json")
+    ap.add_argument("--out", default="results/bench/results.json")
     ap.add_argument("--set", action="append", default=[], help="extra config overrides for every run")
     args = ap.parse_args(argv)
     results = []
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{100 * at_vs_lt[model]['latency_lt_vs_at']:+.1f} %, first output "
             f"{100 * at_vs_lt[model]['first_output_lt_vs_at']:+.1f} % against at"
         )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         args.out,
         {

@@ -156,7 +156,7 @@ def register_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sp.add_argument("scenario", help="scenario TOML file")
+    sp.add_argument("scenario", help="scenario TOML file, or the name of a shipped one (elsa-tlm scenarios)")
     sp.add_argument("--out", help="output folder (default results/<scenario-name>)")
     sp.add_argument(
         "--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key (TOML value)"
@@ -265,11 +265,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_scenarios(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    sc = sub.add_parser(
+        "scenarios",
+        help="list the scenarios shipped with the package (run them by name: elsa-tlm run default)",
+    )
+    sc.set_defaults(func=cmd_scenarios)
+    return sc
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from elsa_tlm.config import read_toml, shipped_scenarios
+
+    for name, path in shipped_scenarios().items():
+        desc = read_toml(path).get("description", "")
+        print(f"{name:12s} {desc}")
+    print(f"({len(shipped_scenarios())} scenarios in {next(iter(shipped_scenarios().values())).parent})")
+    return 0
+
+
 # The subcommands, in help order: name -> "module:function" that adds it (each command calls elsa_tlm.api or,
 # for the NoC-only and report commands, the subsystem's own entry point).
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("run", "elsa_tlm.cli:register_run"),
     ("validate", "elsa_tlm.cli:register_validate"),
+    ("scenarios", "elsa_tlm.cli:register_scenarios"),
     ("noc", "elsa_tlm.noc.cli:register"),
     ("sweep", "elsa_tlm.cli:register_sweep"),
     ("report", "elsa_tlm.figures.report:register"),

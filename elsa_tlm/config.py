@@ -545,24 +545,63 @@ def apply_overrides(
     return out
 
 
-def read_toml(path: str | Path, what: str = "scenario") -> dict[str, Any]:
-    """Parse a TOML file given by the user; every failure is a ConfigError naming ``what`` and the file."""
+SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"  # shipped with the package
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """The scenarios that install with the package, by name (``elsa-tlm run default``)."""
+    return {p.stem: p for p in sorted(SCENARIOS_DIR.glob("*.toml"))}
+
+
+def scenario_path(path: str | Path) -> Path:
+    """A scenario given as a file, or by the name of a shipped one when no such file exists here."""
     p = Path(path)
+    if p.exists() or p.is_symlink():
+        return p
+    name = str(path)
+    if "/" not in name and "\\" not in name:
+        shipped = shipped_scenarios().get(name.removesuffix(".toml"))
+        if shipped is not None:
+            return shipped
+    return p
+
+
+def read_text_file(path: str | Path, what: str) -> str:
+    """The text of a file the user named: UTF-8 with or without a byte-order mark, any line ends. Every
+    failure is a ConfigError naming ``what`` and the file (a missing file, a symlink loop, a device or FIFO,
+    a folder, unreadable bytes)."""
+    p = Path(path)
+    if p.is_symlink() and not p.exists():
+        raise ConfigError(what, str(path), "a symbolic link that leads nowhere (a loop, or a missing target)")
     if not p.exists():
         raise ConfigError(what, str(path), "file not found")
     if not p.is_file():
-        raise ConfigError(what, str(path), "not a regular file")
+        raise ConfigError(what, str(path), "not a regular file (a folder, device or FIFO)")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(what, str(path), f"not valid TOML: {exc}") from None
+        text = p.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(what, str(path), "not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(what, str(path), f"cannot be read: {exc.strerror or exc}") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_toml(path: str | Path, what: str = "scenario") -> dict[str, Any]:
+    """Parse a TOML file given by the user; every failure is a ConfigError naming ``what`` and the file."""
+    p = Path(path)
+    if what == "scenario" and not p.exists() and not p.is_symlink():
+        names = ", ".join(shipped_scenarios())
+        raise ConfigError(what, str(path), f"file not found (shipped scenarios, by name: {names})")
+    text = read_text_file(p, what)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(what, str(path), f"not valid TOML: {exc}") from None
 
 
 def read_scenario(path: str | Path) -> tuple[dict[str, Any], Path, str]:
-    """Parse a scenario file; returns (raw dict, folder, scenario name)."""
-    p = Path(path)
+    """Parse a scenario file (or a shipped scenario by name); returns (raw dict, folder, scenario name)."""
+    p = scenario_path(path)
     return read_toml(p, "scenario"), p.resolve().parent, p.stem
 
 
@@ -614,6 +653,31 @@ def to_toml(cfg: Config) -> str:
 
 def as_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     return {s: dataclasses.asdict(getattr(cfg, s)) for s in SECTIONS}
+
+
+def validate(cfg: object, what: str = "config") -> Config:
+    """``cfg`` checked by the same rules as a TOML file or ``--set``, however it was built (directly, or with
+    ``dataclasses.replace``): returns the validated Config, or raises ConfigError naming the key."""
+    if not isinstance(cfg, Config):
+        raise ConfigError(what, type(cfg).__name__, "must be an elsa_tlm Config (see load_config)")
+    sections = {}
+    for section in SECTIONS:
+        obj = getattr(cfg, section)
+        if not dataclasses.is_dataclass(obj):
+            raise ConfigError(section, type(obj).__name__, f"must be the [{section}] section's dataclass")
+        sections[section] = {f.name: getattr(obj, f.name) for f in fields(obj)}
+    data: dict[str, Any] = {"version": 1, "name": cfg.name, **sections}
+    if cfg.description:
+        data["description"] = cfg.description
+    checked = from_dict(data, base_dir=cfg.base_dir, name=cfg.name)
+    if cfg.raw:  # keep the configuration as given only if it still describes this Config (not replaced since)
+        try:
+            same = from_dict(dict(cfg.raw), base_dir=cfg.base_dir, name=cfg.name) == checked
+        except ConfigError:
+            same = False
+        if same:
+            return dataclasses.replace(checked, raw=cfg.raw)
+    return checked
 
 
 def keys_table() -> str:

@@ -1,4 +1,10 @@
-"""Errors the tool reports to users as one clear line (CLI exit status 2), never as a traceback."""
+"""Errors the tool reports to users as one clear line (CLI exit status 2), never as a traceback.
+
+Bad input of any kind — a key, a value, a file, an API argument of the wrong type, a network that cannot be
+mapped onto the chip — is a :class:`ConfigError` (``MappingError`` is one); a simulated chip that stops making
+progress is a :class:`DeadlockError` or :class:`StallError` (exit status 3). Every one of them pickles and
+unpickles with its fields, so an error met in a worker process reaches the parent as the same one-line error.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,19 @@ class ConfigError(ElsaError):
         self.key, self.value, self.rule = key, value, rule
         super().__init__(f"{key} = {value!r}: {rule}")
 
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.key, self.value, self.rule))
 
-class MappingError(ElsaError):
-    """The network cannot be mapped onto the chip (too big, a layer that fits no core...)."""
+
+class MappingError(ConfigError):
+    """The network cannot be mapped onto the chip (too big, a layer that fits no core...): bad input too."""
+
+    def __init__(self, message: str, key: str = "mapping", value: object = None) -> None:
+        self.key, self.value, self.rule = key, value, message
+        ElsaError.__init__(self, message)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.rule, self.key, self.value))
 
 
 class DeadlockError(ElsaError):
@@ -25,6 +41,9 @@ class DeadlockError(ElsaError):
     def __init__(self, message: str, links: list[tuple[int, int]] | None = None) -> None:
         self.links = links or []
         super().__init__(message)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), self.links))
 
 
 class StallError(ElsaError):

@@ -55,11 +55,7 @@ def _one(args: tuple[str, str, tuple[str, ...]]) -> dict[str, Any]:
     from elsa_tlm.config import load_config
 
     model, policy, extra = args
-    run_as = (
-        "token" if model == "vit_small" and policy == "spine" else policy
-    )  # a transformer's spines: tokens
-    sets = [f'workload.model="{model}"', f'schedule.policy="{run_as}"', *NETWORK_SETS.get(model, []), *extra]
-    cfg = load_config(None, sets)
+    cfg = load_config(None, _sets(model, policy, extra))
     s = sim.run(cfg).summary
     f = s["clock_mhz"] * 1e3
     return {
@@ -78,8 +74,20 @@ def _one(args: tuple[str, str, tuple[str, ...]]) -> dict[str, Any]:
     }
 
 
+def _sets(model: str, policy: str, extra: tuple[str, ...] | list[str]) -> list[str]:
+    run_as = (
+        "token" if model == "vit_small" and policy == "spine" else policy
+    )  # a transformer's spines: tokens
+    return [f'workload.model="{model}"', f'schedule.policy="{run_as}"', *NETWORK_SETS.get(model, []), *extra]
+
+
 def pipelines(out: Path, models: list[str], extra: list[str], workers: int) -> list[dict[str, Any]]:
+    from elsa_tlm import sim
+    from elsa_tlm.config import load_config
+
     jobs = [(m, p, tuple(extra)) for m in models for p in POLICIES]
+    for m, p, e in jobs:  # refuse bad input here, before any worker starts (and before anything is written)
+        sim.prepare(load_config(None, _sets(m, p, e)))
     from elsa_tlm.sweeps import local_executor
 
     with local_executor(workers) as ex:  # workers end with this process
@@ -147,15 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     from elsa_tlm.errors import ElsaError
     from elsa_tlm.fileio import claim_output_folder
 
-    try:  # a folder of someone else's files is never written into
-        claim_output_folder(a.out, "study", own_prefix=a.study)
+    models = [m for m in a.models.split(",") if m]
+    try:
+        if a.study == "pipelines":  # every run's configuration checked before the folder is claimed
+            from elsa_tlm.config import load_config
+
+            for m in models:
+                for p in POLICIES:
+                    load_config(None, _sets(m, p, a.set))
+        claim_output_folder(a.out, "study", own_prefix=a.study)  # never someone else's folder
+        if a.study != "pipelines":
+            return _sweep_study(a.study, a.sweep_dir, Path(a.out))
+        rows = pipelines(Path(a.out), models, a.set, a.workers)
     except ElsaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if a.study != "pipelines":
-        return _sweep_study(a.study, a.sweep_dir, Path(a.out))
-    models = [m for m in a.models.split(",") if m]
-    rows = pipelines(Path(a.out), models, a.set, a.workers)
     for r in rows:
         print(
             f"{r['model']:17s} {r['policy']:5s} first {r['first_output_cycle']:>9} latency {r['latency_cycles']:>9} "

@@ -496,6 +496,22 @@ def _describe(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
+def _check_scheduler(address: str) -> None:
+    """A Dask scheduler address is ``protocol://host:port`` (tcp, tls, ws, wss, inproc, ucx) with a port number."""
+    from urllib.parse import urlsplit
+
+    rule = "must be a Dask scheduler address such as tcp://HOST:PORT"
+    try:
+        u = urlsplit(address)
+        port = u.port
+    except ValueError:
+        raise ConfigError("--scheduler", address, f"{rule} (the port is not a number)") from None
+    if u.scheme not in ("tcp", "tls", "ws", "wss", "ucx", "inproc") or not u.hostname:
+        raise ConfigError("--scheduler", address, rule)
+    if port is None and u.scheme != "inproc":
+        raise ConfigError("--scheduler", address, f"{rule} (no port)")
+
+
 def make_executor(kind: str, workers: int, scheduler: str | None) -> tuple[cf.Executor, Callable[[], None]]:
     """An executor and its cleanup: ``process`` (local pool) or ``dask`` (a cluster, or a local one)."""
     if kind == "process":
@@ -507,12 +523,14 @@ def make_executor(kind: str, workers: int, scheduler: str | None) -> tuple[cf.Ex
         from distributed import Client
     except ImportError:
         raise ConfigError("--executor", kind, "needs dask[distributed] (pip install -e '.[dask]')") from None
+    if scheduler is not None:
+        _check_scheduler(scheduler)
     try:
         if scheduler:
             client = Client(scheduler, timeout="10s")
         else:
             client = Client(n_workers=max(1, workers), threads_per_worker=1, dashboard_address=None)
-    except (OSError, TimeoutError) as exc:
+    except Exception as exc:  # noqa: BLE001 - distributed raises many kinds for an unreachable or odd address
         raise ConfigError("--scheduler", scheduler, f"cannot connect to the Dask scheduler: {exc}") from None
     ex = client.get_executor()
 

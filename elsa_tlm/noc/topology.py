@@ -110,10 +110,16 @@ def _relabel(g: nx.Graph) -> nx.Graph:
 
 
 def _read_file(spec: str, path: Path) -> nx.Graph:
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(
+            KEY, spec, f"{path} is a symbolic link that leads nowhere (a loop, or a missing target)"
+        )
     if path.is_dir():
         raise ConfigError(KEY, spec, f"{path} is a folder, not a graph file")
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(KEY, spec, f"file {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(KEY, spec, f"{path} is not a regular file (a device or FIFO), not a graph file")
     pairs: list[tuple[object, object]] = []
     directed = False
     if path.suffix.lower() in (".graphml", ".xml"):
@@ -126,8 +132,8 @@ def _read_file(spec: str, path: Path) -> nx.Graph:
         g = nx.Graph()
         g.add_nodes_from(raw.nodes(data=True))
     else:
-        try:
-            text = path.read_text(encoding="utf-8")
+        try:  # an editor's byte-order mark is not part of the first node's name; CRLF line ends are fine
+            text = path.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ConfigError(
                 KEY, spec, f"{path} is not UTF-8 text (an edge list: one 'u v' pair per line)"

@@ -7,14 +7,12 @@ draws nothing (figures live in :mod:`elsa_tlm.figures`).
 from __future__ import annotations
 
 import resource
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from elsa_tlm.energy import EnergyModel, Ledger, sop_counts
 from elsa_tlm.results.result import Result
-from elsa_tlm.snn.products import ActionCounts
 
 if TYPE_CHECKING:
     from elsa_tlm.chip import Chip

@@ -26,7 +26,7 @@ from elsa_tlm.snn.layers import conv_out_size, events_per_row
 from elsa_tlm.snn.products import ActionCounts, gustavson_counts, inner_counts, outer_counts, settle_counts
 from elsa_tlm.snn.qann import QNetwork, QNode
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # package data (elsa_tlm/models)
 INPUT_LEVELS = 15
 TIME_STEPS = 32
 ARCH = (  # name, Cin, Cout, kernel, stride, padding

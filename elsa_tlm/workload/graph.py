@@ -21,7 +21,7 @@ import numpy as np
 
 from elsa_tlm.errors import ConfigError
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # package data (elsa_tlm/models)
 INPUT = "input"
 
 
