@@ -51,6 +51,42 @@ class Chip:
     )  # (node, group, slice, start, end, step, spines) | idle rows
 
 
+def answer(out_slices: list[LayerSlice], T: int) -> tuple[list[int], int | None, int | None]:
+    """When the output layer's results leave the chip: per step the cycle its last output spine left (gated
+    policies send late), the first output spine's cycle, and the latency (the last of them; None while the
+    output layer has logged nothing)."""
+    logs = [e for s in out_slices for e in s.out_log]  # (first spine's cycle, last spine's cycle, steps)
+    left = [[c for _, c, steps in logs if t in steps] for t in range(T)]
+    step_done = [max(c) if c else max(s.stats.step_done[t] for s in out_slices) for t, c in enumerate(left)]
+    first = min(c for c, _, _ in logs) if logs else None
+    latency = max(max(c for _, c, _ in logs), max(step_done)) if logs else None
+    return step_done, first, latency
+
+
+class AnswerWatch:
+    """Once every output slice has sent its last step, schedules one event at the latency that snapshots
+    every core's cycle accounting there (:meth:`NeuralCore.snapshot`): cores.csv reports cycles within the
+    latency, and what a core still does after the answer has left apart."""
+
+    def __init__(self, env: simpy.Environment, out_slices: list[LayerSlice], cores: list[NeuralCore]) -> None:
+        self.env, self.out_slices, self.cores = env, out_slices, cores
+        self.waiting = {s.name for s in out_slices}
+        for s in out_slices:
+            s.on_answered = self.answered
+
+    def answered(self, s: LayerSlice) -> None:
+        self.waiting.discard(s.name)
+        if self.waiting:
+            return
+        _, _, latency = answer(self.out_slices, self.out_slices[0].T)
+        at = int(self.env.now) if latency is None else max(int(latency), int(self.env.now))
+        self.env.timeout(at - self.env.now).callbacks.append(lambda _e: self._snapshot(at))
+
+    def _snapshot(self, at: int) -> None:
+        for core in self.cores:
+            core.snapshot(at)
+
+
 def build_chip(plan: Any, record: bool = False) -> Chip:
     """Instantiate and bind every component of ``plan``'s chip on a fresh environment (the elaboration,
     :func:`elsa_tlm.elaborate.elaborate`, has computed everything known before time starts)."""
@@ -89,10 +125,12 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
         for node in sorted(by_core)
     }
     # ---- bind: each interface's input channel to the transport, its output to the transport and its
-    # arrivals to its core
+    # arrivals to its core; the output layer's slices to the answer watch
     for node, ni in nis.items():
         transport.bind_inbox(node, ni.inbox)
         ni.bind(transport, cores[node].deliver)
+    out_layer = plan.workload.output_layer.name
+    AnswerWatch(env, [sl for sl in chip_slices.values() if sl.layer == out_layer], list(cores.values()))
     return Chip(
         env,
         transport,

@@ -70,7 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.scenario, overrides)
     if args.out is not None and not args.out.strip():
         raise ConfigError("--out", args.out, "is empty; give a folder")
-    out = check_output_folder(_out_dir(cfg, args.out), "run")  # before hours of simulation, not after
+    key = "--out" if args.out else ("output.dir" if cfg.output.dir else "--out (default results/<name>)")
+    out = check_output_folder(
+        _out_dir(cfg, args.out), "run", key=key
+    )  # before hours of simulation, not after
     save_to = None
     if args.save_activity is not None:
         from elsa_tlm.workload.activity import is_activity_file
@@ -133,8 +136,9 @@ RUN_EPILOG = """files written into the output folder (default results/<scenario 
                         area, NoC totals, simulator cost
   layers.csv            per layer: cores, spikes in/out, packets, flits, busy cycles, first/last spine, energy
   links.csv             per directed NoC link: packets, flits, bits, busy cycles
-  cores.csv             per neural core: busy (any lane group computing) / stalled / starved cycles,
-                        lane groups and each one's busy cycles, im2col waits, buffer occupancy, flushes,
+  cores.csv             per neural core: busy (any lane group computing) / stalled / starved cycles within
+                        the latency, busy cycles after the answer left, lane groups and each one's busy
+                        cycles, im2col waits, buffer occupancy, flushes,
                         per-PE computing cycles, residual-unit busy cycles
   mapping.json          every layer slice's core, columns, macros; the placed flows
   config.resolved.toml  the complete configuration (rerun it to reproduce summary.json)

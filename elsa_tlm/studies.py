@@ -187,7 +187,18 @@ def _sweep_study(name: str, sweep_dir: str | None, out: Path) -> int:
     try:
         if not sweep_dir:
             raise ElsaError(f"{name} needs --sweep-dir (the folder elsa-tlm sweep wrote)")
-        rows = STUDIES[name](Path(sweep_dir), out)
+        try:
+            rows = STUDIES[name](Path(sweep_dir), out)
+        except KeyError as exc:  # a sweep of other axes, or a sweep.csv from elsewhere
+            raise ElsaError(
+                f"--sweep-dir {sweep_dir}: cannot draw the {name} study: no {exc} column or axis in its "
+                f"sweep.csv (it needs the sweep of scenarios/studies/{name}.toml)"
+            ) from None
+        except (TypeError, ValueError, IndexError, ZeroDivisionError, OSError) as exc:
+            raise ElsaError(
+                f"--sweep-dir {sweep_dir}: cannot draw the {name} study from this sweep "
+                f"({type(exc).__name__}: {exc}); it needs the sweep of scenarios/studies/{name}.toml"
+            ) from None
     except ElsaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -441,6 +441,7 @@ def _run_locked(
     own = executor is None and bool(todo)
     ex = local_executor(min(workers, len(todo))) if own else executor  # no idle workers to start
     bar = _progress(len(todo), sweep.name)
+    futures: dict[cf.Future, str] = {}
     try:
         futures = (
             {ex.submit(run_point, p.config, str(out / "points" / h)): h for h, p in todo.items()}
@@ -457,6 +458,14 @@ def _run_locked(
             if row["status"] != "ok" and log:
                 log(f"point {h} ({_describe(todo[h].values)}): {row['status']}: {row['error']}")
             bar.update(1)
+    except KeyboardInterrupt:
+        running = sum(1 for f in futures if f.running())
+        print(
+            f"interrupted: cancelling {sum(1 for f in futures if not f.done()) - running} queued points and "
+            f"waiting for {running} running ones to stop (finished points are kept: rerun to resume)",
+            file=sys.stderr,
+        )
+        raise
     finally:
         bar.close()
         if own:

@@ -186,3 +186,105 @@ def test_licence_typing_marker_and_an_untracked_bench() -> None:
     assert "--out results/bench/" in (ROOT / "Makefile").read_text()
     ignored = subprocess.run(["git", "check-ignore", "-q", "results/bench/results.json"], cwd=ROOT)
     assert ignored.returncode == 0  # make bench leaves git status clean
+
+
+def test_core_cycles_fit_in_the_latency_and_work_after_the_answer_is_apart(tmp_path: Path) -> None:
+    """ViT-Small: the last block still computes the other tokens after the class token's answer has left."""
+    r = elsa_tlm.run("vit", ["run.time_steps=2", "output.plots=false"])
+    lat = r.summary["latency_cycles"]
+    for row in r.core_rows:
+        used = row["busy_cycles"] + row["stalled_on_output_cycles"] + row["starved_on_input_cycles"]
+        assert used <= lat, row["core"]
+    assert any(row["busy_after_answer_cycles"] > 0 for row in r.core_rows)
+    folder = r.save(tmp_path / "vit")
+    import json
+
+    saved = json.loads((folder / "summary.json").read_text())["sim"]["peak_rss_mb"]
+    assert saved >= r.summary["sim"]["peak_rss_mb"] > 0  # measured after the files were written
+
+
+# ------------------------------------------------------------------------------------- files the tool writes
+def test_a_killed_runs_temporary_result_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / f".r.{int(dead.stdout)}.abc123"  # what a run killed while writing leaves
+    stale.mkdir()
+    (stale / "summary.json").write_text("{}")
+    live = tmp_path / f".r.{os.getpid()}.zzz999"  # a live writer's (this process): left alone
+    live.mkdir()
+    assert (
+        main(
+            ["run", "default", "--set", "run.time_steps=2", "--set", "output.plots=false", "--out", str(out)]
+        )
+        == 0
+    )
+    assert not stale.exists() and live.exists() and (out / "summary.json").exists()
+
+
+def test_a_full_disk_names_the_file(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    from elsa_tlm import fileio
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "replace", full)
+    target = tmp_path / "summary.json"
+    with pytest.raises(OSError) as ei:
+        fileio.write_text_atomic(target, "x")
+    assert ei.value.filename == str(target) and "No space left" in str(ei.value)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_output_dir_mistakes_name_output_dir(tmp_path: Path, capsys) -> None:
+    s = tmp_path / "s.toml"
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "mine.txt").write_text("keep")
+    s.write_text('version = 1\n[output]\ndir = "taken"\n')
+    assert main(["run", str(s), "--set", "run.time_steps=2"]) == 2
+    _one_error(capsys, "output.dir")
+    assert (tmp_path / "taken" / "mine.txt").read_text() == "keep"
+
+
+def test_an_npz_header_declaring_a_huge_array_is_refused_before_reading(tmp_path: Path) -> None:
+    import zipfile
+
+    import numpy as np
+    from numpy.lib import format as npformat
+
+    f = tmp_path / "huge.npz"
+    with zipfile.ZipFile(f, "w") as z:
+        b = np.lib.format
+        head = __import__("io").BytesIO()
+        npformat.write_array_header_1_0(head, {"descr": "<i8", "fortran_order": False, "shape": (16, 10**10)})
+        z.writestr("in:features.0.npy", head.getvalue())
+        t = __import__("io").BytesIO()
+        b.write_array(t, np.array(16))
+        z.writestr("time_steps.npy", t.getvalue())
+    with pytest.raises(ConfigError, match="declares shape"):
+        elsa_tlm.check(None, ['workload.activity="replay"', f'workload.replay_path="{f}"'])
+
+
+def test_the_study_plotter_refuses_a_sweep_it_cannot_draw(tmp_path: Path) -> None:
+    sw = tmp_path / "sw"
+    sw.mkdir()
+    (sw / "sweep.csv").write_text("a,b\n1,2\n")
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "elsa_tlm.studies",
+            "flits",
+            "--sweep-dir",
+            str(sw),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "cannot draw the flits study" in lines[0], r.stderr

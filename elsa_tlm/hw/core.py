@@ -179,6 +179,8 @@ class LayerSlice:
         self.stall_from, self.stall_to = self.ready.stall_from, self.ready.stall_to
         self.next_input = 0  # first layer: flat (step, position) of the next input spine
         self.pe_share = spec.pe_share  # per PE of the core: fraction of a transaction its circuits compute
+        # output layer: told once its last step has left (bound by the builder: the answer watch)
+        self.on_answered: Callable[[LayerSlice], None] | None = None
 
     # ------------------------------------------------------------------------------------------ inputs
     def is_skip(self, producer: str) -> bool:
@@ -356,6 +358,11 @@ class LayerSlice:
             ready = self.policy.leave(t, step_end, self.T - 1, at, f1, self.emit_count)
             if ready is not None:
                 out += self._packetise(ready)
+        if self.on_answered is not None and self.fire_step >= self.T and not self.pending:
+            self.on_answered(
+                self
+            )  # the output layer's last spines have their leave cycles: the answer is known
+            self.on_answered = None
         return out
 
     def _packetise(self, ready: Callable[[int], int]) -> list[tuple[int, list[Train]]]:
@@ -560,6 +567,7 @@ class NeuralCore:
         # core-level time: busy while any lane group computes; otherwise stalled on output while any group
         # waits for output space, else starved on input while any group waits for input
         self.busy = self.stalled = self.starved = 0
+        self.at_answer: tuple[int, int, int] | None = None  # (busy, stalled, starved) when the answer left
         self._n = [0, 0, 0]  # groups busy, stalled, starved now
         self._since = 0
         self.im2col = Im2colUnit()
@@ -590,6 +598,12 @@ class NeuralCore:
                 self.starved += dt
             self._since = now
         self._n[state] += delta
+
+    def snapshot(self, now: int) -> None:
+        """The answer has left the chip at ``now``: keep the core's busy/stalled/starved cycles up to here (the
+        run's accounting window is the latency; what the core still does afterwards is counted apart)."""
+        self.account(now, BUSY, 0)
+        self.at_answer = (self.busy, self.stalled, self.starved)
 
     def settle(self) -> None:
         """Each PE computed its share of every transaction of every slice (lock-step): its busy cycles are

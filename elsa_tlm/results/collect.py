@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from elsa_tlm.chip import answer
 from elsa_tlm.energy import EnergyModel, Ledger, sop_counts
 from elsa_tlm.results.result import Result
 
@@ -27,12 +28,9 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
     energy = EnergyModel(cfg)
     out_layer = wl.output_layer
     out_slices = [chip.slices[(out_layer.name, s.index)] for s in mapping.by_layer[out_layer.name]]
-    logs = [e for s in out_slices for e in s.out_log]  # (first spine's cycle, last spine's cycle, steps)
     # a step is done when its last output spine has left the chip (gated policies send it late)
-    left = [[c for _, c, steps in logs if t in steps] for t in range(T)]
-    step_done = [max(c) if c else max(s.stats.step_done[t] for s in out_slices) for t, c in enumerate(left)]
-    first_output = min(c for c, _, _ in logs) if logs else None
-    latency = int(env.now) if not logs else max(max(c for _, c, _ in logs), max(step_done))
+    step_done, first_output, answered = answer(out_slices, T)
+    latency = int(env.now) if answered is None else answered
     clock_hz = cfg.chip.clock_mhz * 1e6
     counters = transport.counters()
     events = chip.events
@@ -207,13 +205,16 @@ def _core_rows(chip: Chip) -> list[dict[str, Any]]:
         cs = [chip.costs[k] for k in keys]
         fl = sum(c.flushes for c in cs)
         ni = chip.nis[node]
+        # cycles within the latency (the snapshot the answer watch took); a run that never answered: all
+        busy, stalled, starved = core.at_answer or (core.busy, core.stalled, core.starved)
         rows.append(
             {
                 "core": node,
                 "layers": " ".join(s.name for s in core.slices),
-                "busy_cycles": core.busy,
-                "stalled_on_output_cycles": core.stalled,
-                "starved_on_input_cycles": core.starved,
+                "busy_cycles": busy,
+                "stalled_on_output_cycles": stalled,
+                "starved_on_input_cycles": starved,
+                "busy_after_answer_cycles": core.busy - busy,
                 "transactions": core.transactions,
                 "lane_groups": len(core.groups),
                 "group_busy_cycles": " ".join(str(g.busy) for g in core.groups),

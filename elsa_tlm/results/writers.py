@@ -8,6 +8,8 @@ fails leaves the previous results untouched.
 from __future__ import annotations
 
 import os
+import re
+import resource
 import shutil
 import tempfile
 from pathlib import Path
@@ -57,6 +59,7 @@ CORE_FIELDS = [
     "busy_cycles",
     "stalled_on_output_cycles",
     "starved_on_input_cycles",
+    "busy_after_answer_cycles",
     "transactions",
     "lane_groups",
     "group_busy_cycles",
@@ -84,6 +87,35 @@ def _round(obj: object) -> object:
     return obj
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (MB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _remove_stale_temps(out_dir: Path) -> None:
+    """Remove the temporary result folders a killed run left beside ``out_dir`` (``.<name>.<pid>.<random>``
+    and ``.<name>.old.<pid>.<random>`` whose writer process is gone); a live writer's are left alone."""
+    pattern = re.compile(rf"\.{re.escape(out_dir.name)}\.(?:old\.)?(\d+)\.[A-Za-z0-9_]+")
+    try:
+        candidates = list(out_dir.parent.iterdir())
+    except OSError:
+        return
+    for d in candidates:
+        m = pattern.fullmatch(d.name)
+        if m and d.is_dir() and not d.is_symlink() and not _alive(int(m.group(1))):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def write_result(
     result: Result,
     out_dir: Path,
@@ -100,17 +132,23 @@ def write_result(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with FolderLock(out_dir.parent):  # refuse before writing anything (another writer may be swapping)
         out_dir = check_output_folder(out_dir, "run")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    _remove_stale_temps(out_dir)
+    # the writer's process id is in the name: a later run can tell a killed writer's leftovers from a live one
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}.", dir=out_dir.parent))
     os.chmod(tmp, DIR_MODE)  # mkdtemp gives 0700; results are meant to be shared
     try:
         write_files(result, tmp)
         for writer in result.extra_writers:
             writer(tmp)
+        sim = result.summary.get("sim")
+        if isinstance(sim, dict) and "peak_rss_mb" in sim:  # the process peak after everything was written
+            sim["peak_rss_mb"] = max(float(sim["peak_rss_mb"]), peak_rss_mb())
+            write_json_atomic(tmp / "summary.json", _round(result.summary))
         write_json_atomic(tmp / MARKER, marker("run", (e.name for e in tmp.iterdir())))
         with FolderLock(out_dir.parent):
             check_output_folder(out_dir, "run")  # again, under the lock: another writer may have been first
             if out_dir.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+                old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.{os.getpid()}.", dir=out_dir.parent))
                 os.replace(out_dir, old / "x")
                 os.replace(tmp, out_dir)
                 shutil.rmtree(old, ignore_errors=True)

@@ -263,6 +263,44 @@ def is_activity_file(path: str | os.PathLike) -> bool:
     return "time_steps.npy" in names and any(n.startswith("in:") for n in names)
 
 
+def _check_declared_sizes(path: str, wl: Workload, key: str) -> None:
+    """Read only the .npy headers of an npz and refuse arrays larger than any trace of this workload could be
+    (before one byte of data is read: a hostile header cannot make the run allocate gigabytes)."""
+    import zipfile
+
+    from numpy.lib import format as npformat
+
+    # a trace has at most four arrays per layer (in, out, skip, signed), each (T, spines) of the layer's
+    # inputs or outputs; allow 4x that, whatever T the file declares up to 1024 steps
+    per_step = sum(la.n_in + la.n_out for la in wl.layers)
+    limit = 16 * 1024 * per_step + 1024
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with z.open(info) as fh:
+                    version = npformat.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, dtype = npformat.read_array_header_1_0(fh)
+                    else:
+                        shape, _, dtype = npformat.read_array_header_2_0(fh)
+                n = int(np.prod(shape, dtype=np.float64)) if shape else 1
+                total += n
+                if total > limit:
+                    raise ConfigError(
+                        key,
+                        path,
+                        f"array {info.filename[:-4]} declares shape {tuple(shape)} ({dtype}): more elements "
+                        f"than any activity trace of {wl.model} can hold ({limit:,} in all); not read",
+                    )
+    except ConfigError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(key, path, f"not a readable activity trace ({type(exc).__name__}: {exc})") from None
+
+
 def load_activity(path: str, wl: Workload) -> Activity:
     """Read and check an npz trace written by :func:`save_activity`."""
     import zipfile
@@ -287,6 +325,7 @@ def load_activity(path: str, wl: Workload) -> Activity:
             return a.astype(dtype)
         raise ConfigError(key, path, f"array {name}: spike counts must be integers, not {a.dtype}")
 
+    _check_declared_sizes(path, wl, key)
     try:
         with np.load(path, allow_pickle=False) as z:
             T = int(counts("time_steps", z["time_steps"]))
