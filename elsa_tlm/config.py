@@ -415,6 +415,17 @@ def _cross_checks(cfg: Config) -> Config:
             replay_path=absolute_path_value("workload.replay_path", cfg.workload.replay_path, cfg.base_dir),
         )
     )
+    pe = cfg.pe
+    for kind, bits in (("weight", pe.weight_bits), ("membrane", pe.membrane_bits), ("tracer", pe.tracer_bits)):
+        macro_bits = pe.macro_rows * pe.macro_words * bits  # one 64-row x 16-word macro of this buffer
+        kib = getattr(pe, f"{kind}_sram_kib")
+        if kib * 8192 < macro_bits:
+            raise ConfigError(
+                f"pe.{kind}_sram_kib",
+                kib,
+                f"must hold at least one {pe.macro_rows} x {pe.macro_words} x {bits}-bit macro "
+                f"({macro_bits / 8192:g} KiB)",
+            )
     if noc.fifo_bytes * 8 < noc.flit_bits:
         raise ConfigError(
             "noc.fifo_bytes", noc.fifo_bytes, f"a FIFO must hold at least one {noc.flit_bits}-bit flit"

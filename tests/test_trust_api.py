@@ -288,3 +288,10 @@ def test_the_study_plotter_refuses_a_sweep_it_cannot_draw(tmp_path: Path) -> Non
     )
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and "cannot draw the flits study" in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("kind", ["weight", "membrane", "tracer"])
+def test_a_buffer_smaller_than_one_macro_names_its_key(kind: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        load_config(None, [f"pe.{kind}_sram_kib=0.001"])
+    assert ei.value.key == f"pe.{kind}_sram_kib" and "at least one" in ei.value.rule
