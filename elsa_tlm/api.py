@@ -150,6 +150,28 @@ def sweep(
     return _sweep.run_sweep(sw, Path(out), executor, workers, **({"log": log} if log else {}))
 
 
+def diff(run_a: str | os.PathLike, run_b: str | os.PathLike) -> Any:
+    """Compare two run folders: ``.config`` lists (key, A, B) of the configuration keys that differ,
+    ``.metrics`` (metric, A, B, B - A, relative change) of every numeric summary field
+    (:class:`elsa_tlm.results.diff.RunDiff`; ``render(d, "md")`` formats it)."""
+    from elsa_tlm.results.diff import diff_runs
+
+    return diff_runs(run_a, run_b)
+
+
+def plot(
+    sweep_dir: str | os.PathLike,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    out: str | os.PathLike | None = None,
+) -> Path:
+    """A figure of any finished sweep (``y`` against ``x``, one series per ``hue`` value); returns the PNG."""
+    from elsa_tlm.figures.sweep_plot import plot_sweep
+
+    return plot_sweep(sweep_dir, x, y, hue, out)
+
+
 def save(result: Result, folder: str | os.PathLike) -> Path:
     """Same as ``result.save(folder)``."""
     return result.save(folder)

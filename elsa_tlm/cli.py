@@ -42,22 +42,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """A progress bar on stderr (tqdm) for runs big enough to need one."""
+    """Progress of a run on stderr: a tqdm bar on a terminal; elsewhere (a log file, CI, make) one line per
+    phase and one per tenth of the simulation, so a long run is never silent."""
 
-    def __init__(self, total: int, show: bool) -> None:
+    def __init__(self, total: int, tty: bool, t0: float | None = None) -> None:
         self.bar = None
-        if show:
+        self.total, self.next_tenth = total, 1
+        self.t0 = time.perf_counter() if t0 is None else t0
+        if tty:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="item", unit_scale=True, file=sys.stderr, mininterval=2.0)
 
+    def phase(self, text: str) -> None:
+        """One line for a phase (only without a bar: a terminal shows the bar)."""
+        if self.bar is None:
+            print(f"[{time.perf_counter() - self.t0:7.1f} s] {text}", file=sys.stderr, flush=True)
+
     def __call__(self, done: int, total: int) -> None:
         if self.bar is not None:
             self.bar.update(done - self.bar.n)
+            return
+        while total and done * 10 >= self.next_tenth * total and self.next_tenth <= 10:
+            self.phase(f"simulate: {10 * self.next_tenth} % of {total:,} work items")
+            self.next_tenth += 1
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -87,9 +100,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 exc.key, exc.value, f"{exc.rule} (or set output.copy_plots = false, or pass --out)"
             ) from None
+    tty = sys.stderr.isatty()
     if cfg.workload.activity == "functional":
+        bar = _Progress(0, False)
+        bar.phase(
+            f"run: {cfg.workload.model}, {cfg.workload.samples} samples on the chip + accuracy per step"
+        )
         result = api.run(cfg)
     else:
+        bar = _Progress(0, False)
+        bar.phase(f"prepare: {cfg.workload.model}, T={cfg.run.time_steps or 'own'}, {cfg.noc.topology}")
         plan = api.check(cfg)
         large = plan.work_items > api.LARGE_RUN_ITEMS
         if large:
@@ -98,11 +118,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"layer slices (ResNet-50 at T=16 has ~{8_000_000:,}); this will take a while",
                 file=sys.stderr,
             )
-        bar = _Progress(plan.work_items, large or sys.stderr.isatty())
+        bar = _Progress(plan.work_items, tty, bar.t0)
+        bar.phase(
+            f"simulate: {plan.work_items:,} work items on {len(plan.mapping.slices)} layer slices, "
+            f"{plan.mapping.cores_used} cores ({cfg.run.mode})"
+        )
         try:
             result = api.run(cfg, progress=bar, plan=plan)
         finally:
             bar.close()
+    what = ", ".join(w for w, on in (("trace", cfg.output.trace), ("figures", cfg.output.plots)) if on)
+    bar.phase(f"write: {out}" + (f" (with {what})" if what else ""))
     result.save(out, copy_to)
     if save_to is not None:
         from elsa_tlm.workload.activity import save_activity
@@ -288,6 +314,45 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_diff(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    d = sub.add_parser(
+        "diff",
+        help="compare two run folders: config keys that differ, every summary metric with both values",
+    )
+    d.add_argument("run_a")
+    d.add_argument("run_b")
+    d.add_argument("--format", choices=["text", "csv", "md"], default="text")
+    d.add_argument("--changed", action="store_true", help="only the metrics whose value changed")
+    d.set_defaults(func=cmd_diff)
+    return d
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from elsa_tlm import api
+    from elsa_tlm.results.diff import render
+
+    sys.stdout.write(render(api.diff(args.run_a, args.run_b), args.format, args.changed))
+    return 0
+
+
+def register_plot(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("plot", help="a figure of any finished sweep: --y against --x, one series per --hue")
+    p.add_argument("sweep_dir", help="folder elsa-tlm sweep wrote (with sweep.csv)")
+    p.add_argument("--x", required=True, help="axis column (e.g. noc.flit_bits)")
+    p.add_argument("--y", required=True, help="metric column (e.g. latency_cycles, energy_j)")
+    p.add_argument("--hue", help="a column whose values become separate series")
+    p.add_argument("--out", help="PNG file (default SWEEP_DIR/plot_<y>_vs_<x>.png)")
+    p.set_defaults(func=cmd_plot)
+    return p
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from elsa_tlm import api
+
+    print(f"wrote {api.plot(args.sweep_dir, args.x, args.y, args.hue, args.out)}")
+    return 0
+
+
 # The subcommands, in help order: name -> "module:function" that adds it (each command calls elsa_tlm.api or,
 # for the NoC-only and report commands, the subsystem's own entry point).
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
@@ -296,6 +361,8 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("scenarios", "elsa_tlm.cli:register_scenarios"),
     ("noc", "elsa_tlm.noc.cli:register"),
     ("sweep", "elsa_tlm.cli:register_sweep"),
+    ("diff", "elsa_tlm.cli:register_diff"),
+    ("plot", "elsa_tlm.cli:register_plot"),
     ("report", "elsa_tlm.figures.report:register"),
 )
 

@@ -416,7 +416,11 @@ def _cross_checks(cfg: Config) -> Config:
         )
     )
     pe = cfg.pe
-    for kind, bits in (("weight", pe.weight_bits), ("membrane", pe.membrane_bits), ("tracer", pe.tracer_bits)):
+    for kind, bits in (
+        ("weight", pe.weight_bits),
+        ("membrane", pe.membrane_bits),
+        ("tracer", pe.tracer_bits),
+    ):
         macro_bits = pe.macro_rows * pe.macro_words * bits  # one 64-row x 16-word macro of this buffer
         kib = getattr(pe, f"{kind}_sram_kib")
         if kib * 8192 < macro_bits:

@@ -295,3 +295,77 @@ def test_a_buffer_smaller_than_one_macro_names_its_key(kind: str) -> None:
     with pytest.raises(ConfigError) as ei:
         load_config(None, [f"pe.{kind}_sram_kib=0.001"])
     assert ei.value.key == f"pe.{kind}_sram_kib" and "at least one" in ei.value.rule
+
+
+def test_a_long_run_reports_progress_to_a_redirected_stderr(tmp_path: Path) -> None:
+    log = tmp_path / "err.log"
+    with log.open("w") as err:
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "elsa_tlm",
+                "run",
+                "default",
+                "--set",
+                'workload.model="resnet18"',
+                "--set",
+                "run.time_steps=4",
+                "--set",
+                "output.plots=false",
+                "--out",
+                str(tmp_path / "r"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    lines = log.read_text().splitlines()
+    assert r.returncode == 0
+    assert any("prepare:" in x for x in lines) and any("simulate: 100 %" in x for x in lines)
+    assert any("write:" in x for x in lines)
+
+
+def test_diff_of_two_runs_lists_the_changed_key_and_metrics(tmp_path: Path, capsys) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    base = ["run", "default", "--set", "run.time_steps=2", "--set", "output.plots=false"]
+    assert main([*base, "--out", str(a)]) == 0
+    assert main([*base, "--set", "noc.flit_bits=128", "--out", str(b)]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "noc.flit_bits  256  ->  128" in out and "noc.flits" in out
+    d = elsa_tlm.api.diff(a, b)
+    assert d.config == [("noc.flit_bits", 256, 128)]
+    flits = next(m for m in d.metrics if m[0] == "noc.flits")
+    assert flits[2] > flits[1] and flits[3] == flits[2] - flits[1]
+    assert main(["diff", str(a), str(b), "--format", "csv", "--changed"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "kind,key,a,b,change,relative_change\nconfig,noc.flit_bits,256,128"
+    )
+    assert main(["diff", str(a), str(tmp_path)]) == 2
+    _one_error(capsys, "config.resolved.toml")
+
+
+def test_plot_draws_any_sweep_and_refuses_what_it_cannot(tmp_path: Path, capsys) -> None:
+    sw = tmp_path / "two.toml"
+    sw.write_text('version = 1\nname = "two"\nset = ["run.time_steps=2", "output.plots=false"]\n'
+                  '[axes]\n"noc.flit_bits" = [128, 256]\n')  # fmt: skip
+    out = tmp_path / "sw"
+    assert main(["sweep", str(sw), "--out", str(out), "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["plot", str(out), "--x", "noc.flit_bits", "--y", "latency_cycles"]) == 0
+    png = out / "plot_latency_cycles_vs_noc.flit_bits.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(out), "--x", "noc.nope", "--y", "latency_cycles"]) == 2
+    _one_error(capsys, "not a column")
+    assert main(["plot", str(out), "--x", "noc.flit_bits", "--y", "status"]) == 2
+    _one_error(capsys, "numeric")
+
+
+def test_the_readme_ring_example_runs_as_written(capsys) -> None:
+    assert (
+        main(["validate", "default", "--set", 'noc.topology="ring:36"', "--set", "noc.routing=shortest"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["validate", "default", "--set", 'noc.topology="ring:36"']) == 2
+    _one_error(capsys, 'noc.routing = "shortest"')

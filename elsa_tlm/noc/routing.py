@@ -62,7 +62,10 @@ class XYRouting(Routing):
     def __init__(self, topo: Topology, seed: int = 0) -> None:
         if not topo.is_grid:
             raise ConfigError(
-                "noc.routing", "xy", f"needs a mesh or torus topology, not {topo.kind} ({topo.spec})"
+                "noc.routing",
+                "xy",
+                f"needs a mesh or torus topology, not {topo.kind} ({topo.spec}); "
+                f'set noc.routing = "shortest" (or valiant, multipath) for this topology',
             )
         super().__init__(topo, seed)
 
