@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed-run
 CLI := $(BIN)/elsa-tlm
 
-.PHONY: setup demo test lint bench noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits vit clean
+.PHONY: setup demo test lint bench baselines noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits vit clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 2; }
@@ -46,6 +46,12 @@ vit: $(STAMP)
 elastic: $(STAMP)
 	$(BIN)/python -m elsa_tlm.elastic --scenario scenarios/digits.toml --out plots/elastic $(ELASTIC_ARGS)
 	$(BIN)/python -m elsa_tlm.elastic --scenario scenarios/digits_vit.toml --out plots/elastic_vit $(ELASTIC_ARGS)
+
+# the default chip beside the published chips on the networks they report, at 200 and 500 MHz (each network at
+# its own T): plots/baselines/compare.{csv,md,png}, ratios.csv and the headline sentences; runs in
+# results/baselines/. BASELINE_ARGS reduces it (CI: --models resnet18 --clocks 200 --set run.time_steps=2)
+baselines: $(STAMP)
+	$(BIN)/python -m elsa_tlm.compare --out plots/baselines --runs results/baselines $(BASELINE_ARGS)
 
 pipelines: $(STAMP)
 	$(BIN)/python -m elsa_tlm.studies pipelines --out plots/pipelines $(STUDY_ARGS)

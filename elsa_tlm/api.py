@@ -172,6 +172,16 @@ def plot(
     return plot_sweep(sweep_dir, x, y, hue, out)
 
 
+def compare(runs: Sequence[str | os.PathLike], out: str | os.PathLike) -> dict[str, Any]:
+    """Simulated runs beside the published chips (compare.csv, ratios.csv, compare.md, compare.png in ``out``);
+    returns the rows, the ratios and the headline sentences (:mod:`elsa_tlm.compare`)."""
+    from elsa_tlm.compare import compare as _compare
+
+    if isinstance(runs, str | os.PathLike):
+        raise ConfigError("runs", runs, "must be a list of run folders")
+    return _compare(list(runs), out)
+
+
 def save(result: Result, folder: str | os.PathLike) -> Path:
     """Same as ``result.save(folder)``."""
     return result.save(folder)

@@ -101,16 +101,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 exc.key, exc.value, f"{exc.rule} (or set output.copy_plots = false, or pass --out)"
             ) from None
     tty = sys.stderr.isatty()
+    # progress lines start once the input is known to be good: bad input is one error line, nothing else
     if cfg.workload.activity == "functional":
         bar = _Progress(0, False)
-        bar.phase(
-            f"run: {cfg.workload.model}, {cfg.workload.samples} samples on the chip + accuracy per step"
-        )
         result = api.run(cfg)
     else:
         bar = _Progress(0, False)
-        bar.phase(f"prepare: {cfg.workload.model}, T={cfg.run.time_steps or 'own'}, {cfg.noc.topology}")
         plan = api.check(cfg)
+        bar.phase(
+            f"prepared: {cfg.workload.model}, T={plan.workload.time_steps}, {cfg.noc.topology}, "
+            f"{cfg.schedule.policy} ({plan.mapping.cores_used} cores, {len(plan.mapping.slices)} layer slices)"
+        )
         large = plan.work_items > api.LARGE_RUN_ITEMS
         if large:
             print(
@@ -119,10 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         bar = _Progress(plan.work_items, tty, bar.t0)
-        bar.phase(
-            f"simulate: {plan.work_items:,} work items on {len(plan.mapping.slices)} layer slices, "
-            f"{plan.mapping.cores_used} cores ({cfg.run.mode})"
-        )
+        bar.phase(f"simulate: {plan.work_items:,} work items ({cfg.run.mode})")
         try:
             result = api.run(cfg, progress=bar, plan=plan)
         finally:
@@ -168,7 +166,7 @@ RUN_EPILOG = """files written into the output folder (default results/<scenario 
                         per-PE computing cycles, residual-unit busy cycles
   mapping.json          every layer slice's core, columns, macros; the placed flows
   config.resolved.toml  the complete configuration (rerun it to reproduce summary.json)
-  timeline.png energy.png mapping.png   plots (output.plots); trace.json with --trace
+  timeline.png energy.png mapping.png   plots (output.plots); trace.json.gz with --trace
   samples.csv elastic.png               functional (digits) scenarios
   .elsa-tlm.json        marker: the folder is an elsa-tlm result (only such folders are ever replaced)
 the output folder must be new, empty, or a previous elsa-tlm run result; anything else is refused.
@@ -191,7 +189,9 @@ def register_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     sp.add_argument(
         "--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key (TOML value)"
     )
-    sp.add_argument("--trace", action="store_true", help="write trace.json (Perfetto/Chrome trace events)")
+    sp.add_argument(
+        "--trace", action="store_true", help="write trace.json.gz (Perfetto/Chrome trace events, gzip)"
+    )
     sp.add_argument(
         "--save-activity", metavar="NPZ", help="save the spike activity for workload.activity=replay"
     )
@@ -353,6 +353,28 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_compare(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    c = sub.add_parser(
+        "compare",
+        help="runs beside the published chips (ANT, PAICORE, SpinalFlow...): table, ratios, figure",
+    )
+    c.add_argument("runs", nargs="+", help="run folders (elsa-tlm run wrote them)")
+    c.add_argument("--out", required=True, help="folder for compare.csv, ratios.csv, compare.md, compare.png")
+    c.set_defaults(func=cmd_compare)
+    return c
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from elsa_tlm import api
+
+    res = api.compare(args.runs, args.out)
+    for line in res["headlines"]:
+        print(line)
+    print("baseline figures are published numbers at their own technology, voltage and clock, not simulated")
+    print(f"wrote {res['out']}/compare.csv, ratios.csv, compare.md, compare.png")
+    return 0
+
+
 # The subcommands, in help order: name -> "module:function" that adds it (each command calls elsa_tlm.api or,
 # for the NoC-only and report commands, the subsystem's own entry point).
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
@@ -363,6 +385,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("sweep", "elsa_tlm.cli:register_sweep"),
     ("diff", "elsa_tlm.cli:register_diff"),
     ("plot", "elsa_tlm.cli:register_plot"),
+    ("compare", "elsa_tlm.cli:register_compare"),
     ("report", "elsa_tlm.figures.report:register"),
 )
 

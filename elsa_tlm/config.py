@@ -61,6 +61,7 @@ def _one_of(*choices: str) -> Check:
     def check(v: Any) -> str | None:
         return None if v in choices else f"must be one of {', '.join(choices)}"
 
+    check.allowed = ", ".join(f"`{c}`" for c in choices)  # type: ignore[attr-defined]
     return check
 
 
@@ -68,7 +69,31 @@ def _in_range(lo: float, hi: float) -> Check:
     def check(v: Any) -> str | None:
         return None if lo <= v <= hi else f"must be between {lo} and {hi}"
 
+    check.allowed = f"{lo:g} … {hi:g}"  # type: ignore[attr-defined]
     return check
+
+
+# what the other rules allow, for the key table
+_ALLOWED = {
+    "_positive": "> 0",
+    "_non_negative": ">= 0",
+    "_density_or_auto": "0 … 1, or `auto`",
+    "_kib": "> 0, at least one macro",
+    "_stage": "integer >= 0",
+    "_topology": "`mesh:RxC`, `torus:RxC`, `ring:N`, `file:PATH`",
+}
+
+
+def _allowed(f: Any) -> str:
+    """The allowed values of a key, from its rule (enum choices, a range) or its type."""
+    check = f.metadata["check"]
+    if check is not None and hasattr(check, "allowed"):
+        return check.allowed
+    if check is not None and getattr(check, "__name__", "") in _ALLOWED:
+        return _ALLOWED[check.__name__]
+    kind = f.metadata["kind"]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)
 
 
 def _density_or_auto(v: Any) -> str | None:
@@ -306,7 +331,11 @@ class RunConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     trace: bool = meta(
-        False, bool, None, "write trace.json (Chrome/Perfetto trace events)", info="which files are written"
+        False,
+        bool,
+        None,
+        "write trace.json.gz (Chrome/Perfetto trace events, gzip-compressed)",
+        info="which files are written",
     )
     plots: bool = meta(True, bool, None, "write PNG plots", info="which files are written")
     dir: str = meta("", str, None, "output folder; '' = results/<scenario-name>", info="where files go")
@@ -571,7 +600,7 @@ def shipped_scenarios() -> dict[str, Path]:
 def scenario_path(path: str | Path) -> Path:
     """A scenario given as a file, or by the name of a shipped one when no such file exists here."""
     p = Path(path)
-    if p.exists() or p.is_symlink():
+    if (p.exists() or p.is_symlink()) and not p.is_dir():  # a folder named like a scenario is not one
         return p
     name = str(path)
     if "/" not in name and "\\" not in name:
@@ -697,12 +726,13 @@ def validate(cfg: object, what: str = "config") -> Config:
 
 def keys_table() -> str:
     """The configuration-key table of docs/MODEL.md (a test keeps the document in step)."""
-    rows = ["| key | default | meaning |", "|---|---|---|"]
+    rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
     for section, cls in SECTIONS.items():
         for f in fields(cls):
             info = f.metadata["informational"]
             note = f" (does not change results: {info})" if info else ""
-            rows.append(f"| `{section}.{f.name}` | `{f.default!r}` | {f.metadata['doc']}{note} |")
+            allowed = _allowed(f).replace("|", "\\|")
+            rows.append(f"| `{section}.{f.name}` | `{f.default!r}` | {allowed} | {f.metadata['doc']}{note} |")
     return "\n".join(rows) + "\n"
 
 

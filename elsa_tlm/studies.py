@@ -103,12 +103,17 @@ def pipelines(out: Path, models: list[str], extra: list[str], workers: int) -> l
     return rows
 
 
+def _steps(rows: list[dict[str, Any]], model: str) -> Any:
+    return next((r["time_steps"] for r in rows if r["model"] == model), "?")
+
+
 def _plot(rows: list[dict[str, Any]], models: list[str], path: Path) -> None:
     """First response and latency against the spine-wise pipeline, and energy: linear bars with labels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from elsa_tlm.figures.studies import _grouped_bars
 
@@ -117,26 +122,36 @@ def _plot(rows: list[dict[str, Any]], models: list[str], path: Path) -> None:
             (r[key] * scale for r in rows if r["model"] == m and r["policy"] == pol), None
         )
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
     panels = [
-        ("first_output_vs_spine", 1.0, "first response / spine-wise (token-wise for ViT)"),
-        ("latency_vs_spine", 1.0, "latency, all T steps / spine-wise"),
-        ("energy_j", 1e6, "on-chip energy per inference (µJ)"),
+        ("first_output_vs_spine", 1.0, "first response", "first response / spine-wise (×)"),
+        ("latency_vs_spine", 1.0, "latency (all T steps)", "latency / spine-wise (×)"),
+        ("energy_j", 1e6, "on-chip energy per inference", "energy (µJ, log scale)"),
     ]
-    for ax, (key, scale, title) in zip(axes, panels, strict=True):
+    for ax, (key, scale, title, ylabel) in zip(axes, panels, strict=True):
         _grouped_bars(
             ax,
             list(POLICIES),
             models,
             value(key, scale),
+            ticklabels=[f"{m}\nT={_steps(rows, m)}" for m in models],
             note=lambda pol, m, v: f"{v:.1f}" if v < 1000 else f"{v:.0f}",
             rotation=30,
             ha="right",
             fontsize=8,
         )
         ax.set_title(title)
-    axes[0].legend(title="schedule")
-    fig.suptitle("ELSA chip model: spine/token-wise vs layer-wise (tbt) vs layer-by-layer (lbl) pipelines")
+        ax.set_ylabel(ylabel)
+        if key == "energy_j":  # CNNs (tens of µJ) and ViT (mJ) on one axis: log, with readable ticks
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+        else:
+            ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
+    axes[0].legend(title="schedule", loc="upper left")
+    fig.suptitle(
+        "ELSA chip model (default chip, at): spine/token-wise vs layer-wise (tbt) vs layer-by-layer (lbl) "
+        "pipelines, each network at its own T"
+    )
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
 

@@ -11,7 +11,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "MODEL.md"
 
 def main() -> None:
     text = DOC.read_text()
-    head = text.index("| key | default | meaning |")
+    head = text.index("| key | default |")
     lines = text[head:].split("\n")
     n = next(i for i, line in enumerate(lines) if not line.startswith("|"))
     DOC.write_text(text[:head] + keys_table() + "\n".join(lines[n:]))

@@ -1,7 +1,8 @@
-"""trace.json: Chrome/Perfetto trace-event JSON of a run."""
+"""trace.json.gz: Chrome/Perfetto trace-event JSON of a run, gzip-compressed."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def trace_doc(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("trace") / "run"
     args = ["run", str(ROOT / "scenarios" / "default.toml"), "--out", str(out), "--trace"]
     assert main([*args, "--set", "run.time_steps=2", "--set", "output.plots=false"]) == 0
-    return json.loads((out / "trace.json").read_text())
+    return json.loads(gzip.decompress((out / "trace.json.gz").read_bytes()))
 
 
 def test_trace_is_valid_trace_event_json(trace_doc: dict) -> None:
@@ -52,7 +53,13 @@ def test_every_pid_and_tid_is_named(trace_doc: dict) -> None:
         if e["ph"] == "X":
             assert (e["pid"], e["tid"]) in threads
     names = {e["args"]["name"] for e in events if e["name"] == "thread_name"}
-    assert "noc tx" in names and "PE" in names  # per core: its PEs' activity, and the trains it sent
+    assert any(n.startswith("to core ") for n in names)  # the trains a core sent, by destination
+    assert any(n.startswith("PE ") for n in names)  # a thread per lane group (its layer slice)
+    assert {n for n in names if n.startswith("fifo")} == set()  # counters sit on the process
+    counters = {e["name"] for e in events if e["ph"] == "C"}
+    assert "fifo local (flits)" in counters and counters <= {
+        f"fifo {p} (flits)" for p in ("local", "from N", "from E", "from S", "from W")
+    }
     pe = [e for e in events if e["ph"] == "X" and e.get("cat") == "pe"]
     assert any("#" in e["name"] for e in pe)  # a transaction names its layer slice
     assert {e["args"].get("state") for e in pe} >= {"busy"}
@@ -76,7 +83,7 @@ def test_trace_content_matches_the_result() -> None:
     ev = trace_events(r)
     x = [e for e in ev if e["ph"] == "X"]
     assert len(x) == len(r.trace_events) + len(r.noc_transfers)
-    assert sum(e["ph"] == "C" for e in ev) == len(r.fifo_samples)
+    assert 0 < sum(e["ph"] == "C" for e in ev) <= len(r.fifo_samples)  # a counter event per change
     last = max(e["ts"] + e["dur"] for e in x)
     assert last == pytest.approx(r.summary["latency_cycles"] / 500.0, rel=0.01)  # µs at 500 MHz
     noc_flits = sum(e["args"]["flits"] for e in x if e.get("cat") == "noc")
@@ -86,3 +93,42 @@ def test_trace_content_matches_the_result() -> None:
 def test_lanes_partition_overlapping_intervals() -> None:
     lanes = _lanes([(0, 10, 0), (5, 15, 1), (10, 20, 2), (12, 13, 3)])
     assert lanes == [0, 1, 0, 2]
+
+
+def test_vit_trace_is_small_and_every_thread_nests(tmp_path: Path) -> None:
+    """ViT-Small T=2 with --trace: a few MB, and the events of every thread are disjoint or nested (the softmax
+    stalls of overlapping steps go on lanes of their own)."""
+    out = tmp_path / "vit"
+    assert (
+        main(
+            [
+                "run",
+                "vit",
+                "--set",
+                "run.time_steps=2",
+                "--set",
+                "output.plots=false",
+                "--trace",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    path = out / "trace.json.gz"
+    assert path.stat().st_size <= 5 * 1024 * 1024
+    doc = json.loads(gzip.decompress(path.read_bytes()))
+    spans: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for e in doc["traceEvents"]:
+        if e["ph"] == "X":
+            spans.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["ts"] + e["dur"]))
+    for v in spans.values():
+        v.sort()
+        stack: list[float] = []
+        for start, end in v:
+            while stack and stack[-1] <= start + 1e-9:
+                stack.pop()
+            assert not stack or end <= stack[-1] + 1e-9  # inside the enclosing slice, or after it
+            stack.append(end)
+    names = {e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "thread_name"}
+    assert any(n.startswith("softmax ") for n in names)

@@ -399,6 +399,7 @@ def test_a_report_keeps_its_run_folder_replaceable(tmp_path: Path, capsys) -> No
 def test_out_symlinks_empty_names_and_dotdot(tmp_path: Path, capsys) -> None:
     real = tmp_path / "real"
     assert main(["run", DEFAULT, *T2, "--out", str(real)]) == 0
+    capsys.readouterr()  # a run's progress lines
     link = tmp_path / "L"
     link.symlink_to(real)
     assert main(["run", DEFAULT, *T2, "--out", str(link)]) == 2
@@ -468,6 +469,7 @@ def test_version_must_be_the_integer_one(tmp_path: Path, capsys) -> None:
 def test_replay_counts_must_be_finite_whole_numbers(tmp_path: Path, capsys) -> None:
     trace = tmp_path / "a.npz"
     assert main(["run", DEFAULT, *T2, "--out", str(tmp_path / "o"), "--save-activity", str(trace)]) == 0
+    capsys.readouterr()  # a run's progress lines
     z = dict(np.load(trace))
     layer = next(k for k in z if k.startswith("in:"))
     for bad, needle in ((np.nan, "finite"), (0.5, "whole numbers")):

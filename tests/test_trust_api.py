@@ -321,7 +321,7 @@ def test_a_long_run_reports_progress_to_a_redirected_stderr(tmp_path: Path) -> N
         )
     lines = log.read_text().splitlines()
     assert r.returncode == 0
-    assert any("prepare:" in x for x in lines) and any("simulate: 100 %" in x for x in lines)
+    assert any("prepared:" in x for x in lines) and any("simulate: 100 %" in x for x in lines)
     assert any("write:" in x for x in lines)
 
 

@@ -39,7 +39,7 @@ nav{font-size:.85em;margin:.6em 0 1em}nav a{margin-right:.9em;white-space:nowrap
 table{border-collapse:separate;border-spacing:0;font-size:.84em;margin:.4em 0}
 th,td{border-bottom:1px solid #e2e2e2;padding:.28em .65em;text-align:right;white-space:nowrap;
  font-variant-numeric:tabular-nums}
-th{background:#f1f3f5;font-weight:600;vertical-align:bottom}
+th{background:#f1f3f5;font-weight:600;vertical-align:bottom;white-space:normal;min-width:4.5em}
 thead th{position:sticky;top:0;z-index:2;border-bottom:2px solid #bbb}
 th .u{display:block;font-weight:400;color:#666;font-size:.9em}
 td.t,th.t{text-align:left}td.wrap{white-space:normal;text-align:left;max-width:60em}
@@ -414,9 +414,37 @@ def _area(s: dict[str, Any], toc: list[tuple[str, str]]) -> str:
         parts.append(
             _kv_table((k, _fmt(v), "mm²" if k.endswith("_mm2") else "macros") for k, v in sorted(occ.items()))
         )
+    rec = s.get("area_reconciliation")
+    if isinstance(rec, list) and rec and all(isinstance(r, dict) for r in rec):
+        parts.append('<p class="muted">Reconciliation with the paper\'s Table III (area_reconciliation):</p>')
+        body = []
+        for r in rec:
+            diff = _number(r.get("difference_mm2"))
+            body.append(
+                f"<tr><td class=t>{_esc(r.get('line', ''))}</td><td class=t>{_esc(r.get('reported_key') or '–')}</td>"
+                f"<td>{_fmt(r.get('model_mm2'))}</td><td>{_fmt(r.get('reported_mm2'))}</td>"
+                f"<td>{'–' if diff is None else f'{diff:+.4f}'}</td><td class=wrap>{_esc(r.get('note', ''))}</td></tr>"
+            )
+        head = (
+            "<thead><tr><th class=t>line</th><th class=t>Table III key</th><th>model<span class=u>mm²</span></th>"
+            "<th>reported<span class=u>mm²</span></th><th>model − reported<span class=u>mm²</span></th>"
+            "<th class=t>how it is built</th></tr></thead>"
+        )
+        parts.append(f"<table>{head}<tbody>{''.join(body)}</tbody></table>")
     if not parts:
         return ""
     return _section("area", "Area", "\n".join(parts), toc)
+
+
+def _cores(folder: Path, toc: list[tuple[str, str]]) -> str:
+    cols, rows, note = _optional_csv(folder / "cores.csv")
+    if note:
+        return _section("cores", "Cores (cores.csv)", _note(note), toc)
+    text = (
+        f'<p class="muted">{len(rows)} neural cores: busy / stalled-on-output / starved-on-input cycles within '
+        "the latency, work after the answer, lane groups, FIFO peaks, flushes, per-PE computing cycles.</p>"
+    )
+    return _section("cores", "Cores (cores.csv)", text + html_table(rows, cols), toc)
 
 
 NOC_UNITS: dict[str, tuple[str, str, float]] = {
@@ -585,7 +613,8 @@ RUN_KEYS_SHOWN = {
     *(k for k, _, _ in DESIGN_KEYS),
     "latency_cycles", "latency_ms", "first_output_cycle", "energy_j", "tops_per_w", "pj_per_sop", "gops",
     "ops", "sops", "area_mm2", "area_core_mm2", "cores_used", "cores_total", "noc", "sim", "step_done_cycles",
-    "energy_breakdown_j", "area_breakdown_mm2", "macros_occupied",
+    "energy_breakdown_j", "area_breakdown_mm2", "macros_occupied", "area_reconciliation",
+    "system_energy_breakdown_j",
 }  # fmt: skip
 
 
@@ -639,6 +668,7 @@ def _run_body(folder: Path) -> tuple[str, str, list[tuple[str, str]]]:
         parts.append(_section("noc", "Network-on-chip", _noc(s), toc))
     parts.append(_links(folder, s, toc))
     parts.append(_layers(folder, toc))
+    parts.append(_cores(folder, toc))
     if isinstance(s.get("sim"), dict):
         parts.append(
             _section(

@@ -104,8 +104,14 @@ def timeline(ax: Any, result: Result, title: str | None = None) -> Any:
     Returns the (discrete) time-step colorbar."""
     wl = result.workload
     T = wl.time_steps
-    names = [la.name for la in wl.layers]
-    row = {n: i for i, n in enumerate(names)}
+    layer_names = [la.name for la in wl.layers]
+    grouped = len(layer_names) > GROUP_ABOVE  # a transformer: one row per block (its layers overlap in time)
+    if grouped:
+        names = list(dict.fromkeys(layer_group(n)[0] for n in layer_names))
+        row = {n: names.index(layer_group(n)[0]) for n in layer_names}
+    else:
+        names = layer_names
+        row = {n: i for i, n in enumerate(names)}
     cmap, norm = step_colormap(T)
     segs: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for layer, start, end, t0, _t1 in result.timeline:
@@ -134,11 +140,16 @@ def timeline(ax: Any, result: Result, title: str | None = None) -> Any:
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels(names, fontsize=6 if len(names) > 25 else 8)
     ax.set_ylim(len(names) - 0.5, -0.5)
-    ax.set_xlim(0, lat * 1.02 if lat else 1)
+    end = max([lat or 0, *(st + d for bars in segs.values() for st, d in bars)])  # work after the answer too
+    ax.set_xlim(0, end * 1.02 if end else 1)
     ax.set_xlabel("cycles")
     ax.xaxis.set_major_formatter(THOUSANDS)
     add_us_axis(ax, clock)
-    ax.set_title(title or f"{wl.model}: {result.config.schedule.policy} pipeline, colour = time step", pad=4)
+    what = "rows: blocks (all their layers)" if grouped else "rows: layers"
+    ax.set_title(
+        title or f"{wl.model}, T={T}: {result.config.schedule.policy} pipeline; {what}; colour = time step",
+        pad=4,
+    )
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
     cb = plt.colorbar(sm, ax=ax, label="time step", pad=0.01, ticks=_step_ticks(T), fraction=0.03, aspect=35)
     cb.ax.tick_params(labelsize=8, length=0)
@@ -147,7 +158,8 @@ def timeline(ax: Any, result: Result, title: str | None = None) -> Any:
 
 
 def plot_timeline(result: Result, path: Path) -> None:
-    n = len(result.workload.layers)
+    layers = result.workload.layers
+    n = len({layer_group(la.name)[0] for la in layers}) if len(layers) > GROUP_ABOVE else len(layers)
     fig, ax = plt.subplots(figsize=(11, max(3.8, 0.22 * n + 2.0)), layout="constrained")
     timeline(ax, result)
     _save(fig, path)
@@ -219,6 +231,32 @@ def _ranges(idx: list[int]) -> list[str]:
     return [f"{a}" if a == b else f"{a}–{b}" for a, b in runs]
 
 
+GROUP_ABOVE = 40  # more layers than this: the mapping groups them by block (a legend entry per block)
+
+
+def layer_group(name: str) -> tuple[str, str]:
+    """(group, short name) of a layer: ``blocks.3.qk`` -> ("block 3", "qk"); other names are their own group."""
+    parts = name.split(".")
+    if len(parts) >= 3 and parts[0] == "blocks" and parts[1].isdigit():
+        return f"block {parts[1]}", ".".join(parts[2:])
+    return name, name
+
+
+def grouped_core_labels(result: Result) -> dict[int, list[str]]:
+    """Per used core, one line per group it holds: 'b3: q k qk' (slices as 'fc1[2]')."""
+    out: dict[int, dict[str, list[str]]] = {}
+    for s in result.mapping.slices:
+        group, short = layer_group(s.layer)
+        tag = "b" + group.split()[1] if group.startswith("block ") else group
+        out.setdefault(s.core, {}).setdefault(tag, []).append(
+            short + (f"[{s.index}]" if s.n_slices > 1 else "")
+        )
+    return {
+        c: [f"{g}: {' '.join(ops)}" if g != ops[0] else g for g, ops in groups.items()]
+        for c, groups in out.items()
+    }
+
+
 def core_labels(result: Result) -> dict[int, list[str]]:
     """Per used core, short tokens naming its layers by workload index: '0–2' (whole layers 0, 1, 2),
     '13[5]' (slice 5 of layer 13). The legend of the mapping plot gives each index's layer name."""
@@ -272,15 +310,20 @@ def mapping_figure(result: Result, topo: Topology | None = None) -> Any:
     n = topo.n_nodes
     layers = result.workload.layers
     n_layers = len(layers)
-    labels = core_labels(result)
-    layer_idx = {la.name: la.index for la in layers}
+    grouped = n_layers > GROUP_ABOVE
+    groups = list(dict.fromkeys(layer_group(la.name)[0] for la in layers))
+    group_idx = {g: i for i, g in enumerate(groups)}
+    labels = grouped_core_labels(result) if grouped else core_labels(result)
+    # colour: by layer index, or by group (block) when grouped
+    key_of = {la.name: group_idx[layer_group(la.name)[0]] if grouped else la.index for la in layers}
+    n_keys = len(groups) if grouped else n_layers
     first_layer: dict[int, int] = {}
     for s in m.slices:
-        first_layer[s.core] = min(first_layer.get(s.core, n_layers), layer_idx[s.layer])
+        first_layer[s.core] = min(first_layer.get(s.core, n_keys), key_of[s.layer])
     cmap = matplotlib.colormaps["turbo"]
 
     def colour(i: int) -> Any:
-        return _lighten(cmap(0.05 + 0.9 * i / max(n_layers - 1, 1)), 0.45)
+        return _lighten(cmap(0.05 + 0.9 * i / max(n_keys - 1, 1)), 0.45)
 
     xs = np.array([p[0] for p in pos.values()])
     ys = np.array([p[1] for p in pos.values()])
@@ -288,7 +331,7 @@ def mapping_figure(result: Result, topo: Topology | None = None) -> Any:
     side = 7.0  # inches of the drawing's longer side
     ppu = side * 72 / max(w_units, h_units)  # points per unit (1 unit = median nearest-router spacing)
     ax_w, ax_h = side * w_units / max(w_units, h_units), side * h_units / max(w_units, h_units)
-    legend_cols = 1 if n_layers <= 30 else 2
+    legend_cols = 1 if n_keys <= 30 else 2
     legend_w = 1.8 * legend_cols
     fig, (ax, lax) = plt.subplots(
         1,
@@ -325,7 +368,9 @@ def mapping_figure(result: Result, topo: Topology | None = None) -> Any:
             ax.plot([x0, x1], [y0, y1], color="0.7", lw=1, zorder=1)
 
     # routers: squares on grids, circles elsewhere; used cores filled and labelled
-    texts = {c: _label_lines(t) for c, t in labels.items()}
+    texts = {
+        c: (t[:3] + ["…"] if len(t) > 3 else t) if grouped else _label_lines(t) for c, t in labels.items()
+    }
     longest = max((len(line) for lines in texts.values() for line in lines), default=1)
     most_lines = max((len(lines) for lines in texts.values()), default=1)
     inner = box_pt * (1.0 if grid else 0.8)  # usable width of a circle's label area
@@ -395,21 +440,34 @@ def mapping_figure(result: Result, topo: Topology | None = None) -> Any:
         fontsize=9,
     )
     n_slices = {la.name: len(m.by_layer.get(la.name, [])) for la in layers}
-    handles = [
-        Patch(
-            facecolor=colour(la.index),
-            edgecolor="0.3",
-            label=f"{la.index}  {la.name}" + (f" ×{n_slices[la.name]}" if n_slices[la.name] > 1 else ""),
-        )
-        for la in layers
-    ]
+    if grouped:
+        members: dict[str, list[int]] = {}
+        for la in layers:
+            members.setdefault(layer_group(la.name)[0], []).append(la.index)
+        handles = [
+            Patch(
+                facecolor=colour(i), edgecolor="0.3", label=f"{g} (layers {', '.join(_ranges(members[g]))})"
+            )
+            for i, g in enumerate(groups)
+        ]
+        title = "core label = block: its layers there\n(fc1[k]: slice k of a split layer)"
+    else:
+        handles = [
+            Patch(
+                facecolor=colour(la.index),
+                edgecolor="0.3",
+                label=f"{la.index}  {la.name}" + (f" ×{n_slices[la.name]}" if n_slices[la.name] > 1 else ""),
+            )
+            for la in layers
+        ]
+        title = "core label = layer index\n(×N: split in N slices, i[k]: slice k)"
     lax.axis("off")
     lax.legend(
         handles=handles,
         loc="upper left",
-        fontsize=7 if n_layers <= 30 else 6,
+        fontsize=7 if len(handles) <= 30 else 6,
         ncol=legend_cols,
-        title="core label = layer index\n(×N: split in N slices, i[k]: slice k)",
+        title=title,
         title_fontsize=7,
         frameon=False,
         handlelength=1.0,

@@ -505,7 +505,8 @@ def _cores(spec: Any) -> int | None:
 
 # ------------------------------------------------------------------------------------------------ memory
 def memory(sweep_dir: Path, out: Path) -> list[Row]:
-    """TOPS/W, area, energy and leakage per buffer technology and network."""
+    """TOPS/W, area and the whole on-chip energy (buffer accesses, eDRAM refresh, leakage, the rest) per buffer
+    technology and network."""
     rows = load_rows(sweep_dir)
     table: list[Row] = []
     for r in rows:
@@ -519,33 +520,47 @@ def memory(sweep_dir: Path, out: Path) -> list[Row]:
                 "area_mm2": r["area_mm2"],
                 "energy_j": r["energy_j"],
                 "memory_access_j": mem,
+                "refresh_j": eb.get("refresh", 0.0),
                 "leakage_j": eb.get("leakage", 0.0),
+                "other_j": r["energy_j"] - mem - eb.get("refresh", 0.0) - eb.get("leakage", 0.0),
                 "latency_cycles": r["latency_cycles"],
             }
         table.append(t)
-    fields = ["model", "technology", "tops_per_w", "area_mm2", "energy_j", "memory_access_j", "leakage_j"]
-    _write(out, "memory", table, [*fields, "latency_cycles", "status"])
+    fields = ["model", "technology", "tops_per_w", "area_mm2", "energy_j", "memory_access_j", "refresh_j"]
+    _write(out, "memory", table, [*fields, "leakage_j", "other_j", "latency_cycles", "status"])
     models, techs = _uniq(table, "model"), _uniq(table, "technology")
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.6), layout="constrained")
     w = 0.8 / max(1, len(techs))
+    parts = [("memory_access_j", "buffer accesses", None), ("refresh_j", "eDRAM refresh", "xx"),
+             ("leakage_j", "leakage", "//"), ("other_j", "everything else", "..")]  # fmt: skip
+    totals = [
+        ((_get(table, model=m, technology=tech, status="ok") or {}).get("energy_j") or 0.0) * 1e6
+        for tech in techs
+        for m in models
+    ]
+    scale, unit = (1e-3, "mJ") if max(totals, default=0.0) >= 1000 else (1.0, "µJ")
     for i, tech in enumerate(techs):
         off = (i - (len(techs) - 1) / 2) * w
-        acc = [
-            ((_get(table, model=m, technology=tech) or {}).get("memory_access_j") or 0.0) * 1e6
-            for m in models
-        ]
-        lk = [((_get(table, model=m, technology=tech) or {}).get("leakage_j") or 0.0) * 1e6 for m in models]
-        axes[1].bar(np.arange(len(models)) + off, acc, w, color=COLORS[i], label=f"{tech} accesses")
-        axes[1].bar(
-            np.arange(len(models)) + off,
-            lk,
-            w,
-            bottom=acc,
-            color=COLORS[i],
-            alpha=0.45,
-            hatch="//",
-            label=f"{tech} leakage",
-        )
+        bottom = np.zeros(len(models))
+        for k, (key, label, hatch) in enumerate(parts):
+            vals = np.array(
+                [
+                    ((_get(table, model=m, technology=tech) or {}).get(key) or 0.0) * 1e6 * scale
+                    for m in models
+                ]
+            )
+            axes[1].bar(
+                np.arange(len(models)) + off,
+                vals,
+                w,
+                bottom=bottom,
+                color=COLORS[i],
+                alpha=1.0 - 0.2 * k,
+                hatch=hatch,
+                edgecolor="white",
+                label=f"{tech}: {label}" if vals.any() else None,  # no legend entry for a zero part
+            )
+            bottom += vals
     _grouped_bars(
         axes[0],
         techs,
@@ -557,15 +572,19 @@ def memory(sweep_dir: Path, out: Path) -> list[Row]:
         for tech in techs
     ]
     axes[2].bar(techs, areas, color=COLORS[: len(techs)])
-    for ax, title in zip(
-        axes, ("TOPS/W", "buffer access + chip leakage energy (µJ)", "chip area (mm²)"), strict=True
-    ):
+    titles = ("efficiency", f"on-chip energy per inference ({unit})", "chip area")
+    ylabels = ("TOPS/W", f"energy ({unit})", "area (mm²)")
+    for ax, title, ylabel in zip(axes, titles, ylabels, strict=True):
         ax.set_title(title)
+        ax.set_ylabel(ylabel)
     for ax in axes[:2]:
         ax.set_xticks(range(len(models)))
         ax.set_xticklabels(models, rotation=20, ha="right", fontsize=8)
-        ax.legend(fontsize=7)
-    fig.suptitle("Buffer technology: SRAM vs eDRAM")
+    axes[0].legend(
+        fontsize=7, title="technology", loc="upper left", bbox_to_anchor=(0, -0.25), ncols=len(techs)
+    )
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.suptitle("Buffer technology: SRAM vs eDRAM (every joule of the chip, refresh included)")
     _save(fig, out / "memory.png")
     return table
 

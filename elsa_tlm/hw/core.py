@@ -574,10 +574,10 @@ class NeuralCore:
         self.residual: ResidualUnit | None = None
         if any(p.skip for s in slices for p in s.producers.values()):
             self.residual = ResidualUnit(env, node, self._skip_added)
-        if parallel and len(slices) > 1:
+        if parallel or len(slices) == 1:  # a group per slice, named after it (its thread in the trace)
             self.groups = [LaneGroup(self, f"PE {s.name}", [s], oldest_first) for s in slices]
-        else:
-            self.groups = [LaneGroup(self, "PE", slices, oldest_first)]
+        else:  # the time-shared what-if: one group serves every slice in turn
+            self.groups = [LaneGroup(self, "PE (time-shared)", slices, oldest_first)]
         self.group_of = {s.name: g for g in self.groups for s in g.slices}
 
     # ------------------------------------------------------------------------------------------ statistics

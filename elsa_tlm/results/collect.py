@@ -256,7 +256,7 @@ def _timeline_and_trace(chip: Chip, want_trace: bool) -> tuple[list[tuple], list
     for row in chip.trace:
         if len(row) == 5:  # (node, lane group, reason, start, end): the group's PEs idle
             node, group, why, start, end = row
-            if want_trace:
+            if want_trace and why != "waiting for input":  # a gap on the group's thread says that
                 trace.append(
                     {
                         "name": why,

@@ -1,5 +1,5 @@
 """Write a run's files: summary.json, layers.csv, links.csv, cores.csv, mapping.json, config.resolved.toml,
-trace.json (``output.trace``) and whatever the result's extra writers add (figures, samples.csv).
+trace.json.gz (``output.trace``) and whatever the result's extra writers add (figures, samples.csv).
 
 Everything is written into a temporary sibling folder first and renamed into place at the end, so a run that
 fails leaves the previous results untouched.
@@ -186,4 +186,4 @@ def write_files(result: Result, folder: Path) -> None:
     if result.config.output.trace:
         from elsa_tlm.results.trace import write_trace
 
-        write_trace(folder / "trace.json", result)
+        write_trace(folder / "trace.json.gz", result)

@@ -1,0 +1,281 @@
+"""``elsa-tlm compare RUN... --out DIR``: simulated runs beside the published chips, with the ratios.
+
+Each run's figures come from its own ``summary.json``, in the conventions of the paper's tables: GOPS = the
+network's dense #Ops (2 per MAC) / the latency of all T steps at the run's clock; TOPS/W = #Ops per joule of
+on-chip energy; pJ/SOP = on-chip energy / SOPs; GOPS/mm² on the simulated chip's area. A ratio is made only
+against a baseline that measured the same network: speed-up = GOPS ratio, efficiency gain = TOPS/W ratio, area
+efficiency gain = GOPS/mm² ratio. Baseline figures are published numbers at their own technology, voltage and
+clock, not simulated; every output says so.
+
+Writes ``compare.csv`` (one row per chip, baselines and runs alike), ``ratios.csv`` (one row per run and
+baseline of its network), ``compare.md`` (the table and one headline sentence per run against ANT and PAICORE
+where they measured its network) and ``compare.png`` (per network: throughput and energy per inference
+normalised to a reference baseline, log axis, the simulated chips highlighted).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from elsa_tlm.baselines import Baseline, load_baselines
+from elsa_tlm.errors import ConfigError
+from elsa_tlm.fileio import claim_output_folder, write_csv_atomic, write_text_atomic
+
+COMPARE_FIELDS = [
+    "chip", "kind", "table", "network", "technology_nm", "clock_mhz", "gops", "tops_per_w", "pj_per_sop",
+    "gops_per_mm2", "area_mm2", "source",
+]  # fmt: skip
+RATIO_FIELDS = [
+    "run", "baseline", "network", "speedup", "efficiency_gain", "area_efficiency_gain", "run_gops",
+    "baseline_gops", "run_tops_per_w", "baseline_tops_per_w",
+]  # fmt: skip
+HEADLINE = ("ANT", "PAICORE")  # the best QANN and the best elastic SNN accelerator (ELSA's headline pair)
+PUBLISHED = "published figure at the chip's own technology, voltage and clock (not simulated)"
+
+
+def run_row(folder: str | Path) -> dict[str, Any]:
+    """The simulated chip's row from a run folder (its summary.json), in the tables' conventions."""
+    p = Path(folder)
+    try:
+        s = json.loads((p / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError("run", str(folder), f"no readable summary.json ({exc})") from None
+    need = ("model", "latency_cycles", "clock_mhz", "ops", "energy_j", "area_mm2", "sops")
+    missing = [k for k in need if not isinstance(s.get(k), int | float | str)]
+    if missing:
+        raise ConfigError(
+            "run", str(folder), f"summary.json lacks {', '.join(missing)} (a folder elsa-tlm run wrote)"
+        )
+    seconds = s["latency_cycles"] / (s["clock_mhz"] * 1e6)
+    gops = s["ops"] / seconds / 1e9
+    return {
+        "chip": p.name,
+        "kind": "simulated",
+        "table": "",
+        "network": s["model"],
+        "technology_nm": 28,
+        "clock_mhz": s["clock_mhz"],
+        "gops": gops,
+        "tops_per_w": s["ops"] / s["energy_j"] / 1e12,
+        "pj_per_sop": s["energy_j"] * 1e12 / s["sops"] if s["sops"] else None,
+        "gops_per_mm2": gops / s["area_mm2"],
+        "area_mm2": s["area_mm2"],
+        "source": f"simulated: {p}/summary.json (latency of all {s.get('time_steps', '?')} steps)",
+    }
+
+
+def _base_row(b: Baseline) -> dict[str, Any]:
+    return {
+        "chip": b.chip,
+        "kind": b.kind,
+        "table": b.table,
+        "network": b.network,
+        "technology_nm": b.technology_nm,
+        "clock_mhz": b.clock_mhz,
+        "gops": b.gops,
+        "tops_per_w": b.tops_per_w,
+        "pj_per_sop": b.pj_per_sop,
+        "gops_per_mm2": b.gops_per_mm2,
+        "area_mm2": b.area_mm2,
+        "source": f"ELSA paper Table {b.table}; {PUBLISHED}" + (f"; {b.note}" if b.note else ""),
+    }
+
+
+def ratios(run: dict[str, Any], baselines: dict[str, Baseline]) -> list[dict[str, Any]]:
+    out = []
+    for b in baselines.values():
+        if b.network != run["network"]:
+            continue
+        out.append(
+            {
+                "run": run["chip"],
+                "baseline": b.chip,
+                "network": b.network,
+                "speedup": run["gops"] / b.gops,
+                "efficiency_gain": run["tops_per_w"] / b.tops_per_w,
+                "area_efficiency_gain": run["gops_per_mm2"] / b.gops_per_mm2 if b.gops_per_mm2 else None,
+                "run_gops": run["gops"],
+                "baseline_gops": b.gops,
+                "run_tops_per_w": run["tops_per_w"],
+                "baseline_tops_per_w": b.tops_per_w,
+            }
+        )
+    return out
+
+
+def headlines(run: dict[str, Any], rs: list[dict[str, Any]]) -> list[str]:
+    """One sentence per run against the headline baselines that measured its network."""
+    by = {r["baseline"]: r for r in rs}
+    parts = [
+        f"{by[b]['speedup']:.1f}× the throughput and {by[b]['efficiency_gain']:.1f}× the energy efficiency of {b}"
+        for b in HEADLINE
+        if b in by
+    ]
+    if not parts:
+        return []
+    return [f"{run['network']} ({run['chip']}, {run['clock_mhz']:g} MHz): " + "; ".join(parts) + "."]
+
+
+def _fmt(v: Any) -> str:
+    if v is None or v == "":
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def compare(
+    runs: list[str | Path], out: str | Path, baselines_file: str | Path | None = None
+) -> dict[str, Any]:
+    """Write compare.csv, ratios.csv, compare.md and compare.png into ``out``; returns the rows."""
+    if not runs:
+        raise ConfigError("RUN", "", "give at least one run folder")
+    baselines = load_baselines(baselines_file)
+    sim_rows = [run_row(r) for r in runs]
+    measured = {b.network for b in baselines.values()}
+    for r in sim_rows:
+        if r["network"] not in measured:
+            raise ConfigError(
+                "run",
+                r["chip"],
+                f"no baseline measured {r['network']} (they measured: {', '.join(sorted(map(str, measured)))})",
+            )
+    rows = [_base_row(b) for b in baselines.values()] + sim_rows
+    ratio_rows = [x for r in sim_rows for x in ratios(r, baselines)]
+    sentences = [s for r in sim_rows for s in headlines(r, [x for x in ratio_rows if x["run"] == r["chip"]])]
+    out = claim_output_folder(out, "compare")
+    write_csv_atomic(out / "compare.csv", rows, COMPARE_FIELDS)
+    write_csv_atomic(out / "ratios.csv", ratio_rows, RATIO_FIELDS)
+    md = [
+        "# Simulated chip(s) beside published chips",
+        "",
+        f"Baselines: {PUBLISHED}. Simulated: computed from each run's summary.json "
+        "(GOPS = dense #Ops / latency of all T steps; TOPS/W = #Ops per joule of on-chip energy).",
+        "",
+        *sentences,
+        "",
+        "| chip | kind | network | clock (MHz) | GOPS | TOPS/W | pJ/SOP | GOPS/mm² |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        bold = "**" if r["kind"] == "simulated" else ""
+        md.append(
+            f"| {bold}{r['chip']}{bold} | {r['kind']} | {r['network'] or '–'} | {_fmt(r['clock_mhz'])} | "
+            f"{_fmt(r['gops'])} | {_fmt(r['tops_per_w'])} | {_fmt(r['pj_per_sop'])} | {_fmt(r['gops_per_mm2'])} |"
+        )
+    md += [
+        "",
+        "| run | baseline | network | speed-up | efficiency gain | area-efficiency gain |",
+        "|---|---|---|---|---|---|",
+    ]
+    md += [
+        f"| {x['run']} | {x['baseline']} | {x['network']} | {_fmt(x['speedup'])} | {_fmt(x['efficiency_gain'])} | "
+        f"{_fmt(x['area_efficiency_gain'])} |"
+        for x in ratio_rows
+    ]
+    write_text_atomic(out / "compare.md", "\n".join(md) + "\n")
+    _figure(rows, out / "compare.png")
+    return {"rows": rows, "ratios": ratio_rows, "headlines": sentences, "out": out}
+
+
+def _figure(rows: list[dict[str, Any]], path: Path) -> None:
+    """Per network with a simulated run: throughput and energy per inference of every chip that measured it,
+    normalised to the first headline baseline there (else the first baseline), log axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nets = list(dict.fromkeys(r["network"] for r in rows if r["kind"] == "simulated"))
+    fig, axes = plt.subplots(
+        len(nets), 2, figsize=(12, 3.2 * len(nets) + 0.8), layout="constrained", squeeze=False
+    )
+    for (ax_t, ax_e), net in zip(axes, nets, strict=True):
+        chips = [r for r in rows if r["network"] == net]
+        base = next(
+            (r for h in HEADLINE for r in chips if r["chip"] == h),
+            next(r for r in chips if r["kind"] != "simulated"),
+        )
+        names = [r["chip"] for r in chips]
+        colours = ["#e45756" if r["kind"] == "simulated" else "#4c78a8" for r in chips]
+        thr = [r["gops"] / base["gops"] for r in chips]
+        # energy per inference ∝ 1 / TOPS/W for the same network (same #Ops)
+        energy = [base["tops_per_w"] / r["tops_per_w"] for r in chips]
+        for ax, vals, label in ((ax_t, thr, f"throughput / {base['chip']} (×, log)"),
+                                (ax_e, energy, f"energy per inference / {base['chip']} (×, log)")):  # fmt: skip
+            ax.bar(range(len(chips)), vals, color=colours)
+            ax.set_yscale("log")
+            ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
+            ax.set_xticks(range(len(chips)), names, rotation=30, ha="right", fontsize=8)
+            ax.set_ylabel(label, fontsize=8)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+            for k, v in enumerate(vals):
+                ax.text(k, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7)
+        ax_t.set_title(f"{net}: throughput (higher is better)", fontsize=9)
+        ax_e.set_title(f"{net}: energy per inference (lower is better)", fontsize=9)
+    fig.suptitle(
+        "Simulated chips (red) beside published chips (blue: published figures at their own technology, "
+        "voltage and clock, not simulated)",
+        fontsize=9,
+    )
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+NETWORKS = ("resnet50", "resnet18", "resnet34", "vgg16_cifar10", "vit_small")  # what the baselines measured
+CLOCKS = (200, 500)
+
+
+def baselines_study(out: str | Path, runs_dir: str | Path, models: list[str], clocks: list[float],
+                    extra: list[str]) -> dict[str, Any]:  # fmt: skip
+    """``make baselines``: the default chip on the networks the baselines report, at each clock, then
+    :func:`compare` over those runs. Runs go to ``runs_dir/<model>_<clock>MHz``."""
+    from elsa_tlm import api
+
+    jobs = []
+    for m in models:
+        for c in clocks:
+            sets = [f'workload.model="{m}"', f"chip.clock_mhz={c}", "output.plots=false", *extra]
+            if m == "vit_small":
+                sets += ['schedule.policy="token"', 'mapping.partition="vit_blocks"']
+            jobs.append((f"{m}_{c:g}MHz", api.load_config(None, sets)))  # all checked before any runs
+    folders = []
+    for name, cfg in jobs:
+        folders.append(api.run(cfg).save(Path(runs_dir) / name))
+    return compare(folders, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    from elsa_tlm.errors import ElsaError
+
+    ap = argparse.ArgumentParser(prog="python -m elsa_tlm.compare", description="make baselines")
+    ap.add_argument("--out", default="plots/baselines")
+    ap.add_argument("--runs", default="results/baselines")
+    ap.add_argument("--models", default=",".join(NETWORKS))
+    ap.add_argument("--clocks", default=",".join(str(c) for c in CLOCKS))
+    ap.add_argument("--set", action="append", default=[])
+    a = ap.parse_args(argv)
+    try:
+        clocks = [float(c) for c in a.clocks.split(",") if c]
+        res = baselines_study(a.out, a.runs, [m for m in a.models.split(",") if m], clocks, a.set)
+    except ValueError:
+        print(f"error: --clocks = {a.clocks!r}: must be numbers separated by commas", file=sys.stderr)
+        return 2
+    except ElsaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for s in res["headlines"]:
+        print(s)
+    print(f"wrote {res['out']}/compare.csv, ratios.csv, compare.md, compare.png")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
