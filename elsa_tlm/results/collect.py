@@ -91,6 +91,8 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         "pj_per_sop": energy_j * 1e12 / sops if sops else None,
         "edram_row_refreshes": refreshed_rows,
         "area_mm2": energy.area.chip_mm2(topo.n_nodes),
+        # the comparison tables' area efficiency: throughput per mm² of the simulated chip
+        "gops_per_mm2": ops / latency_s / 1e9 / energy.area.chip_mm2(topo.n_nodes) if latency_s > 0 else None,
         "area_core_mm2": energy.area.core_mm2(),
         "area_breakdown_mm2": energy.area.core_breakdown_mm2(),
         "area_reconciliation": energy.area.reconciliation(topo.n_nodes),
