@@ -232,7 +232,8 @@ def baselines_study(out: str | Path, runs_dir: str | Path, models: list[str], cl
                     extra: list[str]) -> dict[str, Any]:  # fmt: skip
     """``make baselines``: the default chip on the networks the baselines report, at each clock, then
     :func:`compare` over those runs. Runs go to ``runs_dir/<model>_<clock>MHz``."""
-    from elsa_tlm import api
+    from elsa_tlm import sim
+    from elsa_tlm.config import load_config
 
     jobs = []
     for m in models:
@@ -240,10 +241,10 @@ def baselines_study(out: str | Path, runs_dir: str | Path, models: list[str], cl
             sets = [f'workload.model="{m}"', f"chip.clock_mhz={c}", "output.plots=false", *extra]
             if m == "vit_small":
                 sets += ['schedule.policy="token"', 'mapping.partition="vit_blocks"']
-            jobs.append((f"{m}_{c:g}MHz", api.load_config(None, sets)))  # all checked before any runs
+            jobs.append((f"{m}_{c:g}MHz", load_config(None, sets)))  # all checked before any runs
     folders = []
     for name, cfg in jobs:
-        folders.append(api.run(cfg).save(Path(runs_dir) / name))
+        folders.append(sim.run(cfg).save(Path(runs_dir) / name))
     return compare(folders, out)
 
 

@@ -117,7 +117,9 @@ SCHEMA = {
         "gops": f([NUM, "null"], "ops / latency", "GOP/s"),
         "tops_per_w": f([NUM, "null"], "ops / energy_j", "TOPS/W"),
         "pj_per_sop": f([NUM, "null"], "energy_j / sops", "pJ/SOP"),
-        "gops_per_mm2": f([NUM, "null"], "gops / area_mm2 (the comparison tables' area efficiency)", "GOPS/mm²"),
+        "gops_per_mm2": f(
+            [NUM, "null"], "gops / area_mm2 (the comparison tables' area efficiency)", "GOPS/mm²"
+        ),
         "edram_row_refreshes": f(INT, "eDRAM rows refreshed during the run (0 for SRAM)", "rows"),
         "area_mm2": f(NUM, "chip area: core area x routers", "mm²"),
         "area_core_mm2": f(NUM, "one core (4 PEs + router)", "mm²"),
