@@ -166,24 +166,49 @@ def plot_timeline(result: Result, path: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------------------- energy
+ENERGY_LABELS = {  # what each breakdown line is, where its name alone could mislead
+    "residual": "residual (skip-path adds, router)",
+    "residual_add": "residual_add (add+norm adds, router)",
+    "accumulator": "accumulator (first-layer pixels)",
+    "operand_tracer": "operand_tracer (spike x spike operands)",
+}
+
+
+def energy_unit(joules: float) -> tuple[float, str]:
+    """(scale, unit) that keeps a value between 1 and 1000: nJ, µJ or mJ."""
+    for scale, unit in ((1e9, "nJ"), (1e6, "µJ"), (1e3, "mJ")):
+        if joules * scale < 1000:
+            return scale, unit
+    return 1.0, "J"
+
+
 def plot_energy(result: Result, path: Path) -> None:
-    """Energy per inference by part (linear bars, µJ and share of the total)."""
+    """Energy per inference by part (linear bars in the unit that fits, share of the total); parts that spent
+    nothing are left out and counted in the title."""
     br = result.summary["energy_breakdown_j"]
-    items = sorted(br.items(), key=lambda kv: -kv[1])
-    fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
-    labels = [k for k, _ in items]
-    vals = np.array([v for _, v in items]) * 1e6
+    items = sorted(((k, v) for k, v in br.items() if v > 0), key=lambda kv: -kv[1])
+    zero = len(br) - len(items)
+    total_j = result.summary["energy_j"]
+    scale, unit = energy_unit(total_j)
+    fig, ax = plt.subplots(figsize=(8.5, max(3.0, 0.28 * len(items) + 1.4)), layout="constrained")
+    labels = [ENERGY_LABELS.get(k, k) for k, _ in items]
+    vals = np.array([v for _, v in items]) * scale
     ax.barh(labels, vals, color="tab:blue")
     ax.invert_yaxis()
-    total = result.summary["energy_j"] * 1e6
+    total = total_j * scale
     for i, v in enumerate(vals):
         share = 100 * v / total if total else 0.0
-        ax.text(v, i, f" {v:.3g} µJ ({share:.1f}%)", va="center", fontsize=8)
-    ax.set_xlabel("on-chip energy per inference (µJ)")
+        ax.text(v, i, f" {v:.3g} {unit} ({share:.1f}%)", va="center", fontsize=8)
+    ax.set_xlabel(f"on-chip energy per inference ({unit})")
     dram = result.summary.get("dram_energy_j")
-    apart = f"; DRAM (input image) apart: {dram * 1e6:.3g} µJ" if dram else ""
-    ax.set_title(f"{result.workload.model}: on-chip energy, total {total:.3g} µJ{apart}", fontsize=10)
-    ax.set_xlim(0, vals.max() * 1.35 if vals.size and vals.max() > 0 else 1)
+    notes = [f"DRAM (input image) apart: {dram * scale:.3g} {unit}"] if dram else []
+    notes += [f"{zero} parts spent nothing"] if zero else []
+    ax.set_title(
+        f"{result.workload.model}, T={result.workload.time_steps}: on-chip energy, total {total:.3g} {unit}"
+        + ("\n" + "; ".join(notes) if notes else ""),
+        fontsize=9,
+    )
+    ax.set_xlim(0, vals.max() * 1.4 if vals.size and vals.max() > 0 else 1)
     _save(fig, path)
 
 
