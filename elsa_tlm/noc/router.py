@@ -128,57 +128,32 @@ class Router:
     # ---- heads arriving -------------------------------------------------------------------------------
     def arrive(self, t: Txn) -> None:
         """The head of ``t`` reaches this router's switch allocator: request its next output."""
-        act = self.act
-        act.pending -= 1
-        port = t.ports[t.idx]
-        inp = t.buf.idx
-        if not port.nwait:  # fast path (inlined request): idle output with room downstream
-            now = self.env._now
-            if port.busy_until <= now:
-                buf = port.dest_buf
-                if buf is None:
-                    self.grant(port, t, now, None)
-                    if act.in_flight and (act.pending == 0 or now - act.last_progress > self.timeout):
-                        self.check()
-                    return
-                used = buf.used
-                if buf.rel and buf.rel[0][0] <= now:
-                    used = buf.occupancy(now)
-                if used + t.need <= buf.cap:
-                    buf.used = used + t.need
-                    if buf.used > buf.peak:
-                        buf.peak = buf.used
-                    port.rr = inp
-                    self.grant(port, t, now, buf)
-                    return  # a hop was scheduled: progress is possible, nothing to check
-        port.queues[inp].append(t)
-        port.nwait += 1
-        self.allocate(port)
-        if act.in_flight:
-            self.check()
+        self.act.pending -= 1
+        if not self.request(t.ports[t.idx], t, t.buf.idx) and self.act.in_flight:
+            self.check()  # it waits, or it left the network: see whether anything can still move
 
-    def request(self, port: Port, t: Txn, inp: int) -> None:
-        """Queue ``t`` at ``port``; fast path: an idle port with room downstream grants at once."""
+    def request(self, port: Port, t: Txn, inp: int) -> bool:
+        """Queue ``t`` at ``port``; fast path: an idle port with room downstream grants at once. True when a
+        hop was scheduled (progress is possible: nothing for the watchdog to check)."""
         if not port.nwait:
             now = self.env._now
             if port.busy_until <= now:
                 buf = port.dest_buf
                 if buf is None:
                     self.grant(port, t, now, None)
-                    return
+                    return False
                 used = buf.used
                 if buf.rel and buf.rel[0][0] <= now:
                     used = buf.occupancy(now)
                 if used + t.need <= buf.cap:
-                    buf.used = used + t.need
-                    if buf.used > buf.peak:
-                        buf.peak = buf.used
+                    buf.reserve(t.need)
                     port.rr = inp
                     self.grant(port, t, now, buf)
-                    return
+                    return True
         port.queues[inp].append(t)
         port.nwait += 1
         self.allocate(port)
+        return False
 
     # ---- switch allocation ----------------------------------------------------------------------------
     def allocate(self, port: Port) -> None:
@@ -207,9 +182,7 @@ class Router:
                     port.need = t.need
                     self.wake_when_room(port, buf)
                     return
-                buf.used += t.need
-                if buf.used > buf.peak:
-                    buf.peak = buf.used
+                buf.reserve(t.need)
                 port.blocked = False
             queues[i].popleft()
             port.nwait -= 1

@@ -6,7 +6,6 @@ draws nothing (figures live in :mod:`elsa_tlm.figures`).
 
 from __future__ import annotations
 
-import resource
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +13,7 @@ import numpy as np
 from elsa_tlm.chip import answer
 from elsa_tlm.energy import EnergyModel, Ledger, sop_counts
 from elsa_tlm.results.result import Result
+from elsa_tlm.results.writers import peak_rss_mb
 
 if TYPE_CHECKING:
     from elsa_tlm.chip import Chip
@@ -131,7 +131,7 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         "sim": {
             "wall_s": round(wall_s, 3),
             "events": n_events,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": peak_rss_mb(),
             "mode": cfg.run.mode,
         },
     }

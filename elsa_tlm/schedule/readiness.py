@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from elsa_tlm.hw.ni import Train
+from elsa_tlm.hw.ni import Train, prefix_sums
 from elsa_tlm.schedule.orders import Windows, visit_order
 from elsa_tlm.workload.graph import INPUT
 
@@ -185,13 +185,6 @@ def emission(
     return ids, np.append(counts, ids.size)
 
 
-def _cumsum0(a: np.ndarray) -> np.ndarray:
-    """(T, n) -> (T, n + 1) cumulative sums with a leading zero column."""
-    out = np.zeros((a.shape[0], a.shape[1] + 1), dtype=np.int64)
-    np.cumsum(a, axis=1, out=out[:, 1:])
-    return out
-
-
 def producer_links(
     layer: Any,
     wl: Any,
@@ -228,7 +221,7 @@ def producer_links(
         skip_ops = None
         if role == "skip":  # the residual unit adds each spine's skip spikes 16 per cycle
             skip_ops = [
-                _cumsum0(-(-spikes_of[(pname, ps.index)] // accumulator_lanes))
+                prefix_sums(-(-spikes_of[(pname, ps.index)] // accumulator_lanes))
                 for ps in mapping.by_layer[pname]
             ]
         producers.append(ProducerLink(pname, need, flatten, role == "skip", posmaps, skip_ops))
