@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import simpy
 
+from elsa_tlm import kernel
 from elsa_tlm.chip import Chip, build_chip
 from elsa_tlm.config import Config
 from elsa_tlm.errors import StallError
@@ -122,16 +123,4 @@ def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None) -> 
 
 def _run_env(env: simpy.Environment, report: Callable[[], None] | None = None, every: int = 50_000) -> int:
     """Run to completion, counting processed events; ``report()`` every ``every`` events and at the end."""
-    n = 0
-    step = env.step
-    try:
-        while True:
-            step()
-            n += 1
-            if report is not None and n % every == 0:
-                report()
-    except simpy.core.EmptySchedule:
-        pass
-    if report is not None:
-        report()
-    return n
+    return kernel.run(env, report, every)

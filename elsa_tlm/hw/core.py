@@ -40,6 +40,7 @@ from elsa_tlm.hw.im2col import Im2colUnit
 from elsa_tlm.hw.ni import FlitGenerator, NetworkInterface, Train, prefix_sums
 from elsa_tlm.hw.pe import ProcessingElement
 from elsa_tlm.hw.residual import ResidualUnit
+from elsa_tlm.kernel import Kernel, Reusable
 from elsa_tlm.schedule.policy import EmissionPolicy
 from elsa_tlm.schedule.readiness import ProducerLink, Readiness
 
@@ -409,7 +410,15 @@ class LaneGroup:
         self.idle_blocked = False
         self.done = False
         self._tx: tuple | None = None  # the transaction in flight
-        self.env.timeout(0).callbacks.append(self._on_tick)  # start at cycle 0
+        # the group's one pending wake-up (next emission point or the end of its transaction), reused
+        self.kernel = Kernel(self.env)
+        self._tick = Reusable(self.env)
+        self._cbs = [self._on_tick]
+        self._wake_at(0)  # start at cycle 0
+
+    def _wake_at(self, when: int) -> None:
+        self._tick.callbacks = self._cbs
+        self.kernel.at(when, self._tick)
 
     def poke(self) -> None:
         """Something the group may be waiting for happened (input arrived, output space freed)."""
@@ -505,11 +514,11 @@ class LaneGroup:
             k += 1
         if k < len(emissions):
             self._tx = (s, w, start, end, cycles, emissions, k)
-            env.timeout(emissions[k][0] - now).callbacks.append(self._on_tick)
+            self._wake_at(emissions[k][0])
             return False
         if end > now:
             self._tx = (s, w, start, end, cycles, emissions, k)
-            env.timeout(end - now).callbacks.append(self._on_tick)
+            self._wake_at(end)
             return False
         self._tx = None
         core = self.core

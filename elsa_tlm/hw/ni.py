@@ -32,6 +32,7 @@ import numpy as np
 import simpy
 
 from elsa_tlm.hw.channel import Channel
+from elsa_tlm.kernel import Tick
 
 
 @dataclass(slots=True)
@@ -114,7 +115,7 @@ class NetworkInterface:
     def _schedule_wake(self) -> None:
         self.wake_pending = True
         delay = max(0, self.outbox.next_release() - self.env.now)
-        self.env.timeout(delay).callbacks.append(self._on_wake)
+        Tick(self.env, delay, self._on_wake, None)
 
     def _on_wake(self, _ev: simpy.Event) -> None:
         self.wake_pending = False

@@ -21,6 +21,8 @@ from typing import Any
 
 import simpy
 
+from elsa_tlm.kernel import Tick
+
 
 class ResidualUnit:
     """One per core that holds a residual join. ``done(item)`` is the port back to the core."""
@@ -45,7 +47,7 @@ class ResidualUnit:
         self.ops += ops
         self.pending.append(item)
         self.peak = max(self.peak, len(self.pending))
-        self.env.timeout(self.free_at - now).callbacks.append(self._added)
+        Tick(self.env, self.free_at - now, self._added, None)
 
     def _added(self, _ev: simpy.Event) -> None:
         self.done(self.pending.popleft())

@@ -22,10 +22,11 @@ from simpy.events import Event
 
 from elsa_tlm.errors import DeadlockError
 from elsa_tlm.hw.channel import Channel
+from elsa_tlm.kernel import Kernel, Tick
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, INJECT, Link, Port
 from elsa_tlm.noc.params import buffer_flits
-from elsa_tlm.noc.router import HeapScheduler, NocActivity, Router, Tick, Txn
+from elsa_tlm.noc.router import NocActivity, Router, Txn
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
 
@@ -60,7 +61,7 @@ class Network:
         self.cap = buffer_flits(params)
         self.R, self.P = timing.R, timing.P
         self.timeout = params.deadlock_timeout_cycles
-        self.sched = HeapScheduler(env)
+        self.sched = Kernel(env)
         self.act = NocActivity()
         g = topo.graph
         n = topo.n_nodes

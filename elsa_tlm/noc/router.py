@@ -8,66 +8,24 @@ A granted head cuts through to the next router (one SimPy event per hop) while i
 behind; its credits in this router's input buffer come back when the tail has left. Output and credit waits
 add one wake-up event only when a transaction actually has to wait. Stage delays: :mod:`elsa_tlm.noc.latency`.
 
-**The one fast path onto SimPy's heap** lives here, in :class:`HeapScheduler` and the two event classes
-below it: a hop reschedules the transaction itself (a :class:`Txn` is its own event) with one heap push, and a
-wake-up is a bare :class:`Tick`, so a hop costs one heap entry and no allocation. They rely on SimPy's
-``Environment._queue`` / ``_eid`` / ``_now`` and an event's ``_ok`` / ``_value``, checked against the pinned
-simpy version by ``tests/noc/test_noc_router.py``; no other module touches SimPy internals.
+A hop reschedules the transaction itself (a :class:`Txn` is a reusable event of :mod:`elsa_tlm.kernel`, the
+one fast path onto SimPy's heap) with one heap push, and a wake-up is a bare :class:`~elsa_tlm.kernel.Tick`, so
+a hop costs one heap entry and no allocation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappush
-from typing import Any
 
 import simpy
-from simpy.core import NORMAL
-from simpy.events import Event
 
 from elsa_tlm.hw.channel import Channel
+from elsa_tlm.kernel import Kernel, Reusable, Tick
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, INJECT, LINK, Port
 
 
-class HeapScheduler:
-    """Schedules the NoC's events straight onto SimPy's heap (the documented fast path)."""
-
-    __slots__ = ("env", "_heap", "_eid")
-
-    def __init__(self, env: simpy.Environment) -> None:
-        self.env = env
-        self._heap, self._eid = env._queue, env._eid
-
-    def now(self) -> int:
-        return self.env._now
-
-    def at(self, when: int, event: Event) -> None:
-        """Put an already-triggered ``event`` on the heap for cycle ``when`` (>= now)."""
-        heappush(self._heap, (when, NORMAL, next(self._eid), event))
-
-    def succeed_at(self, event: Event, value: Any, when: int) -> None:
-        """Trigger a plain SimPy ``event`` with ``value`` at cycle ``when`` (its callbacks run then)."""
-        event._ok = True
-        event._value = value
-        self.env.schedule(event, NORMAL, when - self.env._now)
-
-
-class Tick(Event):
-    """A bare scheduled event carrying one object to one callback (cheaper than Timeout + closure)."""
-
-    def __init__(
-        self, env: simpy.Environment, delay: int, callback: Callable[[Tick], None], obj: Any
-    ) -> None:
-        self.env = env
-        self.callbacks = [callback]
-        self.obj = obj
-        self._value = obj
-        self._ok = True
-        env.schedule(self, NORMAL, delay)
-
-
-class Txn(Event):
+class Txn(Reusable):
     """A transaction in flight. It is its own SimPy event: rescheduled once per hop (its head reaches the next
     router's switch allocator), so a hop costs one heap entry and no allocation."""
 
@@ -89,10 +47,8 @@ class Txn(Event):
         "payload",
     )
 
-    def __init__(self, env: simpy.Environment) -> None:  # no Event.__init__: fields set by the network
-        self.env = env
-        self._ok = True
-        self._value = self
+    def __init__(self, env: simpy.Environment) -> None:  # fields set by the network
+        super().__init__(env)
 
 
 class NocActivity:
@@ -114,7 +70,7 @@ class Router:
         node: int,
         inputs: list[Channel],
         timing: PipelineTiming,
-        sched: HeapScheduler,
+        sched: Kernel,
         act: NocActivity,
         check: Callable[[], None],
         timeout: int,
@@ -136,7 +92,7 @@ class Router:
         """Queue ``t`` at ``port``; fast path: an idle port with room downstream grants at once. True when a
         hop was scheduled (progress is possible: nothing for the watchdog to check)."""
         if not port.nwait:
-            now = self.env._now
+            now = self.env.now
             if port.busy_until <= now:
                 buf = port.dest_buf
                 if buf is None:
@@ -165,7 +121,7 @@ class Router:
         """
         if not port.nwait:
             return
-        now = self.env._now
+        now = self.env.now
         queues = port.queues
         n = len(queues)
         buf = port.dest_buf
@@ -239,7 +195,7 @@ class Router:
         for at, amount in sorted(buf.rel):
             acc += amount
             if acc >= deficit:
-                self._wake(port, max(at, self.env._now))
+                self._wake(port, max(at, self.env.now))
                 return
 
     def _wake(self, port: Port, at: int) -> None:
@@ -248,16 +204,16 @@ class Router:
         port.wake_at = at
         self.act.pending += 1
         self.act.events += 1
-        Tick(self.env, at - self.env._now, self._on_wake, port)
+        Tick(self.env, at - self.env.now, self._on_wake, port)
 
     def _on_wake(self, ev: Tick) -> None:
         self.act.pending -= 1
         port = ev.obj
-        if port.wake_at == self.env._now:
+        if port.wake_at == self.env.now:
             port.wake_at = None
         self.allocate(port)
         if self.act.in_flight:
             self.check()
 
 
-__all__ = ["HeapScheduler", "Tick", "Txn", "NocActivity", "Router", "INJECT", "LINK", "EJECT"]
+__all__ = ["Txn", "NocActivity", "Router", "INJECT", "LINK", "EJECT"]

@@ -18,9 +18,9 @@ import numpy as np
 import simpy
 
 from elsa_tlm.hw.channel import Channel
+from elsa_tlm.kernel import Tick
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.network import COUNTERS, Network
-from elsa_tlm.noc.router import Tick
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
 

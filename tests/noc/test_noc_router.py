@@ -5,10 +5,12 @@ from __future__ import annotations
 import simpy
 
 from elsa_tlm.hw.channel import Channel
+from elsa_tlm.kernel import Kernel as HeapScheduler
+from elsa_tlm.kernel import Tick
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, LINK, Link, Port
 from elsa_tlm.noc.params import noc_config
-from elsa_tlm.noc.router import HeapScheduler, NocActivity, Router, Tick, Txn
+from elsa_tlm.noc.router import NocActivity, Router, Txn
 
 
 def test_heap_scheduler_matches_the_pinned_simpy() -> None:

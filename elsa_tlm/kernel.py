@@ -1,0 +1,105 @@
+"""The one fast path onto SimPy: scheduling straight onto its heap, reusable events, and the run loop.
+
+A transaction-level model is judged by its events per second. SimPy's public API allocates a
+:class:`simpy.Timeout` (with its checks) for every delay and runs every event through
+``Environment.step``; the components here (routers, lane groups, network interfaces, residual units) schedule
+tens of millions of plain wake-ups, so they use this module instead:
+
+* :class:`Kernel` pushes an already-triggered event onto the heap with one ``heappush`` (same priority and
+  insertion counter as a :class:`simpy.Timeout`, so the order of events — and every result — is the same);
+* :class:`Reusable` is an event an owner reschedules over and over (a transaction hopping from router to
+  router, a lane group's next emission): no allocation per wake-up;
+* :class:`Tick` is a bare one-shot event carrying one object to one callback;
+* :func:`run` is ``Environment.run()`` without the per-event method call: pop, run callbacks, fail loudly on
+  an undefused failed event (as ``step`` does), count the events.
+
+They rely on SimPy's ``Environment._queue`` / ``_eid`` / ``_now`` and an event's ``_ok`` / ``_value``,
+checked against the pinned simpy version by ``tests/test_kernel.py``; no other module touches SimPy
+internals (tested over the whole package).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from heapq import heappop, heappush
+from typing import Any
+
+import simpy
+from simpy.core import NORMAL
+from simpy.events import Event
+
+
+class Kernel:
+    """Schedules events straight onto one environment's heap."""
+
+    __slots__ = ("env", "_heap", "_eid")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self._heap, self._eid = env._queue, env._eid
+
+    def now(self) -> int:
+        return self.env._now
+
+    def at(self, when: int, event: Event) -> None:
+        """Put an already-triggered ``event`` on the heap for cycle ``when`` (>= now)."""
+        heappush(self._heap, (when, NORMAL, next(self._eid), event))
+
+    def succeed_at(self, event: Event, value: Any, when: int) -> None:
+        """Trigger a plain SimPy ``event`` with ``value`` at cycle ``when`` (its callbacks run then)."""
+        event._ok = True
+        event._value = value
+        heappush(self._heap, (when, NORMAL, next(self._eid), event))
+
+
+class Reusable(Event):
+    """A triggered event its owner puts back on the heap with :meth:`Kernel.at` as often as it likes. SimPy
+    clears ``callbacks`` when it runs an event: the owner sets them again before each push."""
+
+    def __init__(self, env: simpy.Environment, value: Any = None) -> None:  # no Event.__init__ (not pending)
+        self.env = env
+        self._ok = True
+        self._value = self if value is None else value
+
+
+class Tick(Event):
+    """A bare scheduled event carrying one object to one callback (cheaper than Timeout + closure)."""
+
+    def __init__(
+        self, env: simpy.Environment, delay: int, callback: Callable[[Tick], None], obj: Any
+    ) -> None:
+        self.env = env
+        self.callbacks = [callback]
+        self.obj = obj
+        self._value = obj
+        self._ok = True
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
+
+
+def run(env: simpy.Environment, report: Callable[[], None] | None = None, every: int = 50_000) -> int:
+    """Run ``env`` until no event is left; ``report()`` every ``every`` events and at the end. Returns the
+    number of events processed. Same semantics as ``env.run()`` (an event that failed and was not defused
+    raises a copy of its exception, chained to it)."""
+    heap = env._queue
+    pop = heappop
+    n = 0
+    mark = every if report is not None else -1
+    while heap:
+        env._now, _, _, event = pop(heap)
+        callbacks, event.callbacks = event.callbacks, None
+        for callback in callbacks:
+            callback(event)
+        n += 1
+        if not event._ok and not hasattr(event, "_defused"):
+            exc = type(event._value)(*event._value.args)
+            exc.__cause__ = event._value
+            raise exc
+        if n == mark:
+            mark += every
+            report()
+    if report is not None:
+        report()
+    return n
+
+
+__all__ = ["Kernel", "Reusable", "Tick", "run"]

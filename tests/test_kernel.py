@@ -1,0 +1,76 @@
+"""The one fast path onto SimPy (elsa_tlm.kernel) against the pinned simpy's own behaviour."""
+
+from __future__ import annotations
+
+import pytest
+import simpy
+
+from elsa_tlm import kernel
+
+
+def _mixed(env: simpy.Environment, seen: list) -> None:
+    """Timeouts, a process, plain events and kernel events interleaved at equal and distinct cycles."""
+    k = kernel.Kernel(env)
+
+    def proc(env: simpy.Environment):
+        for d in (1, 0, 3):
+            yield env.timeout(d)
+            seen.append((env.now, f"proc {d}"))
+
+    env.process(proc(env))
+    for name, when in (("b", 4), ("a", 1), ("c", 4)):
+        ev = kernel.Reusable(env)
+        ev.callbacks = [lambda e, name=name: seen.append((env.now, name))]
+        k.at(when, ev)
+    kernel.Tick(env, 2, lambda e: seen.append((env.now, f"tick {e.obj}")), "x")
+    env.timeout(4).callbacks.append(lambda e: seen.append((env.now, "timeout")))
+
+
+def test_run_matches_simpy_run_event_for_event() -> None:
+    a, b = simpy.Environment(), simpy.Environment()
+    sa: list = []
+    sb: list = []
+    _mixed(a, sa)
+    _mixed(b, sb)
+    a.run()
+    n = kernel.run(b)
+    assert sa == sb and a.now == b.now == 4
+    assert n == 10  # process init + 3 timeouts + process end + 3 kernel events + tick + timeout
+
+
+def test_run_reports_and_raises_like_simpy() -> None:
+    env = simpy.Environment()
+    calls = []
+    for d in range(7):
+        env.timeout(d)
+    assert kernel.run(env, lambda: calls.append(env.now), every=3) == 7
+    assert calls == [2, 5, 6]  # after events 3 and 6, and once at the end
+
+    env = simpy.Environment()
+    ev = env.event()
+    ev.fail(ValueError("broken"))
+    with pytest.raises(ValueError, match="broken"):
+        kernel.run(env)
+    env = simpy.Environment()
+    ev = env.event()
+    ev.fail(ValueError("defused"))
+    ev.defused = True
+    assert kernel.run(env) == 1
+
+
+def test_reusable_event_runs_once_per_push() -> None:
+    env = simpy.Environment()
+    k = kernel.Kernel(env)
+    ev = kernel.Reusable(env)
+    seen = []
+
+    def again(e: simpy.Event) -> None:
+        seen.append(env.now)
+        if len(seen) < 3:
+            e.callbacks = [again]
+            k.at(env.now + 5, e)
+
+    ev.callbacks = [again]
+    k.at(1, ev)
+    kernel.run(env)
+    assert seen == [1, 6, 11] and k.now() == 11
