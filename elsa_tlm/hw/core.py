@@ -179,6 +179,7 @@ class LayerSlice:
         self.softmax = spec.softmax  # a spiking softmax: the step waits for its every Q and K token
         self.stall_from, self.stall_to = self.ready.stall_from, self.ready.stall_to
         self.next_input = 0  # first layer: flat (step, position) of the next input spine
+        self.n_total = T * n_in
         self.pe_share = spec.pe_share  # per PE of the core: fraction of a transaction its circuits compute
         # output layer: told once its last step has left (bound by the builder: the answer watch)
         self.on_answered: Callable[[LayerSlice], None] | None = None
@@ -208,14 +209,15 @@ class LayerSlice:
         cost = write = 0.0
         n = 0
         posmap = link.posmaps[train.src_slice]
+        ca, cw = self.cum_absorb.item, self.cum_write.item
         for t, lo, hi in train.items:
             n += hi - lo
             if link.flatten:
                 cost += float(self.absorb_pos[t, 0]) * (hi - lo)
                 write += float(self.write_pos[t, 0]) * (hi - lo)
             elif posmap is None:
-                cost += float(self.cum_absorb[t, hi] - self.cum_absorb[t, lo])
-                write += float(self.cum_write[t, hi] - self.cum_write[t, lo])
+                cost += ca(t, hi) - ca(t, lo)
+                write += cw(t, hi) - cw(t, lo)
             else:
                 cost += float(self.absorb_pos[t, posmap[lo:hi]].sum())
                 write += float(self.write_pos[t, posmap[lo:hi]].sum())
@@ -241,6 +243,16 @@ class LayerSlice:
 
     def _released(self, t: int) -> int:
         return self.rel_count[self.prefix[t]]
+
+    def has_work(self) -> bool:
+        """:meth:`has_fire` or :meth:`has_absorb` (the lane group's question, asked once per transaction)."""
+        t = self.fire_step
+        if t < self.T and not self.blocked and self.rel_count[self.prefix[t]] > self.fired[t]:
+            return True
+        if self.first:
+            j = self.next_input
+            return j < self.n_total and j // self.n_in <= t
+        return bool(self.parts)
 
     def has_fire(self) -> bool:
         t = self.fire_step
@@ -296,7 +308,8 @@ class LayerSlice:
             f0 = self.fired[ft]
             f1 = min(f0 + limit, self._released(ft))
             if f1 > f0:
-                fire = float(self.cum_fire[ft, f1] - self.cum_fire[ft, f0])
+                cf = self.cum_fire.item
+                fire = cf(ft, f1) - cf(ft, f0)
                 self.fired[ft] = f1
                 fires.append((ft, f0, f1))
                 if f1 == self.n_out:
@@ -319,12 +332,12 @@ class LayerSlice:
         if not w.fires:
             return [start + ceil(x - 1e-9) for x in absorbed[1:]]
         t, f0, f1 = w.fires[0]
-        cf = self.cum_fire[t]
-        c0 = float(cf[f0])
+        cf = self.cum_fire[t].item
+        c0 = cf(f0)
         out = []
         for x, r in zip(absorbed[1:], w.released_after, strict=False):
             k = f0 if r < f0 else (f1 if r > f1 else r)  # outputs fired before the part: released before it
-            out.append(start + ceil(x + float(cf[k]) - c0 - 1e-9))
+            out.append(start + ceil(x + cf(k) - c0 - 1e-9))
         return out
 
     def finish(self, w: Work, start: int, absorbed: list[float]) -> list[tuple[int, list[Train]]]:
@@ -336,11 +349,11 @@ class LayerSlice:
         out: list[tuple[int, list[Train]]] = []
         thr = w.released_after
         for t, f0, f1 in w.fires:
-            cf = self.cum_fire[t]
-            base = start - float(cf[f0])
+            cf = self.cum_fire[t].item
+            base = start - cf(f0)
 
             def at(f: int, cf=cf, base=base) -> int:  # cycle the f-th output of step t is complete
-                return math.ceil(base + absorbed[bisect_left(thr, f)] + float(cf[f]) - 1e-9)
+                return math.ceil(base + absorbed[bisect_left(thr, f)] + cf(f) - 1e-9)
 
             st = self.stats
             if st.first_finish < 0:
@@ -444,12 +457,12 @@ class LaneGroup:
         n = len(self.slices)
         if n == 1:
             s = self.slices[0]
-            return s if s.has_fire() or s.has_absorb() else None
+            return s if s.has_work() else None
         if self.oldest_first:  # the slice with the oldest step's work; ties in turn
             best, key, pos = None, None, 0
             for k in range(n):
                 s = self.slices[(self.rr + k) % n]
-                if s.has_fire() or s.has_absorb():
+                if s.has_work():
                     st = s.oldest_step()
                     if key is None or st < key:
                         best, key, pos = s, st, k
@@ -458,7 +471,7 @@ class LaneGroup:
             return best
         for k in range(n):
             s = self.slices[(self.rr + k) % n]
-            if s.has_fire() or s.has_absorb():
+            if s.has_work():
                 self.rr = (self.rr + k + 1) % n
                 return s
         return None

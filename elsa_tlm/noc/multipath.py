@@ -14,7 +14,6 @@ from collections.abc import Mapping
 
 import networkx as nx
 import numpy as np
-from scipy.optimize import differential_evolution
 
 from elsa_tlm.noc.routing import Path_, Routing, base_routing, link_index, link_loads
 from elsa_tlm.noc.topology import Topology
@@ -117,6 +116,8 @@ class MultipathRouting(Routing):
 
         x0 = np.zeros(len(cols))
         x0[starts] = 1.0
+        from scipy.optimize import differential_evolution  # only when a split is optimised (import ~0.2 s)
+
         res = differential_evolution(
             objective,
             bounds=[(0.0, 1.0)] * len(cols),

@@ -22,7 +22,7 @@ from simpy.events import Event
 
 from elsa_tlm.errors import DeadlockError
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.kernel import Kernel, Tick
+from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, INJECT, Link, Port
 from elsa_tlm.noc.params import buffer_flits
@@ -95,6 +95,11 @@ class Network:
         for r in self.routers:
             r.on_eject = self._ejected
         self._ports_cache: dict[tuple[int, ...], tuple[Port, ...]] = {}
+        self._fixed: bool | None = (
+            None  # deterministic routing (asked at the first transaction: after prepare)
+        )
+        self._pair_ports: dict[tuple[int, int], tuple[Port, ...]] = {}
+        self._deliver_cbs = [self._deliver]
         self._sent = [0, 0, 0]  # packets, flits, bits taken in
         self.on_eject: Any = None  # optional hook(txn_tag, t_created, t_done, hops, flits, packets)
         self.on_deliver: Callable[[int, int, int, int, int, int], None] | None = None  # (src, dst, t0, ...)
@@ -214,24 +219,36 @@ class Network:
     ) -> None:
         if flits < 1 or packets < 1:  # several short AER packets may share one flit
             raise ValueError(f"a transaction needs flits >= 1 and packets >= 1 (got {flits}, {packets})")
-        t = Txn(self.env)
+        env = self.env
+        now = env.now
+        t = Txn(env)
         t.src, t.dst, t.flits, t.packets = src, dst, flits, packets
-        t.bits = flits * self.flit_bits if bits is None else bits
-        t.ser = max(1, -(-flits * self.flit_bits // self.link_bits))
+        fb = self.flit_bits
+        t.bits = flits * fb if bits is None else bits
+        t.ser = max(1, -(-flits * fb // self.link_bits))
         t.need = flits if flits < self.cap else self.cap
-        path = (src,) if src == dst else self.routing.choose(src, dst, self.rng)
-        t.ports = self._ports(path)
-        t.idx, t.buf, t.t0, t.ev, t.tag, t.inj, t.payload = 0, None, self.env.now, ev, tag, inj, payload
+        if self._fixed is None:
+            self._fixed = self.routing.deterministic
+        if self._fixed:  # deterministic routing: one route per (src, dst), its ports cached
+            ports = self._pair_ports.get((src, dst))
+            if ports is None:
+                path = (src,) if src == dst else self.routing.route(src, dst)
+                ports = self._pair_ports[(src, dst)] = self._ports(path)
+        else:
+            ports = self._ports((src,) if src == dst else self.routing.choose(src, dst, self.rng))
+        t.ports = ports
+        t.idx, t.buf, t.t0, t.ev, t.tag, t.inj, t.payload = 0, None, now, ev, tag, inj, payload
         sent = self._sent
         sent[0] += packets
         sent[1] += flits
         sent[2] += t.bits
         act = self.act
         if act.in_flight == 0:
-            act.last_progress = self.env.now
+            act.last_progress = now
         act.in_flight += 1
-        self.routers[src].request(t.ports[0], t, 0)
-        self._check()
+        self.routers[src].request(ports[0], t, 0)
+        if act.in_flight and (not act.pending or now - act.last_progress > self.timeout):
+            self._check()
 
     def _ejected(self, t: Txn, done: int) -> None:
         """A router granted ``t`` its ejection port: the tail reaches the core at ``done``."""
@@ -239,12 +256,12 @@ class Network:
             self.on_eject(t.tag, t.t0, done, len(t.ports) - 2, t.flits, t.packets)
         if t.ev is not None:
             self.sched.succeed_at(t.ev, done, done)
-        elif t.payload is not None:
-            Tick(self.env, done - self.env.now, self._deliver, t)
+        elif t.payload is not None:  # the transaction itself is the delivery event (no allocation)
+            t.callbacks = self._deliver_cbs
+            self.sched.at(done, t)
 
-    def _deliver(self, ev: Tick) -> None:
+    def _deliver(self, t: Txn) -> None:
         """The tail of a chip transfer arrived: its payload goes into the destination's input channel."""
-        t = ev.obj
         if self.on_deliver is not None:
             self.on_deliver(t.src, t.dst, int(t.t0), int(self.env.now), t.flits, t.packets)
         t.ports[-1].dest_buf.push(t.payload)

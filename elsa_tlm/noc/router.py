@@ -84,9 +84,15 @@ class Router:
     # ---- heads arriving -------------------------------------------------------------------------------
     def arrive(self, t: Txn) -> None:
         """The head of ``t`` reaches this router's switch allocator: request its next output."""
-        self.act.pending -= 1
-        if not self.request(t.ports[t.idx], t, t.buf.idx) and self.act.in_flight:
-            self.check()  # it waits, or it left the network: see whether anything can still move
+        act = self.act
+        act.pending -= 1
+        # it waits, or it left the network: can anything still move (the watchdog's two conditions)?
+        if (
+            not self.request(t.ports[t.idx], t, t.buf.idx)
+            and act.in_flight
+            and (not act.pending or self.env.now - act.last_progress > self.timeout)
+        ):
+            self.check()
 
     def request(self, port: Port, t: Txn, inp: int) -> bool:
         """Queue ``t`` at ``port``; fast path: an idle port with room downstream grants at once. True when a
@@ -212,7 +218,8 @@ class Router:
         if port.wake_at == self.env.now:
             port.wake_at = None
         self.allocate(port)
-        if self.act.in_flight:
+        act = self.act
+        if act.in_flight and (not act.pending or self.env.now - act.last_progress > self.timeout):
             self.check()
 
 

@@ -14,12 +14,39 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
-from scipy.sparse.csgraph import shortest_path
 
 from elsa_tlm.config import MAX_ROUTERS
 from elsa_tlm.errors import ConfigError
 
 KEY = "noc.topology"
+
+
+def _hop_matrix(g: nx.Graph, n: int) -> np.ndarray:
+    """All-pairs hop counts (n x n int64). Breadth-first searches in Python for chip-sized graphs (no
+    scipy import on every run: ~0.3 s); scipy's C shortest paths for large ones."""
+    if n > 256:
+        from scipy.sparse.csgraph import shortest_path  # large graphs only: the import costs ~0.3 s
+
+        adj = nx.to_scipy_sparse_array(g, nodelist=range(n), format="csr")
+        return shortest_path(adj, unweighted=True, directed=False).astype(np.int64)
+    nbrs = [list(g.neighbors(v)) for v in range(n)]
+    hops = np.full((n, n), -1, dtype=np.int64)
+    for src in range(n):
+        row = [-1] * n
+        row[src] = 0
+        frontier = [src]
+        d = 0
+        while frontier:
+            d += 1
+            nxt = []
+            for u in frontier:
+                for w in nbrs[u]:
+                    if row[w] < 0:
+                        row[w] = d
+                        nxt.append(w)
+            frontier = nxt
+        hops[src] = row
+    return hops
 
 
 @dataclass
@@ -38,9 +65,7 @@ class Topology:
 
     def __post_init__(self) -> None:
         n = self.graph.number_of_nodes()
-        adj = nx.to_scipy_sparse_array(self.graph, nodelist=range(n), format="csr")
-        dist = shortest_path(adj, unweighted=True, directed=False)
-        self.hops = dist.astype(np.int64)
+        self.hops = _hop_matrix(self.graph, n)
         self.links = sorted([(u, v) for u, v in self.graph.edges] + [(v, u) for u, v in self.graph.edges])
         self.diameter = int(self.hops.max()) if n else 0
 

@@ -48,8 +48,8 @@ class ProducerLink:
         """Residual-unit cycles of a skip train: ceil(spikes / 16) per spine it completes."""
         if self.skip_ops is None:
             return 0
-        cum = self.skip_ops[train.src_slice]
-        return int(sum(int(cum[t, hi] - cum[t, lo]) for t, lo, hi in train.items))
+        item = self.skip_ops[train.src_slice].item
+        return sum(item(t, hi) - item(t, lo) for t, lo, hi in train.items)
 
 
 class Readiness:
