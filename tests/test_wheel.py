@@ -3,6 +3,7 @@ shipped scenario by name from an empty folder outside the clone (models and scen
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -61,6 +62,10 @@ def test_wheel_installs_and_runs_a_shipped_scenario_from_anywhere(tmp_path: Path
     ):
         assert need in names, need
     assert any(n.endswith("LICENSE") for n in names)
+    # the C input-buffer kernel is built into the wheel wherever it was built for this clone (a C compiler)
+    has_c = importlib.util.find_spec("elsa_tlm.hw._ibuf_kernel") is not None
+    if has_c:
+        assert any(n.startswith("elsa_tlm/hw/_ibuf_kernel.") and n.endswith((".so", ".pyd")) for n in names)
     # a fresh virtualenv; its dependencies come from this interpreter's site-packages (a plain path entry:
     # no .pth of this environment runs there, so the editable install of the clone is not visible)
     venv.EnvBuilder(with_pip=True).create(env)
@@ -91,5 +96,13 @@ def test_wheel_installs_and_runs_a_shipped_scenario_from_anywhere(tmp_path: Path
         [py, "-c", "import elsa_tlm; print(elsa_tlm.__file__)"], cwd=work, capture_output=True, text=True
     ).stdout
     assert str(ROOT) not in where and str(env) in where  # the installed package ran, not the clone
+    engine = subprocess.run(
+        [py, "-c", "from elsa_tlm.hw import input_buffer as ib; print(ib.kernel()[0])"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert engine == ("c" if has_c else "numba")
     listing = subprocess.run([cli, "scenarios"], cwd=work, capture_output=True, text=True, check=True).stdout
     assert "default" in listing and "vit" in listing

@@ -23,27 +23,26 @@ and one that follows a mini-batch of the same row waits for the write-back (``ha
 
 The buffer is simulated once per layer and core share (the PEs of a core see the same spike stream), per time
 step, over the stream of (input spine, target) records in the order the spines are absorbed: one record per
-target of each input spine that carries spikes. The kernel is compiled with numba when it is available (the
-same code runs as plain Python otherwise, e.g. in tests of tiny layers).
+target of each input spine that carries spikes (≈10⁷ records for ResNet-50 at T = 16). That sequential kernel
+runs in C: ``_ibuf_kernel.c``, built by the install as the extension ``elsa_tlm.hw._ibuf_kernel`` (optional)
+and called through ctypes, so no run waits for a JIT compiler. Without it (no C compiler at install time) the
+Python reference below runs, compiled by numba when numba is installed (imported only then), else as plain
+Python; all three give bit-identical results (tests/test_input_buffer_kernel.py).
 """
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
+import importlib.util
+import types
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-
-try:  # numba compiles the sequential queue kernel (≈10⁷ records for ResNet-50 at T = 16)
-    from numba import njit
-except ImportError:  # pragma: no cover - the pure-Python path is the same code
-
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
-        def wrap(f):
-            return f
-
-        return wrap(args[0]) if args and callable(args[0]) else wrap
-
 
 # per-step statistics, columns of BufferResult.per_step: mini-batches (a flush of m spikes is ceil(m / ways) of
 # them), full-queue flushes, evictions, final flushes, spikes flushed, queue allocations, peak live queues,
@@ -54,6 +53,8 @@ N_STATS = 9
 
 WEIGHT_BUFFERS = ("nway", "banked")  # pe.weight_buffer
 RAW_HAZARDS = ("forward", "stall")  # pe.raw_hazard
+# a stream no kernel accepts: a queue would still be live at the end of a step
+_RELEASED_EARLY = "a target received spikes after its release (release_after before its last input)"
 
 
 @lru_cache(maxsize=64)
@@ -87,8 +88,20 @@ def expected_bank_cycles(depth: int, ways: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
-def _flush(q, row, last_row, qcount, qhist, nway, exact, table, ways, forward, hazard, st):
+def _flush_py(
+    q: int,
+    row: int,
+    last_row: int,
+    qcount: np.ndarray,
+    qhist: np.ndarray,
+    nway: bool,
+    exact: bool,
+    table: np.ndarray,
+    ways: int,
+    forward: bool,
+    hazard: int,
+    st: np.ndarray,
+) -> float:
     """Flush queue q (target ``row``): returns its cycles and updates the step's statistics ``st``.
 
     Its m spikes go as ceil(m / ways) mini-batches. ``nway``: a mini-batch reads its (up to ``ways``) weight
@@ -133,32 +146,33 @@ def _flush(q, row, last_row, qcount, qhist, nway, exact, table, ways, forward, h
     return cyc
 
 
-@njit(cache=True)
-def _simulate(
-    counts,  # (T, n_in) spikes per input spine
-    order,  # (n_in,) absorption order of input spines
-    fan_ptr,  # (n_in + 1,) CSR: targets of input spine i
-    fan_tgt,  # targets
-    fan_kofs,  # kernel offset of each (input, target) pair
-    rel_ptr,  # (n_in + 1,) targets released after absorbing the input at position p (release order)
-    rel_tgt,
-    n_out,
-    queues,
-    depth,
-    ways,
-    nway,  # one-cycle N-way weight reads (else single-ported banks)
-    table,  # banked, recorded counts: expected cycles of a mini-batch of m rows, m = 0..max(depth, ways)
-    exact,  # bank ids from chan_* (functional activity)
-    chan_ptr,  # (T, n_in + 1) CSR per step: channels of the spikes of input spine i
-    chan_val,
-    cin,
-    forward,  # the accumulator forwards a row to the next mini-batch of the same row (else it stalls)
-    hazard,
-    absorb_flush,  # out (T, n_in) flush cycles triggered while absorbing the input at each position
-    final_cycles,  # out (T, n_out) cycles of each target's final flush
-    final_spikes,  # out (T, n_out) spikes in that flush
-    stats,  # out (T, N_STATS)
-):
+def _simulate_py(
+    counts: np.ndarray,  # (T, n_in) spikes per input spine
+    order: np.ndarray,  # (n_in,) absorption order of input spines
+    fan_ptr: np.ndarray,  # (n_in + 1,) CSR: targets of input spine i
+    fan_tgt: np.ndarray,  # targets
+    fan_kofs: np.ndarray,  # kernel offset of each (input, target) pair
+    rel_ptr: np.ndarray,  # (n_in + 1,) targets released after absorbing the input at position p (release order)
+    rel_tgt: np.ndarray,
+    n_out: int,
+    queues: int,
+    depth: int,
+    ways: int,
+    nway: bool,  # one-cycle N-way weight reads (else single-ported banks)
+    table: np.ndarray,  # banked, recorded counts: expected cycles of a mini-batch of m rows, m = 0..max(depth, ways)
+    exact: bool,  # bank ids from chan_* (functional activity)
+    chan_ptr: np.ndarray,  # (T, n_in + 1) CSR per step: channels of the spikes of input spine i
+    chan_val: np.ndarray,
+    cin: int,
+    forward: bool,  # the accumulator forwards a row to the next mini-batch of the same row (else it stalls)
+    hazard: int,
+    absorb_flush: np.ndarray,  # out (T, n_in) flush cycles triggered while absorbing the input at each position
+    final_cycles: np.ndarray,  # out (T, n_out) cycles of each target's final flush
+    final_spikes: np.ndarray,  # out (T, n_out) spikes in that flush
+    stats: np.ndarray,  # out (T, N_STATS)
+) -> int:
+    """The queue model over every step (the reference implementation: ``_ibuf_kernel.c`` is its port, and the
+    numba fallback compiles this very code). Fills the ``out`` arrays; returns 0."""
     T = counts.shape[0]
     n_in = order.shape[0]
     qtarget = np.full(queues, -1, np.int64)
@@ -187,7 +201,7 @@ def _simulate(
                                     best = qseq[k]
                                     old = k
                             row = qtarget[old]
-                            absorb_flush[t, p] += _flush(
+                            absorb_flush[t, p] += _flush_py(
                                 old,
                                 row,
                                 last_row,
@@ -236,7 +250,7 @@ def _simulate(
                         qcount[q] += take
                         left -= take
                         if qcount[q] == depth:
-                            absorb_flush[t, p] += _flush(
+                            absorb_flush[t, p] += _flush_py(
                                 q, o, last_row, qcount, qhist, nway, exact, table, ways, forward, hazard, st
                             )
                             st[FULL] += 1
@@ -248,7 +262,7 @@ def _simulate(
                 if q >= 0:
                     m = qcount[q]
                     if m > 0:
-                        final_cycles[t, o] = _flush(
+                        final_cycles[t, o] = _flush_py(
                             q, o, last_row, qcount, qhist, nway, exact, table, ways, forward, hazard, st
                         )
                         final_spikes[t, o] = m
@@ -257,8 +271,79 @@ def _simulate(
                     qtarget[q] = -1
                     tgt_q[o] = -1
                     nlive -= 1
-        # every target is released by the end of the step (deferred ones after the last input)
+        if nlive != 0:  # every target is released by the end of the step (deferred ones after the last input)
+            raise ValueError(_RELEASED_EARLY)
     return 0
+
+
+Kernel = Callable[..., int]  # _simulate_py's signature
+
+_C_MODULE = "elsa_tlm.hw._ibuf_kernel"  # built from _ibuf_kernel.c by setup.py
+_C_SOURCE = Path(__file__).with_name("_ibuf_kernel.c")
+
+
+def _load_c() -> Kernel | None:
+    """The C kernel built by the install, called through ctypes; None if it was not built, or (a clone whose
+    _ibuf_kernel.c changed since ``pip install -e .``) if it is stale."""
+    spec = importlib.util.find_spec(_C_MODULE)
+    if spec is None or not spec.origin:
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+        lib.ibuf_source_sha256.restype = ctypes.c_char_p
+        built = lib.ibuf_source_sha256().decode()
+    except (OSError, AttributeError) as e:
+        warnings.warn(f"{spec.origin} does not load ({e}); using the slower fallback", stacklevel=3)
+        return None
+    if _C_SOURCE.is_file() and hashlib.sha256(_C_SOURCE.read_bytes()).hexdigest() != built:
+        warnings.warn(
+            f"{spec.origin} was built from another version of {_C_SOURCE.name} (rebuild: pip install -e .); "
+            "using the slower fallback",
+            stacklevel=3,
+        )
+        return None
+    i64, b = ctypes.c_int64, ctypes.c_int
+    ints, reals = np.ctypeslib.ndpointer(np.int64, flags="C"), np.ctypeslib.ndpointer(np.float64, flags="C")
+    out_ints = np.ctypeslib.ndpointer(np.int64, flags="C,W")
+    out_reals = np.ctypeslib.ndpointer(np.float64, flags="C,W")
+    fn = lib.ibuf_simulate
+    fn.restype = i64
+    fn.argtypes = [i64, i64] + [ints] * 7 + [i64] * 4 + [b, reals, b, ints, ints, i64, b, i64]
+    fn.argtypes += [out_reals, out_reals, out_ints, out_ints]
+
+    def simulate_c(counts: np.ndarray, *args: object) -> int:
+        """_simulate_py's call, run by ibuf_simulate (counts' shape passed first: the C side sizes by it)."""
+        rc = fn(counts.shape[0], counts.shape[1], counts, *args)
+        if rc == -2:
+            raise ValueError(_RELEASED_EARLY)
+        if rc != 0:
+            raise MemoryError("input-buffer kernel: out of memory")
+        return 0
+
+    return simulate_c
+
+
+def _numba_kernel() -> Kernel:
+    """_simulate_py compiled by numba (cached on disk), its _flush_py calls bound to a compiled _flush_py."""
+    from numba import njit
+
+    ref = _simulate_py
+    flush = njit(cache=True)(_flush_py)
+    code = types.FunctionType(ref.__code__, {**ref.__globals__, "_flush_py": flush}, ref.__name__)
+    return njit(cache=True)(code)
+
+
+@lru_cache(maxsize=1)
+def kernel() -> tuple[str, Kernel]:
+    """The engine of the queue model and its name: ``c`` (the installed extension), else ``numba`` (numba
+    imported only now), else ``python``; chosen once per process, all bit-identical."""
+    c = _load_c()
+    if c is not None:
+        return "c", c
+    try:
+        return "numba", _numba_kernel()
+    except ImportError:
+        return "python", _simulate_py
 
 
 @dataclass
@@ -291,6 +376,29 @@ class BufferResult:
     def mean_spikes_per_flush(self) -> float:
         f = self.flushes
         return self.spikes / f if f else 0.0
+
+
+def _check_stream(
+    order: np.ndarray,
+    fan_ptr: np.ndarray,
+    fan_tgt: np.ndarray,
+    fan_kofs: np.ndarray,
+    release_after: np.ndarray,
+    n_in: int,
+    n_out: int,
+) -> None:
+    """Refuse a stream that would index outside its arrays (the compiled kernels do not check bounds)."""
+    bad = []
+    if order.shape != (n_in,) or (n_in and not (order.min() >= 0 and order.max() < n_in)):
+        bad.append(f"order must hold {n_in} input positions in [0, {n_in})")
+    if fan_ptr.shape != (n_in + 1,) or fan_ptr.min() < 0 or fan_ptr.max() > min(fan_tgt.size, fan_kofs.size):
+        bad.append(f"fan_ptr must have {n_in + 1} offsets into fan_tgt and fan_kofs")
+    elif (used := fan_tgt[: fan_ptr.max()]).size and not (used.min() >= 0 and used.max() < n_out):
+        bad.append(f"fan_tgt must hold targets in [0, {n_out})")
+    if release_after.shape != (n_out,):
+        bad.append(f"release_after must have {n_out} entries (one per target)")
+    if bad:
+        raise ValueError("simulate_buffer: " + "; ".join(bad))
 
 
 def simulate_buffer(
@@ -327,6 +435,11 @@ def simulate_buffer(
         raise ValueError(f"queues, depth and ways must be >= 1 (got {queues}, {depth}, {ways})")
     T, n_in = counts.shape
     counts = np.ascontiguousarray(counts, dtype=np.int64)
+    order, fan_ptr, fan_tgt, fan_kofs = (
+        np.ascontiguousarray(a, dtype=np.int64) for a in (order, fan_ptr, fan_tgt, fan_kofs)
+    )
+    release_after = np.asarray(release_after)
+    _check_stream(order, fan_ptr, fan_tgt, fan_kofs, release_after, n_in, n_out)
     rel_order = np.argsort(release_after, kind="stable")
     rel_pos = release_after[rel_order]
     rel_ptr = np.searchsorted(rel_pos, np.arange(n_in + 1), side="left").astype(np.int64)
@@ -357,12 +470,12 @@ def simulate_buffer(
     final_cycles = np.zeros((T, n_out))
     final_spikes = np.zeros((T, n_out), np.int64)
     stats = np.zeros((T, N_STATS), np.int64)
-    _simulate(
+    kernel()[1](
         counts,
-        np.ascontiguousarray(order, dtype=np.int64),
-        np.ascontiguousarray(fan_ptr, dtype=np.int64),
-        np.ascontiguousarray(fan_tgt, dtype=np.int64),
-        np.ascontiguousarray(fan_kofs, dtype=np.int64),
+        order,
+        fan_ptr,
+        fan_tgt,
+        fan_kofs,
         rel_ptr,
         np.ascontiguousarray(rel_order, dtype=np.int64),
         n_out,
