@@ -676,14 +676,12 @@ class NeuralCore:
         """Hand the slice's trains to the network interface while it has room."""
         ni = self.ni
         while s.outbox:
-            train = s.outbox[0]
-            if not ni.can_send(train):
+            if not ni.try_send(s.outbox[0]):
                 if not s.blocked:
                     s.blocked = True
                     ni.wait_for_space(lambda s=s: self._unblock(s))
                 return
             s.outbox.popleft()
-            ni.send(train)
         s.blocked = False
 
     def _unblock(self, s: LayerSlice) -> None:

@@ -106,6 +106,16 @@ class NetworkInterface:
             lambda tail, n=need: self.outbox.credit(tail, n),
         )
 
+    def try_send(self, train: Train) -> bool:
+        """:meth:`send` the train if :meth:`can_send` allows it; False (nothing sent) otherwise."""
+        if self.bounded:
+            if self.waiting and not self.serving:
+                return False
+            if not self.outbox.fits(train.flits, self.env.now):
+                return False
+        self.send(train)
+        return True
+
     def _on_out_credit(self, _ch: Channel) -> None:
         """The router took a train; its space frees when its tail has left (applied lazily, or by a wake-up
         event when a sender is waiting for it)."""
