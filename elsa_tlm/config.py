@@ -33,6 +33,8 @@ MODELS = (
 )
 PROTOCOLS = ("baer", "aer_truenorth", "aer_morphic")
 ROUTINGS = ("xy", "shortest", "valiant", "multipath")
+# noc.router: the transaction router (default) or the input-queued virtual-channel router
+ROUTERS = ("fast", "vc")
 FLIT_BITS_MIN, FLIT_BITS_MAX = 48, 256
 FUNCTIONAL_MODELS = ("digits", "digits_vit")  # trained weights shipped: spikes computed by the snn kernels
 MAX_TIME_STEPS = 1024  # SNNs run 4-64 steps; beyond 1024 a run is a typo, not a study
@@ -106,6 +108,16 @@ def _kib(v: Any) -> str | None:
 
 def _stage(v: Any) -> str | None:
     return None if v == -1 or 0 <= v <= 1000 else "must be -1 (derived) or between 0 and 1000 cycles"
+
+
+def _derived_count(hi: int) -> Check:
+    """-1 (derived from the other keys) or an integer between 1 and ``hi``."""
+
+    def check(v: Any) -> str | None:
+        return None if v == -1 or 1 <= v <= hi else f"must be -1 (derived) or between 1 and {hi}"
+
+    check.allowed = f"-1 (derived) or 1 … {hi}"  # type: ignore[attr-defined]
+    return check
 
 
 def _topology(v: str) -> str | None:
@@ -262,6 +274,25 @@ class NocConfig:
         0, int, _in_range(0, 1000), "wire latency per link (ELSA's 8 cycles/hop include it)"
     )
     local_port_cycles: int = meta(1, int, _in_range(0, 1000), "core<->router injection/ejection latency")
+    router: str = meta(
+        "fast",
+        str,
+        _one_of(*ROUTERS),
+        "router model in at mode: fast (transactions granted back to back, pooled input FIFOs) or vc "
+        "(input-queued virtual-channel router: per-VC FIFOs, VC and switch allocation, credit round trip)",
+    )
+    virtual_channels: int = meta(
+        -1,
+        int,
+        _derived_count(64),
+        "vc router: virtual channels per input port; -1 = noc.fifo_count (ELSA's 4 FIFO queues per port)",
+    )
+    vc_buffer_flits: int = meta(
+        -1,
+        int,
+        _derived_count(65536),
+        "vc router: flits of one virtual channel's FIFO; -1 = one FIFO queue (noc.fifo_bytes / flit)",
+    )
     deadlock_timeout_cycles: int = meta(
         20000,
         int,
@@ -436,6 +467,18 @@ def _cross_checks(cfg: Config) -> Config:
     noc = dataclasses.replace(
         noc, route_compute_cycles=stages[0], switch_alloc_cycles=stages[1], switch_traversal_cycles=stages[2]
     )
+    if noc.fifo_bytes * 8 < noc.flit_bits:
+        raise ConfigError(
+            "noc.fifo_bytes", noc.fifo_bytes, f"a FIFO must hold at least one {noc.flit_bits}-bit flit"
+        )
+    # vc router: by default one virtual channel per FIFO queue, each as deep as one queue (ELSA's buffer budget)
+    noc = dataclasses.replace(
+        noc,
+        virtual_channels=noc.fifo_count if noc.virtual_channels < 0 else noc.virtual_channels,
+        vc_buffer_flits=(noc.fifo_bytes * 8) // noc.flit_bits
+        if noc.vc_buffer_flits < 0
+        else noc.vc_buffer_flits,
+    )
     # paths are made absolute here, once, against the scenario's folder: every later user sees the same file
     noc = dataclasses.replace(noc, topology=absolute_path_value("noc.topology", noc.topology, cfg.base_dir))
     cfg = cfg.replace(
@@ -459,10 +502,6 @@ def _cross_checks(cfg: Config) -> Config:
                 f"must hold at least one {pe.macro_rows} x {pe.macro_words} x {bits}-bit macro "
                 f"({macro_bits / 8192:g} KiB)",
             )
-    if noc.fifo_bytes * 8 < noc.flit_bits:
-        raise ConfigError(
-            "noc.fifo_bytes", noc.fifo_bytes, f"a FIFO must hold at least one {noc.flit_bits}-bit flit"
-        )
     wl = cfg.workload
     if wl.activity == "functional" and wl.model not in FUNCTIONAL_MODELS:
         raise ConfigError(

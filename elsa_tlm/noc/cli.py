@@ -40,6 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("noc", help="NoC-only synthetic traffic run or latency-throughput sweep")
     p.add_argument("--topology", help="mesh:RxC | torus:RxC | ring:N | file:PATH (default mesh:6x6)")
     p.add_argument("--routing", help="xy | shortest | valiant | multipath (default xy)")
+    p.add_argument(
+        "--router",
+        help="fast (transaction router, default) | vc (input-queued virtual-channel router; "
+        "noc.virtual_channels, noc.vc_buffer_flits via --set)",
+    )
     p.add_argument("--traffic", default="uniform", help=f"{' | '.join(PATTERNS)} (default uniform)")
     p.add_argument("--rate", type=float, default=0.1, help="offered load, flits/node/cycle (default 0.1)")
     p.add_argument("--packet-flits", type=int, default=1, help="flits per packet (default 1)")
@@ -68,6 +73,8 @@ def _params(args: argparse.Namespace) -> NocConfig:
         d["topology"] = args.topology
     if args.routing is not None:
         d["routing"] = args.routing
+    if getattr(args, "router", None) is not None:
+        d["router"] = args.router
     return noc_config(Path.cwd(), **d)
 
 
@@ -146,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
             write_json_atomic(out / "noc.json", meta | r)
             write_csv_atomic(out / "links.csv", r["links"], LINK_FIELDS)
             print(
-                f"{r['topology']} {r['routing']} {r['traffic']} rate {r['rate']}: accepted {r['accepted_rate']}, "
+                f"{r['topology']} {r['routing']} {r['router']} router {r['traffic']} rate {r['rate']}: "
+                f"accepted {r['accepted_rate']}, "
                 f"avg latency {r['avg_latency']} cycles (zero-load {r['zero_load_latency']}), "
                 f"{r['events']} events, {r['wall_s']} s -> {out}/noc.json, links.csv"
             )
@@ -170,10 +178,12 @@ def run(args: argparse.Namespace) -> int:
         png = _plot(
             rows,
             bound,
-            f"{last['topology']} {last['routing']} {last['traffic']}, {args.packet_flits}-flit packets",
+            f"{last['topology']} {last['routing']} {last['traffic']}, {args.packet_flits}-flit packets, "
+            f"{last['router']} router",
         )
         summary = meta | {
-            k: last[k] for k in ("topology", "routing", "traffic", "packet_flits", "cycles", "warmup", "seed")
+            k: last[k]
+            for k in ("topology", "routing", "router", "traffic", "packet_flits", "cycles", "warmup", "seed")
         }
         summary |= {"saturation_bound": bound, "sweep": rows}
         sat = [r["offered_rate"] for r in rows if not r["saturated"]]

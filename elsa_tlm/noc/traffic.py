@@ -18,10 +18,10 @@ import simpy
 
 from elsa_tlm.energy.tables import noc_energy_j
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.noc.network import Network
 from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.routing import Routing, link_loads
 from elsa_tlm.noc.topology import Topology, build_topology
+from elsa_tlm.noc.vc_network import make_network
 
 PATTERNS = ("uniform", "transpose", "bitcomp", "hotspot", "neighbor")
 ALIASES = {
@@ -162,7 +162,7 @@ def run_synthetic(
         {(int(s), int(d)): float(m[s, d]) * rate * cycles for s, d in zip(*np.nonzero(m), strict=True)}
     )
     env = simpy.Environment()
-    net = Network(env, topo, params, routing, seed=seed + 1, tech=tech)
+    net = make_network(env, topo, params, routing, seed=seed + 1, tech=tech)  # noc.router: fast or vc
     rng = np.random.default_rng(seed)
     t_end = warmup + cycles
     p_pkt = rate / packet_flits
@@ -227,6 +227,7 @@ def run_synthetic(
     return {
         "topology": topo.spec,
         "routing": routing.name,
+        "router": getattr(p, "router", "fast"),
         "traffic": ALIASES.get(traffic, traffic),
         "rate": rate,
         "packet_flits": packet_flits,

@@ -2,9 +2,11 @@
 
 Both are a :class:`Transport`: a network interface hands a train to ``send`` with its source, destination
 and size; the train is the payload, and it lands in the destination interface's input channel (bound with
-``bind_inbox``) when its tail arrives. ``at`` (approximately timed) runs it through
-:class:`~elsa_tlm.noc.network.Network`: finite input buffers, round-robin switch allocation, link
-serialisation and back-pressure (the ejection port takes the input channel's credits). ``lt`` (loosely timed)
+``bind_inbox``) when its tail arrives. ``at`` (approximately timed) runs it through the routers of
+``noc.router``: :class:`~elsa_tlm.noc.network.Network` (``fast``: finite input buffers, round-robin switch
+allocation, link serialisation and back-pressure) or :class:`~elsa_tlm.noc.vc_network.VcNetwork` (``vc``:
+input-queued virtual-channel routers with VC/switch allocation and credit round trips); in both the ejection
+port takes the input channel's credits. ``lt`` (loosely timed)
 delivers it after the zero-load closed form (:mod:`elsa_tlm.noc.latency`) — no contention, no queueing, no
 credits — while counting the same link traffic along the same routes, so energy and link statistics agree.
 """
@@ -23,6 +25,7 @@ from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.network import COUNTERS, Network
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
+from elsa_tlm.noc.vc_network import VcNetwork, make_network
 
 
 class Transport(Protocol):
@@ -130,7 +133,7 @@ class TimedTransport:
     material of the Perfetto trace.
     """
 
-    def __init__(self, net: Network, record: bool = False) -> None:
+    def __init__(self, net: Network | VcNetwork, record: bool = False) -> None:
         self.net = net
         self.record = record
         self.transfers: list[tuple[int, int, int, int, int, int]] = []
@@ -159,9 +162,10 @@ class TimedTransport:
 
 
 def make_transport(cfg: Any, env: simpy.Environment, topo: Topology, routing: Routing) -> Transport:
-    """The transport of ``cfg.run.mode`` over ``topo`` with a prepared ``routing``."""
+    """The transport of ``cfg.run.mode`` over ``topo`` with a prepared ``routing``; in ``at`` mode the routers
+    of ``cfg.noc.router`` (``fast``: :class:`Network`, ``vc``: :class:`VcNetwork`)."""
     if cfg.run.mode == "at":
         return TimedTransport(
-            Network(env, topo, cfg.noc, routing, seed=cfg.run.seed), record=cfg.output.trace
+            make_network(env, topo, cfg.noc, routing, seed=cfg.run.seed), record=cfg.output.trace
         )
     return LooselyTimedTransport(env, topo, cfg.noc, routing)

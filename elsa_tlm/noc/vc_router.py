@@ -1,0 +1,488 @@
+"""An input-queued virtual-channel router: per-VC input FIFOs, VC and switch allocation, credit round trips.
+
+The ``vc`` router (``noc.router = "vc"``) queues like the routers of cycle-accurate NoC simulators (the
+input-queued router of BookSim 2.0, Dally & Towles ch. 16-17), where the ``fast`` router
+(:mod:`elsa_tlm.noc.router`) grants back to back out of pooled buffers:
+
+* **Input buffers per virtual channel.** Every input port (the local core's and one per neighbour) has
+  ``noc.virtual_channels`` FIFOs of ``noc.vc_buffer_flits`` flits. Only the *head* packet of each FIFO takes
+  part in allocation (head-of-line blocking: a blocked head holds up the packets behind it in its FIFO, not
+  those of the other VCs).
+* **VC allocation.** A head needs an output VC of its output port (a VC of the next router's input port).
+  A free output VC goes to the requesting input VCs in round-robin order, and the VCs themselves are
+  handed out round-robin. A packet holds its output VC until its tail has left through the switch; then the
+  VC may be given to another packet, which queues behind it in the downstream FIFO (no wait for the tail
+  credit, BookSim's default ``wait_for_tail_credit = 0``).
+* **Switch allocation** (separable, input first, one iteration, iSLIP pointers): each free crossbar input
+  picks one of its VCs whose head has an output VC, credits and a free output, round-robin; each output
+  picks one of the inputs that picked it, round-robin. Pointers move only on a grant. One packet per crossbar
+  input and per output at a time: a packet holds both for its ``ser`` cycles (one flit per cycle when
+  ``link_bits == flit_bits``).
+* **Credits.** An output VC has ``vc_buffer_flits`` credits. A packet is granted when its VC has room for it
+  (``need = min(flits, vc_buffer_flits)``: virtual cut-through inside a VC), the credits are taken at the
+  grant, and come back to the upstream allocator ``ser + credit_delay`` cycles after the downstream router
+  grants the packet onward (its tail has then left the downstream FIFO, and the credit has crossed back),
+  with ``credit_delay = wire + 1`` (the link's ``link_latency_cycles``, or the local port's
+  ``local_port_cycles``, plus one cycle to register the credit).
+
+Timing (:mod:`elsa_tlm.noc.latency`): a head that reaches a router's FIFO at *a* has its route at a + RC and
+may be allocated (VA and SA together, in the SA stage) from ``max(a + RC, h) + SA``, where *h* is the cycle
+it became the head of its FIFO (the previous packet's tail left). Granted at *t*, it reaches the next FIFO
+at t + ST + L. So a packet that never waits takes the same 2P + (h+1)R + hL + ser cycles as with the fast
+router (one closed form for both, and for ``lt``).
+
+Transaction granularity: a packet (or a chip train) is one unit. The model schedules one allocation pass per
+router and cycle in which something there may move (a head becomes eligible, an output, a VC or credits come
+free), never per flit; what its flits do follows from its size.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from elsa_tlm.kernel import Tick
+from elsa_tlm.noc.link import EJECT, INJECT, LINK
+from elsa_tlm.noc.router import NocActivity
+
+NEVER = 1 << 62  # a cycle that never comes
+
+
+class VcTxn:
+    """A packet (or a train of back-to-back packets) in the vc network."""
+
+    __slots__ = (
+        "src",
+        "dst",
+        "flits",
+        "packets",
+        "bits",
+        "ser",
+        "ports",
+        "idx",
+        "t0",
+        "ev",
+        "tag",
+        "inj",
+        "payload",
+        "vc",
+        "need",
+        "rc_done",
+        "ready",
+    )
+
+
+class InputVc:
+    """One virtual channel of an input port: a FIFO of packets (only its head competes)."""
+
+    __slots__ = ("port", "v", "q", "head_since", "occ", "up")
+
+    def __init__(self, port: InputPort, v: int) -> None:
+        self.port, self.v = port, v
+        self.q: deque[VcTxn] = deque()
+        self.head_since = 0  # the cycle the current head became the head (the previous tail left)
+        self.occ = 0  # flits of the packets in the FIFO (credits taken by the upstream)
+        self.up: OutputPort | None = None  # the output that feeds it (bound by the network)
+
+
+class InputPort:
+    """An input port of a router: its virtual channels and its crossbar input."""
+
+    __slots__ = ("router", "idx", "name", "vcs", "busy_until", "rr")
+
+    def __init__(self, router: VcRouter, idx: int, n_vcs: int, name: str) -> None:
+        self.router, self.idx, self.name = router, idx, name
+        self.vcs = [InputVc(self, v) for v in range(n_vcs)]
+        self.busy_until = 0  # the crossbar input carries one packet at a time
+        self.rr = n_vcs - 1  # switch allocation: the VC granted last
+
+    def occupancy(self, now: int) -> int:
+        """Flits held in this port's FIFOs (the trace samples it)."""
+        return sum(vc.occ for vc in self.vcs)
+
+
+class OutputPort:
+    """An output: a link to the next router, the router's ejection port into its core, or the core's injection
+    port into the router's local input. Link and injection outputs own the state of the downstream input
+    port's VCs as the sender sees it (free for allocation, credits, credits coming back)."""
+
+    __slots__ = (
+        "kind",
+        "src",
+        "dst",
+        "router",
+        "down",
+        "inbox",
+        "busy_until",
+        "free_at",
+        "credits",
+        "returns",
+        "va_rr",
+        "vc_rr",
+        "sa_rr",
+        "cwait",
+        "credit_delay",
+        "packets",
+        "flits",
+        "bits",
+        "busy",
+        "loopback_flits",
+    )
+
+    def __init__(self, kind: int, src: int, dst: int, router: VcRouter, n_vcs: int, depth: int) -> None:
+        self.kind, self.src, self.dst, self.router = kind, src, dst, router
+        self.down: InputPort | None = None  # the input port it feeds (link, injection)
+        self.inbox: Any = None  # ejection: the core's input channel (chip runs), whose credits it takes
+        self.busy_until = 0
+        self.free_at = [0] * n_vcs  # cycle from which each output VC may be allocated (NEVER: held)
+        self.credits = [depth] * n_vcs
+        self.returns: list[deque[tuple[int, int]]] = [deque() for _ in range(n_vcs)]  # (cycle, flits)
+        self.va_rr = -1  # VC allocation: the input VC served last
+        self.vc_rr = n_vcs - 1  # the output VC handed out last
+        self.sa_rr = -1  # switch allocation: the input port granted last
+        self.cwait = False  # a head waits for credits that are not yet on their way back
+        self.credit_delay = 1
+        self.packets = self.flits = self.bits = self.busy = 0
+        self.loopback_flits = 0
+
+    def credits_at(self, w: int, now: int) -> int:
+        """Credits of output VC ``w`` at cycle ``now`` (applies the returns due by then)."""
+        ret = self.returns[w]
+        c = self.credits[w]
+        while ret and ret[0][0] <= now:
+            c += ret.popleft()[1]
+        self.credits[w] = c
+        return c
+
+    def credits_ready(self, w: int, need: int) -> int:
+        """The first cycle output VC ``w`` will have ``need`` credits from the returns already on their way
+        (NEVER: not without returns still unknown)."""
+        c = self.credits[w]
+        if c >= need:
+            return 0
+        for at, n in self.returns[w]:
+            c += n
+            if c >= need:
+                return at
+        return NEVER
+
+    def give_back(self, w: int, flits: int, at: int) -> None:
+        """``flits`` credits of VC ``w`` come back at cycle ``at`` (non-decreasing per VC)."""
+        self.returns[w].append((at, flits))
+        if self.cwait:
+            self.cwait = False
+            self.router.wake(at)
+
+    def row(self) -> dict[str, int]:
+        """links.csv: packets, flits, bits and busy cycles of this link."""
+        return {
+            "src": self.src,
+            "dst": self.dst,
+            "packets": self.packets,
+            "flits": self.flits,
+            "bits": self.bits,
+            "busy_cycles": self.busy,
+        }
+
+    def __repr__(self) -> str:
+        kind = ("inject", "link", "eject")[self.kind]
+        return f"<vc {kind} {self.src}->{self.dst}: {self.packets} packets, {self.flits} flits>"
+
+
+class VcRouter:
+    """One input-queued VC router: input ports (0 = the local core, then the neighbours in ascending order),
+    outputs (links and the ejection port), the core's injection port and source queue, and one allocation
+    pass per cycle in which something may move."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        node: int,
+        n_vcs: int,
+        timing: Any,
+        act: NocActivity,
+        check: Callable[[], None],
+    ) -> None:
+        self.env, self.node, self.n_vcs, self.act, self.check = env, node, n_vcs, act, check
+        self.inputs: list[InputPort] = []
+        self.inject_port: OutputPort | None = None
+        self.eject_port: OutputPort | None = None
+        self.source: deque[VcTxn] = deque()  # the core's packets not yet injected (unbounded)
+        self.active: list[InputVc] = []  # input VCs holding packets
+        self.wakes: set[int] = set()  # cycles with an allocation pass scheduled
+        self.RC, self.SA = timing.route_compute, timing.switch_alloc
+        self.to_next = timing.ST + timing.L  # granted -> in the next router's FIFO
+        self.d_local = timing.P  # injection granted -> in the local FIFO
+        self.d_eject = timing.d_eject
+        self.on_eject: Callable[[VcTxn, int], None] = lambda t, done: None  # bound by the network
+
+    # ---- scheduling ----------------------------------------------------------------------------------
+    def wake(self, at: int) -> None:
+        """Run an allocation pass at cycle ``at`` (>= now; once per cycle)."""
+        if at in self.wakes:
+            return
+        now = self.env.now
+        if at < now:
+            at = now
+            if at in self.wakes:
+                return
+        self.wakes.add(at)
+        act = self.act
+        act.pending += 1
+        act.events += 1
+        Tick(self.env, at - now, self._on_wake, at)
+
+    def _on_wake(self, ev: Tick) -> None:
+        self.act.pending -= 1
+        self.wakes.discard(ev.obj)
+        self.allocate(ev.obj)
+        if self.act.in_flight:
+            self.check()
+
+    # ---- taking a packet in --------------------------------------------------------------------------
+    def enqueue(self, t: VcTxn) -> None:
+        """A packet joins the core's source queue (served FIFO by the injection port)."""
+        self.source.append(t)
+        if len(self.source) == 1:
+            nxt = self.inject(self.env.now)
+            if nxt < NEVER:
+                self.wake(nxt)
+
+    def inject(self, now: int) -> int:
+        """Serve the source queue at cycle ``now``: the head takes a free local VC with room for it. Returns
+        the cycle to try again (NEVER: nothing to do, or waiting for a credit not yet on its way)."""
+        src = self.source
+        if not src:
+            return NEVER
+        o = self.inject_port
+        if o.busy_until > now:
+            return o.busy_until
+        t = src[0]
+        n = self.n_vcs
+        w = o.vc_rr
+        retry = NEVER
+        for _ in range(n):
+            w = w + 1 if w + 1 < n else 0
+            fa = o.free_at[w]
+            if fa > now:
+                if fa < retry:
+                    retry = fa
+                continue
+            if o.credits_at(w, now) >= t.need:
+                break
+            at = o.credits_ready(w, t.need)
+            if at < retry:
+                retry = at
+        else:
+            if retry == NEVER:
+                o.cwait = True
+            return retry
+        src.popleft()
+        o.vc_rr = w
+        self._send(o, t, w, now)
+        return now + t.ser if src else NEVER
+
+    # ---- allocation ----------------------------------------------------------------------------------
+    def allocate(self, now: int) -> None:
+        """One allocation pass at cycle ``now``: injection, VC allocation, switch allocation, grants; then the
+        next cycle anything here may move."""
+        nxt = self.inject(now)
+        active = self.active
+        if not active:
+            if nxt < NEVER:
+                self.wake(nxt)
+            return
+        n_vcs = self.n_vcs
+        # ---- VC allocation: eligible heads without an output VC, per output, round-robin
+        eligible: list[InputVc] = []
+        va: dict[OutputPort, list[InputVc]] = {}
+        for ivc in active:
+            h = ivc.q[0]
+            if h.ready > now:
+                continue
+            eligible.append(ivc)
+            if h.vc < 0:
+                o = h.ports[h.idx]
+                if o.kind == EJECT:
+                    h.vc = 0
+                else:
+                    lst = va.get(o)
+                    if lst is None:
+                        va[o] = [ivc]
+                    else:
+                        lst.append(ivc)
+        if not eligible:  # every head still in the pipeline
+            at = min(ivc.q[0].ready for ivc in active)
+            self.wake(at if at < nxt else nxt)
+            return
+        for o, lst in va.items():
+            free = [w for w in range(n_vcs) if o.free_at[w] <= now]
+            if not free:
+                continue
+            if len(lst) > 1:
+                k = len(self.inputs) * n_vcs
+                start = o.va_rr
+                lst.sort(key=lambda ivc: (ivc.port.idx * n_vcs + ivc.v - start - 1) % k)
+            if len(free) > 1:
+                r = o.vc_rr
+                free.sort(key=lambda w: (w - r - 1) % n_vcs)
+            for ivc, w in zip(lst, free, strict=False):
+                ivc.q[0].vc = w
+                o.free_at[w] = NEVER
+                o.va_rr = ivc.port.idx * n_vcs + ivc.v
+                o.vc_rr = w
+        # ---- switch allocation, input stage: one VC per free crossbar input, round-robin
+        best: dict[InputPort, tuple[int, InputVc]] = {}
+        for ivc in eligible:
+            h = ivc.q[0]
+            if h.vc < 0:
+                continue
+            p = ivc.port
+            if p.busy_until > now:
+                continue
+            o = h.ports[h.idx]
+            if o.busy_until > now:
+                continue
+            if o.kind == EJECT:
+                inbox = o.inbox
+                if inbox is not None and inbox.occupancy(now) + min(h.flits, inbox.cap) > inbox.cap:
+                    continue
+            elif o.credits_at(h.vc, now) < h.need:
+                continue
+            key = (ivc.v - p.rr - 1) % n_vcs
+            b = best.get(p)
+            if b is None or key < b[0]:
+                best[p] = (key, ivc)
+        picks: dict[OutputPort, list[InputVc]] = {}
+        for _, ivc in best.values():
+            h = ivc.q[0]
+            o = h.ports[h.idx]
+            lst = picks.get(o)
+            if lst is None:
+                picks[o] = [ivc]
+            else:
+                lst.append(ivc)
+        # ---- output stage: one input per output, round-robin; grants
+        n_in = len(self.inputs)
+        for o, lst in picks.items():
+            if len(lst) == 1:
+                ivc = lst[0]
+            else:
+                start = o.sa_rr
+                ivc = min(lst, key=lambda c: (c.port.idx - start - 1) % n_in)
+            self._grant(ivc, o, now)
+        # ---- when to look again
+        for ivc in active:
+            h = ivc.q[0]
+            if h.ready > now:
+                at = h.ready
+            else:
+                at = self._retry(h, ivc.port, now)
+            if at < nxt:
+                nxt = at
+        if nxt < NEVER:
+            self.wake(nxt)
+
+    def _retry(self, h: VcTxn, p: InputPort, now: int) -> int:
+        """The next cycle an eligible head that was not granted at ``now`` may move (NEVER: it waits for an
+        event that will wake this router)."""
+        o = h.ports[h.idx]
+        if o.kind == EJECT:
+            inbox = o.inbox
+            need = min(h.flits, inbox.cap) if inbox is not None else 0
+            if inbox is not None and inbox.occupancy(now) + need > inbox.cap:
+                deficit = inbox.used + need - inbox.cap
+                acc = 0
+                for at, amount in sorted(inbox.rel):
+                    acc += amount
+                    if acc >= deficit:
+                        return max(at, now + 1)
+                o.cwait = True
+                return NEVER
+        elif h.vc < 0:
+            soonest = min(o.free_at)
+            if soonest >= NEVER:
+                return NEVER  # every VC held by a head here: its grant re-plans this router
+            return max(soonest, now + 1)
+        elif o.credits_at(h.vc, now) < h.need:
+            at = o.credits_ready(h.vc, h.need)
+            if at >= NEVER:
+                o.cwait = True
+                return NEVER
+            return max(at, now + 1)
+        return max(now + 1, p.busy_until, o.busy_until)
+
+    def _grant(self, ivc: InputVc, o: OutputPort, now: int) -> None:
+        """The head of ``ivc`` wins ``o`` at cycle ``now``: crossbar input and output busy for ``ser``
+        cycles; it leaves its FIFO (credits go back upstream once its tail is out and the credit crossed);
+        the packet behind becomes the head."""
+        t = ivc.q.popleft()
+        p = ivc.port
+        end = now + t.ser
+        p.busy_until = end
+        p.rr = ivc.v
+        o.sa_rr = p.idx
+        ivc.occ -= t.need
+        ivc.head_since = end
+        up = ivc.up
+        up.give_back(ivc.v, t.need, end + up.credit_delay)
+        if ivc.q:
+            nh = ivc.q[0]
+            nh.ready = (nh.rc_done if nh.rc_done > end else end) + self.RC + self.SA
+        else:
+            self.active.remove(ivc)
+        if o.kind == EJECT:
+            o.busy_until = end
+            o.packets += t.packets
+            o.flits += t.flits
+            o.bits += t.bits
+            o.busy += t.ser
+            act = self.act
+            if end > act.last_progress:
+                act.last_progress = end
+            if len(t.ports) == 2:
+                o.loopback_flits += t.flits
+            if o.inbox is not None:
+                o.inbox.reserve(min(t.flits, o.inbox.cap))
+            act.in_flight -= 1
+            act.delivered += 1
+            self.on_eject(t, now + self.d_eject + t.ser)
+        else:
+            self._send(o, t, t.vc, now)
+
+    def _send(self, o: OutputPort, t: VcTxn, w: int, now: int) -> None:
+        """``t`` goes out through ``o`` (a link or the injection port) on output VC ``w`` at ``now``."""
+        end = now + t.ser
+        o.busy_until = end
+        o.free_at[w] = end  # the VC may be given to the next packet once this tail has left
+        o.credits[w] -= t.need
+        o.packets += t.packets
+        o.flits += t.flits
+        o.bits += t.bits
+        o.busy += t.ser
+        act = self.act
+        if end > act.last_progress:
+            act.last_progress = end
+        if o.kind == INJECT:
+            if t.inj is not None:
+                t.inj(end)  # the core's output buffer frees when the tail has left it
+            arrive = now + self.d_local
+        else:
+            arrive = now + self.to_next
+        dvc = o.down.vcs[w]
+        dr = o.down.router
+        t.idx += 1
+        t.vc = -1
+        t.rc_done = arrive  # in the FIFO; its route is computed once it is the head
+        dvc.occ += t.need
+        dvc.q.append(t)
+        if len(dvc.q) == 1:
+            dr.active.append(dvc)
+            t.ready = (arrive if arrive > dvc.head_since else dvc.head_since) + dr.RC + dr.SA
+            dr.wake(t.ready)
+
+
+__all__ = ["NEVER", "VcTxn", "InputVc", "InputPort", "OutputPort", "VcRouter", "INJECT", "LINK", "EJECT"]
