@@ -56,9 +56,14 @@ baselines: $(STAMP)
 pipelines: $(STAMP)
 	$(BIN)/python -m elsa_tlm.studies pipelines --out plots/pipelines $(STUDY_ARGS)
 
+# both routers (fast, vc), uniform and transpose, 6x6 mesh, XY, single-flit packets: results/noc-curve/<router>/
+# <traffic>/ and the overlay plots/noc-curve/routers.png. NOC_ARGS adds options to every sweep (e.g. --set ...)
+NOC_ARGS ?=
 noc-curve: $(STAMP)
-	$(CLI) noc --topology mesh:6x6 --routing xy --traffic uniform --packet-flits 1 --sweep 0.05:1.0:0.05 --out results/noc-curve/uniform
-	$(CLI) noc --topology mesh:6x6 --routing xy --traffic transpose --packet-flits 1 --sweep 0.05:1.0:0.05 --out results/noc-curve/transpose
+	for r in fast vc; do for t in uniform transpose; do \
+	  $(CLI) noc --router $$r --topology mesh:6x6 --routing xy --traffic $$t --packet-flits 1 --sweep 0.05:1.0:0.05 \
+	    --out results/noc-curve/$$r/$$t $(NOC_ARGS) || exit 1; done; done
+	$(BIN)/python scripts/noc_routers_plot.py results/noc-curve --out plots/noc-curve/routers.png
 
 clean:
 	rm -rf results plots/*/ .pytest_cache

@@ -71,6 +71,12 @@ def test_uniform_6x6_latency_rises_and_vc_saturates_before_fast() -> None:
     assert lat == sorted(lat) and lat[-1] > 3 * lat[0]
     for r in vc + fast:  # never more than the channel-load bound (0.648 for 6x6 uniform XY, 1-flit)
         assert r["accepted_rate"] <= r["saturation_bound"] + 1e-9
+    # a VC serves a packet every ser + RC + SA cycles at best: V of them carry V / (1 + RC + SA) packets per
+    # cycle through the busiest input port (ELSA's stages: 4 / 7 of the channel-load bound)
+    p = noc_config(router="vc")
+    turnaround = min(1.0, p.virtual_channels / (1 + p.route_compute_cycles + p.switch_alloc_cycles))
+    for r in vc:
+        assert r["accepted_rate"] <= 1.03 * turnaround * r["saturation_bound"]
     first_vc = next(r["rate"] for r in vc if _saturated(r))
     first_fast = next((r["rate"] for r in fast if _saturated(r)), 1.0)
     assert first_vc < first_fast
@@ -241,3 +247,12 @@ def test_noc_cli_takes_the_router(tmp_path: Path) -> None:
     r = json.loads((tmp_path / "o" / "noc.json").read_text())
     assert r["router"] == "vc" and r["params"]["router"] == "vc" and r["params"]["virtual_channels"] == 4
     assert main(["--router", "vc", "--set", "noc.virtual_channels=0", "--out", str(tmp_path / "p")]) == 2
+
+
+def test_the_watchdog_names_a_cyclic_wait_on_a_ring() -> None:
+    from elsa_tlm.errors import DeadlockError
+
+    p = noc_config(router="vc", topology="ring:8", routing="shortest", virtual_channels=1, vc_buffer_flits=1)
+    with pytest.raises(DeadlockError) as exc:
+        run_synthetic(p, "uniform", 0.6, 1, cycles=2000, warmup=0, seed=1)
+    assert len(exc.value.links) == 8  # the whole ring waits on itself (no dateline VCs in the model)
