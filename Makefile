@@ -13,7 +13,8 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 # runtime only (fast: what `make demo` needs); the dev extras add pytest, hypothesis, ruff and dask
-$(RUNSTAMP): $(BIN)/python pyproject.toml
+# setup.py and the C source: the input-buffer kernel extension is rebuilt when either changes
+$(RUNSTAMP): $(BIN)/python pyproject.toml setup.py elsa_tlm/hw/_ibuf_kernel.c
 	$(BIN)/pip install -q --disable-pip-version-check -e .
 	@touch $(RUNSTAMP)
 
@@ -26,8 +27,11 @@ setup: $(STAMP)
 demo: $(RUNSTAMP)
 	$(CLI) run scenarios/default.toml
 
+# the suite on every core (pytest-xdist; a module's tests stay on one worker, so its fixtures run once);
+# PYTEST_ARGS='-n 0' runs it in one process
+PYTEST_ARGS ?= -n auto --dist loadscope
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check elsa_tlm tests scripts

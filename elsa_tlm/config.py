@@ -471,14 +471,17 @@ def _cross_checks(cfg: Config) -> Config:
         raise ConfigError(
             "noc.fifo_bytes", noc.fifo_bytes, f"a FIFO must hold at least one {noc.flit_bits}-bit flit"
         )
-    # vc router: by default one virtual channel per FIFO queue, each as deep as one queue (ELSA's buffer budget)
-    noc = dataclasses.replace(
-        noc,
-        virtual_channels=noc.fifo_count if noc.virtual_channels < 0 else noc.virtual_channels,
-        vc_buffer_flits=(noc.fifo_bytes * 8) // noc.flit_bits
-        if noc.vc_buffer_flits < 0
-        else noc.vc_buffer_flits,
-    )
+    # vc router: by default one virtual channel per FIFO queue, each as deep as one queue (ELSA's buffer budget);
+    # resolved only for the vc router (the fast router has no VCs: its resolved config, and a diff of two fast
+    # runs, does not list values it never uses)
+    if noc.router == "vc":
+        noc = dataclasses.replace(
+            noc,
+            virtual_channels=noc.fifo_count if noc.virtual_channels < 0 else noc.virtual_channels,
+            vc_buffer_flits=(noc.fifo_bytes * 8) // noc.flit_bits
+            if noc.vc_buffer_flits < 0
+            else noc.vc_buffer_flits,
+        )
     # paths are made absolute here, once, against the scenario's folder: every later user sees the same file
     noc = dataclasses.replace(noc, topology=absolute_path_value("noc.topology", noc.topology, cfg.base_dir))
     cfg = cfg.replace(

@@ -5,19 +5,18 @@ from __future__ import annotations
 import simpy
 
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.kernel import Kernel as HeapScheduler
-from elsa_tlm.kernel import Tick
+from elsa_tlm.kernel import Kernel, Tick
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, LINK, Link, Port
 from elsa_tlm.noc.params import noc_config
 from elsa_tlm.noc.router import NocActivity, Router, Txn
 
 
-def test_heap_scheduler_matches_the_pinned_simpy() -> None:
+def test_kernel_matches_the_pinned_simpy() -> None:
     """The fast path relies on Environment._queue/_eid/_now and an event's _ok/_value: a pushed event runs
     at its cycle, in push order among equal cycles, with its callbacks; succeed_at triggers a plain event."""
     env = simpy.Environment()
-    sched = HeapScheduler(env)
+    sched = Kernel(env)
     seen: list[tuple[int, str]] = []
     for name, when in (("b", 5), ("a", 3), ("c", 5)):
         t = Txn(env)
@@ -36,7 +35,7 @@ def test_heap_scheduler_matches_the_pinned_simpy() -> None:
 def _router(env: simpy.Environment, cap: int = 4) -> tuple[Router, Channel, Link, list]:
     p = noc_config(link_bits=256, flit_bits=256)
     timing = PipelineTiming(p)
-    sched = HeapScheduler(env)
+    sched = Kernel(env)
     act = NocActivity()
     inputs = [Channel(env, cap, "local"), Channel(env, cap, "west")]
     for i, ch in enumerate(inputs):
