@@ -67,6 +67,9 @@ class LooselyTimedTransport:
         self.fifo_samples: list[tuple[int, int, int, int]] = []  # no buffers in lt mode
         self.last: dict[tuple[int, int], int] = {}  # (src, dst) -> delivery cycle of the last train
         self.inboxes: dict[int, Channel] = {}
+        self.link_bits = params.link_bits
+        self._fixed: bool | None = None  # deterministic routing (asked at the first train: after prepare)
+        self._pairs: dict[tuple[int, int], tuple[list[int], int]] = {}  # deterministic: (src, dst) -> route
 
     def bind_inbox(self, node: int, inbox: Channel) -> None:
         self.inboxes[node] = inbox
@@ -74,22 +77,34 @@ class LooselyTimedTransport:
     def send(
         self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
     ) -> None:
-        on_injected(self.env.now)  # no contention: the injection port takes the train at once
-        path = self.routing.choose(src, dst, self.rng) if src != dst else (src,)
-        ser = self.timing.ser(flits)
-        row = self.routes.get(path)
-        if row is None:
-            row = self.routes[path] = [0, 0, 0, 0]
+        now = self.env.now
+        on_injected(now)  # no contention: the injection port takes the train at once
+        key = (src, dst)
+        pair = self._pairs.get(key)
+        if pair is None:  # the route's counters and its zero-load latency without serialisation
+            if self._fixed is None:
+                self._fixed = self.routing.deterministic
+            path = (src,) if src == dst else self.routing.choose(src, dst, self.rng)
+            row = self.routes.get(path)
+            if row is None:
+                row = self.routes[path] = [0, 0, 0, 0]
+            pair = (row, self.timing.zero_load(len(path) - 1, 0))
+            if self._fixed:
+                self._pairs[key] = pair
+        row, base = pair
+        fb = self.flit_bits
+        ser = max(1, -(-flits * fb // self.link_bits))  # PipelineTiming.ser
         row[0] += packets
         row[1] += flits
-        row[2] += flits * self.flit_bits
+        row[2] += flits * fb
         row[3] += ser
-        lat = self.timing.zero_load(len(path) - 1, ser)
         # trains between one pair of cores arrive in the order they were sent (one path, FIFO buffers): a
         # short train never overtakes a long one sent before it
-        now = self.env.now
-        at = max(now + lat, self.last.get((src, dst), 0))
-        self.last[(src, dst)] = at
+        at = now + base + ser
+        last = self.last.get(key, 0)
+        if last > at:
+            at = last
+        self.last[key] = at
         Tick(self.env, at - now, self._deliver, (payload, dst, flits))
 
     def _deliver(self, ev: Tick) -> None:
