@@ -3,7 +3,8 @@
 Reads ``ROOT/<router>/<traffic>/noc_sweep.csv`` and ``noc.json`` (written by ``elsa-tlm noc --sweep``) for the
 routers and traffic patterns found there and draws one panel per pattern: average latency against offered
 load for each router, with the channel-load bound. Optional ``--ref CSV`` adds published points
-(columns: label, traffic, offered, latency) to the panels of their pattern.
+(columns: label, traffic, offered, latency; further columns are ignored) to the panels of their pattern, one
+black marker and legend entry per label.
 
     python scripts/noc_routers_plot.py results/noc-curve --out plots/noc-curve/routers.png
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 ROUTERS = ("fast", "vc")
 STYLE = {"fast": ("tab:blue", "o"), "vc": ("tab:red", "s")}
+REF_MARKERS = ("^", "v", "D", "*")
 
 
 def _rows(path: Path) -> list[dict]:
@@ -64,11 +66,18 @@ def plot(curves: dict, out: Path, title: str, ref: list[dict] | None = None) -> 
                 color=color,
                 label=f"{router} router",
             )
-        for r in ref or []:
-            if r["traffic"] == pat:
-                ax.plot(float(r["offered"]), float(r["latency"]), "k^", ms=6)
-        if ref and any(r["traffic"] == pat for r in ref):
-            ax.plot([], [], "k^", label=ref[0]["label"])
+        pref = [r for r in ref or [] if r["traffic"] == pat]
+        for i, lab in enumerate(dict.fromkeys(r["label"] for r in pref)):  # one marker per source
+            pts = [r for r in pref if r["label"] == lab]
+            ax.plot(
+                [float(r["offered"]) for r in pts],
+                [float(r["latency"]) for r in pts],
+                REF_MARKERS[i % len(REF_MARKERS)],
+                color="k",
+                ls="none",
+                ms=7,
+                label=lab,
+            )
         if bound:
             ax.axvline(bound, color="0.4", ls=":", label=f"channel-load bound {bound:.3f}")
         if zl:
