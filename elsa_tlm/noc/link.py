@@ -69,11 +69,16 @@ class Link(Port):
 
     def row(self) -> dict[str, int]:
         """links.csv: packets, flits, bits and busy cycles of this link."""
-        return {
-            "src": self.src,
-            "dst": self.dst,
-            "packets": self.packets,
-            "flits": self.flits,
-            "bits": self.bits,
-            "busy_cycles": self.busy,
-        }
+        return link_row(self)
+
+
+def link_row(port: Any) -> dict[str, int]:
+    """A link's links.csv row from its counters (both router models' links count the same way)."""
+    return {
+        "src": port.src,
+        "dst": port.dst,
+        "packets": port.packets,
+        "flits": port.flits,
+        "bits": port.bits,
+        "busy_cycles": port.busy,
+    }

@@ -22,7 +22,7 @@ from simpy.events import Event
 
 from elsa_tlm.errors import DeadlockError
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.kernel import Kernel
+from elsa_tlm.kernel import Kernel, Tick
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, INJECT, Link, Port
 from elsa_tlm.noc.params import buffer_flits
@@ -42,8 +42,18 @@ COUNTERS = (
 )
 
 
-class Network:
-    """Routers, links and local ports of one topology on a SimPy environment (see the module docstring)."""
+class NetworkBase:
+    """What a network of routers is, whatever the router model (``fast``: :class:`Network`, ``vc``:
+    :class:`~elsa_tlm.noc.vc_network.VcNetwork`): taking transactions in (:meth:`send`, :meth:`inject`,
+    :meth:`transfer`), routes as tuples of output ports, delivery into the cores' input channels, the counters
+    summed over the ports and the deadlock watchdog. A subclass instantiates and binds its routers and ports
+    (``link_ports``, ``inject_ports``, ``eject_ports``: objects counting ``packets``, ``flits``,
+    ``loopback_flits``, links with ``row()``) and implements :meth:`_start`, :meth:`_waits_on_cores` and
+    :meth:`_wait_for`."""
+
+    link_ports: dict[tuple[int, int], Any]
+    inject_ports: list[Any]
+    eject_ports: list[Any]
 
     def __init__(
         self,
@@ -56,50 +66,17 @@ class Network:
     ) -> None:
         self.env, self.topo, self.params, self.routing, self.tech = env, topo, params, routing, tech
         self.rng = np.random.default_rng(seed)
-        self.timing = timing = PipelineTiming(params)
+        self.timing = PipelineTiming(params)
         self.flit_bits, self.link_bits = params.flit_bits, params.link_bits
-        self.cap = buffer_flits(params)
-        self.R, self.P = timing.R, timing.P
         self.timeout = params.deadlock_timeout_cycles
         self.sched = Kernel(env)
         self.act = NocActivity()
-        g = topo.graph
-        n = topo.n_nodes
-        # ---- instantiate: routers with their input channels (0 = local core, then neighbours ascending)
-        self.routers: list[Router] = []
-        self.in_bufs: dict[tuple[int, int], Channel] = {}
-        for v in range(n):
-            inputs = [Channel(env, self.cap, f"router{v}.local")]
-            for u in sorted(g.neighbors(v)):
-                ch = Channel(env, self.cap, f"router{v}.from{u}")
-                self.in_bufs[(u, v)] = ch
-                inputs.append(ch)
-            for i, ch in enumerate(inputs):
-                ch.node, ch.idx = v, i
-            self.routers.append(Router(v, inputs, timing, self.sched, self.act, self._check, self.timeout))
-        self.local_bufs = [r.inputs[0] for r in self.routers]
-        n_in = [1 + g.degree(v) for v in range(n)]
-        self.link_ports: dict[tuple[int, int], Link] = {
-            (u, v): Link(u, v, n_in[u], self.in_bufs[(u, v)], self.routers[u]) for u, v in topo.links
-        }
-        self.inject_ports = [Port(INJECT, v, v, 1, self.local_bufs[v], self.routers[v]) for v in range(n)]
-        self.eject_ports = [Port(EJECT, v, v, n_in[v], None, self.routers[v]) for v in range(n)]
-        # ---- bind: where a granted head goes next, whom a channel returns its credits to, ejection
-        for (_u, v), link in self.link_ports.items():
-            link.next_hop = self.routers[v].arrive_cbs
-        for v, port in enumerate(self.inject_ports):
-            port.next_hop = self.routers[v].arrive_cbs
-        for port in [*self.link_ports.values(), *self.inject_ports]:
-            port.dest_buf.up = port
-            port.dest_buf.on_credit = port.router.on_credit
-        for r in self.routers:
-            r.on_eject = self._ejected
-        self._ports_cache: dict[tuple[int, ...], tuple[Port, ...]] = {}
+        self.inboxes: dict[int, Channel] = {}  # per core: the input channel trains are put into
+        self._ports_cache: dict[tuple[int, ...], tuple[Any, ...]] = {}
         self._fixed: bool | None = (
             None  # deterministic routing (asked at the first transaction: after prepare)
         )
-        self._pair_ports: dict[tuple[int, int], tuple[Port, ...]] = {}
-        self._deliver_cbs = [self._deliver]
+        self._pair_ports: dict[tuple[int, int], tuple[Any, ...]] = {}
         self._sent = [0, 0, 0]  # packets, flits, bits taken in
         self.on_eject: Any = None  # optional hook(txn_tag, t_created, t_done, hops, flits, packets)
         self.on_deliver: Callable[[int, int, int, int, int, int], None] | None = None  # (src, dst, t0, ...)
@@ -120,7 +97,7 @@ class Network:
 
     def zero_load_latency(self, src: int, dst: int, flits: int) -> int:
         """The closed form of :mod:`elsa_tlm.noc.latency` for the route's link hops (expected, for random
-        routings, rounded)."""
+        routings, rounded); both router models share it."""
         paths = self.routing.paths(src, dst) if src != dst else [((src,), 1.0)]
         h = sum((len(p) - 1) * q for p, q in paths)
         return int(round(self.timing.zero_load(h, self.ser(flits))))
@@ -160,11 +137,9 @@ class Network:
 
     def attach_inbox(self, node: int, inbox: Channel) -> None:
         """Core ``node``'s input FIFOs: the ejection port takes their credits for a train (up to their size)
-        and puts the train into them; the core's network interface returns the credits as it drains them."""
-        port = self.eject_ports[node]
-        port.dest_buf = inbox
-        inbox.up = port
-        inbox.on_credit = port.router.on_credit
+        and puts the train into them; the core's network interface returns the credits as it drains them.
+        A subclass binds the credit hook to its ejection port and calls this."""
+        self.inboxes[node] = inbox
 
     @property
     def counters(self) -> dict[str, int]:
@@ -192,7 +167,35 @@ class Network:
 
     # ---- taking transactions in -----------------------------------------------------------------------
 
-    def _ports(self, path: tuple[int, ...]) -> tuple[Port, ...]:
+    def _start(
+        self,
+        src: int,
+        dst: int,
+        flits: int,
+        packets: int,
+        bits: int | None,
+        ev: Event | None,
+        tag: object,
+        inj: Any,
+        payload: Any,
+    ) -> None:
+        """Make the transaction and hand it to the source router (the router model's own)."""
+        raise NotImplementedError
+
+    def _route(self, src: int, dst: int) -> tuple[Any, ...]:
+        """The output ports of one transaction's route: injection, links, ejection (deterministic routings:
+        one route per (src, dst), cached; random ones draw a route per transaction)."""
+        if self._fixed is None:
+            self._fixed = self.routing.deterministic
+        if self._fixed:
+            ports = self._pair_ports.get((src, dst))
+            if ports is None:
+                path = (src,) if src == dst else self.routing.route(src, dst)
+                ports = self._pair_ports[(src, dst)] = self._ports(path)
+            return ports
+        return self._ports((src,) if src == dst else self.routing.choose(src, dst, self.rng))
+
+    def _ports(self, path: tuple[int, ...]) -> tuple[Any, ...]:
         ports = self._ports_cache.get(path)
         if ports is None:
             lp = self.link_ports
@@ -204,6 +207,148 @@ class Network:
             if len(self._ports_cache) < 200_000:
                 self._ports_cache[path] = ports
         return ports
+
+    def _admit(self, flits: int, packets: int, bits: int, now: int) -> None:
+        """Count a transaction taken in; the watchdog's progress window starts with the first in flight."""
+        sent = self._sent
+        sent[0] += packets
+        sent[1] += flits
+        sent[2] += bits
+        act = self.act
+        if act.in_flight == 0:
+            act.last_progress = now
+        act.in_flight += 1
+
+    def _ejected(self, t: Any, done: int) -> None:
+        """A router granted ``t`` its ejection port: the tail reaches the core at ``done``."""
+        if self.on_eject is not None:
+            self.on_eject(t.tag, t.t0, done, len(t.ports) - 2, t.flits, t.packets)
+        if t.ev is not None:
+            self.sched.succeed_at(t.ev, done, done)
+        elif t.payload is not None:
+            self._deliver_at(t, done)
+
+    def _deliver_at(self, t: Any, done: int) -> None:
+        """Schedule the delivery of ``t``'s payload for cycle ``done``."""
+        Tick(self.env, done - self.env.now, self._on_delivery_tick, t)
+
+    def _on_delivery_tick(self, ev: Tick) -> None:
+        self._deliver(ev.obj)
+
+    def _deliver(self, t: Any) -> None:
+        """The tail of a chip transfer arrived: its payload goes into the destination's input channel."""
+        if self.on_deliver is not None:
+            self.on_deliver(t.src, t.dst, int(t.t0), int(self.env.now), t.flits, t.packets)
+        self.inboxes[t.dst].push(t.payload)
+
+    # ---- watchdog -------------------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        act = self.act
+        if not act.in_flight:
+            return
+        if act.pending == 0:
+            # an ejection port waiting for its core's credits waits on the core, not on the network
+            self._deadlock("no transaction can ever move again", certain=not self._waits_on_cores())
+        elif self.env.now - act.last_progress > self.timeout:
+            self._deadlock(
+                f"no transaction moved for {self.env.now - act.last_progress} cycles", certain=False
+            )
+
+    def _waits_on_cores(self) -> bool:
+        """Some ejection port waits for its core's input FIFOs to free credits."""
+        raise NotImplementedError
+
+    def _wait_for(self) -> tuple[nx.DiGraph, list[tuple[int, int]]]:
+        """The wait-for graph between links (u->v waits for v->w when a head that came over u->v wants v->w
+        and cannot have it) and the blocked links, sorted."""
+        raise NotImplementedError
+
+    def _deadlock(self, why: str, certain: bool) -> None:
+        """Raise DeadlockError naming a cycle in the wait-for graph between blocked links.
+
+        After a mere timeout (``certain`` False) a wait-for graph without a cycle is congestion, not a
+        deadlock: the watchdog starts a new window instead of raising.
+        """
+        wait, blocked = self._wait_for()
+        try:
+            links = sorted(e[0] for e in nx.find_cycle(wait))
+            where = "links in the cycle: " + ", ".join(f"{a}->{b}" for a, b in links)
+        except nx.NetworkXNoCycle:
+            if not certain:
+                self.act.last_progress = self.env.now
+                return
+            links = blocked
+            where = (
+                "blocked links (no cyclic wait among links): " + ", ".join(f"{a}->{b}" for a, b in links)
+                if links
+                else "no link is blocked: the transactions wait outside the network"
+            )
+        raise DeadlockError(
+            f"NoC deadlock at cycle {self.env.now}: {why}; {self.act.in_flight} transactions in flight; {where}",
+            links,
+        )
+
+
+class Network(NetworkBase):
+    """Routers, links and local ports of one topology on a SimPy environment (see the module docstring)."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        topo: Topology,
+        params: Any,
+        routing: Routing,
+        seed: int = 0,
+        tech: dict | None = None,
+    ) -> None:
+        super().__init__(env, topo, params, routing, seed, tech)
+        timing = self.timing
+        self.cap = buffer_flits(params)
+        self.R, self.P = timing.R, timing.P
+        g = topo.graph
+        n = topo.n_nodes
+        # ---- instantiate: routers with their input channels (0 = local core, then neighbours ascending)
+        self.routers: list[Router] = []
+        self.in_bufs: dict[tuple[int, int], Channel] = {}
+        for v in range(n):
+            inputs = [Channel(env, self.cap, f"router{v}.local")]
+            for u in sorted(g.neighbors(v)):
+                ch = Channel(env, self.cap, f"router{v}.from{u}")
+                self.in_bufs[(u, v)] = ch
+                inputs.append(ch)
+            for i, ch in enumerate(inputs):
+                ch.node, ch.idx = v, i
+            self.routers.append(Router(v, inputs, timing, self.sched, self.act, self._check, self.timeout))
+        self.local_bufs = [r.inputs[0] for r in self.routers]
+        n_in = [1 + g.degree(v) for v in range(n)]
+        self.link_ports: dict[tuple[int, int], Link] = {
+            (u, v): Link(u, v, n_in[u], self.in_bufs[(u, v)], self.routers[u]) for u, v in topo.links
+        }
+        self.inject_ports: list[Port] = [
+            Port(INJECT, v, v, 1, self.local_bufs[v], self.routers[v]) for v in range(n)
+        ]
+        self.eject_ports: list[Port] = [Port(EJECT, v, v, n_in[v], None, self.routers[v]) for v in range(n)]
+        # ---- bind: where a granted head goes next, whom a channel returns its credits to, ejection
+        for (_u, v), link in self.link_ports.items():
+            link.next_hop = self.routers[v].arrive_cbs
+        for v, port in enumerate(self.inject_ports):
+            port.next_hop = self.routers[v].arrive_cbs
+        for port in [*self.link_ports.values(), *self.inject_ports]:
+            port.dest_buf.up = port
+            port.dest_buf.on_credit = port.router.on_credit
+        for r in self.routers:
+            r.on_eject = self._ejected
+        self._deliver_cbs = [self._deliver]
+
+    def attach_inbox(self, node: int, inbox: Channel) -> None:
+        port = self.eject_ports[node]
+        port.dest_buf = inbox
+        inbox.up = port
+        inbox.on_credit = port.router.on_credit
+        super().attach_inbox(node, inbox)
+
+    # ---- taking transactions in -----------------------------------------------------------------------
 
     def _start(
         self,
@@ -227,66 +372,25 @@ class Network:
         t.bits = flits * fb if bits is None else bits
         t.ser = max(1, -(-flits * fb // self.link_bits))
         t.need = flits if flits < self.cap else self.cap
-        if self._fixed is None:
-            self._fixed = self.routing.deterministic
-        if self._fixed:  # deterministic routing: one route per (src, dst), its ports cached
-            ports = self._pair_ports.get((src, dst))
-            if ports is None:
-                path = (src,) if src == dst else self.routing.route(src, dst)
-                ports = self._pair_ports[(src, dst)] = self._ports(path)
-        else:
-            ports = self._ports((src,) if src == dst else self.routing.choose(src, dst, self.rng))
-        t.ports = ports
+        t.ports = ports = self._route(src, dst)
         t.idx, t.buf, t.t0, t.ev, t.tag, t.inj, t.payload = 0, None, now, ev, tag, inj, payload
-        sent = self._sent
-        sent[0] += packets
-        sent[1] += flits
-        sent[2] += t.bits
-        act = self.act
-        if act.in_flight == 0:
-            act.last_progress = now
-        act.in_flight += 1
+        self._admit(flits, packets, t.bits, now)
         self.routers[src].request(ports[0], t, 0)
+        act = self.act
         if act.in_flight and (not act.pending or now - act.last_progress > self.timeout):
             self._check()
 
-    def _ejected(self, t: Txn, done: int) -> None:
-        """A router granted ``t`` its ejection port: the tail reaches the core at ``done``."""
-        if self.on_eject is not None:
-            self.on_eject(t.tag, t.t0, done, len(t.ports) - 2, t.flits, t.packets)
-        if t.ev is not None:
-            self.sched.succeed_at(t.ev, done, done)
-        elif t.payload is not None:  # the transaction itself is the delivery event (no allocation)
-            t.callbacks = self._deliver_cbs
-            self.sched.at(done, t)
-
-    def _deliver(self, t: Txn) -> None:
-        """The tail of a chip transfer arrived: its payload goes into the destination's input channel."""
-        if self.on_deliver is not None:
-            self.on_deliver(t.src, t.dst, int(t.t0), int(self.env.now), t.flits, t.packets)
-        t.ports[-1].dest_buf.push(t.payload)
+    def _deliver_at(self, t: Txn, done: int) -> None:
+        """The transaction itself is the delivery event (no allocation)."""
+        t.callbacks = self._deliver_cbs
+        self.sched.at(done, t)
 
     # ---- watchdog -------------------------------------------------------------------------------------
 
-    def _check(self) -> None:
-        act = self.act
-        if not act.in_flight:
-            return
-        if act.pending == 0:
-            # an ejection port waiting for its core's credits waits on the core, not on the network
-            waits_on_cores = any(p.blocked for p in self.eject_ports)
-            self._deadlock("no transaction can ever move again", certain=not waits_on_cores)
-        elif self.env.now - act.last_progress > self.timeout:
-            self._deadlock(
-                f"no transaction moved for {self.env.now - act.last_progress} cycles", certain=False
-            )
+    def _waits_on_cores(self) -> bool:
+        return any(p.blocked for p in self.eject_ports)
 
-    def _deadlock(self, why: str, certain: bool) -> None:
-        """Build the wait-for graph between blocked links and raise DeadlockError naming a cycle in it.
-
-        After a mere timeout (``certain`` False) a wait-for graph without a cycle is congestion, not a
-        deadlock: the watchdog starts a new window instead of raising.
-        """
+    def _wait_for(self) -> tuple[nx.DiGraph, list[tuple[int, int]]]:
         wait = nx.DiGraph()
         blocked = sorted(lk for lk, p in self.link_ports.items() if p.nwait and p.blocked)
         for u, v in blocked:
@@ -294,20 +398,4 @@ class Network:
             for w in sorted(self.topo.graph.neighbors(v)):
                 if self.link_ports[(v, w)].queues[buf.idx]:
                     wait.add_edge((u, v), (v, w))
-        try:
-            links = sorted(e[0] for e in nx.find_cycle(wait))
-            where = "links in the cycle: " + ", ".join(f"{a}->{b}" for a, b in links)
-        except nx.NetworkXNoCycle:
-            if not certain:
-                self.act.last_progress = self.env.now
-                return
-            links = blocked
-            where = (
-                "blocked links (no cyclic wait among links): " + ", ".join(f"{a}->{b}" for a, b in links)
-                if links
-                else "no link is blocked: the transactions wait outside the network"
-            )
-        raise DeadlockError(
-            f"NoC deadlock at cycle {self.env.now}: {why}; {self.act.in_flight} transactions in flight; {where}",
-            links,
-        )
+        return wait, blocked

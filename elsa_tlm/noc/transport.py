@@ -22,10 +22,10 @@ import simpy
 from elsa_tlm.hw.channel import Channel
 from elsa_tlm.kernel import Tick
 from elsa_tlm.noc.latency import PipelineTiming
-from elsa_tlm.noc.network import COUNTERS, Network
+from elsa_tlm.noc.network import COUNTERS, NetworkBase
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
-from elsa_tlm.noc.vc_network import VcNetwork, make_network
+from elsa_tlm.noc.vc_network import make_network
 
 
 class Transport(Protocol):
@@ -148,7 +148,7 @@ class TimedTransport:
     material of the Perfetto trace.
     """
 
-    def __init__(self, net: Network | VcNetwork, record: bool = False) -> None:
+    def __init__(self, net: NetworkBase, record: bool = False) -> None:
         self.net = net
         self.record = record
         self.transfers: list[tuple[int, int, int, int, int, int]] = []

@@ -9,21 +9,15 @@ the network of ``params.router``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import networkx as nx
-import numpy as np
 import simpy
 from simpy.events import Event
 
-from elsa_tlm.errors import DeadlockError
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.kernel import Kernel, Tick
-from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, INJECT, LINK
-from elsa_tlm.noc.network import COUNTERS, Network
-from elsa_tlm.noc.router import NocActivity
+from elsa_tlm.noc.network import Network, NetworkBase
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
 from elsa_tlm.noc.vc_router import InputPort, OutputPort, VcRouter, VcTxn
@@ -51,7 +45,7 @@ def credit_round_trip(p: Any, local: bool = False) -> int:
     return rc + sa + st + 2 * p.link_latency_cycles + 2
 
 
-class VcNetwork:
+class VcNetwork(NetworkBase):
     """Input-queued VC routers, links and local ports of one topology on a SimPy environment."""
 
     def __init__(
@@ -63,18 +57,12 @@ class VcNetwork:
         seed: int = 0,
         tech: dict | None = None,
     ) -> None:
-        self.env, self.topo, self.params, self.routing, self.tech = env, topo, params, routing, tech
-        self.rng = np.random.default_rng(seed)
-        self.timing = PipelineTiming(params)
+        super().__init__(env, topo, params, routing, seed, tech)
         self.stages = stages = VcStages(params)
-        self.flit_bits, self.link_bits = params.flit_bits, params.link_bits
         self.n_vcs, self.depth = params.virtual_channels, params.vc_buffer_flits
         if self.n_vcs < 1 or self.depth < 1:
             raise ValueError("virtual_channels and vc_buffer_flits must be resolved (>= 1) by the config")
         self.cap = self.depth  # one VC's FIFO: a packet takes min(flits, cap) credits
-        self.timeout = params.deadlock_timeout_cycles
-        self.sched = Kernel(env)
-        self.act = NocActivity()
         g = topo.graph
         n = topo.n_nodes
         V, B = self.n_vcs, self.depth
@@ -92,8 +80,12 @@ class VcNetwork:
         self.link_ports: dict[tuple[int, int], OutputPort] = {
             (u, v): OutputPort(LINK, u, v, self.routers[u], V, B) for u, v in topo.links
         }
-        self.inject_ports = [OutputPort(INJECT, v, v, self.routers[v], V, B) for v in range(n)]
-        self.eject_ports = [OutputPort(EJECT, v, v, self.routers[v], 1, 0) for v in range(n)]
+        self.inject_ports: list[OutputPort] = [
+            OutputPort(INJECT, v, v, self.routers[v], V, B) for v in range(n)
+        ]
+        self.eject_ports: list[OutputPort] = [
+            OutputPort(EJECT, v, v, self.routers[v], 1, 0) for v in range(n)
+        ]
         # ---- bind: what each output feeds, whom each input VC returns credits to
         for (u, v), o in self.link_ports.items():
             o.down = self.in_ports[(u, v)]
@@ -107,63 +99,13 @@ class VcNetwork:
         for o in [*self.link_ports.values(), *self.inject_ports]:
             for ivc in o.down.vcs:
                 ivc.up = o
-        self._ports_cache: dict[tuple[int, ...], tuple[OutputPort, ...]] = {}
-        self._sent = [0, 0, 0]
-        self.on_eject: Any = None  # optional hook(txn_tag, t_created, t_done, hops, flits, packets)
-        self.on_deliver: Callable[[int, int, int, int, int, int], None] | None = None
-
-    # ---- public API (as Network) ----------------------------------------------------------------------
-
-    @property
-    def in_flight(self) -> int:
-        return self.act.in_flight
-
-    @property
-    def delivered(self) -> int:
-        return self.act.delivered
-
-    @property
-    def events_scheduled(self) -> int:
-        return self.act.events
-
-    def zero_load_latency(self, src: int, dst: int, flits: int) -> int:
-        """2P + (h+1)R + hL + ser, the closed form both routers share (:mod:`elsa_tlm.noc.latency`)."""
-        paths = self.routing.paths(src, dst) if src != dst else [((src,), 1.0)]
-        h = sum((len(p) - 1) * q for p, q in paths)
-        return int(round(self.timing.zero_load(h, self.ser(flits))))
-
-    def ser(self, flits: int) -> int:
-        return self.timing.ser(flits)
-
-    def send(
-        self,
-        src: int,
-        dst: int,
-        flits: int,
-        packets: int = 1,
-        bits: int | None = None,
-        on_injected: Any = None,
-    ) -> simpy.Event:
-        """As :meth:`Network.send`: the delivery event's value is the cycle the tail reaches core ``dst``."""
-        ev = Event(self.env)
-        self._start(src, dst, flits, packets, bits, ev, None, on_injected, None)
-        return ev
-
-    def inject(self, src: int, dst: int, flits: int, packets: int = 1, tag: object = None) -> None:
-        self._start(src, dst, flits, packets, None, None, tag, None, None)
-
-    def transfer(
-        self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
-    ) -> None:
-        self._start(src, dst, flits, packets, None, None, None, on_injected, payload)
 
     def attach_inbox(self, node: int, inbox: Channel) -> None:
-        """Core ``node``'s input FIFOs: the ejection port takes their credits for a train (up to their size)
-        and puts the train into them; the core returns the credits as it drains them."""
         port = self.eject_ports[node]
         port.inbox = inbox
         inbox.up = port
         inbox.on_credit = self._inbox_credit
+        super().attach_inbox(node, inbox)
 
     def _inbox_credit(self, inbox: Channel) -> None:
         port = inbox.up
@@ -171,42 +113,7 @@ class VcNetwork:
             port.cwait = False
             port.router.wake(min(at for at, _ in inbox.rel))
 
-    @property
-    def counters(self) -> dict[str, int]:
-        """Same counters, counted the same way as :attr:`Network.counters`."""
-        links, ej = self.link_ports.values(), self.eject_ports
-        link_flits = sum(p.flits for p in links)
-        eject_flits = sum(p.flits for p in ej)
-        c = {
-            "packets": self._sent[0],
-            "flits": self._sent[1],
-            "bits": self._sent[2],
-            "flit_hops": link_flits,
-            "local_flits": sum(p.flits for p in self.inject_ports) + eject_flits,
-            "crossbar_flits": link_flits + eject_flits,
-            "route_ops": sum(p.packets for p in links) + sum(p.packets for p in ej),
-            "loopback_flits": sum(p.loopback_flits for p in ej),
-        }
-        assert tuple(c) == COUNTERS
-        return c
-
-    def link_rows(self) -> list[dict]:
-        return [link.row() for _, link in sorted(self.link_ports.items())]
-
     # ---- taking packets in ----------------------------------------------------------------------------
-
-    def _ports(self, path: tuple[int, ...]) -> tuple[OutputPort, ...]:
-        ports = self._ports_cache.get(path)
-        if ports is None:
-            lp = self.link_ports
-            ports = (
-                (self.inject_ports[path[0]],)
-                + tuple(lp[(a, b)] for a, b in zip(path[:-1], path[1:], strict=True))
-                + (self.eject_ports[path[-1]],)
-            )
-            if len(self._ports_cache) < 200_000:
-                self._ports_cache[path] = ports
-        return ports
 
     def _start(
         self,
@@ -227,53 +134,20 @@ class VcNetwork:
         t.bits = flits * self.flit_bits if bits is None else bits
         t.ser = max(1, -(-flits * self.flit_bits // self.link_bits))
         t.need = flits if flits < self.depth else self.depth
-        path = (src,) if src == dst else self.routing.choose(src, dst, self.rng)
-        t.ports = self._ports(path)
+        t.ports = self._route(src, dst)
         t.idx, t.vc, t.t0, t.ev, t.tag, t.inj, t.payload = 0, -1, self.env.now, ev, tag, inj, payload
         t.rc_done = t.ready = 0
-        sent = self._sent
-        sent[0] += packets
-        sent[1] += flits
-        sent[2] += t.bits
-        act = self.act
-        if act.in_flight == 0:
-            act.last_progress = self.env.now
-        act.in_flight += 1
+        self._admit(flits, packets, t.bits, self.env.now)
         self.routers[src].enqueue(t)
         self._check()
 
-    def _ejected(self, t: VcTxn, done: int) -> None:
-        """A router granted ``t`` its ejection port: the tail reaches the core at ``done``."""
-        if self.on_eject is not None:
-            self.on_eject(t.tag, t.t0, done, len(t.ports) - 2, t.flits, t.packets)
-        if t.ev is not None:
-            self.sched.succeed_at(t.ev, done, done)
-        elif t.payload is not None:
-            Tick(self.env, done - self.env.now, self._deliver, t)
-
-    def _deliver(self, ev: Tick) -> None:
-        t = ev.obj
-        if self.on_deliver is not None:
-            self.on_deliver(t.src, t.dst, int(t.t0), int(self.env.now), t.flits, t.packets)
-        t.ports[-1].inbox.push(t.payload)
-
     # ---- watchdog -------------------------------------------------------------------------------------
 
-    def _check(self) -> None:
-        act = self.act
-        if not act.in_flight:
-            return
-        if act.pending == 0:
-            waits_on_cores = any(p.cwait for p in self.eject_ports)
-            self._deadlock("no transaction can ever move again", certain=not waits_on_cores)
-        elif self.env.now - act.last_progress > self.timeout:
-            self._deadlock(
-                f"no transaction moved for {self.env.now - act.last_progress} cycles", certain=False
-            )
+    def _waits_on_cores(self) -> bool:
+        return any(p.cwait for p in self.eject_ports)
 
-    def _deadlock(self, why: str, certain: bool) -> None:
-        """Wait-for graph between links: link u->v waits for link v->w when a head in router v's FIFOs from u
-        wants v->w. A cycle in it is a deadlock; without one, a timeout is congestion (a new window)."""
+    def _wait_for(self) -> tuple[nx.DiGraph, list[tuple[int, int]]]:
+        """Link u->v waits for link v->w when a head in router v's FIFOs from u wants v->w."""
         wait = nx.DiGraph()
         blocked = set()
         for (u, v), ip in sorted(self.in_ports.items()):
@@ -283,23 +157,7 @@ class VcNetwork:
                     if o.kind == LINK:
                         wait.add_edge((u, v), (o.src, o.dst))
                         blocked.add((u, v))
-        try:
-            links = sorted(e[0] for e in nx.find_cycle(wait))
-            where = "links in the cycle: " + ", ".join(f"{a}->{b}" for a, b in links)
-        except nx.NetworkXNoCycle:
-            if not certain:
-                self.act.last_progress = self.env.now
-                return
-            links = sorted(blocked)
-            where = (
-                "blocked links (no cyclic wait among links): " + ", ".join(f"{a}->{b}" for a, b in links)
-                if links
-                else "no link is blocked: the transactions wait outside the network"
-            )
-        raise DeadlockError(
-            f"NoC deadlock at cycle {self.env.now}: {why}; {self.act.in_flight} transactions in flight; {where}",
-            links,
-        )
+        return wait, sorted(blocked)
 
 
 def make_network(
@@ -309,7 +167,7 @@ def make_network(
     routing: Routing,
     seed: int = 0,
     tech: dict | None = None,
-) -> Network | VcNetwork:
+) -> NetworkBase:
     """The network of ``params.router``: ``fast`` (:class:`Network`) or ``vc`` (:class:`VcNetwork`)."""
     cls = VcNetwork if getattr(params, "router", "fast") == "vc" else Network
     return cls(env, topo, params, routing, seed=seed, tech=tech)

@@ -45,7 +45,7 @@ from typing import Any
 import simpy
 
 from elsa_tlm.kernel import Tick
-from elsa_tlm.noc.link import EJECT, INJECT, LINK
+from elsa_tlm.noc.link import EJECT, INJECT, LINK, link_row
 from elsa_tlm.noc.router import NocActivity
 
 NEVER = 1 << 62  # a cycle that never comes
@@ -178,14 +178,7 @@ class OutputPort:
 
     def row(self) -> dict[str, int]:
         """links.csv: packets, flits, bits and busy cycles of this link."""
-        return {
-            "src": self.src,
-            "dst": self.dst,
-            "packets": self.packets,
-            "flits": self.flits,
-            "bits": self.bits,
-            "busy_cycles": self.busy,
-        }
+        return link_row(self)
 
     def __repr__(self) -> str:
         kind = ("inject", "link", "eject")[self.kind]
@@ -435,14 +428,8 @@ class VcRouter:
         else:
             self.active.remove(ivc)
         if o.kind == EJECT:
-            o.busy_until = end
-            o.packets += t.packets
-            o.flits += t.flits
-            o.bits += t.bits
-            o.busy += t.ser
+            self._occupy(o, t, end)
             act = self.act
-            if end > act.last_progress:
-                act.last_progress = end
             if len(t.ports) == 2:
                 o.loopback_flits += t.flits
             if o.inbox is not None:
@@ -453,19 +440,23 @@ class VcRouter:
         else:
             self._send(o, t, t.vc, now)
 
-    def _send(self, o: OutputPort, t: VcTxn, w: int, now: int) -> None:
-        """``t`` goes out through ``o`` (a link or the injection port) on output VC ``w`` at ``now``."""
-        end = now + t.ser
+    def _occupy(self, o: OutputPort, t: VcTxn, end: int) -> None:
+        """``t`` holds output ``o`` until ``end`` (its tail has left): the port's counters, and progress for
+        the watchdog (a granted train streams until its tail leaves)."""
         o.busy_until = end
-        o.free_at[w] = end  # the VC may be given to the next packet once this tail has left
-        o.credits[w] -= t.need
         o.packets += t.packets
         o.flits += t.flits
         o.bits += t.bits
         o.busy += t.ser
-        act = self.act
-        if end > act.last_progress:
-            act.last_progress = end
+        if end > self.act.last_progress:
+            self.act.last_progress = end
+
+    def _send(self, o: OutputPort, t: VcTxn, w: int, now: int) -> None:
+        """``t`` goes out through ``o`` (a link or the injection port) on output VC ``w`` at ``now``."""
+        end = now + t.ser
+        o.free_at[w] = end  # the VC may be given to the next packet once this tail has left
+        o.credits[w] -= t.need
+        self._occupy(o, t, end)
         if o.kind == INJECT:
             if t.inj is not None:
                 t.inj(end)  # the core's output buffer frees when the tail has left it
