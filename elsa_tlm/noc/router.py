@@ -95,23 +95,27 @@ class Router:
             self.check()
 
     def request(self, port: Port, t: Txn, inp: int) -> bool:
-        """Queue ``t`` at ``port``; fast path: an idle port with room downstream grants at once. True when a
-        hop was scheduled (progress is possible: nothing for the watchdog to check)."""
+        """Queue ``t`` at ``port``; fast path: with nobody waiting there and room downstream, it is granted at
+        once — for now if the port is idle, back to back for the cycle it frees if busy (what
+        :meth:`allocate` would do with this one request). True when a hop was scheduled (progress is
+        possible: nothing for the watchdog to check)."""
         if not port.nwait:
             now = self.env.now
-            if port.busy_until <= now:
-                buf = port.dest_buf
-                if buf is None:
-                    self.grant(port, t, now, None)
-                    return False
-                used = buf.used
-                if buf.rel and buf.rel[0][0] <= now:
-                    used = buf.occupancy(now)
-                if used + t.need <= buf.cap:
-                    buf.reserve(t.need)
-                    port.rr = inp
-                    self.grant(port, t, now, buf)
-                    return True
+            at = port.busy_until
+            if at < now:
+                at = now
+            buf = port.dest_buf
+            if buf is None:
+                self.grant(port, t, at, None)
+                return False
+            used = buf.used  # Channel.fits without two calls (releases due by now applied only if any)
+            if buf.rel and buf.rel[0][0] <= now:
+                used = buf.occupancy(now)
+            if used + t.need <= buf.cap:
+                buf.reserve(t.need)
+                port.rr = inp
+                self.grant(port, t, at, buf)
+                return True
         port.queues[inp].append(t)
         port.nwait += 1
         self.allocate(port)
