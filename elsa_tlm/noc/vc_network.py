@@ -66,11 +66,16 @@ class VcNetwork(NetworkBase):
         g = topo.graph
         n = topo.n_nodes
         V, B = self.n_vcs, self.depth
+        # dateline VC classes on tori and rings (the standard deadlock avoidance of a VC torus): a packet takes
+        # the lower half of a link's VCs until it has crossed a wrap-around link in the current dimension, then
+        # the upper half; a new dimension starts again in the lower half. Meshes and file topologies: none.
+        self.classes = [(0, V // 2), (V // 2, V)] if topo.kind in ("torus", "ring") and V >= 2 else None
+        self._route_classes: dict[tuple[Any, ...], tuple[int, ...]] = {}
         # ---- instantiate: routers with their input ports (0 = local core, then neighbours ascending)
         self.routers: list[VcRouter] = []
         self.in_ports: dict[tuple[int, int], InputPort] = {}
         for v in range(n):
-            r = VcRouter(env, v, V, stages, self.act, self._check)
+            r = VcRouter(env, v, V, stages, self.act, self._check, self.classes)
             r.inputs.append(InputPort(r, 0, V, f"router{v}.local"))
             for u in sorted(g.neighbors(v)):
                 ip = InputPort(r, len(r.inputs), V, f"router{v}.from{u}")
@@ -134,12 +139,43 @@ class VcNetwork(NetworkBase):
         t.bits = flits * self.flit_bits if bits is None else bits
         t.ser = max(1, -(-flits * self.flit_bits // self.link_bits))
         t.need = flits if flits < self.depth else self.depth
-        t.ports = self._route(src, dst)
+        t.ports = ports = self._route(src, dst)
+        t.cls = None if self.classes is None else self._classes_of(ports)
         t.idx, t.vc, t.t0, t.ev, t.tag, t.inj, t.payload = 0, -1, self.env.now, ev, tag, inj, payload
         t.rc_done = t.ready = 0
         self._admit(flits, packets, t.bits, self.env.now)
         self.routers[src].enqueue(t)
         self._check()
+
+    def _classes_of(self, ports: tuple[OutputPort, ...]) -> tuple[int, ...]:
+        """The dateline class of the VC a packet takes at each output of its route (index as ``ports``):
+        1 from the wrap-around link of a dimension on (that link included) until the route turns into the next
+        dimension, 0 otherwise (injection and ejection: 0)."""
+        cls = self._route_classes.get(ports)
+        if cls is None:
+            out = [0]
+            dim, crossed = -1, False
+            for o in ports[1:-1]:
+                d, wrap = self._link_kind(o.src, o.dst)
+                if d != dim:
+                    dim, crossed = d, False
+                crossed = crossed or wrap
+                out.append(1 if crossed else 0)
+            out.append(0)
+            cls = self._route_classes[ports] = tuple(out)
+        return cls
+
+    def _link_kind(self, u: int, v: int) -> tuple[int, bool]:
+        """(dimension, wrap-around) of link u->v: a ring has one dimension; a torus x (0) then y (1)."""
+        topo = self.topo
+        if topo.kind == "ring":
+            return 0, abs(u - v) > 1
+        cols = topo.cols or 1
+        ru, cu = divmod(u, cols)
+        rv, cv = divmod(v, cols)
+        if ru == rv:
+            return 0, abs(cu - cv) > 1
+        return 1, abs(ru - rv) > 1
 
     # ---- watchdog -------------------------------------------------------------------------------------
 

@@ -72,6 +72,7 @@ class VcTxn:
         "need",
         "rc_done",
         "ready",
+        "cls",
     )
 
 
@@ -198,8 +199,11 @@ class VcRouter:
         timing: Any,
         act: NocActivity,
         check: Callable[[], None],
+        classes: list[tuple[int, int]] | None = None,
     ) -> None:
         self.env, self.node, self.n_vcs, self.act, self.check = env, node, n_vcs, act, check
+        # dateline VC classes (tori, rings): the output VCs [lo, hi) a head of class c may take; None: any
+        self.classes = classes
         self.inputs: list[InputPort] = []
         self.inject_port: OutputPort | None = None
         self.eject_port: OutputPort | None = None
@@ -311,22 +315,15 @@ class VcRouter:
             at = min(ivc.q[0].ready for ivc in active)
             self.wake(at if at < nxt else nxt)
             return
+        classes = self.classes
         for o, lst in va.items():
-            free = [w for w in range(n_vcs) if o.free_at[w] <= now]
-            if not free:
+            if classes is None:
+                self._assign_vcs(o, lst, 0, n_vcs, now)
                 continue
-            if len(lst) > 1:
-                k = len(self.inputs) * n_vcs
-                start = o.va_rr
-                lst.sort(key=lambda ivc: (ivc.port.idx * n_vcs + ivc.v - start - 1) % k)
-            if len(free) > 1:
-                r = o.vc_rr
-                free.sort(key=lambda w: (w - r - 1) % n_vcs)
-            for ivc, w in zip(lst, free, strict=False):
-                ivc.q[0].vc = w
-                o.free_at[w] = NEVER
-                o.va_rr = ivc.port.idx * n_vcs + ivc.v
-                o.vc_rr = w
+            for c, (lo, hi) in enumerate(classes):  # a head takes a VC of its dateline class
+                sub = [ivc for ivc in lst if ivc.q[0].cls[ivc.q[0].idx] == c]
+                if sub:
+                    self._assign_vcs(o, sub, lo, hi, now)
         # ---- switch allocation, input stage: one VC per free crossbar input, round-robin
         best: dict[InputPort, tuple[int, InputVc]] = {}
         for ivc in eligible:
@@ -379,6 +376,26 @@ class VcRouter:
         if nxt < NEVER:
             self.wake(nxt)
 
+    def _assign_vcs(self, o: OutputPort, lst: list[InputVc], lo: int, hi: int, now: int) -> None:
+        """VC allocation at output ``o``: the free VCs among ``[lo, hi)`` go to the heads of ``lst``, both in
+        round-robin order (the input VC served last, the VC handed out last)."""
+        n_vcs = self.n_vcs
+        free = [w for w in range(lo, hi) if o.free_at[w] <= now]
+        if not free:
+            return
+        if len(lst) > 1:
+            k = len(self.inputs) * n_vcs
+            start = o.va_rr
+            lst.sort(key=lambda ivc: (ivc.port.idx * n_vcs + ivc.v - start - 1) % k)
+        if len(free) > 1:
+            r = o.vc_rr
+            free.sort(key=lambda w: (w - r - 1) % n_vcs)
+        for ivc, w in zip(lst, free, strict=False):
+            ivc.q[0].vc = w
+            o.free_at[w] = NEVER
+            o.va_rr = ivc.port.idx * n_vcs + ivc.v
+            o.vc_rr = w
+
     def _retry(self, h: VcTxn, p: InputPort, now: int) -> int:
         """The next cycle an eligible head that was not granted at ``now`` may move (NEVER: it waits for an
         event that will wake this router)."""
@@ -396,7 +413,11 @@ class VcRouter:
                 o.cwait = True
                 return NEVER
         elif h.vc < 0:
-            soonest = min(o.free_at)
+            if self.classes is None:
+                soonest = min(o.free_at)
+            else:
+                lo, hi = self.classes[h.cls[h.idx]]
+                soonest = min(o.free_at[lo:hi])
             if soonest >= NEVER:
                 return NEVER  # every VC held by a head here: its grant re-plans this router
             return max(soonest, now + 1)

@@ -257,4 +257,32 @@ def test_the_watchdog_names_a_cyclic_wait_on_a_ring() -> None:
     p = noc_config(router="vc", topology="ring:8", routing="shortest", virtual_channels=1, vc_buffer_flits=1)
     with pytest.raises(DeadlockError) as exc:
         run_synthetic(p, "uniform", 0.6, 1, cycles=2000, warmup=0, seed=1)
-    assert len(exc.value.links) == 8  # the whole ring waits on itself (no dateline VCs in the model)
+    assert len(exc.value.links) == 8  # the whole ring waits on itself (one VC: no room for dateline classes)
+
+
+@pytest.mark.parametrize(
+    ("topology", "routing"), [("ring:8", "shortest"), ("torus:4x4", "xy")], ids=["ring", "torus"]
+)
+def test_dateline_classes_keep_rings_and_tori_free_of_deadlock(topology: str, routing: str) -> None:
+    """With two VCs a packet keeps to the lower one until it crosses the wrap-around link of a dimension: far
+    past saturation packets keep moving (no DeadlockError; with one VC the ring deadlocks, previous test)."""
+    p = noc_config(router="vc", topology=topology, routing=routing, virtual_channels=2, vc_buffer_flits=1)
+    r = run_synthetic(p, "uniform", 0.6, 1, cycles=1500, warmup=0, seed=1)
+    assert r["ejected_packets"] > 500 and r["accepted_rate"] > 0.02
+
+
+def test_dateline_class_of_each_hop() -> None:
+    env = simpy.Environment()
+    topo = build_topology("torus:5x5")
+    p = noc_config(router="vc", topology="torus:5x5")
+    net = VcNetwork(env, topo, p, make_routing("xy", topo, 0))
+    assert net.classes == [(0, 2), (2, 4)]
+    # node 1 (row 0, column 1) to node 24 (row 4, column 4): x the short way 1 -> 0 -> 4 (0->4 wraps), then y
+    # the short way 4 -> 24 (wraps): the new dimension starts again in class 0 and crosses at once
+    ports = net._route(1, 24)
+    hops = [(o.src, o.dst) for o in ports[1:-1]]
+    assert hops == [(1, 0), (0, 4), (4, 24)]
+    assert net._classes_of(ports) == (0, 0, 1, 1, 0)
+    assert net._classes_of(net._route(5, 6)) == (0, 0, 0)  # no wrap: class 0
+    mesh = VcNetwork(env, build_topology("mesh:4x4"), noc_config(router="vc"), make_routing("xy", topo, 0))
+    assert mesh.classes is None
