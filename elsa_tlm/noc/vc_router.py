@@ -25,10 +25,12 @@ input-queued router of BookSim 2.0, Dally & Towles ch. 16-17), where the ``fast`
   with ``credit_delay = wire + 1`` (the link's ``link_latency_cycles``, or the local port's
   ``local_port_cycles``, plus one cycle to register the credit).
 
-Timing (:mod:`elsa_tlm.noc.latency`): a head that reaches a router's FIFO at *a* has its route at a + RC and
-may be allocated (VA and SA together, in the SA stage) from ``max(a + RC, h) + SA``, where *h* is the cycle
-it became the head of its FIFO (the previous packet's tail left). Granted at *t*, it reaches the next FIFO
-at t + ST + L. So a packet that never waits takes the same 2P + (h+1)R + hL + ser cycles as with the fast
+Timing (:mod:`elsa_tlm.noc.latency`): a head that reaches a router's FIFO at *a* may be allocated (VA and SA
+together, in the SA stage) from ``max(a, h) + RC + SA``: its route is computed only once it is the FIFO's
+head, and a head behind a packet granted at *g* is routed from ``h = g + ser - 1``, the cycle the previous
+tail crosses the switch (BookSim 2's ``iq`` router: the next head enters route computation the cycle after
+the tail's switch allocation; single-flit packets in one VC are granted RC + SA cycles apart). Granted at *t*,
+it reaches the next FIFO at t + ST + L. So a packet that never waits takes the same 2P + (h+1)R + hL + ser cycles as with the fast
 router (one closed form for both, and for ``lt``).
 
 Transaction granularity: a packet (or a chip train) is one unit. The model schedules one allocation pass per
@@ -84,7 +86,9 @@ class InputVc:
     def __init__(self, port: InputPort, v: int) -> None:
         self.port, self.v = port, v
         self.q: deque[VcTxn] = deque()
-        self.head_since = 0  # the cycle the current head became the head (the previous tail left)
+        # the cycle the head behind a leaving tail may start route computation: one cycle before that tail has
+        # left (BookSim's iq router routes the next head in the cycle after the tail's switch allocation)
+        self.head_since = 0
         self.occ = 0  # flits of the packets in the FIFO (credits taken by the upstream)
         self.up: OutputPort | None = None  # the output that feeds it (bound by the network)
 
@@ -440,12 +444,12 @@ class VcRouter:
         p.rr = ivc.v
         o.sa_rr = p.idx
         ivc.occ -= t.need
-        ivc.head_since = end
+        ivc.head_since = end - 1  # the next head is routed while this tail crosses the switch
         up = ivc.up
         up.give_back(ivc.v, t.need, end + up.credit_delay)
         if ivc.q:
             nh = ivc.q[0]
-            nh.ready = (nh.rc_done if nh.rc_done > end else end) + self.RC + self.SA
+            nh.ready = (nh.rc_done if nh.rc_done > end - 1 else end - 1) + self.RC + self.SA
         else:
             self.active.remove(ivc)
         if o.kind == EJECT:

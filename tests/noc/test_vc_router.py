@@ -71,10 +71,11 @@ def test_uniform_6x6_latency_rises_and_vc_saturates_before_fast() -> None:
     assert lat == sorted(lat) and lat[-1] > 3 * lat[0]
     for r in vc + fast:  # never more than the channel-load bound (0.648 for 6x6 uniform XY, 1-flit)
         assert r["accepted_rate"] <= r["saturation_bound"] + 1e-9
-    # a VC serves a packet every ser + RC + SA cycles at best: V of them carry V / (1 + RC + SA) packets per
-    # cycle through the busiest input port (ELSA's stages: 4 / 7 of the channel-load bound)
+    # a VC serves a packet every ser - 1 + RC + SA cycles at best (the next head is routed while the tail
+    # crosses the switch): V of them carry V / (RC + SA) single-flit packets per cycle through the busiest
+    # input port (ELSA's stages: 4 / 6 of the channel-load bound)
     p = noc_config(router="vc")
-    turnaround = min(1.0, p.virtual_channels / (1 + p.route_compute_cycles + p.switch_alloc_cycles))
+    turnaround = min(1.0, p.virtual_channels / (p.route_compute_cycles + p.switch_alloc_cycles))
     for r in vc:
         assert r["accepted_rate"] <= 1.03 * turnaround * r["saturation_bound"]
     first_vc = next(r["rate"] for r in vc if _saturated(r))
@@ -128,6 +129,19 @@ def test_head_of_line_blocking_delays_the_same_vc_only() -> None:
     assert done[1]["B"] > 300  # one VC: B behind the blocked A
     assert done[2]["B"] == zl  # another VC: B unaffected
     assert done[2]["C"] > 300  # the same VC as A: blocked behind it
+
+
+@pytest.mark.parametrize(("rc", "sa"), [(1, 2), (0, 2), (3, 3)])
+def test_back_to_back_packets_in_one_vc_are_rc_plus_sa_apart(rc: int, sa: int) -> None:
+    """Single-flit packets queued in one VC leave RC + SA cycles apart: the next head is routed while the
+    previous tail crosses the switch (BookSim 2's iq router: 3 cycles with RC, VA, SA of one cycle each)."""
+    kw = dict(STANDARD, route_compute_cycles=rc, switch_alloc_cycles=sa, router_pipeline_cycles=rc + sa + 1)
+    env, net, p, _ = _net(**kw, topology="mesh:1x2", virtual_channels=1, vc_buffer_flits=8)
+    evs = [net.send(0, 1, 1) for _ in range(4)]
+    env.run()
+    done = [ev.value for ev in evs]
+    assert done[0] == net.zero_load_latency(0, 1, 1)
+    assert [b - a for a, b in zip(done, done[1:], strict=False)] == [max(1, rc + sa)] * 3
 
 
 @pytest.mark.parametrize("depth", [1, 2, 4, 6, 8, 12])
