@@ -88,7 +88,7 @@ def plot(curves: dict, out: Path, title: str, ref: list[dict] | None = None) -> 
         ax.set_xlabel("offered load (flits/node/cycle)")
         ax.set_ylabel("average packet latency (cycles)")
         ax.set_title(pat)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="best")  # out of the way of the points
     fig.suptitle(title)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
