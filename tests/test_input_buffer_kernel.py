@@ -166,3 +166,29 @@ def test_every_engine_refuses_a_stream_that_does_not_fit_its_arrays(monkeypatch:
                     4,
                     0,
                 )
+
+
+@pytest.mark.parametrize("raw_hazard", ["forward", "stall"])
+def test_evicting_a_queue_just_flushed_full_flushes_nothing(raw_hazard: str) -> None:
+    """Inputs 0 and 1 fill their targets' queues to the depth (flushed, still allocated, empty); input 2 then
+    evicts the oldest of them: an empty queue is freed without a flush — no negative hazard cycles (stall), no
+    membrane access without spikes (forward). Every engine alike."""
+    from elsa_tlm.hw.input_buffer import HAZARDS, MEMBRANE_RMW, simulate_buffer
+
+    r = simulate_buffer(
+        np.array([[2, 2, 1]]),
+        np.arange(3),
+        np.array([0, 1, 2, 3]),
+        np.array([0, 1, 2]),
+        np.zeros(3, np.int64),
+        np.array([2, 2, 2]),
+        3,
+        2,
+        2,
+        16,
+        5,
+        raw_hazard=raw_hazard,
+    )
+    assert (r.absorb_flush >= 0).all() and r.per_step[0, HAZARDS] >= 0
+    assert r.evictions == 1 and r.flushes == 3  # two full flushes and input 2's final flush
+    assert r.per_step[0, MEMBRANE_RMW] == 3  # one row access per flush with spikes, none for the eviction

@@ -108,10 +108,12 @@ IBUF_API int64_t ibuf_simulate(int64_t T, int64_t n_in, const int64_t *counts, c
                                 }
                             }
                             int64_t row = qtarget[old];
-                            absorb[p] += flush(old, row, last_row, qcount, qhist, nway, exact, table, ways,
-                                               forward, hazard, st);
+                            if (qcount[old] > 0) { /* a queue just flushed full holds nothing: freed, no flush */
+                                absorb[p] += flush(old, row, last_row, qcount, qhist, nway, exact, table, ways,
+                                                   forward, hazard, st);
+                                last_row = row;
+                            }
                             st[EVICTIONS] += 1;
-                            last_row = row;
                             tgt_q[row] = -1;
                             qtarget[old] = -1;
                             nlive -= 1;

@@ -201,22 +201,23 @@ def _simulate_py(
                                     best = qseq[k]
                                     old = k
                             row = qtarget[old]
-                            absorb_flush[t, p] += _flush_py(
-                                old,
-                                row,
-                                last_row,
-                                qcount,
-                                qhist,
-                                nway,
-                                exact,
-                                table,
-                                ways,
-                                forward,
-                                hazard,
-                                st,
-                            )
+                            if qcount[old] > 0:  # a queue just flushed full holds nothing: freed, no flush
+                                absorb_flush[t, p] += _flush_py(
+                                    old,
+                                    row,
+                                    last_row,
+                                    qcount,
+                                    qhist,
+                                    nway,
+                                    exact,
+                                    table,
+                                    ways,
+                                    forward,
+                                    hazard,
+                                    st,
+                                )
+                                last_row = row
                             st[EVICTIONS] += 1
-                            last_row = row
                             tgt_q[row] = -1
                             qtarget[old] = -1
                             nlive -= 1
