@@ -226,11 +226,6 @@ class LayerSlice:
         return True
 
     # ------------------------------------------------------------------------------------------ work
-    def has_absorb(self) -> bool:
-        if self.first:
-            return self.next_input < self.T * self.n_in and self.next_input // self.n_in <= self.fire_step
-        return bool(self.parts)
-
     def oldest_step(self) -> int:
         """The time step of the oldest work the slice has (input to absorb or outputs to fire)."""
         t = self.fire_step
@@ -245,7 +240,8 @@ class LayerSlice:
         return self.rel_count[self.prefix[t]]
 
     def has_work(self) -> bool:
-        """:meth:`has_fire` or :meth:`has_absorb` (the lane group's question, asked once per transaction)."""
+        """Whether the slice has work for a transaction: released outputs to fire (unless blocked on output) or
+        arrived input to absorb (the first layer: the next input spines of a step it may start)."""
         t = self.fire_step
         if t < self.T and not self.blocked and self.rel_count[self.prefix[t]] > self.fired[t]:
             return True
@@ -253,10 +249,6 @@ class LayerSlice:
             j = self.next_input
             return j < self.n_total and j // self.n_in <= t
         return bool(self.parts)
-
-    def has_fire(self) -> bool:
-        t = self.fire_step
-        return not self.blocked and t < self.T and self._released(t) > self.fired[t]
 
     def take(self, limit: int) -> Work:
         """Work of one transaction: absorb up to ``limit`` arrived spines and fire up to ``limit`` released

@@ -108,11 +108,8 @@ class NetworkInterface:
 
     def try_send(self, train: Train) -> bool:
         """:meth:`send` the train if :meth:`can_send` allows it; False (nothing sent) otherwise."""
-        if self.bounded:
-            if self.waiting and not self.serving:
-                return False
-            if not self.outbox.fits(train.flits, self.env.now):
-                return False
+        if not self.can_send(train):
+            return False
         self.send(train)
         return True
 

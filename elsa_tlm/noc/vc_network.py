@@ -15,6 +15,7 @@ import networkx as nx
 import simpy
 from simpy.events import Event
 
+from elsa_tlm.errors import ConfigError
 from elsa_tlm.hw.channel import Channel
 from elsa_tlm.noc.link import EJECT, INJECT, LINK
 from elsa_tlm.noc.network import Network, NetworkBase
@@ -61,8 +62,14 @@ class VcNetwork(NetworkBase):
         self.stages = stages = VcStages(params)
         self.n_vcs, self.depth = params.virtual_channels, params.vc_buffer_flits
         if self.n_vcs < 1 or self.depth < 1:
-            raise ValueError("virtual_channels and vc_buffer_flits must be resolved (>= 1) by the config")
-        self.cap = self.depth  # one VC's FIFO: a packet takes min(flits, cap) credits
+            key, value = (
+                ("noc.virtual_channels", self.n_vcs)
+                if self.n_vcs < 1
+                else ("noc.vc_buffer_flits", self.depth)
+            )
+            raise ConfigError(
+                key, value, "the vc router needs >= 1 (validate the [noc] section: -1 is resolved there)"
+            )
         g = topo.graph
         n = topo.n_nodes
         V, B = self.n_vcs, self.depth
@@ -162,7 +169,9 @@ class VcNetwork(NetworkBase):
                 crossed = crossed or wrap
                 out.append(1 if crossed else 0)
             out.append(0)
-            cls = self._route_classes[ports] = tuple(out)
+            cls = tuple(out)
+            if len(self._route_classes) < 200_000:  # random routings draw many routes: keep the cache bounded
+                self._route_classes[ports] = cls
         return cls
 
     def _link_kind(self, u: int, v: int) -> tuple[int, bool]:
@@ -183,16 +192,35 @@ class VcNetwork(NetworkBase):
         return any(p.cwait for p in self.eject_ports)
 
     def _wait_for(self) -> tuple[nx.DiGraph, list[tuple[int, int]]]:
-        """Link u->v waits for link v->w when a head in router v's FIFOs from u wants v->w."""
-        wait = nx.DiGraph()
+        """The wait-for graph between the VCs of links, mapped back to links: the head in VC w of link u->v
+        waits for the VC of link v->x it holds, or, without one yet, for every VC of v->x its class may take.
+        A cycle among VCs is a deadlock; one among links alone is not (dateline classes break those)."""
+        vcs = nx.DiGraph()
         blocked = set()
+        n_vcs = self.n_vcs
         for (u, v), ip in sorted(self.in_ports.items()):
             for ivc in ip.vcs:
-                if ivc.q:
-                    o = ivc.q[0].ports[ivc.q[0].idx]
-                    if o.kind == LINK:
-                        wait.add_edge((u, v), (o.src, o.dst))
-                        blocked.add((u, v))
+                if not ivc.q:
+                    continue
+                h = ivc.q[0]
+                o = h.ports[h.idx]
+                if o.kind != LINK:
+                    continue
+                if h.vc >= 0:
+                    wanted = [h.vc]
+                elif self.classes is not None and h.cls is not None:
+                    wanted = list(range(*self.classes[h.cls[h.idx]]))
+                else:
+                    wanted = list(range(n_vcs))
+                for w in wanted:
+                    vcs.add_edge((u, v, ivc.v), (o.src, o.dst, w))
+                blocked.add((u, v))
+        wait = nx.DiGraph()  # links, with an edge only where a cycle among VCs passes
+        try:
+            for a, b in nx.find_cycle(vcs):
+                wait.add_edge(a[:2], b[:2])
+        except nx.NetworkXNoCycle:
+            pass
         return wait, sorted(blocked)
 
 

@@ -298,5 +298,20 @@ def test_dateline_class_of_each_hop() -> None:
     assert hops == [(1, 0), (0, 4), (4, 24)]
     assert net._classes_of(ports) == (0, 0, 1, 1, 0)
     assert net._classes_of(net._route(5, 6)) == (0, 0, 0)  # no wrap: class 0
-    mesh = VcNetwork(env, build_topology("mesh:4x4"), noc_config(router="vc"), make_routing("xy", topo, 0))
+    mtopo = build_topology("mesh:4x4")
+    mesh = VcNetwork(env, mtopo, noc_config(router="vc"), make_routing("xy", mtopo, 0))
     assert mesh.classes is None
+
+
+def test_the_watchdog_names_the_cycle_among_vcs_not_a_ring_the_classes_break() -> None:
+    """`shortest` on a torus mixes turn orders, which dateline classes do not cover: it deadlocks, and the
+    reported cycle is the one among VCs, across both dimensions (the x ring alone is broken by the classes)."""
+    from elsa_tlm.errors import DeadlockError
+
+    p = noc_config(
+        router="vc", topology="torus:6x6", routing="shortest", virtual_channels=2, vc_buffer_flits=1
+    )
+    with pytest.raises(DeadlockError) as exc:
+        run_synthetic(p, "uniform", 0.6, 1, cycles=1500, warmup=0, seed=1)
+    rows = {u // 6 == v // 6 for u, v in exc.value.links}  # True: a link along x (same row)
+    assert rows == {True, False}
