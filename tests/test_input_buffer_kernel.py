@@ -192,3 +192,25 @@ def test_evicting_a_queue_just_flushed_full_flushes_nothing(raw_hazard: str) -> 
     assert (r.absorb_flush >= 0).all() and r.per_step[0, HAZARDS] >= 0
     assert r.evictions == 1 and r.flushes == 3  # two full flushes and input 2's final flush
     assert r.per_step[0, MEMBRANE_RMW] == 3  # one row access per flush with spikes, none for the eviction
+
+
+def test_a_stream_writing_to_a_released_target_is_refused_even_if_its_queue_is_evicted_later() -> None:
+    """Inputs 0 and 1 feed target A, input 2 feeds B; A is released after position 0, so input 1's spikes
+    would reach A after its release. With one queue, B's allocation evicts A's reallocated queue and no queue
+    is left live at the end of the step: the kernels alone would accept it; the stream check refuses it."""
+    from elsa_tlm.hw.input_buffer import simulate_buffer
+
+    with pytest.raises(ValueError, match="after its release"):
+        simulate_buffer(
+            np.array([[2, 2, 1]]),
+            np.arange(3),
+            np.array([0, 1, 2, 3]),
+            np.array([0, 0, 1]),
+            np.zeros(3, np.int64),
+            np.array([0, 2]),
+            2,
+            1,
+            4,
+            16,
+            1,
+        )

@@ -387,8 +387,10 @@ def _check_stream(
     release_after: np.ndarray,
     n_in: int,
     n_out: int,
+    spiking: np.ndarray,
 ) -> None:
-    """Refuse a stream that would index outside its arrays (the compiled kernels do not check bounds)."""
+    """Refuse a stream that would index outside its arrays (the compiled kernels do not check bounds), or
+    that writes spikes to a target after its release. ``spiking`` (n_in,): inputs with a spike in any step."""
     bad = []
     if order.shape != (n_in,) or (n_in and not (order.min() >= 0 and order.max() < n_in)):
         bad.append(f"order must hold {n_in} input positions in [0, {n_in})")
@@ -400,6 +402,18 @@ def _check_stream(
         bad.append(f"release_after must have {n_out} entries (one per target)")
     if bad:
         raise ValueError("simulate_buffer: " + "; ".join(bad))
+    # no spike may reach a target after its release (its queue would be reallocated and the row fired twice):
+    # every input position that feeds a target with spikes comes no later than the target's release position
+    spans = np.diff(fan_ptr)
+    if (spans < 0).any():
+        raise ValueError("simulate_buffer: fan_ptr must not decrease")
+    pos = np.empty(n_in, dtype=np.int64)
+    pos[order] = np.arange(n_in)
+    src = np.repeat(np.arange(n_in), spans)
+    tgt = fan_tgt[fan_ptr[0] : fan_ptr[-1]] if n_in else fan_tgt[:0]
+    live = spiking[src] if src.size else src.astype(bool)
+    if live.any() and (pos[src[live]] > release_after[tgt[live]]).any():
+        raise ValueError(f"simulate_buffer: {_RELEASED_EARLY}")
 
 
 def simulate_buffer(
@@ -440,7 +454,7 @@ def simulate_buffer(
         np.ascontiguousarray(a, dtype=np.int64) for a in (order, fan_ptr, fan_tgt, fan_kofs)
     )
     release_after = np.asarray(release_after)
-    _check_stream(order, fan_ptr, fan_tgt, fan_kofs, release_after, n_in, n_out)
+    _check_stream(order, fan_ptr, fan_tgt, fan_kofs, release_after, n_in, n_out, (counts > 0).any(axis=0))
     rel_order = np.argsort(release_after, kind="stable")
     rel_pos = release_after[rel_order]
     rel_ptr = np.searchsorted(rel_pos, np.arange(n_in + 1), side="left").astype(np.int64)
