@@ -72,6 +72,7 @@ class NetworkBase:
         self.sched = Kernel(env)
         self.act = NocActivity()
         self.inboxes: dict[int, Channel] = {}  # per core: the input channel trains are put into
+        self.cap = 1  # credits a transaction takes at most in one buffer (set by the router model)
         self._ports_cache: dict[tuple[int, ...], tuple[Any, ...]] = {}
         self._fixed: bool | None = (
             None  # deterministic routing (asked at the first transaction: after prepare)
@@ -208,8 +209,32 @@ class NetworkBase:
                 self._ports_cache[path] = ports
         return ports
 
-    def _admit(self, flits: int, packets: int, bits: int, now: int) -> None:
-        """Count a transaction taken in; the watchdog's progress window starts with the first in flight."""
+    def _admit(
+        self,
+        t: Any,
+        src: int,
+        dst: int,
+        flits: int,
+        packets: int,
+        bits: int | None,
+        ev: Event | None,
+        tag: object,
+        inj: Any,
+        payload: Any,
+        now: int,
+    ) -> None:
+        """Fill in a new transaction ``t`` (size, serialisation, the credits it takes per buffer — at most
+        ``self.cap``, one buffer's worth: virtual cut-through —, its route) and count it taken in; the
+        watchdog's progress window starts with the first in flight."""
+        if flits < 1 or packets < 1:  # several short AER packets may share one flit
+            raise ValueError(f"a transaction needs flits >= 1 and packets >= 1 (got {flits}, {packets})")
+        t.src, t.dst, t.flits, t.packets = src, dst, flits, packets
+        fb = self.flit_bits
+        t.bits = bits = flits * fb if bits is None else bits
+        t.ser = max(1, -(-flits * fb // self.link_bits))  # PipelineTiming.ser
+        t.need = flits if flits < self.cap else self.cap
+        t.ports = self._route(src, dst)
+        t.idx, t.t0, t.ev, t.tag, t.inj, t.payload = 0, now, ev, tag, inj, payload
         sent = self._sent
         sent[0] += packets
         sent[1] += flits
@@ -362,20 +387,12 @@ class Network(NetworkBase):
         inj: Any,
         payload: Any,
     ) -> None:
-        if flits < 1 or packets < 1:  # several short AER packets may share one flit
-            raise ValueError(f"a transaction needs flits >= 1 and packets >= 1 (got {flits}, {packets})")
         env = self.env
         now = env.now
         t = Txn(env)
-        t.src, t.dst, t.flits, t.packets = src, dst, flits, packets
-        fb = self.flit_bits
-        t.bits = flits * fb if bits is None else bits
-        t.ser = max(1, -(-flits * fb // self.link_bits))
-        t.need = flits if flits < self.cap else self.cap
-        t.ports = ports = self._route(src, dst)
-        t.idx, t.buf, t.t0, t.ev, t.tag, t.inj, t.payload = 0, None, now, ev, tag, inj, payload
-        self._admit(flits, packets, t.bits, now)
-        self.routers[src].request(ports[0], t, 0)
+        self._admit(t, src, dst, flits, packets, bits, ev, tag, inj, payload, now)
+        t.buf = None
+        self.routers[src].request(t.ports[0], t, 0)
         act = self.act
         if act.in_flight and (not act.pending or now - act.last_progress > self.timeout):
             self._check()

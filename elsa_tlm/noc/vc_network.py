@@ -70,6 +70,7 @@ class VcNetwork(NetworkBase):
             raise ConfigError(
                 key, value, "the vc router needs >= 1 (validate the [noc] section: -1 is resolved there)"
             )
+        self.cap = self.depth  # a packet takes min(flits, one VC's FIFO) credits
         g = topo.graph
         n = topo.n_nodes
         V, B = self.n_vcs, self.depth
@@ -139,18 +140,10 @@ class VcNetwork(NetworkBase):
         inj: Any,
         payload: Any,
     ) -> None:
-        if flits < 1 or packets < 1:
-            raise ValueError(f"a transaction needs flits >= 1 and packets >= 1 (got {flits}, {packets})")
         t = VcTxn()
-        t.src, t.dst, t.flits, t.packets = src, dst, flits, packets
-        t.bits = flits * self.flit_bits if bits is None else bits
-        t.ser = max(1, -(-flits * self.flit_bits // self.link_bits))
-        t.need = flits if flits < self.depth else self.depth
-        t.ports = ports = self._route(src, dst)
-        t.cls = None if self.classes is None else self._classes_of(ports)
-        t.idx, t.vc, t.t0, t.ev, t.tag, t.inj, t.payload = 0, -1, self.env.now, ev, tag, inj, payload
-        t.rc_done = t.ready = 0
-        self._admit(flits, packets, t.bits, self.env.now)
+        self._admit(t, src, dst, flits, packets, bits, ev, tag, inj, payload, self.env.now)
+        t.cls = None if self.classes is None else self._classes_of(t.ports)
+        t.vc, t.rc_done, t.ready = -1, 0, 0
         self.routers[src].enqueue(t)
         self._check()
 
