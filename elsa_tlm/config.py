@@ -475,12 +475,18 @@ def _cross_checks(cfg: Config) -> Config:
     # resolved only for the vc router (the fast router has no VCs: its resolved config, and a diff of two fast
     # runs, does not list values it never uses)
     if noc.router == "vc":
+        derived = (noc.fifo_bytes * 8) // noc.flit_bits
+        if noc.vc_buffer_flits < 0 and derived > 65536:  # the bound an explicit vc_buffer_flits has
+            raise ConfigError(
+                "noc.fifo_bytes",
+                noc.fifo_bytes,
+                f"gives {derived} flits per virtual channel (one FIFO queue of {noc.flit_bits}-bit flits); the vc"
+                " router takes at most 65536: set noc.vc_buffer_flits",
+            )
         noc = dataclasses.replace(
             noc,
             virtual_channels=noc.fifo_count if noc.virtual_channels < 0 else noc.virtual_channels,
-            vc_buffer_flits=(noc.fifo_bytes * 8) // noc.flit_bits
-            if noc.vc_buffer_flits < 0
-            else noc.vc_buffer_flits,
+            vc_buffer_flits=derived if noc.vc_buffer_flits < 0 else noc.vc_buffer_flits,
         )
     # paths are made absolute here, once, against the scenario's folder: every later user sees the same file
     noc = dataclasses.replace(noc, topology=absolute_path_value("noc.topology", noc.topology, cfg.base_dir))

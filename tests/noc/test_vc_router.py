@@ -315,3 +315,14 @@ def test_the_watchdog_names_the_cycle_among_vcs_not_a_ring_the_classes_break() -
         run_synthetic(p, "uniform", 0.6, 1, cycles=1500, warmup=0, seed=1)
     rows = {u // 6 == v // 6 for u, v in exc.value.links}  # True: a link along x (same row)
     assert rows == {True, False}
+
+
+def test_a_derived_vc_buffer_beyond_the_bound_names_the_key_it_came_from() -> None:
+    from elsa_tlm.config import load_config
+
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, ['noc.router="vc"', "noc.fifo_bytes=1048576", "noc.flit_bits=64"])
+    assert exc.value.key == "noc.fifo_bytes" and "noc.vc_buffer_flits" in str(exc.value)
+    # an explicit buffer depth is fine with the same FIFOs, and the fast router never derives one
+    assert load_config(None, ['noc.router="vc"', "noc.fifo_bytes=1048576", "noc.vc_buffer_flits=64"])
+    assert load_config(None, ["noc.fifo_bytes=1048576", "noc.flit_bits=64"]).noc.vc_buffer_flits == -1
