@@ -101,6 +101,17 @@ class Channel(BaseResource):
         if self.put_queue:
             self._retry_puts()
 
+    def room_at(self, flits: int) -> int | None:
+        """The cycle of the dated release from which ``flits`` more credits fit, counting the releases
+        already known in time order (None: not without releases still unknown)."""
+        deficit = self.used + flits - self.cap
+        acc = 0
+        for at, amount in sorted(self.rel):
+            acc += amount
+            if acc >= deficit:
+                return at
+        return None
+
     def next_release(self) -> int | None:
         """The cycle of the earliest pending release (None: none pending)."""
         return self.rel[0][0] if self.rel else None

@@ -200,13 +200,9 @@ class Router:
     def wake_when_room(self, port: Port, buf: Channel) -> None:
         """Wake a port blocked on ``buf``'s credits when the releases already known free enough room for
         its head transaction (no wake-up for a release that would not be enough)."""
-        deficit = buf.used + port.need - buf.cap
-        acc = 0
-        for at, amount in sorted(buf.rel):
-            acc += amount
-            if acc >= deficit:
-                self._wake(port, max(at, self.env.now))
-                return
+        at = buf.room_at(port.need)
+        if at is not None:
+            self._wake(port, max(at, self.env.now))
 
     def _wake(self, port: Port, at: int) -> None:
         if port.wake_at is not None and port.wake_at <= at:

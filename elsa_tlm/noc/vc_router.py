@@ -342,7 +342,7 @@ class VcRouter:
                 continue
             if o.kind == EJECT:
                 inbox = o.inbox
-                if inbox is not None and inbox.occupancy(now) + min(h.flits, inbox.cap) > inbox.cap:
+                if inbox is not None and not inbox.fits(h.flits, now):
                     continue
             elif o.credits_at(h.vc, now) < h.need:
                 continue
@@ -408,12 +408,9 @@ class VcRouter:
             inbox = o.inbox
             need = min(h.flits, inbox.cap) if inbox is not None else 0
             if inbox is not None and inbox.occupancy(now) + need > inbox.cap:
-                deficit = inbox.used + need - inbox.cap
-                acc = 0
-                for at, amount in sorted(inbox.rel):
-                    acc += amount
-                    if acc >= deficit:
-                        return max(at, now + 1)
+                at = inbox.room_at(need)
+                if at is not None:
+                    return max(at, now + 1)
                 o.cwait = True
                 return NEVER
         elif h.vc < 0:
