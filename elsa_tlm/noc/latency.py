@@ -13,7 +13,6 @@ so a transaction that crosses h links without waiting takes **2P + (h + 1)R + hL
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 
@@ -24,6 +23,7 @@ class PipelineTiming:
         self.flit_bits, self.link_bits = p.flit_bits, p.link_bits
         self.P = p.local_port_cycles
         self.L = p.link_latency_cycles
+        self.RC, self.SA, self.ST = p.route_compute_cycles, p.switch_alloc_cycles, p.switch_traversal_cycles
         self.R = p.route_compute_cycles + p.switch_alloc_cycles + p.switch_traversal_cycles
         self.d_inject = p.local_port_cycles + p.route_compute_cycles + p.switch_alloc_cycles
         self.d_hop = (
@@ -32,8 +32,8 @@ class PipelineTiming:
         self.d_eject = p.switch_traversal_cycles + p.local_port_cycles
 
     def ser(self, flits: int) -> int:
-        """Cycles a transaction of ``flits`` flits occupies a link or local port."""
-        return max(1, math.ceil(flits * self.flit_bits / self.link_bits))
+        """Cycles a transaction of ``flits`` flits occupies a link or local port (integer ceiling)."""
+        return max(1, -(-flits * self.flit_bits // self.link_bits))
 
     def zero_load(self, hops: Any, ser: Any) -> Any:
         """2P + (h + 1)R + hL + ser for ``hops`` link hops (ints, floats or numpy arrays)."""

@@ -24,18 +24,6 @@ from elsa_tlm.noc.topology import Topology
 from elsa_tlm.noc.vc_router import InputPort, OutputPort, VcRouter, VcTxn
 
 
-class VcStages:
-    """The router stages the vc router needs (cycles), from a ``[noc]`` section."""
-
-    def __init__(self, p: Any) -> None:
-        self.route_compute = p.route_compute_cycles
-        self.switch_alloc = p.switch_alloc_cycles
-        self.ST = p.switch_traversal_cycles
-        self.L = p.link_latency_cycles
-        self.P = p.local_port_cycles
-        self.d_eject = p.switch_traversal_cycles + p.local_port_cycles
-
-
 def credit_round_trip(p: Any, local: bool = False) -> int:
     """Cycles from a grant that takes a credit to the cycle that credit can be used again, for a packet that
     does not wait downstream (single-flit): RC + SA + ST + 2L + 2 on a link, 2P + RC + SA + 2 on the local
@@ -59,7 +47,7 @@ class VcNetwork(NetworkBase):
         tech: dict | None = None,
     ) -> None:
         super().__init__(env, topo, params, routing, seed, tech)
-        self.stages = stages = VcStages(params)
+        stages = self.timing  # the router stages (noc.latency.PipelineTiming)
         self.n_vcs, self.depth = params.virtual_channels, params.vc_buffer_flits
         if self.n_vcs < 1 or self.depth < 1:
             key, value = (
@@ -230,4 +218,4 @@ def make_network(
     return cls(env, topo, params, routing, seed=seed, tech=tech)
 
 
-__all__ = ["VcNetwork", "VcStages", "credit_round_trip", "make_network"]
+__all__ = ["VcNetwork", "credit_round_trip", "make_network"]

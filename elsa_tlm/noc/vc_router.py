@@ -214,7 +214,7 @@ class VcRouter:
         self.source: deque[VcTxn] = deque()  # the core's packets not yet injected (unbounded)
         self.active: list[InputVc] = []  # input VCs holding packets
         self.wakes: set[int] = set()  # cycles with an allocation pass scheduled
-        self.RC, self.SA = timing.route_compute, timing.switch_alloc
+        self.RC, self.SA = timing.RC, timing.SA
         self.to_next = timing.ST + timing.L  # granted -> in the next router's FIFO
         self.d_local = timing.P  # injection granted -> in the local FIFO
         self.d_eject = timing.d_eject
