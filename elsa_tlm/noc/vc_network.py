@@ -131,7 +131,7 @@ class VcNetwork(NetworkBase):
         t = VcTxn()
         self._admit(t, src, dst, flits, packets, bits, ev, tag, inj, payload, self.env.now)
         t.cls = None if self.classes is None else self._classes_of(t.ports)
-        t.vc, t.rc_done, t.ready = -1, 0, 0
+        t.vc, t.arrived, t.ready = -1, 0, 0
         self.routers[src].enqueue(t)
         self._check()
 

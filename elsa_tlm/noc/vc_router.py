@@ -72,7 +72,7 @@ class VcTxn:
         "payload",
         "vc",
         "need",
-        "rc_done",
+        "arrived",
         "ready",
         "cls",
     )
@@ -446,7 +446,7 @@ class VcRouter:
         up.give_back(ivc.v, t.need, end + up.credit_delay)
         if ivc.q:
             nh = ivc.q[0]
-            nh.ready = (nh.rc_done if nh.rc_done > end - 1 else end - 1) + self.RC + self.SA
+            nh.ready = (nh.arrived if nh.arrived > end - 1 else end - 1) + self.RC + self.SA
         else:
             self.active.remove(ivc)
         if o.kind == EJECT:
@@ -489,7 +489,7 @@ class VcRouter:
         dr = o.down.router
         t.idx += 1
         t.vc = -1
-        t.rc_done = arrive  # in the FIFO; its route is computed once it is the head
+        t.arrived = arrive  # in the FIFO; its route is computed once it is the head
         dvc.occ += t.need
         dvc.q.append(t)
         if len(dvc.q) == 1:
