@@ -231,7 +231,7 @@ class NetworkBase:
         t.src, t.dst, t.flits, t.packets = src, dst, flits, packets
         fb = self.flit_bits
         t.bits = bits = flits * fb if bits is None else bits
-        t.ser = max(1, -(-flits * fb // self.link_bits))  # PipelineTiming.ser
+        t.ser = self.timing.ser(flits)
         t.need = flits if flits < self.cap else self.cap
         t.ports = self._route(src, dst)
         t.idx, t.t0, t.ev, t.tag, t.inj, t.payload = 0, now, ev, tag, inj, payload

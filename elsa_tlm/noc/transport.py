@@ -67,7 +67,6 @@ class LooselyTimedTransport:
         self.fifo_samples: list[tuple[int, int, int, int]] = []  # no buffers in lt mode
         self.last: dict[tuple[int, int], int] = {}  # (src, dst) -> delivery cycle of the last train
         self.inboxes: dict[int, Channel] = {}
-        self.link_bits = params.link_bits
         self._fixed: bool | None = None  # deterministic routing (asked at the first train: after prepare)
         self._pairs: dict[tuple[int, int], tuple[list[int], int]] = {}  # deterministic: (src, dst) -> route
 
@@ -93,7 +92,7 @@ class LooselyTimedTransport:
                 self._pairs[key] = pair
         row, base = pair
         fb = self.flit_bits
-        ser = max(1, -(-flits * fb // self.link_bits))  # PipelineTiming.ser
+        ser = self.timing.ser(flits)
         row[0] += packets
         row[1] += flits
         row[2] += flits * fb
