@@ -194,17 +194,10 @@ class FlitGenerator:
         emitted spine ``e`` is complete (a train leaves when its last spine is)."""
         cfl, cpk, csp = self.cum_fl, self.cum_pk, self.cum_sp
         fl, pk, sp = cfl.item, cpk.item, csp.item  # Python ints straight from the int64 prefix sums
-        if len(items) == 1:
-            t, lo, hi = items[0]
-            total = fl(t, hi) - fl(t, lo)
-        else:
-            total = sum(fl(t, hi) - fl(t, lo) for t, lo, hi in items)
+        total = sum(fl(t, hi) - fl(t, lo) for t, lo, hi in items)
         if total <= self.chunk:  # the common case: one train
-            if len(items) == 1:
-                packets, spikes = pk(t, hi) - pk(t, lo), sp(t, hi) - sp(t, lo)
-            else:
-                packets = sum(pk(t, hi) - pk(t, lo) for t, lo, hi in items)
-                spikes = sum(sp(t, hi) - sp(t, lo) for t, lo, hi in items)
+            packets = sum(pk(t, hi) - pk(t, lo) for t, lo, hi in items)
+            spikes = sum(sp(t, hi) - sp(t, lo) for t, lo, hi in items)
             return [(ready(items[-1][2] - 1), self._train(items, total, packets, spikes))]
         # longer outputs: trains of at most one FIFO queue each; a spine completes in the train with its tail
         out: list[tuple[int, list[Train]]] = []
@@ -240,14 +233,11 @@ class FlitGenerator:
         """One train per destination core."""
         if flits == 0:  # only empty spines: one head-only flit announces them
             flits, packets = 1, 1
-        dests = self.destinations
-        n = len(dests)
+        n = len(self.destinations)
         self.packets_out += packets * n
         self.flits_out += flits * n
         layer, node, index = self.layer, self.node, self.index
-        if n == 1:
-            return [Train(layer, node, dests[0], items, flits, packets, spikes, index)]
-        return [Train(layer, node, dst, items, flits, packets, spikes, index) for dst in dests]
+        return [Train(layer, node, dst, items, flits, packets, spikes, index) for dst in self.destinations]
 
 
 def prefix_sums(a: np.ndarray) -> np.ndarray:
