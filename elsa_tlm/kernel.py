@@ -56,10 +56,10 @@ class Reusable(Event):
     """A triggered event its owner puts back on the heap with :meth:`Kernel.at` as often as it likes. SimPy
     clears ``callbacks`` when it runs an event: the owner sets them again before each push."""
 
-    def __init__(self, env: simpy.Environment, value: Any = None) -> None:  # no Event.__init__ (not pending)
+    def __init__(self, env: simpy.Environment) -> None:  # no Event.__init__ (not pending); its value: itself
         self.env = env
         self._ok = True
-        self._value = self if value is None else value
+        self._value = self
 
 
 class Tick(Event):
