@@ -39,7 +39,7 @@ class Kernel:
         self._heap, self._eid = env._queue, env._eid
 
     def now(self) -> int:
-        return self.env._now
+        return self.env._now  # type: ignore[return-value]  # SimPy types it int | float; cycles are ints
 
     def at(self, when: int, event: Event) -> None:
         """Put an already-triggered ``event`` on the heap for cycle ``when`` (>= now)."""
@@ -86,7 +86,8 @@ def run(env: simpy.Environment, report: Callable[[], None] | None = None, every:
     mark = every if report is not None else -1
     while heap:
         env._now, _, _, event = pop(heap)
-        callbacks, event.callbacks = event.callbacks, None
+        callbacks: list[Callable[[Any], None]] = event.callbacks  # type: ignore[assignment]
+        event.callbacks = None  # type: ignore[assignment]  # SimPy's mark of a processed event
         for callback in callbacks:
             callback(event)
         n += 1
@@ -94,7 +95,7 @@ def run(env: simpy.Environment, report: Callable[[], None] | None = None, every:
             exc = type(event._value)(*event._value.args)
             exc.__cause__ = event._value
             raise exc
-        if n == mark:
+        if n == mark and report is not None:
             mark += every
             report()
     if report is not None:

@@ -32,6 +32,8 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import numpy as np
 import simpy
@@ -418,7 +420,7 @@ class LaneGroup:
         # the group's one pending wake-up (next emission point or the end of its transaction), reused
         self.kernel = Kernel(self.env)
         self._tick = Reusable(self.env)
-        self._cbs = [self._on_tick]
+        self._cbs: list[Callable[[Any], None]] = [self._on_tick]
         self._wake_at(0)  # start at cycle 0
 
     def _wake_at(self, when: int) -> None:
@@ -429,7 +431,7 @@ class LaneGroup:
         """Something the group may be waiting for happened (input arrived, output space freed)."""
         if self.idle_since < 0:
             return  # computing: it looks for work when its transaction ends
-        now = self.env.now
+        now = self.kernel.now()
         t0, blocked = self.idle_since, self.idle_blocked
         self.idle_since = -1
         core = self.core
@@ -468,13 +470,13 @@ class LaneGroup:
                 return s
         return None
 
-    def _on_tick(self, _ev: simpy.Event) -> None:
+    def _on_tick(self, _ev: Any) -> None:
         if self._tx is None or self._advance():
             self._next()
 
     def _next(self) -> None:
         """Start transactions until one takes time (or the group goes idle)."""
-        core, env = self.core, self.env
+        core = self.core
         while True:
             s = self._pick()
             if s is None:
@@ -483,10 +485,11 @@ class LaneGroup:
                     core.settle()
                     return
                 self.idle_blocked = any(x.blocked for x in self.slices)
-                self.idle_since = env.now
-                core.account(env.now, STALLED if self.idle_blocked else STARVED, +1)
+                now = self.kernel.now()
+                self.idle_since = now
+                core.account(now, STALLED if self.idle_blocked else STARVED, +1)
                 return
-            start = env.now
+            start = self.kernel.now()
             s.now = start
             w = s.take(core.batch)
             # the im2col unit writes the parts' spikes (shared with the core's other groups) while the PEs
@@ -510,9 +513,10 @@ class LaneGroup:
 
     def _advance(self) -> bool:
         """Send the trains whose cycle has come; schedule the next emission or the end. True: it ended."""
-        s, w, start, end, cycles, emissions, k = self._tx
-        env = self.env
-        now = env.now
+        tx = self._tx
+        assert tx is not None  # called with a transaction in flight
+        s, w, start, end, cycles, emissions, k = tx
+        now = self.kernel.now()
         while k < len(emissions) and emissions[k][0] <= now:  # trains leave as their last spine is fired
             s.outbox.extend(emissions[k][1])
             self.core.drain(s)
@@ -671,7 +675,7 @@ class NeuralCore:
             if not ni.try_send(s.outbox[0]):
                 if not s.blocked:
                     s.blocked = True
-                    ni.wait_for_space(lambda s=s: self._unblock(s))
+                    ni.wait_for_space(partial(self._unblock, s))
                 return
             s.outbox.popleft()
         s.blocked = False

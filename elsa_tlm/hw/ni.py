@@ -121,7 +121,9 @@ class NetworkInterface:
 
     def _schedule_wake(self) -> None:
         self.wake_pending = True
-        delay = max(0, self.outbox.next_release() - self.env.now)
+        at = self.outbox.next_release()
+        assert at is not None  # a wake-up is scheduled only with releases pending
+        delay = max(0, at - int(self.env.now))
         Tick(self.env, delay, self._on_wake, None)
 
     def _on_wake(self, _ev: simpy.Event) -> None:
@@ -193,11 +195,11 @@ class FlitGenerator:
         """``(cycle, trains)`` for emitted spines ``items`` ((step, lo, hi) ranges); ``ready(e)``: the cycle
         emitted spine ``e`` is complete (a train leaves when its last spine is)."""
         cfl, cpk, csp = self.cum_fl, self.cum_pk, self.cum_sp
-        fl, pk, sp = cfl.item, cpk.item, csp.item  # Python ints straight from the int64 prefix sums
-        total = sum(fl(t, hi) - fl(t, lo) for t, lo, hi in items)
+        fli, pki, spi = cfl.item, cpk.item, csp.item  # Python ints straight from the int64 prefix sums
+        total = sum(fli(t, hi) - fli(t, lo) for t, lo, hi in items)
         if total <= self.chunk:  # the common case: one train
-            packets = sum(pk(t, hi) - pk(t, lo) for t, lo, hi in items)
-            spikes = sum(sp(t, hi) - sp(t, lo) for t, lo, hi in items)
+            packets = sum(pki(t, hi) - pki(t, lo) for t, lo, hi in items)
+            spikes = sum(spi(t, hi) - spi(t, lo) for t, lo, hi in items)
             return [(ready(items[-1][2] - 1), self._train(items, total, packets, spikes))]
         # longer outputs: trains of at most one FIFO queue each; a spine completes in the train with its tail
         out: list[tuple[int, list[Train]]] = []

@@ -52,6 +52,7 @@ class NetworkBase:
     :meth:`_wait_for`."""
 
     link_ports: dict[tuple[int, int], Any]
+    routers: list[Any]
     inject_ports: list[Any]
     eject_ports: list[Any]
 
@@ -255,7 +256,7 @@ class NetworkBase:
 
     def _deliver_at(self, t: Any, done: int) -> None:
         """Schedule the delivery of ``t``'s payload for cycle ``done``."""
-        Tick(self.env, done - self.env.now, self._on_delivery_tick, t)
+        Tick(self.env, done - self.sched.now(), self._on_delivery_tick, t)
 
     def _on_delivery_tick(self, ev: Tick) -> None:
         self._deliver(ev.obj)
@@ -301,7 +302,7 @@ class NetworkBase:
             where = "links in the cycle: " + ", ".join(f"{a}->{b}" for a, b in links)
         except nx.NetworkXNoCycle:
             if not certain:
-                self.act.last_progress = self.env.now
+                self.act.last_progress = self.sched.now()
                 return
             links = blocked
             where = (
@@ -364,7 +365,7 @@ class Network(NetworkBase):
             port.dest_buf.on_credit = port.router.on_credit
         for r in self.routers:
             r.on_eject = self._ejected
-        self._deliver_cbs = [self._deliver]
+        self._deliver_cbs: list[Callable[[Any], None]] = [self._deliver]
 
     def attach_inbox(self, node: int, inbox: Channel) -> None:
         port = self.eject_ports[node]
@@ -388,7 +389,7 @@ class Network(NetworkBase):
         payload: Any,
     ) -> None:
         env = self.env
-        now = env.now
+        now = self.sched.now()
         t = Txn(env)
         self._admit(t, src, dst, flits, packets, bits, ev, tag, inj, payload, now)
         t.buf = None

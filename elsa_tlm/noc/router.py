@@ -16,6 +16,7 @@ a hop costs one heap entry and no allocation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import simpy
 
@@ -29,23 +30,21 @@ class Txn(Reusable):
     """A transaction in flight. It is its own SimPy event: rescheduled once per hop (its head reaches the next
     router's switch allocator), so a hop costs one heap entry and no allocation."""
 
-    __slots__ = (
-        "src",
-        "dst",
-        "flits",
-        "packets",
-        "bits",
-        "ser",
-        "need",
-        "ports",
-        "idx",
-        "buf",
-        "t0",
-        "ev",
-        "tag",
-        "inj",
-        "payload",
-    )
+    src: int
+    dst: int
+    flits: int
+    packets: int
+    bits: int
+    ser: int  # serialisation cycles per hop
+    need: int  # credits (flits) it takes in a buffer
+    ports: tuple[Port, ...]  # its route: injection, links, ejection
+    idx: int  # the port it requests next
+    buf: Channel | None  # the input buffer its tail is in
+    t0: int
+    ev: Any
+    tag: Any
+    inj: Callable[[int], None] | None
+    payload: Any
 
     def __init__(self, env: simpy.Environment) -> None:  # fields set by the network
         super().__init__(env)
@@ -86,11 +85,13 @@ class Router:
         """The head of ``t`` reaches this router's switch allocator: request its next output."""
         act = self.act
         act.pending -= 1
+        buf = t.buf
+        assert buf is not None  # a head in the network has its tail in an input buffer
         # it waits, or it left the network: can anything still move (the watchdog's two conditions)?
         if (
-            not self.request(t.ports[t.idx], t, t.buf.idx)
+            not self.request(t.ports[t.idx], t, buf.idx)
             and act.in_flight
-            and (not act.pending or self.env.now - act.last_progress > self.timeout)
+            and (not act.pending or self.sched.now() - act.last_progress > self.timeout)
         ):
             self.check()
 
@@ -100,7 +101,7 @@ class Router:
         :meth:`allocate` would do with this one request). True when a hop was scheduled (progress is
         possible: nothing for the watchdog to check)."""
         if not port.nwait:
-            now = self.env.now
+            now = self.sched.now()
             at = port.busy_until
             if at < now:
                 at = now
@@ -131,7 +132,7 @@ class Router:
         """
         if not port.nwait:
             return
-        now = self.env.now
+        now = self.sched.now()
         queues = port.queues
         n = len(queues)
         buf = port.dest_buf
@@ -202,7 +203,7 @@ class Router:
         its head transaction (no wake-up for a release that would not be enough)."""
         at = buf.room_at(port.need)
         if at is not None:
-            self._wake(port, max(at, self.env.now))
+            self._wake(port, max(at, self.sched.now()))
 
     def _wake(self, port: Port, at: int) -> None:
         if port.wake_at is not None and port.wake_at <= at:
@@ -210,16 +211,16 @@ class Router:
         port.wake_at = at
         self.act.pending += 1
         self.act.events += 1
-        Tick(self.env, at - self.env.now, self._on_wake, port)
+        Tick(self.env, at - self.sched.now(), self._on_wake, port)
 
     def _on_wake(self, ev: Tick) -> None:
         self.act.pending -= 1
         port = ev.obj
-        if port.wake_at == self.env.now:
+        if port.wake_at == self.sched.now():
             port.wake_at = None
         self.allocate(port)
         act = self.act
-        if act.in_flight and (not act.pending or self.env.now - act.last_progress > self.timeout):
+        if act.in_flight and (not act.pending or self.sched.now() - act.last_progress > self.timeout):
             self.check()
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import simpy
 
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.kernel import Tick
+from elsa_tlm.kernel import Kernel, Tick
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.network import COUNTERS, NetworkBase
 from elsa_tlm.noc.routing import Routing
@@ -59,6 +59,7 @@ class LooselyTimedTransport:
 
     def __init__(self, env: simpy.Environment, topo: Topology, params: Any, routing: Routing) -> None:
         self.env, self.topo, self.routing = env, topo, routing
+        self.sched = Kernel(env)
         self.timing = PipelineTiming(params)
         self.flit_bits = params.flit_bits
         self.rng = np.random.default_rng(routing.seed + 7)
@@ -76,7 +77,7 @@ class LooselyTimedTransport:
     def send(
         self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
     ) -> None:
-        now = self.env.now
+        now = self.sched.now()
         on_injected(now)  # no contention: the injection port takes the train at once
         key = (src, dst)
         pair = self._pairs.get(key)

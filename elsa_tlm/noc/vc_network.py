@@ -129,7 +129,7 @@ class VcNetwork(NetworkBase):
         payload: Any,
     ) -> None:
         t = VcTxn()
-        self._admit(t, src, dst, flits, packets, bits, ev, tag, inj, payload, self.env.now)
+        self._admit(t, src, dst, flits, packets, bits, ev, tag, inj, payload, self.sched.now())
         t.cls = None if self.classes is None else self._classes_of(t.ports)
         t.vc, t.arrived, t.ready = -1, 0, 0
         self.routers[src].enqueue(t)

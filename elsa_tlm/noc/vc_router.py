@@ -46,7 +46,7 @@ from typing import Any
 
 import simpy
 
-from elsa_tlm.kernel import Tick
+from elsa_tlm.kernel import Kernel, Tick
 from elsa_tlm.noc.link import EJECT, INJECT, LINK, link_row
 from elsa_tlm.noc.router import NocActivity
 
@@ -56,32 +56,38 @@ NEVER = 1 << 62  # a cycle that never comes
 class VcTxn:
     """A packet (or a train of back-to-back packets) in the vc network."""
 
-    __slots__ = (
-        "src",
-        "dst",
-        "flits",
-        "packets",
-        "bits",
-        "ser",
-        "ports",
-        "idx",
-        "t0",
-        "ev",
-        "tag",
-        "inj",
-        "payload",
-        "vc",
-        "need",
-        "arrived",
-        "ready",
-        "cls",
-    )
+    src: int
+    dst: int
+    flits: int
+    packets: int
+    bits: int
+    ser: int  # serialisation cycles per hop
+    ports: tuple[OutputPort, ...]  # its route: injection, links, ejection
+    idx: int  # the port it requests next
+    t0: int
+    ev: Any
+    tag: Any
+    inj: Callable[[int], None] | None
+    payload: Any
+    vc: int  # the VC (index) its tail is in
+    need: int  # credits (flits) it takes in a VC buffer
+    arrived: int  # the cycle it entered its VC's FIFO
+    ready: int  # the cycle its head may compete for switch allocation
+    cls: tuple[int, ...] | None  # the VC class per hop (dateline; None: one class)
+
+
+def _cls(t: VcTxn) -> int:
+    """The dateline VC class of ``t``'s next hop (the router has classes, so the packet has them)."""
+    cls = t.cls
+    assert cls is not None
+    return cls[t.idx]
 
 
 class InputVc:
     """One virtual channel of an input port: a FIFO of packets (only its head competes)."""
 
     __slots__ = ("port", "v", "q", "head_since", "occ", "up")
+    up: OutputPort  # the output that feeds it (bound by the network)
 
     def __init__(self, port: InputPort, v: int) -> None:
         self.port, self.v = port, v
@@ -90,7 +96,6 @@ class InputVc:
         # left (BookSim's iq router routes the next head in the cycle after the tail's switch allocation)
         self.head_since = 0
         self.occ = 0  # flits of the packets in the FIFO (credits taken by the upstream)
-        self.up: OutputPort | None = None  # the output that feeds it (bound by the network)
 
 
 class InputPort:
@@ -136,10 +141,10 @@ class OutputPort:
         "busy",
         "loopback_flits",
     )
+    down: InputPort  # the input port it feeds (bound by the network; an ejection port feeds its core's inbox)
 
     def __init__(self, kind: int, src: int, dst: int, router: VcRouter, n_vcs: int, depth: int) -> None:
         self.kind, self.src, self.dst, self.router = kind, src, dst, router
-        self.down: InputPort | None = None  # the input port it feeds (link, injection)
         self.inbox: Any = None  # ejection: the core's input channel (chip runs), whose credits it takes
         self.busy_until = 0
         self.free_at = [0] * n_vcs  # cycle from which each output VC may be allocated (NEVER: held)
@@ -195,6 +200,9 @@ class VcRouter:
     outputs (links and the ejection port), the core's injection port and source queue, and one allocation
     pass per cycle in which something may move."""
 
+    inject_port: OutputPort  # bound by the network
+    eject_port: OutputPort
+
     def __init__(
         self,
         env: simpy.Environment,
@@ -206,11 +214,10 @@ class VcRouter:
         classes: list[tuple[int, int]] | None = None,
     ) -> None:
         self.env, self.node, self.n_vcs, self.act, self.check = env, node, n_vcs, act, check
+        self.sched = Kernel(env)
         # dateline VC classes (tori, rings): the output VCs [lo, hi) a head of class c may take; None: any
         self.classes = classes
         self.inputs: list[InputPort] = []
-        self.inject_port: OutputPort | None = None
-        self.eject_port: OutputPort | None = None
         self.source: deque[VcTxn] = deque()  # the core's packets not yet injected (unbounded)
         self.active: list[InputVc] = []  # input VCs holding packets
         self.wakes: set[int] = set()  # cycles with an allocation pass scheduled
@@ -225,7 +232,7 @@ class VcRouter:
         """Run an allocation pass at cycle ``at`` (>= now; once per cycle)."""
         if at in self.wakes:
             return
-        now = self.env.now
+        now = self.sched.now()
         if at < now:
             at = now
             if at in self.wakes:
@@ -248,7 +255,7 @@ class VcRouter:
         """A packet joins the core's source queue (served FIFO by the injection port)."""
         self.source.append(t)
         if len(self.source) == 1:
-            nxt = self.inject(self.env.now)
+            nxt = self.inject(self.sched.now())
             if nxt < NEVER:
                 self.wake(nxt)
 
@@ -325,7 +332,7 @@ class VcRouter:
                 self._assign_vcs(o, lst, 0, n_vcs, now)
                 continue
             for c, (lo, hi) in enumerate(classes):  # a head takes a VC of its dateline class
-                sub = [ivc for ivc in lst if ivc.q[0].cls[ivc.q[0].idx] == c]
+                sub = [ivc for ivc in lst if _cls(ivc.q[0]) == c]
                 if sub:
                     self._assign_vcs(o, sub, lo, hi, now)
         # ---- switch allocation, input stage: one VC per free crossbar input, round-robin
@@ -417,7 +424,7 @@ class VcRouter:
             if self.classes is None:
                 soonest = min(o.free_at)
             else:
-                lo, hi = self.classes[h.cls[h.idx]]
+                lo, hi = self.classes[_cls(h)]
                 soonest = min(o.free_at[lo:hi])
             if soonest >= NEVER:
                 return NEVER  # every VC held by a head here: its grant re-plans this router

@@ -121,7 +121,8 @@ class Orders:
 
 def plan_orders(wl: Any, order: str, defer_padding: bool) -> Orders:
     """Every layer's orders, from the schedule's visiting order of the input image (``schedule.order``)."""
-    emit_order: dict[str, np.ndarray] = {INPUT: visit_order(*wl.layers[0].in_hw, order)}
+    h, w = wl.layers[0].in_hw
+    emit_order: dict[str, np.ndarray] = {INPUT: visit_order(h, w, order)}
     in_order: dict[str, np.ndarray] = {}
     windows: dict[str, Windows] = {}
     pools: dict[str, Windows | None] = {}
