@@ -41,7 +41,7 @@ class Kernel:
     def now(self) -> int:
         return self.env._now  # type: ignore[return-value]  # SimPy types it int | float; cycles are ints
 
-    def at(self, when: int, event: Event) -> None:
+    def at(self, when: int, event: Any) -> None:
         """Put an already-triggered ``event`` on the heap for cycle ``when`` (>= now)."""
         heappush(self._heap, (when, NORMAL, next(self._eid), event))
 
@@ -52,28 +52,40 @@ class Kernel:
         heappush(self._heap, (when, NORMAL, next(self._eid), event))
 
 
-class Reusable(Event):
+class Reusable:
     """A triggered event its owner puts back on the heap with :meth:`Kernel.at` as often as it likes. SimPy
-    clears ``callbacks`` when it runs an event: the owner sets them again before each push."""
+    clears ``callbacks`` when it runs an event: the owner sets them again before each push.
 
-    def __init__(self, env: simpy.Environment) -> None:  # no Event.__init__ (not pending); its value: itself
+    Not a :class:`simpy.events.Event` subclass: the loop (ours and ``Environment.step``) only reads
+    ``callbacks``, ``_ok`` and ``_value`` of what it pops, so a plain class (compiled: a C struct) is enough
+    and is built and read several times faster. Never ``yield`` it from a process."""
+
+    callbacks: list[Callable[[Any], None]] | None
+    _ok: bool
+    _value: Any
+
+    def __init__(self, env: simpy.Environment) -> None:  # triggered (not pending); its value: itself
         self.env = env
+        self.callbacks = None
         self._ok = True
         self._value = self
 
 
-class Tick(Event):
-    """A bare scheduled event carrying one object to one callback (cheaper than Timeout + closure)."""
+class Tick:
+    """A bare scheduled event carrying one object to one callback (cheaper than Timeout + closure; a plain
+    class like :class:`Reusable`)."""
 
-    def __init__(
-        self, env: simpy.Environment, delay: int, callback: Callable[[Tick], None], obj: Any
-    ) -> None:
-        self.env = env
+    callbacks: list[Callable[[Any], None]] | None
+    _ok: bool
+    _value: Any
+
+    def __init__(self, env: simpy.Environment, delay: int, callback: Callable[[Any], None], obj: Any) -> None:
         self.callbacks = [callback]
         self.obj = obj
         self._value = obj
         self._ok = True
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), self))
+        heap: list[Any] = env._queue  # SimPy types its entries as its own events
+        heappush(heap, (env._now + delay, NORMAL, next(env._eid), self))
 
 
 def run(env: simpy.Environment, report: Callable[[], None] | None = None, every: int = 50_000) -> int:

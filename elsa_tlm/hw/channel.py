@@ -49,9 +49,6 @@ class ChannelGet(Get):
 class Channel(BaseResource):
     """A bounded FIFO of ``capacity`` flits with credits (see the module docstring)."""
 
-    PutType = ChannelPut
-    GetType = ChannelGet
-
     def __init__(self, env: simpy.Environment, capacity: int, name: str = "") -> None:
         if capacity < 1:
             raise ValueError(f"a channel holds at least one flit (got capacity {capacity})")
@@ -67,8 +64,13 @@ class Channel(BaseResource):
         self.node, self.idx = -1, 0  # the router and input port it belongs to (router input buffers)
         self._timer = False
 
-    put = simpy.core.BoundClass(ChannelPut)
-    get = simpy.core.BoundClass(ChannelGet)
+    def put(self, item: Any, flits: int = 1) -> ChannelPut:  # type: ignore[override]  # takes the item
+        """``yield channel.put(item, flits)`` (SimPy's resource protocol)."""
+        return ChannelPut(self, item, flits)
+
+    def get(self) -> ChannelGet:
+        """``yield channel.get()`` (SimPy's resource protocol)."""
+        return ChannelGet(self)
 
     # ---- credits (callback-driven components) ---------------------------------------------------------
     def occupancy(self, now: int) -> int:

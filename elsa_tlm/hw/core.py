@@ -60,36 +60,53 @@ class SliceStats:
     step_done: list[int] = field(default_factory=list)
 
 
-@dataclass
 class _Part:
-    items: list[tuple[int, int, int]]  # (step, lo, hi): producer emission positions
-    n: int  # spines in it
-    cost: float  # PE cycles to absorb it (im2col writes and forced flushes overlapped)
-    write: float  # of those, the im2col unit's write cycles
-    train: Train
+    """An arrived train's share of one slice's input, waiting to be absorbed."""
+
+    __slots__ = ("items", "n", "cost", "write", "train")
+
+    def __init__(
+        self, items: list[tuple[int, int, int]], n: int, cost: float, write: float, train: Train
+    ) -> None:
+        self.items = items  # (step, lo, hi): producer emission positions
+        self.n = n  # spines in it
+        self.cost = cost  # PE cycles to absorb it (im2col writes and forced flushes overlapped)
+        self.write = write  # of those, the im2col unit's write cycles
+        self.train = train
 
 
-@dataclass
 class Work:
-    """One transaction of a slice, as :meth:`LayerSlice.take` hands it to its lane group."""
+    """One transaction of a slice, as :meth:`LayerSlice.take` hands it to its lane group (a plain class, not
+    a dataclass: compiled, its constructor is native)."""
 
-    absorb: float  # PE cycles of the absorbed parts
-    write: float  # im2col write cycles of those parts (the unit is shared by the core's lane groups)
-    fire: float  # PE cycles of the fired outputs (after the absorption)
-    parts: list[_Part]
-    fires: list[tuple[int, int, int]]  # (step, f0, f1): outputs fired, in release order
-    # the interleaving, per absorbed part k = 0 (none yet) .. n: cumulative PE and im2col cycles after it, and
-    # how many outputs of the fired step are released after it
-    absorb_after: list[float]
-    write_after: list[float]
-    released_after: list[int]
+    __slots__ = ("absorb", "write", "fire", "parts", "fires", "absorb_after", "write_after", "released_after")
+
+    def __init__(
+        self,
+        absorb: float,
+        write: float,
+        fire: float,
+        parts: list[_Part],
+        fires: list[tuple[int, int, int]],
+        absorb_after: list[float],
+        write_after: list[float],
+        released_after: list[int],
+    ) -> None:
+        self.absorb = absorb  # PE cycles of the absorbed parts
+        self.write = (
+            write  # im2col write cycles of those parts (the unit is shared by the core's lane groups)
+        )
+        self.fire = fire  # PE cycles of the fired outputs (after the absorption)
+        self.parts = parts
+        self.fires = fires  # (step, f0, f1): outputs fired, in release order
+        # the interleaving, per absorbed part k = 0 (none yet) .. n: cumulative PE and im2col cycles after
+        # it, and how many outputs of the fired step are released after it
+        self.absorb_after = absorb_after
+        self.write_after = write_after
+        self.released_after = released_after
 
 
-BUSY, STALLED, STARVED = (
-    0,
-    1,
-    2,
-)  # lane-group states the core integrates over time  # positions checked per probe when the completed prefix advances
+BUSY, STALLED, STARVED = 0, 1, 2  # lane-group states the core integrates over time
 
 
 @dataclass

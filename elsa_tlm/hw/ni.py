@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,20 +34,44 @@ from elsa_tlm.hw.channel import Channel
 from elsa_tlm.kernel import Tick
 
 
-@dataclass(slots=True)
 class Train:
-    """One transfer from a producer slice to one destination core: spines of one or more steps."""
+    """One transfer from a producer slice to one destination core: spines of one or more steps (a plain class,
+    not a dataclass: compiled, its constructor is native)."""
 
-    producer: str  # producer layer
-    src: int
-    dst: int
-    items: list[tuple[int, int, int]]  # (step, lo, hi): producer emission positions completed by this train
-    flits: int
-    packets: int
-    spikes: int
-    src_slice: int = 0  # the producer slice (its emission order numbers the items)
-    refs: int = 0  # consumer slices on the destination core that still have to absorb it
-    done_at: int = 0  # the cycle the last of them has its spikes in (its FIFO space frees then)
+    __slots__ = (
+        "producer",
+        "src",
+        "dst",
+        "items",
+        "flits",
+        "packets",
+        "spikes",
+        "src_slice",
+        "refs",
+        "done_at",
+    )
+
+    def __init__(
+        self,
+        producer: str,
+        src: int,
+        dst: int,
+        items: list[tuple[int, int, int]],
+        flits: int,
+        packets: int,
+        spikes: int,
+        src_slice: int = 0,
+    ) -> None:
+        self.producer = producer  # producer layer
+        self.src, self.dst = src, dst
+        self.items = items  # (step, lo, hi): producer emission positions completed by this train
+        self.flits, self.packets, self.spikes = flits, packets, spikes
+        self.src_slice = src_slice  # the producer slice (its emission order numbers the items)
+        self.refs = 0  # consumer slices on the destination core that still have to absorb it
+        self.done_at = 0  # the cycle the last of them has its spikes in (its FIFO space frees then)
+
+    def __repr__(self) -> str:
+        return f"Train({self.producer} {self.src}->{self.dst}, {self.flits} flits, items {self.items})"
 
 
 class NetworkInterface:
