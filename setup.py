@@ -14,9 +14,11 @@ import hashlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).parent
 SOURCE = "elsa_tlm/hw/_ibuf_kernel.c"
@@ -36,17 +38,22 @@ ext_modules = [
 ]
 
 
+class _Hot:
+    """What _hot_path compiled: the group's extension names and the hashes of their sources."""
+
+    names: list[str] = []
+    hashes: dict[str, str] = {}
+
+
 def _hot_path() -> list[Extension]:
-    """The mypyc extensions of the modules elsa_tlm/compiled.py lists (none without mypyc or when disabled)."""
-    manifest = ROOT / "elsa_tlm" / "compiled.json"
+    """The mypyc extensions of the modules elsa_tlm/compiled.py lists (none without mypyc, when disabled or
+    when mypyc refuses them: the hot path then stays Python)."""
     if os.environ.get("ELSA_TLM_COMPILE", "1") == "0":
-        manifest.unlink(missing_ok=True)
         return []
     try:
         from mypyc.build import mypycify
     except ImportError:
         print("elsa-tlm: mypyc not found, the hot path stays Python", file=sys.stderr)
-        manifest.unlink(missing_ok=True)
         return []
     spec = {}  # MODULES and GROUP, read from elsa_tlm/compiled.py without importing the package
     for node in ast.parse((ROOT / "elsa_tlm" / "compiled.py").read_text()).body:
@@ -56,14 +63,42 @@ def _hot_path() -> list[Extension]:
                     spec[target.id] = ast.literal_eval(node.value)
     modules, group = spec["MODULES"], spec["GROUP"]
     hashes = {p: hashlib.sha256((ROOT / "elsa_tlm" / p).read_bytes()).hexdigest() for p in modules}
-    manifest.write_text(json.dumps({"sources": hashes}, indent=1, sort_keys=True) + "\n")
     # the modules type-check clean with these options (simpy, networkx ship no stubs)
     flags = ["--ignore-missing-imports", "--follow-imports=silent"]
-    exts = mypycify([*flags, *(f"elsa_tlm/{p}" for p in modules)], group_name=group, opt_level="3")
+    try:
+        exts = mypycify([*flags, *(f"elsa_tlm/{p}" for p in modules)], group_name=group, opt_level="3")
+    except SystemExit as e:  # mypyc prints the errors and exits
+        print(f"elsa-tlm: mypyc refused the hot path ({e}), it stays Python", file=sys.stderr)
+        return []
     for e in exts:
         e.optional = True  # a failed C build leaves the Python sources in charge (the guard sees it)
+    _Hot.names, _Hot.hashes = [e.name for e in exts], hashes
     return exts
 
 
+class BuildExt(build_ext):
+    """build_ext, then the manifest of the compiled hot path: written beside the extensions only when every
+    one of them was built by this run (a failed or skipped one leaves no manifest, so the guard in
+    elsa_tlm/compiled.py runs the sources rather than an old extension left in place)."""
+
+    def run(self) -> None:
+        t0 = time.time()
+        super().run()
+        if not _Hot.names:
+            return
+        outputs = [Path(self.get_ext_fullpath(n)) for n in _Hot.names]
+        group = next(n for n in _Hot.names if n.endswith("__mypyc"))  # the shared library, in the package
+        manifest = Path(self.get_ext_fullpath(group)).parent / "compiled.json"
+        if all(p.exists() and p.stat().st_mtime >= t0 - 1 for p in outputs):
+            manifest.write_text(json.dumps({"sources": _Hot.hashes}, indent=1, sort_keys=True) + "\n")
+        else:
+            print("elsa-tlm: the hot path was not fully compiled, it stays Python", file=sys.stderr)
+            manifest.unlink(missing_ok=True)
+
+
 # build_ext on every core: the mypyc C files are large
-setup(ext_modules=ext_modules + _hot_path(), options={"build_ext": {"parallel": os.cpu_count() or 1}})
+setup(
+    ext_modules=ext_modules + _hot_path(),
+    cmdclass={"build_ext": BuildExt},
+    options={"build_ext": {"parallel": os.cpu_count() or 1}},
+)

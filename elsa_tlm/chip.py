@@ -108,7 +108,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     for sl in chip_slices.values():
         by_core[sl.node].append(sl)
     trace: list[tuple] = []
-    recorder = (lambda *row: trace.append(row)) if record else None
+    recorder = trace.append if record else None  # rows: (node, thread, name, start, end[, step, fired])
     nis = {node: NetworkInterface(env, node, cap, bounded=at) for node in sorted(by_core)}
     cores = {
         node: NeuralCore(

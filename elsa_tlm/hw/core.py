@@ -158,6 +158,8 @@ class LayerSlice:
         # plain lists: read a few entries per transaction
         self.emit_count: list[int] = spec.emit_count.tolist()
         self.cum_fire = prefix_sums(spec.fire_rel)
+        # per step: Python floats by index (no copy; typed Any: mypy reads memoryview items as int)
+        self.rows_fire: list[Any] = [memoryview(r) for r in self.cum_fire]
         self.policy = policy
         producers = spec.producers
         self.producers = {p.name: p for p in producers}
@@ -167,6 +169,8 @@ class LayerSlice:
         self.cum_absorb = prefix_sums(self.absorb_pos)
         self.write_pos = spec.write_pos / np.maximum(main, 1)[None, :]
         self.cum_write = prefix_sums(self.write_pos)
+        self.rows_absorb: list[Any] = [memoryview(r) for r in self.cum_absorb]
+        self.rows_write: list[Any] = [memoryview(r) for r in self.cum_write]
         need = sum((p.need for p in producers), np.zeros(n_in, dtype=np.int64))
         # which outputs are released: the schedule's readiness rule (prefixes of the absorption order)
         self.ready = Readiness(T, n_in, need, spec.rel_count.tolist(), spec.softmax)
@@ -228,15 +232,16 @@ class LayerSlice:
         cost = write = 0.0
         n = 0
         posmap = link.posmaps[train.src_slice]
-        ca, cw = self.cum_absorb.item, self.cum_write.item
+        rows_a, rows_w = self.rows_absorb, self.rows_write
         for t, lo, hi in train.items:
             n += hi - lo
             if link.flatten:
                 cost += float(self.absorb_pos[t, 0]) * (hi - lo)
                 write += float(self.write_pos[t, 0]) * (hi - lo)
             elif posmap is None:
-                cost += ca(t, hi) - ca(t, lo)
-                write += cw(t, hi) - cw(t, lo)
+                ra, rw = rows_a[t], rows_w[t]
+                cost += ra[hi] - ra[lo]
+                write += rw[hi] - rw[lo]
             else:
                 cost += float(self.absorb_pos[t, posmap[lo:hi]].sum())
                 write += float(self.write_pos[t, posmap[lo:hi]].sum())
@@ -319,8 +324,8 @@ class LayerSlice:
             f0 = self.fired[ft]
             f1 = min(f0 + limit, self._released(ft))
             if f1 > f0:
-                cf = self.cum_fire.item
-                fire = cf(ft, f1) - cf(ft, f0)
+                rf = self.rows_fire[ft]
+                fire = rf[f1] - rf[f0]
                 self.fired[ft] = f1
                 fires.append((ft, f0, f1))
                 if f1 == self.n_out:
@@ -343,12 +348,13 @@ class LayerSlice:
         if not w.fires:
             return [start + ceil(x - 1e-9) for x in absorbed[1:]]
         t, f0, f1 = w.fires[0]
-        cf = self.cum_fire[t].item
-        c0 = cf(f0)
+        cf = self.rows_fire[t]
+        c0: float = cf[f0]
         out = []
         for x, r in zip(absorbed[1:], w.released_after, strict=False):
             k = f0 if r < f0 else (f1 if r > f1 else r)  # outputs fired before the part: released before it
-            out.append(start + ceil(x + cf(k) - c0 - 1e-9))
+            ck: float = cf[k]
+            out.append(start + ceil(x + ck - c0 - 1e-9))
         return out
 
     def finish(self, w: Work, start: int, absorbed: list[float]) -> list[tuple[int, list[Train]]]:
@@ -360,11 +366,13 @@ class LayerSlice:
         out: list[tuple[int, list[Train]]] = []
         thr = w.released_after
         for t, f0, f1 in w.fires:
-            cf = self.cum_fire[t].item
-            base = start - cf(f0)
+            cf = self.rows_fire[t]
+            c0: float = cf[f0]
+            base = start - c0
 
-            def at(f: int, cf=cf, base=base) -> int:  # cycle the f-th output of step t is complete
-                return math.ceil(base + absorbed[bisect_left(thr, f)] + cf(f) - 1e-9)
+            def at(f: int, cf: Any = cf, base: float = base) -> int:  # the f-th output of step t done
+                cff: float = cf[f]
+                return math.ceil(base + absorbed[bisect_left(thr, f)] + cff - 1e-9)
 
             st = self.stats
             if st.first_finish < 0:
@@ -406,6 +414,20 @@ class LayerSlice:
         return out
 
 
+class _Tx:
+    """A lane group's transaction in flight: its slice and work, start, end, and its emissions (``(cycle,
+    trains)``, the first ``k`` already sent)."""
+
+    __slots__ = ("s", "w", "start", "end", "cycles", "emissions", "k")
+
+    def __init__(
+        self, s: LayerSlice, w: Work, start: int, cycles: int, emissions: list[tuple[int, list[Train]]]
+    ) -> None:
+        self.s, self.w, self.start, self.end, self.cycles = s, w, start, start + cycles, cycles
+        self.emissions = emissions
+        self.k = 0
+
+
 class LaneGroup:
     """The neuron circuits, input-buffer queues and memories a core gives its layer slices.
 
@@ -433,7 +455,7 @@ class LaneGroup:
         self.idle_since = -1  # the cycle the group went idle (-1: it is computing, or done)
         self.idle_blocked = False
         self.done = False
-        self._tx: tuple | None = None  # the transaction in flight
+        self._tx: _Tx | None = None  # the transaction in flight
         # the group's one pending wake-up (next emission point or the end of its transaction), reused
         self.kernel = Kernel(self.env)
         self._tick = Reusable(self.env)
@@ -459,9 +481,7 @@ class LaneGroup:
         else:
             self.starved += idle
         if core.record is not None and idle:
-            core.record(
-                core.node, self.name, "stalled on output" if blocked else "waiting for input", t0, now
-            )
+            core.record((core.node, self.name, "stalled on output" if blocked else "waiting for input", t0, now))
         self._next()
 
     def _pick(self) -> LayerSlice | None:
@@ -524,7 +544,7 @@ class LaneGroup:
             emissions = s.finish(w, start, absorbed) if w.fires else []
             if cycles:
                 core.account(start, BUSY, +1)
-            self._tx = (s, w, start, start + cycles, cycles, emissions, 0)
+            self._tx = _Tx(s, w, start, cycles, emissions)
             if not self._advance():
                 return
 
@@ -532,21 +552,23 @@ class LaneGroup:
         """Send the trains whose cycle has come; schedule the next emission or the end. True: it ended."""
         tx = self._tx
         assert tx is not None  # called with a transaction in flight
-        s, w, start, end, cycles, emissions, k = tx
+        s, emissions, k = tx.s, tx.emissions, tx.k
         now = self.kernel.now()
-        while k < len(emissions) and emissions[k][0] <= now:  # trains leave as their last spine is fired
+        n = len(emissions)
+        while k < n and emissions[k][0] <= now:  # trains leave as their last spine is fired
             s.outbox.extend(emissions[k][1])
             self.core.drain(s)
             k += 1
-        if k < len(emissions):
-            self._tx = (s, w, start, end, cycles, emissions, k)
+        tx.k = k
+        if k < n:
             self._wake_at(emissions[k][0])
             return False
+        end = tx.end
         if end > now:
-            self._tx = (s, w, start, end, cycles, emissions, k)
             self._wake_at(end)
             return False
         self._tx = None
+        w, start, cycles = tx.w, tx.start, tx.cycles
         core = self.core
         if cycles:
             core.account(end, BUSY, -1)
@@ -557,16 +579,16 @@ class LaneGroup:
         st.transactions += 1
         if core.record is not None and cycles:
             fires = w.fires
-            steps = [t for t, _, _ in fires] or [p.items[0][0] for p in w.parts[:1] if p.items]
-            core.record(
-                core.node,
-                self.name,
-                s.name,
-                start,
-                end,
-                steps[0] if steps else 0,
-                sum(b - a for _, a, b in fires),
-            )
+            if fires:
+                step = fires[0][0]
+            elif w.parts and w.parts[0].items:
+                step = w.parts[0].items[0][0]
+            else:
+                step = 0
+            fired = 0
+            for _, a, b in fires:
+                fired += b - a
+            core.record((core.node, self.name, s.name, start, tx.end, step, fired))
         return True
 
 
@@ -588,7 +610,7 @@ class NeuralCore:
         slices: list[LayerSlice],
         ni: NetworkInterface,
         batch: int,
-        record: Callable[..., None] | None = None,
+        record: Callable[[tuple], None] | None = None,
         oldest_first: bool = False,
         parallel: bool = True,
     ) -> None:

@@ -23,6 +23,7 @@ interface's input channel), and to its core only through the port the chip build
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -210,6 +211,11 @@ class FlitGenerator:
             chunk,
         )
         self.cum_fl, self.cum_pk, self.cum_sp = prefix_sums(flits), prefix_sums(packets), prefix_sums(spikes)
+        # per step, the prefix sums as memoryviews (no copy): Python ints by index, searchable with bisect,
+        # several times cheaper per read than numpy's scalar indexing
+        self.rows_fl = [memoryview(r) for r in self.cum_fl]
+        self.rows_pk = [memoryview(r) for r in self.cum_pk]
+        self.rows_sp = [memoryview(r) for r in self.cum_sp]
         self.packets_out = self.flits_out = 0
 
     def trains(
@@ -217,40 +223,48 @@ class FlitGenerator:
     ) -> list[tuple[int, list[Train]]]:
         """``(cycle, trains)`` for emitted spines ``items`` ((step, lo, hi) ranges); ``ready(e)``: the cycle
         emitted spine ``e`` is complete (a train leaves when its last spine is)."""
-        cfl, cpk, csp = self.cum_fl, self.cum_pk, self.cum_sp
-        fli, pki, spi = cfl.item, cpk.item, csp.item  # Python ints straight from the int64 prefix sums
-        total = sum(fli(t, hi) - fli(t, lo) for t, lo, hi in items)
-        if total <= self.chunk:  # the common case: one train
-            packets = sum(pki(t, hi) - pki(t, lo) for t, lo, hi in items)
-            spikes = sum(spi(t, hi) - spi(t, lo) for t, lo, hi in items)
+        rows_fl, rows_pk, rows_sp = self.rows_fl, self.rows_pk, self.rows_sp
+        chunk = self.chunk
+        total: int = 0
+        for t, lo, hi in items:
+            rf = rows_fl[t]
+            total += rf[hi] - rf[lo]
+        if total <= chunk:  # the common case: one train
+            packets: int = 0
+            spikes: int = 0
+            for t, lo, hi in items:
+                rp, rs = rows_pk[t], rows_sp[t]
+                packets += rp[hi] - rp[lo]
+                spikes += rs[hi] - rs[lo]
             return [(ready(items[-1][2] - 1), self._train(items, total, packets, spikes))]
         # longer outputs: trains of at most one FIFO queue each; a spine completes in the train with its tail
         out: list[tuple[int, list[Train]]] = []
         for t, lo, hi in items:
+            rf, rp, rs = rows_fl[t], rows_pk[t], rows_sp[t]
             a = lo
             while a < hi:
-                base = cfl[t, a]
-                b = int(np.searchsorted(cfl[t], base + self.chunk, side="right")) - 1
-                b = min(max(b, a), hi)
+                base: int = rf[a]
+                # the last position whose spines fit in one chunk from a (the prefix sums do not decrease)
+                b = bisect_right(rf, base + chunk, a, hi + 1) - 1
+                if b < a:
+                    b = a
                 if b == a:  # spine a alone is longer than a FIFO: fronts without completion, then its tail
-                    f, p, s = (
-                        int(cfl[t, a + 1] - base),
-                        int(cpk[t, a + 1] - cpk[t, a]),
-                        int(csp[t, a + 1] - csp[t, a]),
-                    )
+                    f: int = rf[a + 1] - base
+                    p: int = rp[a + 1] - rp[a]
+                    sp: int = rs[a + 1] - rs[a]
                     when = ready(a)
                     trains: list[Train] = []
-                    while f > self.chunk:
-                        trains += self._train(
-                            [], self.chunk, max(1, p * self.chunk // f), s * self.chunk // f
-                        )
-                        p, s, f = max(1, p - p * self.chunk // f), s - s * self.chunk // f, f - self.chunk
-                    trains += self._train([(t, a, a + 1)], f, p, s)
+                    while f > chunk:
+                        trains += self._train([], chunk, max(1, p * chunk // f), sp * chunk // f)
+                        p, sp, f = max(1, p - p * chunk // f), sp - sp * chunk // f, f - chunk
+                    trains += self._train([(t, a, a + 1)], f, p, sp)
                     out.append((when, trains))
                     a += 1
                     continue
-                fl, pk, sp = int(cfl[t, b] - base), int(cpk[t, b] - cpk[t, a]), int(csp[t, b] - csp[t, a])
-                out.append((ready(b - 1), self._train([(t, a, b)], fl, pk, sp)))
+                fl: int = rf[b] - base
+                pk: int = rp[b] - rp[a]
+                sk: int = rs[b] - rs[a]
+                out.append((ready(b - 1), self._train([(t, a, b)], fl, pk, sk)))
                 a = b
         return out
 
