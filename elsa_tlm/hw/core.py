@@ -481,7 +481,9 @@ class LaneGroup:
         else:
             self.starved += idle
         if core.record is not None and idle:
-            core.record((core.node, self.name, "stalled on output" if blocked else "waiting for input", t0, now))
+            core.record(
+                (core.node, self.name, "stalled on output" if blocked else "waiting for input", t0, now)
+            )
         self._next()
 
     def _pick(self) -> LayerSlice | None:
