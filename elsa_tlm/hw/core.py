@@ -301,7 +301,8 @@ class LayerSlice:
                 acost, awrite, thr = [0.0], [0.0], [self._released(ft) if live else 0]
         else:
             n = 0
-            ca = cw = 0.0
+            sa: float = 0.0  # cumulative PE and im2col cycles of the parts taken so far
+            sw: float = 0.0
             acost, awrite = [0.0], [0.0]
             thr = [self._released(ft) if live else 0]
             budget = self.fired[ft] + limit if live else 0  # outputs this transaction may fire
@@ -311,10 +312,10 @@ class LayerSlice:
                     break  # the step's released rows fire before the next step's spikes are integrated
                 p = self.parts.popleft()
                 parts.append(p)
-                ca += p.cost
-                cw += p.write
-                acost.append(ca)
-                awrite.append(cw)
+                sa += p.cost
+                sw += p.write
+                acost.append(sa)
+                awrite.append(sw)
                 n += p.n
                 self.ready.complete(self.producers[p.train.producer], p.items, p.train.src_slice, self.now)
                 thr.append(self._released(ft) if live else 0)

@@ -20,16 +20,17 @@ class PipelineTiming:
     """Stage delays of one NoC configuration (``noc`` section values) and its zero-load latency."""
 
     def __init__(self, p: Any) -> None:
-        self.flit_bits, self.link_bits = p.flit_bits, p.link_bits
-        self.P = p.local_port_cycles
-        self.L = p.link_latency_cycles
-        self.RC, self.SA, self.ST = p.route_compute_cycles, p.switch_alloc_cycles, p.switch_traversal_cycles
-        self.R = p.route_compute_cycles + p.switch_alloc_cycles + p.switch_traversal_cycles
-        self.d_inject = p.local_port_cycles + p.route_compute_cycles + p.switch_alloc_cycles
-        self.d_hop = (
-            p.switch_traversal_cycles + p.link_latency_cycles + p.route_compute_cycles + p.switch_alloc_cycles
-        )
-        self.d_eject = p.switch_traversal_cycles + p.local_port_cycles
+        self.flit_bits: int = p.flit_bits
+        self.link_bits: int = p.link_bits
+        self.P: int = p.local_port_cycles
+        self.L: int = p.link_latency_cycles
+        self.RC: int = p.route_compute_cycles
+        self.SA: int = p.switch_alloc_cycles
+        self.ST: int = p.switch_traversal_cycles
+        self.R: int = self.RC + self.SA + self.ST
+        self.d_inject: int = self.P + self.RC + self.SA
+        self.d_hop: int = self.ST + self.L + self.RC + self.SA
+        self.d_eject: int = self.ST + self.P
 
     def ser(self, flits: int) -> int:
         """Cycles a transaction of ``flits`` flits occupies a link or local port (integer ceiling)."""
