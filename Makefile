@@ -12,9 +12,15 @@ $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 2; }
 	$(PY) -m venv $(VENV)
 
+# the modules mypyc compiles at install (elsa_tlm/compiled.py: MODULES): changed, they are compiled again, so
+# the tests and the bench run what ships (a stale build would fall back to the sources, slower)
+HOT := $(addprefix elsa_tlm/,compiled.py kernel.py hw/channel.py hw/core.py hw/im2col.py hw/ni.py \
+	hw/residual.py noc/latency.py noc/link.py noc/network.py noc/router.py noc/transport.py noc/vc_network.py \
+	noc/vc_router.py schedule/policy.py schedule/readiness.py)
+
 # runtime only (fast: what `make demo` needs); the dev extras add pytest, hypothesis, ruff and dask
-# setup.py and the C source: the input-buffer kernel extension is rebuilt when either changes
-$(RUNSTAMP): $(BIN)/python pyproject.toml setup.py elsa_tlm/hw/_ibuf_kernel.c
+# setup.py, the C source and the compiled modules: the extensions are rebuilt when any of them changes
+$(RUNSTAMP): $(BIN)/python pyproject.toml setup.py elsa_tlm/hw/_ibuf_kernel.c $(HOT)
 	$(BIN)/pip install -q --disable-pip-version-check -e .
 	@touch $(RUNSTAMP)
 

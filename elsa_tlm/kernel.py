@@ -36,7 +36,8 @@ class Kernel:
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
-        self._heap, self._eid = env._queue, env._eid
+        self._heap: list[Any] = env._queue  # SimPy types its entries as its own events
+        self._eid = env._eid
 
     def now(self) -> int:
         return self.env._now  # type: ignore[return-value]  # SimPy types it int | float; cycles are ints
@@ -44,6 +45,11 @@ class Kernel:
     def at(self, when: int, event: Any) -> None:
         """Put an already-triggered ``event`` on the heap for cycle ``when`` (>= now)."""
         heappush(self._heap, (when, NORMAL, next(self._eid), event))
+
+    def call_at(self, when: int, callback: Callable[[Any], None], obj: Any) -> None:
+        """Run ``callback(wake)`` at cycle ``when`` (>= now), ``wake.obj`` being ``obj``: a :class:`Tick` by
+        absolute cycle, without its look-ups on the environment."""
+        heappush(self._heap, (when, NORMAL, next(self._eid), Wake(callback, obj)))
 
     def succeed_at(self, event: Event, value: Any, when: int) -> None:
         """Trigger a plain SimPy ``event`` with ``value`` at cycle ``when`` (its callbacks run then)."""
@@ -69,6 +75,20 @@ class Reusable:
         self.callbacks = None
         self._ok = True
         self._value = self
+
+
+class Wake:
+    """A bare one-shot event carrying one object to one callback, put on the heap by :meth:`Kernel.call_at`."""
+
+    callbacks: list[Callable[[Any], None]] | None
+    _ok: bool
+    _value: Any
+
+    def __init__(self, callback: Callable[[Any], None], obj: Any) -> None:
+        self.callbacks = [callback]
+        self.obj = obj
+        self._value = obj
+        self._ok = True
 
 
 class Tick:
@@ -115,4 +135,4 @@ def run(env: simpy.Environment, report: Callable[[], None] | None = None, every:
     return n
 
 
-__all__ = ["Kernel", "Reusable", "Tick", "run"]
+__all__ = ["Kernel", "Reusable", "Tick", "Wake", "run"]

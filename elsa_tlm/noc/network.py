@@ -22,7 +22,7 @@ from simpy.events import Event
 
 from elsa_tlm.errors import DeadlockError
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.kernel import Kernel, Tick
+from elsa_tlm.kernel import Kernel, Wake
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, INJECT, Link, Port
 from elsa_tlm.noc.params import buffer_flits
@@ -256,9 +256,9 @@ class NetworkBase:
 
     def _deliver_at(self, t: Any, done: int) -> None:
         """Schedule the delivery of ``t``'s payload for cycle ``done``."""
-        Tick(self.env, done - self.sched.now(), self._on_delivery_tick, t)
+        self.sched.call_at(done, self._on_delivery_tick, t)
 
-    def _on_delivery_tick(self, ev: Tick) -> None:
+    def _on_delivery_tick(self, ev: Wake) -> None:
         self._deliver(ev.obj)
 
     def _deliver(self, t: Any) -> None:

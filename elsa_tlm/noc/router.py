@@ -9,7 +9,7 @@ behind; its credits in this router's input buffer come back when the tail has le
 add one wake-up event only when a transaction actually has to wait. Stage delays: :mod:`elsa_tlm.noc.latency`.
 
 A hop reschedules the transaction itself (a :class:`Txn` is a reusable event of :mod:`elsa_tlm.kernel`, the
-one fast path onto SimPy's heap) with one heap push, and a wake-up is a bare :class:`~elsa_tlm.kernel.Tick`, so
+one fast path onto SimPy's heap) with one heap push, and a wake-up is a bare :class:`~elsa_tlm.kernel.Wake`, so
 a hop costs one heap entry and no allocation.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import simpy
 
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.kernel import Kernel, Reusable, Tick
+from elsa_tlm.kernel import Kernel, Reusable, Wake
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, INJECT, LINK, Port
 
@@ -211,9 +211,9 @@ class Router:
         port.wake_at = at
         self.act.pending += 1
         self.act.events += 1
-        Tick(self.env, at - self.sched.now(), self._on_wake, port)
+        self.sched.call_at(at, self._on_wake, port)
 
-    def _on_wake(self, ev: Tick) -> None:
+    def _on_wake(self, ev: Wake) -> None:
         self.act.pending -= 1
         port = ev.obj
         if port.wake_at == self.sched.now():

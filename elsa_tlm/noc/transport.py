@@ -20,7 +20,7 @@ import numpy as np
 import simpy
 
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.kernel import Kernel, Tick
+from elsa_tlm.kernel import Kernel, Wake
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.network import COUNTERS, NetworkBase
 from elsa_tlm.noc.routing import Routing
@@ -105,9 +105,9 @@ class LooselyTimedTransport:
         if last > at:
             at = last
         self.last[key] = at
-        Tick(self.env, at - now, self._deliver, (payload, dst, flits))
+        self.sched.call_at(at, self._deliver, (payload, dst, flits))
 
-    def _deliver(self, ev: Tick) -> None:
+    def _deliver(self, ev: Wake) -> None:
         payload, dst, flits = ev.obj
         inbox = self.inboxes[dst]
         inbox.push(payload, min(flits, inbox.cap))  # no credits in lt: the FIFO counts the train as it lands

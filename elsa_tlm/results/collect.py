@@ -255,6 +255,7 @@ def _timeline_and_trace(chip: Chip, want_trace: bool) -> tuple[list[tuple], list
                                 "args": {"step": t, "waits for": "every Q and K token of the step"},
                             }
                         )
+    layer_of: dict[str, str] = {}  # slice name -> its layer
     for row in chip.trace:
         if len(row) == 5:  # (node, lane group, reason, start, end): the group's PEs idle
             node, group, why, start, end = row
@@ -272,7 +273,10 @@ def _timeline_and_trace(chip: Chip, want_trace: bool) -> tuple[list[tuple], list
                 )
             continue
         node, group, name, start, end, step, n = row
-        timeline.append((name.split("#")[0], start, end, step, step))
+        layer = layer_of.get(name)
+        if layer is None:
+            layer = layer_of[name] = name.split("#")[0]
+        timeline.append((layer, start, end, step, step))
         if want_trace:
             trace.append(
                 {
