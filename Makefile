@@ -24,8 +24,11 @@ $(RUNSTAMP): $(BIN)/python pyproject.toml setup.py elsa_tlm/hw/_ibuf_kernel.c $(
 	$(BIN)/pip install -q --disable-pip-version-check -e .
 	@touch $(RUNSTAMP)
 
+# the dev and dask extras' requirements (read from pyproject.toml), not the package again: reinstalling it
+# would compile the hot path a second time
+EXTRAS = $(BIN)/python -c 'import tomllib; d = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]; print(" ".join(d["dev"] + d["dask"]))'
 $(STAMP): $(RUNSTAMP) pyproject.toml
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,dask]'
+	$(BIN)/pip install -q --disable-pip-version-check $$($(EXTRAS))
 	@touch $(STAMP)
 
 setup: $(STAMP)
