@@ -70,11 +70,13 @@ class Reusable:
     _ok: bool
     _value: Any
 
-    def __init__(self, env: simpy.Environment) -> None:  # triggered (not pending); its value: itself
+    def __init__(self, env: simpy.Environment) -> None:  # triggered (not pending); no value
         self.env = env
         self.callbacks = None
         self._ok = True
-        self._value = self
+        # not itself: a self-reference made every transaction (and the train and closures it holds) cyclic
+        # garbage, left to the collector instead of freed when the transaction ends
+        self._value = None
 
 
 class Wake:

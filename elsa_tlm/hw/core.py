@@ -63,16 +63,23 @@ class SliceStats:
 class _Part:
     """An arrived train's share of one slice's input, waiting to be absorbed."""
 
-    __slots__ = ("items", "n", "cost", "write", "train")
+    __slots__ = ("items", "n", "cost", "write", "train", "link")
 
     def __init__(
-        self, items: list[tuple[int, int, int]], n: int, cost: float, write: float, train: Train
+        self,
+        items: list[tuple[int, int, int]],
+        n: int,
+        cost: float,
+        write: float,
+        train: Train,
+        link: ProducerLink,
     ) -> None:
         self.items = items  # (step, lo, hi): producer emission positions
         self.n = n  # spines in it
         self.cost = cost  # PE cycles to absorb it (im2col writes and forced flushes overlapped)
         self.write = write  # of those, the im2col unit's write cycles
         self.train = train
+        self.link = link  # how its producer's trains complete this slice's input positions
 
 
 class Work:
@@ -246,7 +253,7 @@ class LayerSlice:
                 cost += float(self.absorb_pos[t, posmap[lo:hi]].sum())
                 write += float(self.write_pos[t, posmap[lo:hi]].sum())
         # an empty item list is the front of a spine longer than one FIFO: its spikes cost with its tail
-        self.parts.append(_Part(train.items, n, cost, write, train))
+        self.parts.append(_Part(train.items, n, cost, write, train, link))
         return True
 
     # ------------------------------------------------------------------------------------------ work
@@ -317,7 +324,7 @@ class LayerSlice:
                 acost.append(sa)
                 awrite.append(sw)
                 n += p.n
-                self.ready.complete(self.producers[p.train.producer], p.items, p.train.src_slice, self.now)
+                self.ready.complete(p.link, p.items, p.train.src_slice, self.now)
                 thr.append(self._released(ft) if live else 0)
         fires: list[tuple[int, int, int]] = []
         fire = 0.0

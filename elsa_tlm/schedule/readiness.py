@@ -62,7 +62,8 @@ class Readiness:
     def __init__(self, T: int, n_in: int, need: np.ndarray, rel_count: list[int], softmax: bool) -> None:
         self.T, self.n_in, self.rel_count, self.softmax = T, n_in, rel_count, softmax
         # per step: parts each input position waits for
-        self.missing: list[list[int]] = [need.tolist() for _ in range(T)]
+        row: list[int] = need.tolist()
+        self.missing: list[list[int]] = [row.copy() for _ in range(T)]
         self.prefix = [0] * T  # per step: input positions complete in absorption order
         self.stall_from = np.full(T, -1, dtype=np.int64)
         self.stall_to = np.full(T, -1, dtype=np.int64)
