@@ -74,3 +74,35 @@ def test_reusable_event_runs_once_per_push() -> None:
     k.at(1, ev)
     kernel.run(env)
     assert seen == [1, 6, 11] and k.now() == 11
+
+
+def test_a_run_leaves_no_cyclic_garbage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transactions, trains and work items are freed when they are done, not left to the cycle collector (a
+    reusable event that was its own value once made every network transaction cyclic garbage)."""
+    import gc
+
+    from conftest import SMALL
+
+    from elsa_tlm import sim
+    from elsa_tlm.config import load_config
+
+    orig = sim._run_env
+
+    def saving(env, report=None, every=50_000):
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            return orig(env, report, every)
+        finally:
+            gc.collect()
+            gc.set_debug(0)
+
+    monkeypatch.setattr(sim, "_run_env", saving)
+    gc.garbage.clear()
+    try:
+        for mode in ("at", "lt"):
+            sim.run(load_config(None, [*SMALL, f'run.mode="{mode}"']))
+        kinds = {type(o).__name__ for o in gc.garbage}
+    finally:
+        gc.garbage.clear()
+    assert not kinds & {"Txn", "VcTxn", "Train", "Work", "_Tx", "_Part", "Tick", "Wake"}, kinds
