@@ -3,8 +3,8 @@ that no run waits for a JIT compiler. The rest of the project's metadata is in p
 
 * the PE input-buffer kernel (elsa_tlm/hw/_ibuf_kernel.c), a C extension; optional: without a C compiler
   the install still succeeds and elsa_tlm.hw.input_buffer falls back to numba (or plain Python);
-* the simulation's hot path (the modules listed in elsa_tlm/compiled.py), compiled to C with mypyc (about
-  twice as fast, same results); optional too: without mypy, with ``ELSA_TLM_COMPILE=0`` or when a module
+* the simulation's hot path (the modules listed in elsa_tlm/compiled.py), compiled to C with mypyc (two to
+  three times as fast, same results); optional too: without mypy, with ``ELSA_TLM_COMPILE=0`` or when a module
   fails to build, those modules run as Python. The SHA-256 of each compiled source goes into
   elsa_tlm/compiled.json, so a build never runs against sources changed since (elsa_tlm/compiled.py).
 """

@@ -137,11 +137,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{100 * at_vs_lt[model]['latency_lt_vs_at']:+.1f} %, first output "
             f"{100 * at_vs_lt[model]['first_output_lt_vs_at']:+.1f} % against at"
         )
+    from elsa_tlm import compiled
+
+    hot = compiled.status()  # the runs' children import the same package, so they ran the same way
+    print(f"hot path: {hot['why']}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
         args.out,
         {
             "machine": {"python": platform.python_version(), "platform": platform.platform()},
+            "hot_path": hot,
             "runs": results,
             "first_run": fr,
             "lt_vs_at": at_vs_lt,

@@ -3,7 +3,7 @@
 The simulation's hot path (the lane groups, network interfaces, routers, networks, transports and the
 kernel: :data:`MODULES`) is plain, type-annotated Python that the install also compiles to C extensions
 with mypyc (``setup.py``; optional: without mypy, or with ``ELSA_TLM_COMPILE=0`` at install, everything runs
-as Python). Compiled, a run is about twice as fast with the same results, byte for byte: mypyc keeps Python's
+as Python). Compiled, a run is two to three times as fast with the same results, byte for byte: mypyc keeps Python's
 semantics (integers stay exact, floats are C doubles as in CPython) and the golden tests run on whatever the
 install built.
 
@@ -12,7 +12,7 @@ the install records the SHA-256 of every compiled source in ``compiled.json``; o
 the extensions present against it and, if any source changed since (an editable install not redone), or an
 extension is missing, or ``ELSA_TLM_PURE=1`` is set, makes *all* of them load from their sources (they call
 each other natively, so they are compiled and loaded as one group) and says why once on stderr (not for
-``ELSA_TLM_PURE``). :func:`status` tells which way the package runs (``elsa-tlm --version``, the bench).
+``ELSA_TLM_PURE``). :func:`status` tells which way the package runs (``make bench`` records it).
 """
 
 from __future__ import annotations
@@ -81,8 +81,9 @@ def _check() -> tuple[bool, str]:
     if os.environ.get("ELSA_TLM_PURE") == "1":
         return False, "ELSA_TLM_PURE=1: running the Python sources"
     missing = [p for p in MODULES if p not in present]
-    if _extension(PACKAGE / (GROUP.split(".")[-1] + "__mypyc.py")) is None:
-        missing.append(GROUP.split(".")[-1] + "__mypyc")
+    shared = GROUP.split(".")[-1] + "__mypyc"  # the group's shared library, beside the modules
+    if _extension(PACKAGE / (shared + ".py")) is None:
+        missing.append(shared)
     if missing:
         return False, f"incomplete build (no extension for {', '.join(missing)}): running the Python sources"
     try:

@@ -93,19 +93,12 @@ class Wake:
         self._ok = True
 
 
-class Tick:
-    """A bare scheduled event carrying one object to one callback (cheaper than Timeout + closure; a plain
-    class like :class:`Reusable`)."""
-
-    callbacks: list[Callable[[Any], None]] | None
-    _ok: bool
-    _value: Any
+class Tick(Wake):
+    """A :class:`Wake` that puts itself on the heap ``delay`` cycles from now (cheaper than Timeout + closure),
+    for a component without a :class:`Kernel`."""
 
     def __init__(self, env: simpy.Environment, delay: int, callback: Callable[[Any], None], obj: Any) -> None:
-        self.callbacks = [callback]
-        self.obj = obj
-        self._value = obj
-        self._ok = True
+        super().__init__(callback, obj)
         heap: list[Any] = env._queue  # SimPy types its entries as its own events
         heappush(heap, (env._now + delay, NORMAL, next(env._eid), self))
 

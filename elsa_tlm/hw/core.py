@@ -100,9 +100,8 @@ class Work:
         released_after: list[int],
     ) -> None:
         self.absorb = absorb  # PE cycles of the absorbed parts
-        self.write = (
-            write  # im2col write cycles of those parts (the unit is shared by the core's lane groups)
-        )
+        # im2col write cycles of those parts (the unit is shared by the core's lane groups)
+        self.write = write
         self.fire = fire  # PE cycles of the fired outputs (after the absorption)
         self.parts = parts
         self.fires = fires  # (step, f0, f1): outputs fired, in release order

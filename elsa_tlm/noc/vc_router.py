@@ -46,7 +46,7 @@ from typing import Any
 
 import simpy
 
-from elsa_tlm.kernel import Kernel, Tick
+from elsa_tlm.kernel import Kernel, Wake
 from elsa_tlm.noc.link import EJECT, INJECT, LINK, link_row
 from elsa_tlm.noc.router import NocActivity
 
@@ -241,9 +241,9 @@ class VcRouter:
         act = self.act
         act.pending += 1
         act.events += 1
-        Tick(self.env, at - now, self._on_wake, at)
+        self.sched.call_at(at, self._on_wake, at)
 
-    def _on_wake(self, ev: Tick) -> None:
+    def _on_wake(self, ev: Wake) -> None:
         self.act.pending -= 1
         self.wakes.discard(ev.obj)
         self.allocate(ev.obj)
