@@ -14,7 +14,7 @@ $(BIN)/python:
 
 # the modules mypyc compiles at install (elsa_tlm/compiled.py: MODULES): changed, they are compiled again, so
 # the tests and the bench run what ships (a stale build would fall back to the sources, slower)
-HOT := $(addprefix elsa_tlm/,compiled.py kernel.py hw/core.py hw/im2col.py hw/ni.py \
+HOT := $(addprefix elsa_tlm/,compiled.py kernel.py hw/channel.py hw/core.py hw/im2col.py hw/ni.py \
 	hw/residual.py noc/latency.py noc/link.py noc/network.py noc/router.py noc/transport.py noc/vc_network.py \
 	noc/vc_router.py schedule/policy.py schedule/readiness.py)
 

@@ -30,12 +30,13 @@ from types import ModuleType
 PACKAGE = Path(__file__).resolve().parent
 MANIFEST = PACKAGE / "compiled.json"
 GROUP = "elsa_tlm._native"  # mypyc's shared library of the group: elsa_tlm/_native__mypyc.<ext>
-# the hot path, compiled together (setup.py reads this tuple); paths relative to the package. Not hw/channel.py:
-# its classes extend SimPy's (BaseResource, Put, Get), and a native class over a Python base was compiled into
-# a build that crashed on some clean builds (SystemError in a dict look-up, segfaults in the collector); the
-# channel runs as Python, the rest calls it as a Python object
+# the hot path, compiled together (setup.py reads this tuple); paths relative to the package. No class here
+# may extend a Python class (SimPy's): a native class over a Python base crashed some clean builds (a
+# SystemError in a dict look-up, segfaults in the collector), which is why the channel serves SimPy's
+# put/get protocol itself instead of extending BaseResource
 MODULES: tuple[str, ...] = (
     "kernel.py",
+    "hw/channel.py",
     "hw/core.py",
     "hw/im2col.py",
     "hw/ni.py",
@@ -53,7 +54,7 @@ MODULES: tuple[str, ...] = (
 
 
 # once compiled, no longer: an extension of theirs left by an older build in an editable tree never loads
-RETIRED: tuple[str, ...] = ("hw/channel.py",)
+RETIRED: tuple[str, ...] = ()
 
 
 def module_name(path: str) -> str:

@@ -115,3 +115,21 @@ def test_the_makefile_rebuilds_when_a_compiled_module_changes() -> None:
     block = text.split("HOT := $(addprefix elsa_tlm/,", 1)[1].split(")", 1)[0]
     listed = set(block.replace("\\", " ").split())
     assert listed == {*compiled.MODULES, "compiled.py"}
+
+
+def test_no_compiled_class_extends_a_python_class() -> None:
+    """A native class over a Python base (SimPy's BaseResource, Event...) crashed clean builds: every class of
+    a compiled module extends only classes of the compiled modules (or nothing; a typing Protocol is an
+    interface, not compiled as a class)."""
+    import ast
+
+    native: set[str] = set()
+    bases: dict[str, list[str]] = {}
+    for path in compiled.MODULES:
+        tree = ast.parse((compiled.PACKAGE / path).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                native.add(node.name)
+                bases[f"{path}:{node.name}"] = [ast.unparse(b) for b in node.bases]
+    foreign = {k: [b for b in v if b not in native and b not in ("object", "Protocol")] for k, v in bases.items()}
+    assert not {k: v for k, v in foreign.items() if v}

@@ -15,8 +15,12 @@ Two ways to use it, one state:
   what lets a ResNet-50 run in seconds;
 * **SimPy processes** (tests, traffic generators) use SimPy's resource protocol, ``yield ch.put(item, flits)``
   (waits while the channel is full) and ``yield ch.get()`` (waits for an item; its credits stay taken until
-  the receiver releases them), built on :class:`simpy.resources.base.BaseResource`'s ``_do_put``/``_do_get``
-  hooks.
+  the receiver releases them): plain :class:`simpy.Event` s served from FIFO put and get queues, as SimPy's
+  ``BaseResource`` serves its ``_do_put``/``_do_get`` hooks (a put that does not fit holds back the ones
+  behind it; no cancelling a waiting request).
+
+The channel is on the hot path and compiled with the others (:mod:`elsa_tlm.compiled`), so it is a plain class
+rather than a ``BaseResource`` subclass: a compiled class over a Python base crashed some clean builds.
 
 Space is counted in credits taken (``used``), releases are kept in a heap and applied lazily when someone asks
 (no event per release). ``peak`` is the most credits ever taken at once; a bounded sender never exceeds
@@ -31,28 +35,14 @@ from collections.abc import Callable
 from typing import Any
 
 import simpy
-from simpy.resources.base import BaseResource, Get, Put
 
 
-class ChannelPut(Put):
-    """``yield channel.put(item, flits)``: succeeds once the channel has taken ``flits`` credits for it."""
-
-    def __init__(self, channel: Channel, item: Any, flits: int = 1) -> None:
-        self.item, self.flits = item, flits
-        super().__init__(channel)
-
-
-class ChannelGet(Get):
-    """``yield channel.get()``: succeeds with the oldest item (its credits stay taken until released)."""
-
-
-class Channel(BaseResource):
+class Channel:
     """A bounded FIFO of ``capacity`` flits with credits (see the module docstring)."""
 
     def __init__(self, env: simpy.Environment, capacity: int, name: str = "") -> None:
         if capacity < 1:
             raise ValueError(f"a channel holds at least one flit (got capacity {capacity})")
-        super().__init__(env, capacity)
         self.env, self.name, self.cap = env, name, int(capacity)
         self.used = 0  # credits taken
         self.peak = 0
@@ -63,14 +53,24 @@ class Channel(BaseResource):
         self.up: Any = None  # the output port that feeds it (a link or a local port; bound by the network)
         self.node, self.idx = -1, 0  # the router and input port it belongs to (router input buffers)
         self._timer = False
+        # process-style requests waiting, oldest first: (event, item, flits) puts, get events
+        self.put_queue: deque[tuple[simpy.Event, Any, int]] = deque()
+        self.get_queue: deque[simpy.Event] = deque()
 
-    def put(self, item: Any, flits: int = 1) -> ChannelPut:  # type: ignore[override]  # takes the item
-        """``yield channel.put(item, flits)`` (SimPy's resource protocol)."""
-        return ChannelPut(self, item, flits)
+    def put(self, item: Any, flits: int = 1) -> simpy.Event:
+        """``yield channel.put(item, flits)``: succeeds once the channel has taken ``flits`` credits (at most its
+        capacity) for ``item``, which then goes to the receiver."""
+        event = simpy.Event(self.env)
+        self.put_queue.append((event, item, flits))
+        self._retry_puts()
+        return event
 
-    def get(self) -> ChannelGet:
-        """``yield channel.get()`` (SimPy's resource protocol)."""
-        return ChannelGet(self)
+    def get(self) -> simpy.Event:
+        """``yield channel.get()``: succeeds with the oldest item (its credits stay taken until released)."""
+        event = simpy.Event(self.env)
+        self.get_queue.append(event)
+        self._serve_gets()
+        return event
 
     # ---- credits (callback-driven components) ---------------------------------------------------------
     def occupancy(self, now: int) -> int:
@@ -129,30 +129,28 @@ class Channel(BaseResource):
         else:
             self.items.append(item)
             if self.get_queue:
-                self._trigger_get(None)
+                self._serve_gets()
 
-    # ---- SimPy resource hooks (process-style users) ---------------------------------------------------
-    def _do_put(self, event: ChannelPut) -> bool:
-        need = min(event.flits, self.cap)
-        if self.occupancy(int(self.env.now)) + need > self.cap:
-            if self.rel and not self._timer:  # credits already dated: try again when the first comes back
-                self._arm()
-            return False
-        self.reserve(need)
-        event.succeed()
-        self.push(event.item)
-        return True
-
-    def _do_get(self, event: ChannelGet) -> bool:
-        if not self.items:
-            return False
-        event.succeed(self.items.popleft())
-        return True
+    # ---- the resource protocol (process-style users) -----------------------------------------------
+    def _serve_gets(self) -> None:
+        """Hand the items held to the waiting gets, oldest first."""
+        while self.items and self.get_queue:
+            self.get_queue.popleft().succeed(self.items.popleft())
 
     def _retry_puts(self) -> None:
-        """A put waits for credits: try it now, and again when the next dated release is due."""
-        self._trigger_put(None)
-        if self.put_queue and self.rel and not self._timer:
+        """Serve the waiting puts in order while they fit; the first that does not waits for credits (tried
+        again when one comes back, and when the next dated release is due)."""
+        queue = self.put_queue
+        while queue:
+            event, item, flits = queue[0]
+            need = min(flits, self.cap)
+            if self.occupancy(int(self.env.now)) + need > self.cap:
+                break
+            queue.popleft()
+            self.reserve(need)
+            event.succeed()
+            self.push(item)
+        if queue and self.rel and not self._timer:  # credits already dated: try again when the first is due
             self._arm()
 
     def _arm(self) -> None:
