@@ -131,5 +131,7 @@ def test_no_compiled_class_extends_a_python_class() -> None:
             if isinstance(node, ast.ClassDef):
                 native.add(node.name)
                 bases[f"{path}:{node.name}"] = [ast.unparse(b) for b in node.bases]
-    foreign = {k: [b for b in v if b not in native and b not in ("object", "Protocol")] for k, v in bases.items()}
+    foreign = {
+        k: [b for b in v if b not in native and b not in ("object", "Protocol")] for k, v in bases.items()
+    }
     assert not {k: v for k, v in foreign.items() if v}
