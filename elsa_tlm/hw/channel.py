@@ -36,6 +36,8 @@ from typing import Any
 
 import simpy
 
+from elsa_tlm.kernel import Kernel
+
 
 class Channel:
     """A bounded FIFO of ``capacity`` flits with credits (see the module docstring)."""
@@ -44,6 +46,7 @@ class Channel:
         if capacity < 1:
             raise ValueError(f"a channel holds at least one flit (got capacity {capacity})")
         self.env, self.name, self.cap = env, name, int(capacity)
+        self.kernel = Kernel(env)  # the current cycle, read without SimPy's property
         self.used = 0  # credits taken
         self.peak = 0
         self.rel: list[tuple[int, int]] = []  # (cycle, flits): credits coming back then
@@ -92,7 +95,7 @@ class Channel:
 
     def release(self, flits: int, at: int | None = None) -> None:
         """Give ``flits`` credits back at cycle ``at`` (default now; never earlier than now)."""
-        now = int(self.env.now)
+        now = self.kernel.now()
         self.credit(now if at is None or at < now else at, flits)
 
     def credit(self, at: int, flits: int) -> None:
@@ -122,7 +125,7 @@ class Channel:
         """An item arrives (its credits already taken by a bounded sender; ``flits`` > 0: take them now, for an
         unbounded sender). It goes to the receiver's ``sink``, or waits for a ``get``."""
         if flits:
-            self.occupancy(int(self.env.now))
+            self.occupancy(self.kernel.now())
             self.reserve(flits)
         if self.sink is not None:
             self.sink(item)
@@ -144,7 +147,7 @@ class Channel:
         while queue:
             event, item, flits = queue[0]
             need = min(flits, self.cap)
-            if self.occupancy(int(self.env.now)) + need > self.cap:
+            if self.occupancy(self.kernel.now()) + need > self.cap:
                 break
             queue.popleft()
             self.reserve(need)
@@ -155,7 +158,7 @@ class Channel:
 
     def _arm(self) -> None:
         self._timer = True
-        delay = max(0, self.rel[0][0] - int(self.env.now))
+        delay = max(0, self.rel[0][0] - self.kernel.now())
         self.env.timeout(delay).callbacks.append(self._on_timer)
 
     def _on_timer(self, _ev: simpy.Event) -> None:

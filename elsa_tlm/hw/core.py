@@ -624,6 +624,7 @@ class NeuralCore:
         parallel: bool = True,
     ) -> None:
         self.env, self.node, self.slices, self.ni, self.batch = env, node, slices, ni, batch
+        self.kernel = Kernel(env)  # the current cycle, read without SimPy's property
         self.pes = pes
         self.record = record
         self.by_layer: dict[str, list[LayerSlice]] = {}
@@ -696,7 +697,7 @@ class NeuralCore:
             self.residual.put((train, skips), skips[0].skip_ops(train))
         train.refs = refs
         if refs == 0:  # nobody here uses it (cannot happen for a routed train)
-            self.ni.return_credits(min(train.flits, self.ni.capacity), int(self.env.now))
+            self.ni.return_credits(min(train.flits, self.ni.capacity), self.kernel.now())
         for g in woken:  # after the train's users are counted: a group may start absorbing it at once
             g.poke()
 
@@ -706,7 +707,7 @@ class NeuralCore:
         for s in skips:
             s.skip_added(train)
             self.group_of[s.name].poke()
-        self.release(train, int(self.env.now))
+        self.release(train, self.kernel.now())
 
     def release(self, train: Train, at: int) -> None:
         """One user of the train has its spikes in (by cycle ``at``); the last one returns its FIFO credits."""

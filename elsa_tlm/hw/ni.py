@@ -32,7 +32,7 @@ import numpy as np
 import simpy
 
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.kernel import Tick
+from elsa_tlm.kernel import Kernel, Tick
 
 
 class Train:
@@ -80,6 +80,7 @@ class NetworkInterface:
 
     def __init__(self, env: simpy.Environment, node: int, capacity_flits: int, bounded: bool) -> None:
         self.env, self.node = env, node
+        self.kernel = Kernel(env)  # the current cycle, read without SimPy's property
         self.capacity = capacity_flits
         self.bounded = bounded
         self.outbox = Channel(env, capacity_flits, f"ni{node}.out")
@@ -113,13 +114,13 @@ class NetworkInterface:
             return True
         if self.waiting and not self.serving:  # first come, first served: no overtaking a waiting sender
             return False
-        return self.outbox.fits(train.flits, int(self.env.now))
+        return self.outbox.fits(train.flits, self.kernel.now())
 
     def send(self, train: Train) -> None:
         """Hand a train to the router (call only when :meth:`can_send`)."""
         need = min(train.flits, self.capacity)
         if not self.bounded:  # nothing checked room (can_send): apply the releases due by now, so the buffer
-            self.outbox.occupancy(int(self.env.now))  # holds what it holds (its peak), not every train sent
+            self.outbox.occupancy(self.kernel.now())  # holds what it holds (its peak), not every train sent
         self.outbox.reserve(need)
         self.trains_out += 1
         self.flits_out += train.flits
@@ -149,12 +150,12 @@ class NetworkInterface:
         self.wake_pending = True
         at = self.outbox.next_release()
         assert at is not None  # a wake-up is scheduled only with releases pending
-        delay = max(0, at - int(self.env.now))
+        delay = max(0, at - self.kernel.now())
         Tick(self.env, delay, self._on_wake, None)
 
     def _on_wake(self, _ev: simpy.Event) -> None:
         self.wake_pending = False
-        self.outbox.occupancy(int(self.env.now))
+        self.outbox.occupancy(self.kernel.now())
         waiting, self.waiting = self.waiting, deque()
         self.serving = True
         while waiting:  # waiting senders retry in order; the first that still does not fit stops the others

@@ -21,7 +21,7 @@ from typing import Any
 
 import simpy
 
-from elsa_tlm.kernel import Tick
+from elsa_tlm.kernel import Kernel
 
 
 class ResidualUnit:
@@ -29,6 +29,7 @@ class ResidualUnit:
 
     def __init__(self, env: simpy.Environment, node: int, done: Callable[[Any], None]) -> None:
         self.env, self.node, self.done = env, node, done
+        self.kernel = Kernel(env)
         self.free_at = 0  # cycle the unit finishes the last train it was given
         self.pending: deque[Any] = (
             deque()
@@ -42,12 +43,12 @@ class ResidualUnit:
 
     def put(self, item: Any, ops: int) -> None:
         """A skip train (with its ops: ceil(spikes / lanes) per spine) arrived from the flit decoder."""
-        now = int(self.env.now)
+        now = self.kernel.now()
         self.free_at = max(now, self.free_at) + ops
         self.ops += ops
         self.pending.append(item)
         self.peak = max(self.peak, len(self.pending))
-        Tick(self.env, self.free_at - now, self._added, None)
+        self.kernel.call_at(self.free_at, self._added, None)
 
     def _added(self, _ev: simpy.Event) -> None:
         self.done(self.pending.popleft())
