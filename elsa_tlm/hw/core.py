@@ -664,7 +664,7 @@ class NeuralCore:
             elif n[STARVED]:
                 self.starved += dt
             self._since = now
-        self._n[state] += delta
+        self._n[state] = self._n[state] + delta  # not +=: compiled, that is a generic call
 
     def snapshot(self, now: int) -> None:
         """The answer has left the chip at ``now``: keep the core's busy/stalled/starved cycles up to here (the

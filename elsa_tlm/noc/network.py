@@ -237,9 +237,9 @@ class NetworkBase:
         t.ports = self._route(src, dst)
         t.idx, t.t0, t.ev, t.tag, t.inj, t.payload = 0, now, ev, tag, inj, payload
         sent = self._sent
-        sent[0] += packets
-        sent[1] += flits
-        sent[2] += bits
+        sent[0] = sent[0] + packets  # not +=: compiled, an augmented item assignment is a generic call
+        sent[1] = sent[1] + flits
+        sent[2] = sent[2] + bits
         act = self.act
         if act.in_flight == 0:
             act.last_progress = now

@@ -94,10 +94,11 @@ class LooselyTimedTransport:
         row, base = pair
         fb = self.flit_bits
         ser = self.timing.ser(flits)
-        row[0] += packets
-        row[1] += flits
-        row[2] += flits * fb
-        row[3] += ser
+        # not +=: compiled, an augmented item assignment is a generic (boxed) call
+        row[0] = row[0] + packets
+        row[1] = row[1] + flits
+        row[2] = row[2] + flits * fb
+        row[3] = row[3] + ser
         # trains between one pair of cores arrive in the order they were sent (one path, FIFO buffers): a
         # short train never overtakes a long one sent before it
         at = now + base + ser

@@ -484,7 +484,7 @@ class VcRouter:
         """``t`` goes out through ``o`` (a link or the injection port) on output VC ``w`` at ``now``."""
         end = now + t.ser
         o.free_at[w] = end  # the VC may be given to the next packet once this tail has left
-        o.credits[w] -= t.need
+        o.credits[w] = o.credits[w] - t.need  # not -=: compiled, that is a generic call
         self._occupy(o, t, end)
         if o.kind == INJECT:
             if t.inj is not None:

@@ -80,16 +80,16 @@ class Readiness:
         for t, lo, hi in items:
             mi = self.missing[t]
             if link.flatten:
-                mi[0] -= hi - lo
+                mi[0] = mi[0] - (hi - lo)
                 first = 0
             elif posmap is None:
                 for q in range(lo, hi):
-                    mi[q] -= 1
+                    mi[q] = mi[q] - 1  # not -=: compiled, an augmented item assignment is a generic call
                 first = lo
             else:
-                pos = posmap[lo:hi].tolist()
+                pos: list[int] = posmap[lo:hi].tolist()
                 for q in pos:
-                    mi[q] -= 1
+                    mi[q] = mi[q] - 1
                 first = min(pos)
             p = self.prefix[t]
             if first > p:
