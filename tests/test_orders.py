@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,3 +49,19 @@ def test_hilbert_index_agrees_with_hilbert_order():
     coords = {0: (0.0, 0.0), 1: (5.0, 0.0), 2: (5.0, 3.0), 3: (0.0, 3.0)}
     order = initial_nodes(g, None, None, "hilbert", coords)
     assert sorted(order) == [0, 1, 2, 3] and order[0] == 0
+
+
+def _shell_order_by_rings(h: int, w: int) -> list[int]:
+    """The shell order written out ring by ring (the definition the vectorised one must match)."""
+    out: list[int] = []
+    for s in range(max(h, w)):
+        if s < w:
+            out.extend(r * w + s for r in range(min(s, h)))  # column s, rows above the corner
+        if s < h:
+            out.extend(s * w + c for c in range(min(s, w - 1), -1, -1))  # row s, corner first
+    return out
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 5), (5, 1), (3, 3), (4, 7), (7, 4), (32, 32), (224, 224)])
+def test_shell_order_matches_its_ring_by_ring_definition(h: int, w: int) -> None:
+    assert shell_order(h, w).tolist() == _shell_order_by_rings(h, w)

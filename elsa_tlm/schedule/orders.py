@@ -12,15 +12,19 @@ import numpy as np
 
 
 def shell_order(h: int, w: int) -> np.ndarray:
-    """Flat indices of an h×w grid in shell order: for s = 0.. the ring max(r, c) = s, column then row."""
-    out: list[int] = []
-    for s in range(max(h, w)):
-        if s < w:
-            out.extend(r * w + s for r in range(min(s, h)))  # column s, rows above the corner
-        if s < h:
-            out.extend(s * w + c for c in range(min(s, w - 1), -1, -1))  # row s, corner first
-    order = np.array(out, dtype=np.int64)
-    assert order.size == h * w and np.unique(order).size == h * w
+    """Flat indices of an h×w grid in shell order: for s = 0.. the ring max(r, c) = s, column then row.
+
+    Ring s is column s above the corner (rows 0..s-1, top down; when s < w) then row s from the corner
+    leftwards (when s < h); computed as a sort key per cell (vectorised: 224×224 inputs are 50 k cells)."""
+    r, c = np.divmod(np.arange(h * w, dtype=np.int64), w)
+    s = np.maximum(r, c)
+    in_column = (c == s) & (r < s)  # column s, above the corner (then s < w)
+    # within the ring: the column part first (its rows in order), then the row part (columns descending)
+    col_len = np.where(s < w, np.minimum(s, h), 0)
+    within = np.where(in_column, r, col_len + np.minimum(s, w - 1) - c)
+    order = np.lexsort((within, s)).astype(np.int64)
+    # a permutation of the grid (a sort of the indices: np.unique would import numpy.ma, 15 ms per run)
+    assert order.size == h * w and bool((np.sort(order) == np.arange(h * w)).all())
     return order
 
 
