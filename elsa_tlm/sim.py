@@ -9,6 +9,7 @@ the SimPy environment to completion and collects plain data for :mod:`elsa_tlm.r
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,14 +107,26 @@ def collector_paused() -> Iterator[None]:
     loop; a few thousand objects while the chip is elaborated; ``tests/test_kernel.py`` checks the loop makes
     no cyclic garbage) but its full passes walk every long-lived object again and again: ~0.2 s of a 2 s
     ResNet-50 ``lt`` run (prepare, build, loop, collect). Cyclic garbage a run does make is collected at
-    the collector's next pass after it."""
-    was = gc.isenabled()
-    gc.disable()
+    the collector's next pass after it. Nested or concurrent runs (threads of a sweep) share one pause: the
+    first in records the collector's state, the last out restores it."""
+    global _paused, _was_enabled
+    with _pause_lock:
+        if _paused == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _paused += 1
     try:
         yield
     finally:
-        if was:
-            gc.enable()
+        with _pause_lock:
+            _paused -= 1
+            if _paused == 0 and _was_enabled:
+                gc.enable()
+
+
+_pause_lock = threading.Lock()
+_paused = 0  # runs inside collector_paused now
+_was_enabled = True  # the collector's state when the first of them began
 
 
 def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None) -> tuple[Chip, int]:

@@ -146,3 +146,19 @@ def test_a_run_pauses_the_collector_and_restores_it() -> None:
     finally:
         sim._run_env = orig
         gc.enable()
+
+
+def test_concurrent_pauses_restore_the_collector_once_the_last_ends() -> None:
+    """Threads of a sweep share one pause: the collector comes back only when the last run ends."""
+    import gc
+
+    from elsa_tlm.sim import collector_paused
+
+    assert gc.isenabled()
+    a, b = collector_paused(), collector_paused()
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)  # the first run ends while the second still runs
+    assert not gc.isenabled()
+    b.__exit__(None, None, None)
+    assert gc.isenabled()
