@@ -108,7 +108,9 @@ def collector_paused() -> Iterator[None]:
     no cyclic garbage) but its full passes walk every long-lived object again and again: ~0.2 s of a 2 s
     ResNet-50 ``lt`` run (prepare, build, loop, collect). Cyclic garbage a run does make is collected at
     the collector's next pass after it. Nested or concurrent runs (threads of a sweep) share one pause: the
-    first in records the collector's state, the last out restores it."""
+    first in records the collector's state, the last out restores it; a run that ends while others go on
+    collects then (a chip is cyclic: with runs always overlapping, the collector would otherwise never see
+    the finished ones)."""
     global _paused, _was_enabled
     with _pause_lock:
         if _paused == 0:
@@ -120,8 +122,11 @@ def collector_paused() -> Iterator[None]:
     finally:
         with _pause_lock:
             _paused -= 1
-            if _paused == 0 and _was_enabled:
+            others = _paused > 0
+            if not others and _was_enabled:
                 gc.enable()
+        if others:
+            gc.collect()
 
 
 _pause_lock = threading.Lock()

@@ -158,7 +158,16 @@ def test_concurrent_pauses_restore_the_collector_once_the_last_ends() -> None:
     a, b = collector_paused(), collector_paused()
     a.__enter__()
     b.__enter__()
-    a.__exit__(None, None, None)  # the first run ends while the second still runs
-    assert not gc.isenabled()
+    import weakref
+
+    class Node:
+        pass
+
+    n = Node()
+    n.me = n  # cyclic garbage made during the overlap (a finished run's chip)
+    dead = weakref.ref(n)
+    del n
+    a.__exit__(None, None, None)  # the first run ends while the second still runs: it collects
+    assert not gc.isenabled() and dead() is None
     b.__exit__(None, None, None)
     assert gc.isenabled()
