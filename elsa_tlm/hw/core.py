@@ -294,9 +294,13 @@ class LayerSlice:
             if t <= ft and t < self.T:
                 lo = j - t * self.n_in
                 hi = min(lo + limit, self.n_in)
-                ca, cw = self.cum_absorb[t], self.cum_write[t]
-                acost = (ca[lo : hi + 1] - ca[lo]).tolist()
-                awrite = (cw[lo : hi + 1] - cw[lo]).tolist()
+                # from the prefix sums' memoryviews: Python floats, the same IEEE differences numpy takes,
+                # without numpy's per-call overhead (a first layer takes ~13 k transactions of a ResNet run)
+                ra, rw = self.rows_absorb[t], self.rows_write[t]
+                a0: float = ra[lo]
+                w0: float = rw[lo]
+                acost = [x - a0 for x in ra[lo : hi + 1].tolist()]
+                awrite = [x - w0 for x in rw[lo : hi + 1].tolist()]
                 self.next_input = t * self.n_in + hi
                 self.prefix[t] = hi
                 if t == ft:

@@ -50,6 +50,17 @@ class Transport(Protocol):
         """Per directed link: packets, flits, bits, busy cycles (links.csv)."""
 
 
+class _Flow:
+    """The loosely-timed transport's record of one (source, destination) pair."""
+
+    __slots__ = ("row", "base", "last")
+
+    def __init__(self) -> None:
+        self.row: list[int] | None = None  # the route's counters (deterministic routing: fixed per pair)
+        self.base = 0  # its zero-load latency without serialisation
+        self.last = 0  # delivery cycle of the pair's last train
+
+
 class LooselyTimedTransport:
     """Zero-load latency per train; link counters along the chosen route.
 
@@ -66,10 +77,13 @@ class LooselyTimedTransport:
         self.routes: dict[tuple[int, ...], list[int]] = {}  # route -> packets, flits, bits, busy cycles
         self.transfers: list[tuple[int, int, int, int, int, int]] = []
         self.fifo_samples: list[tuple[int, int, int, int]] = []  # no buffers in lt mode
-        self.last: dict[tuple[int, int], int] = {}  # (src, dst) -> delivery cycle of the last train
         self.inboxes: dict[int, Channel] = {}
         self._fixed: bool | None = None  # deterministic routing (asked at the first train: after prepare)
-        self._pairs: dict[tuple[int, int], tuple[list[int], int]] = {}  # deterministic: (src, dst) -> route
+        # per (src, dst), keyed src * nodes + dst (an int hashes for free, a tuple per train did not): the
+        # delivery cycle of its last train and, with deterministic routing, its route's counters and latency
+        self._stride = topo.n_nodes
+        self._flows: dict[int, _Flow] = {}
+        self._deliver_cb = self._deliver  # one bound method for every delivery
 
     def bind_inbox(self, node: int, inbox: Channel) -> None:
         self.inboxes[node] = inbox
@@ -79,19 +93,22 @@ class LooselyTimedTransport:
     ) -> None:
         now = self.sched.now()
         on_injected(now)  # no contention: the injection port takes the train at once
-        key = (src, dst)
-        pair = self._pairs.get(key)
-        if pair is None:  # the route's counters and its zero-load latency without serialisation
+        key = src * self._stride + dst
+        flow = self._flows.get(key)
+        if flow is None:
+            flow = self._flows[key] = _Flow()
+        row = flow.row
+        base = flow.base
+        if row is None:  # the route's counters and its zero-load latency without serialisation
             if self._fixed is None:
                 self._fixed = self.routing.deterministic
             path = (src,) if src == dst else self.routing.choose(src, dst, self.rng)
             row = self.routes.get(path)
             if row is None:
                 row = self.routes[path] = [0, 0, 0, 0]
-            pair = (row, self.timing.zero_load(len(path) - 1, 0))
+            base = self.timing.zero_load(len(path) - 1, 0)
             if self._fixed:
-                self._pairs[key] = pair
-        row, base = pair
+                flow.row, flow.base = row, base
         fb = self.flit_bits
         ser = self.timing.ser(flits)
         # not +=: compiled, an augmented item assignment is a generic (boxed) call
@@ -102,16 +119,15 @@ class LooselyTimedTransport:
         # trains between one pair of cores arrive in the order they were sent (one path, FIFO buffers): a
         # short train never overtakes a long one sent before it
         at = now + base + ser
-        last = self.last.get(key, 0)
-        if last > at:
-            at = last
-        self.last[key] = at
-        self.sched.call_at(at, self._deliver, (payload, dst, flits))
+        if flow.last > at:
+            at = flow.last
+        flow.last = at
+        inbox = self.inboxes[dst]
+        self.sched.call_at(at, self._deliver_cb, (payload, inbox, min(flits, inbox.cap)))
 
     def _deliver(self, ev: Wake) -> None:
-        payload, dst, flits = ev.obj
-        inbox = self.inboxes[dst]
-        inbox.push(payload, min(flits, inbox.cap))  # no credits in lt: the FIFO counts the train as it lands
+        payload, inbox, need = ev.obj
+        inbox.push(payload, need)  # no credits in lt: the FIFO counts the train as it lands
 
     def counters(self) -> dict[str, int]:
         c = dict.fromkeys(COUNTERS, 0)
