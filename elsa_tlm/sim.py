@@ -107,30 +107,36 @@ def collector_paused() -> Iterator[None]:
     loop; a few thousand objects while the chip is elaborated; ``tests/test_kernel.py`` checks the loop makes
     no cyclic garbage) but its full passes walk every long-lived object again and again: ~0.2 s of a 2 s
     ResNet-50 ``lt`` run (prepare, build, loop, collect). Cyclic garbage a run does make is collected at
-    the collector's next pass after it. Nested or concurrent runs (threads of a sweep) share one pause: the
-    first in records the collector's state, the last out restores it; a run that ends while others go on
-    collects then (a chip is cyclic: with runs always overlapping, the collector would otherwise never see
-    the finished ones)."""
-    global _paused, _was_enabled
-    with _pause_lock:
-        if _paused == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _paused += 1
+    the collector's next pass after it. Nested pauses (``run`` around ``simulate``) are one pause; concurrent
+    runs (threads of a sweep) share one: the first thread in records the collector's state, the last out
+    restores it, and a thread that finishes while others go on collects then (a chip is cyclic: with runs
+    always overlapping, the collector would otherwise never see the finished ones)."""
+    global _threads, _was_enabled
+    depth = getattr(_local, "depth", 0)
+    _local.depth = depth + 1
+    if depth == 0:
+        with _pause_lock:
+            if _threads == 0:
+                _was_enabled = gc.isenabled()
+                gc.disable()
+            _threads += 1
     try:
         yield
     finally:
-        with _pause_lock:
-            _paused -= 1
-            others = _paused > 0
-            if not others and _was_enabled:
-                gc.enable()
-        if others:
-            gc.collect()
+        _local.depth = depth
+        if depth == 0:
+            with _pause_lock:
+                _threads -= 1
+                others = _threads > 0
+                if not others and _was_enabled:
+                    gc.enable()
+            if others:
+                gc.collect()
 
 
 _pause_lock = threading.Lock()
-_paused = 0  # runs inside collector_paused now
+_local = threading.local()  # this thread's nesting depth of collector_paused
+_threads = 0  # threads inside collector_paused now
 _was_enabled = True  # the collector's state when the first of them began
 
 

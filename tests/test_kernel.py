@@ -148,17 +148,52 @@ def test_a_run_pauses_the_collector_and_restores_it() -> None:
         gc.enable()
 
 
-def test_concurrent_pauses_restore_the_collector_once_the_last_ends() -> None:
-    """Threads of a sweep share one pause: the collector comes back only when the last run ends."""
+def test_nested_pauses_are_one_and_never_collect() -> None:
+    """run() pauses around simulate(), which pauses too: one pause, no collection when the inner one ends
+    (a full collection with the chip alive walked every object of the run)."""
     import gc
+
+    from elsa_tlm.sim import collector_paused
+
+    collections: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        with collector_paused():
+            with collector_paused():
+                pass
+            assert not gc.isenabled()
+        assert gc.isenabled() and collections == []
+    finally:
+        gc.callbacks.remove(count)
+
+
+def test_concurrent_pauses_restore_the_collector_once_the_last_ends() -> None:
+    """Threads of a sweep share one pause: the collector comes back only when the last run ends, and a
+    thread that finishes while another still runs collects (its chip is cyclic garbage)."""
+    import gc
+    import threading
+    import weakref
 
     from elsa_tlm.sim import collector_paused
 
     assert gc.isenabled()
     a, b = collector_paused(), collector_paused()
+    entered, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with b:
+            entered.set()
+            release.wait(10)
+
+    th = threading.Thread(target=other)
+    th.start()
+    entered.wait(10)
     a.__enter__()
-    b.__enter__()
-    import weakref
 
     class Node:
         pass
@@ -167,7 +202,8 @@ def test_concurrent_pauses_restore_the_collector_once_the_last_ends() -> None:
     n.me = n  # cyclic garbage made during the overlap (a finished run's chip)
     dead = weakref.ref(n)
     del n
-    a.__exit__(None, None, None)  # the first run ends while the second still runs: it collects
+    a.__exit__(None, None, None)  # this thread's run ends while the other's still runs: it collects
     assert not gc.isenabled() and dead() is None
-    b.__exit__(None, None, None)
+    release.set()
+    th.join(10)
     assert gc.isenabled()
