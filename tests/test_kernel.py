@@ -108,7 +108,7 @@ def test_a_run_leaves_no_cyclic_garbage(monkeypatch: pytest.MonkeyPatch) -> None
     assert not kinds & {"Txn", "VcTxn", "Train", "Work", "_Tx", "_Part", "Tick", "Wake"}, kinds
 
 
-def test_a_run_pauses_the_collector_and_restores_it() -> None:
+def test_a_run_pauses_the_collector_and_restores_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """sim.run pauses the cycle collector (its passes only walk the plan and chip again) and gives it back
     as it found it, whether the run succeeds or fails."""
     import gc
@@ -125,26 +125,24 @@ def test_a_run_pauses_the_collector_and_restores_it() -> None:
         seen.append(gc.isenabled())
         return orig(env, report, every)
 
+    def boom(env, report=None, every=50_000):
+        raise RuntimeError("boom")
+
     cfg = load_config(None, [*SMALL, 'run.mode="lt"'])
     assert gc.isenabled()
+    monkeypatch.setattr(sim, "_run_env", probe)
     try:
-        sim._run_env = probe
         sim.run(cfg)
         assert seen == [False] and gc.isenabled()
         gc.disable()
         sim.run(cfg)
         assert not gc.isenabled()
         gc.enable()
-
-        def boom(env, report=None, every=50_000):
-            raise RuntimeError("boom")
-
-        sim._run_env = boom
+        monkeypatch.setattr(sim, "_run_env", boom)
         with pytest.raises(RuntimeError):
             sim.run(cfg)
         assert gc.isenabled()
     finally:
-        sim._run_env = orig
         gc.enable()
 
 

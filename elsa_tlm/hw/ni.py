@@ -32,7 +32,7 @@ import numpy as np
 import simpy
 
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.kernel import Kernel, Tick
+from elsa_tlm.kernel import Kernel
 
 
 class Train:
@@ -150,8 +150,7 @@ class NetworkInterface:
         self.wake_pending = True
         at = self.outbox.next_release()
         assert at is not None  # a wake-up is scheduled only with releases pending
-        delay = max(0, at - self.kernel.now())
-        Tick(self.env, delay, self._on_wake, None)
+        self.kernel.call_at(max(at, self.kernel.now()), self._on_wake, None)
 
     def _on_wake(self, _ev: simpy.Event) -> None:
         self.wake_pending = False
