@@ -188,6 +188,14 @@ def test_licence_typing_marker_and_an_untracked_bench() -> None:
     assert ignored.returncode == 0  # make bench leaves git status clean
 
 
+def test_bench_refuses_fewer_than_one_repeat_before_running_anything(tmp_path: Path, capsys) -> None:
+    from elsa_tlm import bench
+
+    out = tmp_path / "results.json"
+    assert bench.main(["--repeat", "0", "--out", str(out)]) == 2
+    assert "--repeat = 0" in capsys.readouterr().err and not out.exists()
+
+
 def test_core_cycles_fit_in_the_latency_and_work_after_the_answer_is_apart(tmp_path: Path) -> None:
     """ViT-Small: the last block still computes the other tokens after the class token's answer has left."""
     r = elsa_tlm.run("vit", ["run.time_steps=2", "output.plots=false"])
