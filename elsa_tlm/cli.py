@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from elsa_tlm.config import load_config
+from elsa_tlm.config import inert_settings, load_config
 from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError, StallError
 
 
@@ -38,7 +38,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{cfg.noc.routing}, {cfg.schedule.policy}): {m.cores_used} of {plan.topology.n_nodes} cores, "
         f"{len(m.slices)} layer slices, {plan.work_items:,} work items"
     )
+    _warn(inert_settings(cfg, plan.workload.is_transformer))
     return 0
+
+
+def _warn(lines: list[str]) -> None:
+    """Settings that take no effect (config.inert_settings), on stderr: the run still goes ahead."""
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr)
 
 
 class _Progress:
@@ -105,9 +112,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cfg.workload.activity == "functional":
         bar = _Progress(0, False)
         result = api.run(cfg)
+        _warn(result.summary["warnings"])
     else:
         bar = _Progress(0, False)
         plan = api.check(cfg)
+        _warn(inert_settings(cfg, plan.workload.is_transformer))  # before the run: it may be a long one
         bar.phase(
             f"prepared: {cfg.workload.model}, T={plan.workload.time_steps}, {cfg.noc.topology}, "
             f"{cfg.schedule.policy} ({plan.mapping.cores_used} cores, {len(plan.mapping.slices)} layer slices)"

@@ -537,6 +537,58 @@ def _cross_checks(cfg: Config) -> Config:
     return cfg.replace(noc=noc)
 
 
+def _default(section: type, key: str) -> Any:
+    return next(f.default for f in dataclasses.fields(section) if f.name == key)
+
+
+def inert_settings(cfg: Config, transformer: bool | None = None) -> list[str]:
+    """Keys set away from their default that this configuration never reads, one sentence each.
+
+    A what-if that changes nothing must not pass for a result (``noc.router = "vc"`` in an ``lt`` run is timed
+    by the closed form, not by any router). Not an error: a sweep may cross such keys (``noc.router`` ×
+    ``run.mode``). Reported in summary.json's ``warnings`` and on the CLI's stderr. ``transformer`` (whether the
+    workload is one) is known only once the workload is loaded; ``None`` skips the rule that needs it."""
+    out: list[str] = []
+    noc, run, wl = cfg.noc, cfg.run, cfg.workload
+
+    def inert(section: type, key: str, value: Any, why: str) -> None:
+        if value != _default(section, key):
+            name = next(n for n, cls in SECTIONS.items() if cls is section)
+            out.append(f"{name}.{key} = {toml_value(value)} has no effect: {why}")
+
+    if run.mode == "lt":
+        no_router = 'run.mode = "lt" times the NoC by the zero-load closed form, without router models'
+        inert(NocConfig, "router", noc.router, no_router)
+        if noc.router != "vc":  # the vc router resolves both keys: the line above covers them
+            inert(NocConfig, "virtual_channels", noc.virtual_channels, no_router)
+            inert(NocConfig, "vc_buffer_flits", noc.vc_buffer_flits, no_router)
+        inert(NocConfig, "deadlock_timeout_cycles", noc.deadlock_timeout_cycles, no_router)
+        inert(RunConfig, "batch_items", run.batch_items, 'run.mode = "lt" uses run.lt_batch_items')
+    else:
+        inert(RunConfig, "lt_batch_items", run.lt_batch_items, 'run.mode = "at" uses run.batch_items')
+        if noc.router == "fast":
+            no_vcs = 'noc.router = "fast" has no virtual channels (set noc.router = "vc")'
+            inert(NocConfig, "virtual_channels", noc.virtual_channels, no_vcs)
+            inert(NocConfig, "vc_buffer_flits", noc.vc_buffer_flits, no_vcs)
+    if cfg.memory.technology != "edram":
+        why = f"memory.technology = {toml_value(cfg.memory.technology)} needs no refresh"
+        inert(MemoryConfig, "edram_retention_us", cfg.memory.edram_retention_us, why)
+    model = f"workload.model = {toml_value(wl.model)}"
+    if wl.activity != "functional":
+        why = (
+            f"only functional activity simulates test images (workload.activity = {toml_value(wl.activity)})"
+        )
+        inert(WorkloadConfig, "samples", wl.samples, why)
+        inert(WorkloadConfig, "sample_offset", wl.sample_offset, why)
+    if not wl.model.startswith("resnet"):
+        why = f"only a ResNet gets the appended classifier ({model})"
+        inert(WorkloadConfig, "classifier_density", wl.classifier_density, why)
+    if transformer is False:
+        why = f"only a transformer recording is spread over the steps ({model})"
+        inert(WorkloadConfig, "step_profile", wl.step_profile, why)
+    return out
+
+
 def from_dict(data: dict[str, Any], base_dir: Path = Path("."), name: str = "default") -> Config:
     """Validate a parsed scenario (the dict ``tomllib`` returns) into a :class:`Config`."""
     if "version" not in data:

@@ -49,6 +49,7 @@ from elsa_tlm.config import (
     apply_overrides,
     check_name,
     from_dict,
+    inert_settings,
     parse_override,
     read_scenario,
     read_toml,
@@ -438,6 +439,10 @@ def _run_locked(
         else:
             todo.setdefault(p.hash, p)
     reused = len({p.hash for p in points}) - len(todo) - len(infeasible)
+    warnings = inert_points(points)
+    if log:
+        for w in warnings:
+            log(f"warning: {len(w['points'])} of {len({p.hash for p in points})} points: {w['message']}")
     own = executor is None and bool(todo)
     ex = local_executor(min(workers, len(todo))) if own else executor  # no idle workers to start
     bar = _progress(len(todo), sweep.name)
@@ -496,9 +501,22 @@ def _run_locked(
             "reused": reused,
             "infeasible": sum(r["status"] == "infeasible" for r in rows),
             "failed": failed,
+            "warnings": warnings,
         },
     )
     return rows
+
+
+def inert_points(points: list[Point]) -> list[dict[str, Any]]:
+    """Settings that take no effect (config.inert_settings), each with the points it concerns, in first-seen
+    order: a sweep axis that changes nothing at some points (``noc.router`` × ``run.mode``) is said once."""
+    by: dict[str, list[str]] = {}
+    for p in points:
+        for line in inert_settings(p.config):
+            hashes = by.setdefault(line, [])
+            if p.hash not in hashes:
+                hashes.append(p.hash)
+    return [{"message": m, "points": h} for m, h in by.items()]
 
 
 def _describe(values: dict[str, Any]) -> str:

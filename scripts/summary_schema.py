@@ -179,6 +179,12 @@ SCHEMA = {
         "noc": obj(
             "network-on-chip totals",
             {
+                "router": f(
+                    STR,
+                    "the model that timed the trains: noc.router's routers (at mode) or the zero-load closed"
+                    " form (lt mode)",
+                    enum=["fast", "vc", "zero_load"],
+                ),
                 "protocol": f(STR, "packet format"),
                 "packets": f(
                     INT, "packets sent (BAER: per spine and destination; AER: per spike)", "packets"
@@ -195,6 +201,12 @@ SCHEMA = {
                 "link_traffic_mb": f(NUM, "traffic over links", "MB"),
             },
         ),  # fmt: skip
+        "warnings": f(
+            "array",
+            "keys set away from their default that this configuration never reads, one sentence each (e.g."
+            " noc.router = 'vc' in an lt run); empty when every set key took effect",
+            items={"type": "string"},
+        ),
         "elastic": {
             "description": "functional (digits) runs: early exit; null otherwise",
             "oneOf": [
@@ -270,6 +282,7 @@ SCHEMA = {
         "pe",
         "noc",
         "elastic",
+        "warnings",
         "sim",
     ],  # fmt: skip
 }

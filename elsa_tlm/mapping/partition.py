@@ -316,7 +316,7 @@ def partition(
     if len(result) > n_cores:
         side = math.ceil(math.sqrt(len(result)))
         hint = f"try a larger noc.topology, e.g. mesh:{side}x{side}"
-        if any(la.kind in ("matmul_ss", "add_norm") for la in wl.layers):
+        if wl.is_transformer:
             hint += ", or mapping.partition=vit_blocks (ELSA's three cores per block)"
         raise MappingError(
             f"{wl.model} needs {len(result)} cores after partitioning but the topology has {n_cores} ({hint})"

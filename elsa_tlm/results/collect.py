@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from elsa_tlm.chip import answer
+from elsa_tlm.config import inert_settings
 from elsa_tlm.energy import EnergyModel, Ledger, sop_counts
 from elsa_tlm.results.result import Result
 from elsa_tlm.results.writers import peak_rss_mb
@@ -47,7 +48,7 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
     occupied = energy.area.occupied(mapping.slices)
     refreshed_rows = energy.report_refresh(ledger, occupied, latency_s)
     energy.report_leakage(ledger, mapping.cores_used, latency_s)
-    transformer = any(la.kind in ("matmul_ss", "add_norm") for la in wl.layers)
+    transformer = wl.is_transformer
     breakdown = energy.breakdown(ledger, transformer)
     layer_energy = energy.layer_energy(ledger)
     dram = energy.dram_energy(wl)
@@ -114,6 +115,8 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         "mean_spikes_per_flush": flushed / flushes if flushes else None,
         **_softmax_stall(chip, T),
         "noc": {
+            # the model that timed the trains: noc.router's routers (at), or the closed form (lt)
+            "router": cfg.noc.router if cfg.run.mode == "at" else "zero_load",
             "protocol": cfg.noc.protocol,
             "packets": int(counters["packets"]),  # BAER: one per spine and destination; AER: one per spike
             "flits": int(counters["flits"]),
@@ -128,6 +131,8 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
             "link_traffic_mb": sum(r["bits"] for r in link_rows) / 8e6,
         },
         "elastic": None,
+        # keys set away from their default that this configuration never reads (a what-if that did nothing)
+        "warnings": inert_settings(cfg, transformer),
         "sim": {
             "wall_s": round(wall_s, 3),
             "events": n_events,

@@ -127,6 +127,11 @@ class Workload:
     def output_layer(self) -> Layer:
         return self.layers[-1]
 
+    @property
+    def is_transformer(self) -> bool:
+        """Has spike x spike products or add & norm layers (a spiking transformer)."""
+        return any(la.kind in ("matmul_ss", "add_norm") for la in self.layers)
+
     def graph(self) -> nx.DiGraph:
         """Producer -> consumer DiGraph; edge attribute ``role`` is 'main' or 'skip'."""
         g = nx.DiGraph()
