@@ -105,3 +105,18 @@ def test_sweep_says_each_inert_setting_once_with_its_points(tmp_path: Path) -> N
     assert [line for line in logged if line.startswith("warning:")] == [
         f"warning: 1 of 4 points: {meta['warnings'][0]['message']}"
     ]
+
+
+def test_diff_says_which_run_had_settings_without_effect(tmp_path: Path, capsys) -> None:
+    from elsa_tlm.results.diff import diff_runs, render
+
+    base = ["run", str(ROOT / "scenarios" / "default.toml"), "--set", "run.time_steps=2"]
+    base += ["--set", "output.plots=false", "--set", "run.mode=lt"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    assert main([*base, "--out", str(tmp_path / "b"), "--set", "noc.router=vc"]) == 0
+    d = diff_runs(tmp_path / "a", tmp_path / "b")
+    assert [side for side, _ in d.warnings] == ["B"] and d.warnings[0][1].startswith('noc.router = "vc"')
+    changed = [m[0] for m in d.changed() if not m[0].startswith("sim.")]  # sim: wall time and memory
+    assert changed == []  # the router key changed nothing in lt: the diff shows it, the warning says why
+    for fmt in ("text", "md", "csv"):
+        assert "has no effect" in render(d, fmt)

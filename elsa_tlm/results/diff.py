@@ -21,7 +21,9 @@ from elsa_tlm.errors import ConfigError
 @dataclass
 class RunDiff:
     """``config``: (key, value in A, value in B) of every key that differs; ``metrics``: (metric, A, B,
-    B - A, (B - A) / |A|) of every numeric summary field (a missing one is None)."""
+    B - A, (B - A) / |A|) of every numeric summary field (a missing one is None); ``warnings``: (run, sentence)
+    of each run's settings that took no effect (summary.json ``warnings``), so a difference in config that
+    changed nothing is said, not left to look like a result."""
 
     a: str
     b: str
@@ -29,6 +31,7 @@ class RunDiff:
     metrics: list[tuple[str, float | None, float | None, float | None, float | None]] = field(
         default_factory=list
     )
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def changed(self) -> list[tuple[str, float | None, float | None, float | None, float | None]]:
         return [m for m in self.metrics if m[1] != m[2]]
@@ -93,6 +96,8 @@ def diff_runs(a: str | Path, b: str | Path) -> RunDiff:
         delta = vb - va if va is not None and vb is not None else None
         rel = delta / abs(va) if delta is not None and va else None
         d.metrics.append((k, va, vb, delta, rel))
+    for side, summary in (("A", sum_a), ("B", sum_b)):
+        d.warnings += [(side, str(w)) for w in summary.get("warnings") or []]
     return d
 
 
@@ -115,6 +120,8 @@ def render(d: RunDiff, fmt: str = "text", changed_only: bool = False) -> str:
             w.writerow(["config", k, va, vb, "", ""])
         for k, va, vb, dl, rel in metrics:
             w.writerow(["metric", k, *("" if x is None else x for x in (va, vb, dl, rel))])
+        for side, text in d.warnings:
+            w.writerow(["warning", side, text, "", "", ""])
         return buf.getvalue()
     rows_c = [(k, _fmt(va), _fmt(vb)) for k, va, vb in d.config]
     rows_m = [
@@ -126,6 +133,9 @@ def render(d: RunDiff, fmt: str = "text", changed_only: bool = False) -> str:
         out += [f"| `{k}` | {va} | {vb} |" for k, va, vb in rows_c] or ["| (none) | | |"]
         out += ["", "| metric | A | B | B − A | change |", "|---|---|---|---|---|"]
         out += [f"| `{k}` | {va} | {vb} | {dl} | {r} |" for k, va, vb, dl, r in rows_m]
+        if d.warnings:
+            out += ["", "settings that took no effect:", ""]
+            out += [f"- **{side}**: {text}" for side, text in d.warnings]
         return "\n".join(out) + "\n"
     out = [f"A: {d.a}", f"B: {d.b}", "", f"config keys that differ ({len(rows_c)}):"]
     w = max((len(r[0]) for r in rows_c), default=0)
@@ -150,4 +160,7 @@ def render(d: RunDiff, fmt: str = "text", changed_only: bool = False) -> str:
                 for i, (c, wd) in enumerate(zip(r, widths, strict=True))
             )
         )
+    if d.warnings:
+        out += ["", "settings that took no effect (summary.json warnings):"]
+        out += [f"  {side}: {text}" for side, text in d.warnings]
     return "\n".join(out) + "\n"
