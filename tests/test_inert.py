@@ -105,6 +105,9 @@ def test_sweep_says_each_inert_setting_once_with_its_points(tmp_path: Path) -> N
     assert [line for line in logged if line.startswith("warning:")] == [
         f"warning: 1 of 4 points: {meta['warnings'][0]['message']}"
     ]
+    from elsa_tlm.figures.report import build_report
+
+    assert "(1 of 4 points)" in build_report(tmp_path / "out")
 
 
 def test_diff_says_which_run_had_settings_without_effect(tmp_path: Path, capsys) -> None:
@@ -120,3 +123,8 @@ def test_diff_says_which_run_had_settings_without_effect(tmp_path: Path, capsys)
     assert changed == []  # the router key changed nothing in lt: the diff shows it, the warning says why
     for fmt in ("text", "md", "csv"):
         assert "has no effect" in render(d, fmt)
+    from elsa_tlm.figures.report import build_report
+
+    assert 'class="warned"' not in build_report(tmp_path / "a")
+    page = build_report(tmp_path / "b")
+    assert 'class="warned"' in page and "1 setting took no effect" in page and "zero_load" in page

@@ -54,6 +54,8 @@ tr.bad td:first-child{background:#fdecec}
 .failed h2{color:#b71c1c;border-bottom-color:#e8a0a0;margin-top:.4em}
 .failed pre{white-space:pre-wrap;margin:.2em 0 .8em;font-size:.85em;background:#fff;padding:.4em;
  border:1px solid #f0c0c0}
+.warned{border:2px solid #e0a800;background:#fffbea;padding:.5em 1em;margin:1em 0;border-radius:4px}
+.warned h2{color:#8a6100;border-bottom-color:#f0d890;margin-top:.4em}
 .status{display:inline-block;padding:0 .45em;border-radius:3px;font-size:.85em;font-weight:600}
 .status.ok{background:#e3f4e3;color:#1b5e20}.status.no{background:#c62828;color:#fff}
 pre.cfg{background:#f7f7f7;border:1px solid #ddd;padding:.8em;overflow:auto;max-height:70vh;font-size:.8em}
@@ -448,6 +450,7 @@ def _cores(folder: Path, toc: list[tuple[str, str]]) -> str:
 
 
 NOC_UNITS: dict[str, tuple[str, str, float]] = {
+    "router": ("router model that timed the trains (zero_load: lt's closed form)", "", 1.0),
     "packets": ("packets", "", 1.0),
     "flits": ("flits", "", 1.0),
     "bits": ("bits", "bits", 1.0),
@@ -614,7 +617,7 @@ RUN_KEYS_SHOWN = {
     "latency_cycles", "latency_ms", "first_output_cycle", "energy_j", "tops_per_w", "pj_per_sop", "gops",
     "ops", "sops", "area_mm2", "area_core_mm2", "cores_used", "cores_total", "noc", "sim", "step_done_cycles",
     "energy_breakdown_j", "area_breakdown_mm2", "macros_occupied", "area_reconciliation",
-    "system_energy_breakdown_j",
+    "system_energy_breakdown_j", "warnings",
 }  # fmt: skip
 
 
@@ -640,7 +643,9 @@ def _run_body(folder: Path) -> tuple[str, str, list[tuple[str, str]]]:
     clock = float(clock) if clock and clock > 0 and math.isfinite(clock) else None
     title = f"{s.get('model', '?')} on {s.get('topology', '?')} ({s.get('schedule', '?')})"
     toc: list[tuple[str, str]] = []
+    warned = [str(w) for w in s.get("warnings") or []] if isinstance(s.get("warnings"), list) else []
     parts = [
+        _warnings_box([(w, "") for w in warned], toc),
         _section("results", "Key results", _key_results(s, clock), toc),
         _section("design", "Design point", _design(s), toc),
         _section("steps", "Per-step timing", _steps(s, clock), toc),
@@ -731,6 +736,17 @@ def _sweep_body(folder: Path) -> tuple[str, str, list[tuple[str, str]]]:
     parts = []
     if failed:
         parts.append(_failed_box(failed, cols, len(rows), toc))
+    warned = meta.get("warnings") if isinstance(meta.get("warnings"), list) else []
+    parts.append(
+        _warnings_box(
+            [
+                (str(w.get("message", "")), f"{len(w.get('points') or [])} of {len(rows)} points")
+                for w in warned
+                if isinstance(w, dict)
+            ],
+            toc,
+        )
+    )
     parts.append(_section("sweep", "Sweep", _kv_table(info) + (_note(meta_note) if meta_note else ""), toc))
     if rows:
         text = '<p class="muted">Failed points are highlighted; hover a header for its sweep.csv column.</p>'
@@ -756,6 +772,20 @@ def _failed_box(failed: list[dict[str, str]], cols: list[str], n: int, toc: list
     return (
         f'<div class="failed"><h2 id="failed">{len(failed)} of {n} points failed</h2>{"".join(items)}</div>'
     )
+
+
+def _warnings_box(lines: list[tuple[str, str]], toc: list[tuple[str, str]]) -> str:
+    """Settings that took no effect (summary.json / sweep.json ``warnings``), each with where it applies: a
+    what-if that changed nothing is said first, before any number is read as its result."""
+    if not lines:
+        return ""
+    toc.append(("warnings", f"Settings without effect ({len(lines)})"))
+    items = "".join(
+        f"<p>{_esc(text)}" + (f' <span class="muted">({_esc(where)})</span>' if where else "") + "</p>"
+        for text, where in lines
+    )
+    n = len(lines)
+    return f'<div class="warned"><h2 id="warnings">{n} setting{"s" if n > 1 else ""} took no effect</h2>{items}</div>'
 
 
 # ------------------------------------------------------------------------------------------ page
