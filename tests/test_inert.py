@@ -128,3 +128,15 @@ def test_diff_says_which_run_had_settings_without_effect(tmp_path: Path, capsys)
     assert 'class="warned"' not in build_report(tmp_path / "a")
     page = build_report(tmp_path / "b")
     assert 'class="warned"' in page and "1 setting took no effect" in page and "zero_load" in page
+
+
+def test_noc_subcommand_says_vc_keys_the_fast_router_ignores(tmp_path: Path, capsys) -> None:
+    common = ["--rate", "0.05", "--cycles", "300", "--warmup", "50", "--set", "noc.virtual_channels=2"]
+    assert main(["noc", "--router", "fast", *common, "--out", str(tmp_path / "f")]) == 0
+    assert 'warning: noc.virtual_channels = 2 has no effect: noc.router = "fast"' in capsys.readouterr().err
+    assert json.loads((tmp_path / "f" / "noc.json").read_text())["warnings"][0].startswith(
+        "noc.virtual_channels"
+    )
+    assert main(["noc", "--router", "vc", *common, "--out", str(tmp_path / "v")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "v" / "noc.json").read_text())["warnings"] == []

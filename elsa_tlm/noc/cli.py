@@ -13,7 +13,7 @@ import math
 import sys
 from pathlib import Path
 
-from elsa_tlm.config import NocConfig, parse_override
+from elsa_tlm.config import NocConfig, from_dict, inert_settings, parse_override
 from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError
 from elsa_tlm.fileio import claim_output_folder, write_bytes_atomic, write_csv_atomic, write_json_atomic
 from elsa_tlm.noc.params import noc_config
@@ -147,7 +147,13 @@ def run(args: argparse.Namespace) -> int:
         for r in (min(rates), max(rates)):
             check_synthetic(params, seed=args.seed, rate=r, base_dir=Path.cwd(), **base)
         out = claim_output_folder(args.out, "noc")
-        meta = {"params": dataclasses.asdict(params)}
+        # keys this run never reads (the vc router's with --router fast), said as a scenario run says them
+        warnings = [
+            w for w in inert_settings(from_dict({"version": 1}).replace(noc=params)) if w.startswith("noc.")
+        ]
+        for line in warnings:
+            print(f"warning: {line}", file=sys.stderr)
+        meta = {"params": dataclasses.asdict(params), "warnings": warnings}
         if args.sweep is None:
             r = run_synthetic(params, rate=args.rate, seed=args.seed, base_dir=Path.cwd(), **base)
             write_json_atomic(out / "noc.json", meta | r)
