@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from elsa_tlm.config import inert_settings, load_config
+from elsa_tlm.config import load_config
 from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError, StallError
 
 
@@ -38,7 +38,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{cfg.noc.routing}, {cfg.schedule.policy}): {m.cores_used} of {plan.topology.n_nodes} cores, "
         f"{len(m.slices)} layer slices, {plan.work_items:,} work items"
     )
-    _warn(inert_settings(cfg, plan.workload.is_transformer))
+    _warn(plan.warnings)
     return 0
 
 
@@ -116,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         bar = _Progress(0, False)
         plan = api.check(cfg)
-        _warn(inert_settings(cfg, plan.workload.is_transformer))  # before the run: it may be a long one
+        _warn(plan.warnings)  # before the run: it may be a long one
         bar.phase(
             f"prepared: {cfg.workload.model}, T={plan.workload.time_steps}, {cfg.noc.topology}, "
             f"{cfg.schedule.policy} ({plan.mapping.cores_used} cores, {len(plan.mapping.slices)} layer slices)"

@@ -19,7 +19,7 @@ import simpy
 
 from elsa_tlm import kernel
 from elsa_tlm.chip import Chip, build_chip
-from elsa_tlm.config import Config
+from elsa_tlm.config import Config, inert_settings
 from elsa_tlm.errors import StallError
 from elsa_tlm.mapping import Mapping, map_workload
 from elsa_tlm.noc.routes import make_routing
@@ -63,6 +63,12 @@ class Plan:
         """(step, output spine) items over all layer slices: the size of the simulation."""
         T = self.workload.time_steps
         return sum(T * self.workload.by_name[s.layer].n_out for s in self.mapping.slices)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Keys set away from their default that this run will never read (:func:`config.inert_settings`):
+        what summary.json's ``warnings`` will hold, known before the run."""
+        return inert_settings(self.config, self.workload.is_transformer)
 
 
 def prepare(cfg: Config, activity: Activity | None = None, workload: Workload | None = None) -> Plan:

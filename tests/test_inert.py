@@ -140,3 +140,12 @@ def test_noc_subcommand_says_vc_keys_the_fast_router_ignores(tmp_path: Path, cap
     assert main(["noc", "--router", "vc", *common, "--out", str(tmp_path / "v")]) == 0
     assert "warning" not in capsys.readouterr().err
     assert json.loads((tmp_path / "v" / "noc.json").read_text())["warnings"] == []
+
+
+def test_api_check_knows_the_warnings_before_the_run() -> None:
+    from elsa_tlm import api
+
+    plan = api.check(
+        _cfg("run.time_steps=2", "run.mode=lt", "noc.router=vc", "workload.step_profile=uniform")
+    )
+    assert [w.split(" = ")[0] for w in plan.warnings] == ["noc.router", "workload.step_profile"]

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from elsa_tlm.chip import answer
-from elsa_tlm.config import inert_settings
 from elsa_tlm.energy import EnergyModel, Ledger, sop_counts
 from elsa_tlm.results.result import Result
 from elsa_tlm.results.writers import peak_rss_mb
@@ -132,7 +131,7 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         },
         "elastic": None,
         # keys set away from their default that this configuration never reads (a what-if that did nothing)
-        "warnings": inert_settings(cfg, transformer),
+        "warnings": plan.warnings,
         "sim": {
             "wall_s": round(wall_s, 3),
             "events": n_events,
