@@ -38,6 +38,38 @@ def test_run_matches_simpy_run_event_for_event() -> None:
     assert n == 10  # process init + 3 timeouts + process end + 3 kernel events + tick + timeout
 
 
+def test_kernel_constants_and_clock_agree_with_simpy() -> None:
+    """NORMAL is SimPy's; the native clock is the environment's time while kernel.run drives it, and
+    Kernel.now falls back to SimPy's own clock before, after and under SimPy's loop."""
+    from simpy.core import NORMAL
+
+    assert kernel.NORMAL == NORMAL
+    env = simpy.Environment()
+    k = kernel.Kernel(env)
+    assert kernel.clock_of(env) is k.clock and not k.clock.live
+    seen = []
+    for when in (3, 7):
+        k.call_at(when, lambda w: seen.append((k.now(), env.now, k.clock.live)), None)
+    kernel.run(env)
+    assert seen == [(3, 3, True), (7, 7, True)] and not k.clock.live and k.now() == 7
+    env.timeout(5).callbacks.append(lambda e: seen.append((k.now(), env.now, k.clock.live)))
+    env.run()  # SimPy's loop: the clock is not live, Kernel.now reads SimPy's
+    assert seen[-1] == (12, 12, False)
+
+
+def test_a_failing_callback_leaves_the_clock_not_live() -> None:
+    env = simpy.Environment()
+    k = kernel.Kernel(env)
+
+    def boom(_w: object) -> None:
+        raise RuntimeError("boom")
+
+    k.call_at(2, boom, None)
+    with pytest.raises(RuntimeError, match="boom"):
+        kernel.run(env)
+    assert not k.clock.live and k.now() == 2
+
+
 def test_run_reports_and_raises_like_simpy() -> None:
     env = simpy.Environment()
     calls = []

@@ -29,9 +29,9 @@ Space is counted in credits taken (``used``), releases are kept in a heap and ap
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import Any
 
 import simpy
@@ -81,7 +81,7 @@ class Channel:
         cycle: the releases it applies would be gone)."""
         rel = self.rel
         while rel and rel[0][0] <= now:
-            self.used -= heapq.heappop(rel)[1]
+            self.used -= heappop(rel)[1]
         return self.used
 
     def fits(self, flits: int, now: int) -> bool:
@@ -100,7 +100,7 @@ class Channel:
 
     def credit(self, at: int, flits: int) -> None:
         """:meth:`release` for a caller that knows ``at`` is not in the past (the routers' hot path)."""
-        heapq.heappush(self.rel, (at, flits))
+        heappush(self.rel, (at, flits))
         if self.on_credit is not None:
             self.on_credit(self)
         if self.put_queue:

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import simpy
@@ -112,7 +112,10 @@ class Work:
         self.released_after = released_after
 
 
-BUSY, STALLED, STARVED = 0, 1, 2  # lane-group states the core integrates over time
+# lane-group states the core integrates over time (Final: compiled, a constant, not a global looked up)
+BUSY: Final = 0
+STALLED: Final = 1
+STARVED: Final = 2
 
 
 @dataclass
