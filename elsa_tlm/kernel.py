@@ -33,6 +33,8 @@ from simpy.events import Event
 # SimPy's priority of a plain (non-urgent) event, ``simpy.core.NORMAL``; a compile-time constant here, not a
 # global looked up per push (tests/test_kernel.py checks the two agree)
 NORMAL: Final = 1
+# compiled, a Final module value is a C static: no globals look-up per push
+_heappush: Final = heappush
 
 
 class Clock:
@@ -75,18 +77,18 @@ class Kernel:
 
     def at(self, when: int, event: Any) -> None:
         """Put an already-triggered ``event`` on the heap for cycle ``when`` (>= now)."""
-        heappush(self._heap, (when, NORMAL, self._next_eid(), event))
+        _heappush(self._heap, (when, NORMAL, self._next_eid(), event))
 
     def call_at(self, when: int, callback: Callable[[Any], None], obj: Any) -> None:
         """Run ``callback(wake)`` at cycle ``when`` (>= now), ``wake.obj`` being ``obj``: a :class:`Tick` by
         absolute cycle, without its look-ups on the environment."""
-        heappush(self._heap, (when, NORMAL, self._next_eid(), Wake(callback, obj)))
+        _heappush(self._heap, (when, NORMAL, self._next_eid(), Wake(callback, obj)))
 
     def succeed_at(self, event: Event, value: Any, when: int) -> None:
         """Trigger a plain SimPy ``event`` with ``value`` at cycle ``when`` (its callbacks run then)."""
         event._ok = True
         event._value = value
-        heappush(self._heap, (when, NORMAL, self._next_eid(), event))
+        _heappush(self._heap, (when, NORMAL, self._next_eid(), event))
 
 
 class Scheduled:

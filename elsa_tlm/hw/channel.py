@@ -32,11 +32,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, Final
 
 import simpy
 
 from elsa_tlm.kernel import Kernel
+
+# compiled, Final module values are C statics: no globals look-up per credit
+_heappush: Final = heappush
+_heappop: Final = heappop
 
 
 class Channel:
@@ -81,7 +85,7 @@ class Channel:
         cycle: the releases it applies would be gone)."""
         rel = self.rel
         while rel and rel[0][0] <= now:
-            self.used -= heappop(rel)[1]
+            self.used -= _heappop(rel)[1]
         return self.used
 
     def fits(self, flits: int, now: int) -> bool:
@@ -100,7 +104,7 @@ class Channel:
 
     def credit(self, at: int, flits: int) -> None:
         """:meth:`release` for a caller that knows ``at`` is not in the past (the routers' hot path)."""
-        heappush(self.rel, (at, flits))
+        _heappush(self.rel, (at, flits))
         if self.on_credit is not None:
             self.on_credit(self)
         if self.put_queue:

@@ -116,6 +116,7 @@ class Work:
 BUSY: Final = 0
 STALLED: Final = 1
 STARVED: Final = 2
+_bisect_left: Final = bisect_left  # compiled, a C static: no globals look-up per output
 
 
 @dataclass
@@ -386,7 +387,7 @@ class LayerSlice:
 
             def at(f: int, cf: Any = cf, base: float = base) -> int:  # the f-th output of step t done
                 cff: float = cf[f]
-                return math.ceil(base + absorbed[bisect_left(thr, f)] + cff - 1e-9)
+                return math.ceil(base + absorbed[_bisect_left(thr, f)] + cff - 1e-9)
 
             st = self.stats
             if st.first_finish < 0:

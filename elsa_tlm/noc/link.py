@@ -13,9 +13,12 @@ sums over its ports.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Final
 
-INJECT, LINK, EJECT = 0, 1, 2
+# port kinds (Final: compiled, constants rather than globals looked up per grant)
+INJECT: Final = 0
+LINK: Final = 1
+EJECT: Final = 2
 
 
 class Port:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import simpy
 
@@ -50,7 +50,7 @@ from elsa_tlm.kernel import Kernel, Wake
 from elsa_tlm.noc.link import EJECT, INJECT, LINK, link_row
 from elsa_tlm.noc.router import NocActivity
 
-NEVER = 1 << 62  # a cycle that never comes
+NEVER: Final = 1 << 62  # a cycle that never comes
 
 
 class VcTxn:
