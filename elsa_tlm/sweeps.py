@@ -438,11 +438,12 @@ def _run_locked(
             results[p.hash] = row
         else:
             todo.setdefault(p.hash, p)
-    reused = len({p.hash for p in points}) - len(todo) - len(infeasible)
+    n_unique = len({p.hash for p in points})
+    reused = n_unique - len(todo) - len(infeasible)
     warnings = inert_points(points)
     if log:
         for w in warnings:
-            log(f"warning: {len(w['points'])} of {len({p.hash for p in points})} points: {w['message']}")
+            log(f"warning: {len(w['points'])} of {n_unique} points: {w['message']}")
     own = executor is None and bool(todo)
     ex = local_executor(min(workers, len(todo))) if own else executor  # no idle workers to start
     bar = _progress(len(todo), sweep.name)
@@ -497,7 +498,7 @@ def _run_locked(
             "points": sweep.points,
             "infeasible_policy": sweep.infeasible,
             "n_points": len(rows),
-            "n_unique": len({p.hash for p in points}),
+            "n_unique": n_unique,
             "reused": reused,
             "infeasible": sum(r["status"] == "infeasible" for r in rows),
             "failed": failed,

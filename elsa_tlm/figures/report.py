@@ -643,9 +643,9 @@ def _run_body(folder: Path) -> tuple[str, str, list[tuple[str, str]]]:
     clock = float(clock) if clock and clock > 0 and math.isfinite(clock) else None
     title = f"{s.get('model', '?')} on {s.get('topology', '?')} ({s.get('schedule', '?')})"
     toc: list[tuple[str, str]] = []
-    warned = [str(w) for w in s.get("warnings") or []] if isinstance(s.get("warnings"), list) else []
+    warned = s.get("warnings")
     parts = [
-        _warnings_box([(w, "") for w in warned], toc),
+        _warnings_box([(str(w), "") for w in warned] if isinstance(warned, list) else [], toc),
         _section("results", "Key results", _key_results(s, clock), toc),
         _section("design", "Design point", _design(s), toc),
         _section("steps", "Per-step timing", _steps(s, clock), toc),
