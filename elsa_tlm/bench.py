@@ -103,6 +103,17 @@ def first_run() -> dict:
     }
 
 
+def _is_bench_file(path: Path) -> bool:
+    """True if ``path`` holds the results of this bench (a JSON object with its runs and hot-path status)."""
+    try:
+        if path.stat().st_size > 1 << 24:
+            return False
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"runs", "hot_path", "machine"} <= set(data)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="results/bench/results.json")
@@ -111,6 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.repeat < 1:
         print(f"error: --repeat = {args.repeat}: at least one run of each reference", file=sys.stderr)
+        return 2
+    from elsa_tlm.errors import ElsaError
+    from elsa_tlm.fileio import check_output_file
+
+    try:  # the results file is cleared before minutes of runs: new, or a results file of this bench
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        out = check_output_file(args.out, "--out", _is_bench_file)
+    except ElsaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: --out = {args.out!r}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     precompile()
     results = []
@@ -175,9 +198,8 @@ def main(argv: list[str] | None = None) -> int:
 
     hot = compiled.status()  # the runs' children import the same package, so they ran the same way
     print(f"hot path: {hot['why']}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
-        args.out,
+        out,
         {
             "machine": {"python": platform.python_version(), "platform": platform.platform()},
             "hot_path": hot,

@@ -15,13 +15,14 @@ normalised to a reference baseline, log axis, the simulated chips highlighted).
 
 from __future__ import annotations
 
-import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from elsa_tlm.baselines import Baseline, load_baselines
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.fileio import claim_output_folder, write_csv_atomic, write_text_atomic
+from elsa_tlm.fileio import claim_output_folder, save_figure, write_csv_atomic, write_text_atomic
+from elsa_tlm.results.schema import read_summary
 
 COMPARE_FIELDS = [
     "chip", "kind", "table", "network", "technology_nm", "clock_mhz", "gops", "tops_per_w", "pj_per_sop",
@@ -35,23 +36,42 @@ HEADLINE = ("ANT", "PAICORE")  # the best QANN and the best elastic SNN accelera
 PUBLISHED = "published figure at the chip's own technology, voltage and clock (not simulated)"
 
 
-def run_row(folder: str | Path) -> dict[str, Any]:
-    """The simulated chip's row from a run folder (its summary.json), in the tables' conventions."""
-    p = Path(folder)
+def run_labels(folders: list[Path], reserved: Collection[str] = ()) -> list[str]:
+    """A label per run folder that belongs to it alone: its folder name, or as many trailing path components
+    as tell it apart from every other run and from the baselines' chip names (``a/results/default`` and
+    ``b/results/default``). The folders are resolved paths, all distinct."""
+    parts = [f.parts for f in folders]
+    depth = [1] * len(folders)
+    while True:
+        labels = ["/".join(p[-d:]) for p, d in zip(parts, depth, strict=True)]
+        clash = [
+            i
+            for i, lab in enumerate(labels)
+            if (labels.count(lab) > 1 or lab in reserved) and depth[i] < len(parts[i])
+        ]
+        if not clash:
+            return labels
+        for i in clash:
+            depth[i] += 1
+
+
+def _display(folder: Path) -> str:
+    """The folder as the user would type it: relative to the working folder when inside it."""
     try:
-        s = json.loads((p / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError("run", str(folder), f"no readable summary.json ({exc})") from None
-    need = ("model", "latency_cycles", "clock_mhz", "ops", "energy_j", "area_mm2", "sops")
-    missing = [k for k in need if not isinstance(s.get(k), int | float | str)]
-    if missing:
-        raise ConfigError(
-            "run", str(folder), f"summary.json lacks {', '.join(missing)} (a folder elsa-tlm run wrote)"
-        )
+        return str(folder.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(folder)
+
+
+def run_row(folder: str | Path, label: str | None = None) -> dict[str, Any]:
+    """The simulated chip's row from a run folder (its summary.json, validated), in the tables' conventions;
+    ``label`` names it in every table, sentence and figure (default: the folder's name)."""
+    p = Path(folder)
+    s = read_summary(p, "run")
     seconds = s["latency_cycles"] / (s["clock_mhz"] * 1e6)
     gops = s["ops"] / seconds / 1e9
     return {
-        "chip": p.name,
+        "chip": label or p.name,
         "kind": "simulated",
         "table": "",
         "network": s["model"],
@@ -62,7 +82,7 @@ def run_row(folder: str | Path) -> dict[str, Any]:
         "pj_per_sop": s["energy_j"] * 1e12 / s["sops"] if s["sops"] else None,
         "gops_per_mm2": gops / s["area_mm2"],
         "area_mm2": s["area_mm2"],
-        "source": f"simulated: {p}/summary.json (latency of all {s.get('time_steps', '?')} steps)",
+        "source": f"simulated: {_display(p.resolve())}/summary.json (latency of all {s['time_steps']} steps)",
     }
 
 
@@ -133,7 +153,19 @@ def compare(
     if not runs:
         raise ConfigError("RUN", "", "give at least one run folder")
     baselines = load_baselines(baselines_file)
-    sim_rows = [run_row(r) for r in runs]
+    folders: list[Path] = []
+    for r in runs:
+        try:
+            f = Path(r).resolve(strict=True)
+        except (OSError, RuntimeError) as exc:
+            raise ConfigError(
+                "run", str(r), f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+            ) from None
+        if f in folders:
+            raise ConfigError("run", str(r), f"is given twice (as {runs[folders.index(f)]} too)")
+        folders.append(f)
+    labels = run_labels(folders, set(baselines))
+    sim_rows = [run_row(f, lab) for f, lab in zip(folders, labels, strict=True)]  # every one checked first
     measured = {b.network for b in baselines.values()}
     for r in sim_rows:
         if r["network"] not in measured:
@@ -220,7 +252,7 @@ def _figure(rows: list[dict[str, Any]], path: Path) -> None:
         "voltage and clock, not simulated)",
         fontsize=9,
     )
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -234,7 +266,11 @@ def baselines_study(out: str | Path, runs_dir: str | Path, models: list[str], cl
     :func:`compare` over those runs. Runs go to ``runs_dir/<model>_<clock>MHz``."""
     from elsa_tlm import sim
     from elsa_tlm.config import load_config
+    from elsa_tlm.fileio import check_output_folder
 
+    models, clocks = list(dict.fromkeys(models)), list(dict.fromkeys(clocks))  # each run once
+    if not models or not clocks:
+        raise ConfigError("--models" if not models else "--clocks", "", "give at least one")
     jobs = []
     for m in models:
         for c in clocks:
@@ -242,6 +278,9 @@ def baselines_study(out: str | Path, runs_dir: str | Path, models: list[str], cl
             if m == "vit_small":
                 sets += ['schedule.policy="token"', 'mapping.partition="vit_blocks"']
             jobs.append((f"{m}_{c:g}MHz", load_config(None, sets)))  # all checked before any runs
+    check_output_folder(out, "compare")  # and every output, before minutes of simulation
+    for name, _cfg in jobs:
+        check_output_folder(Path(runs_dir) / name, "run", key="--runs")
     folders = []
     for name, cfg in jobs:
         folders.append(sim.run(cfg).save(Path(runs_dir) / name))
@@ -262,13 +301,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
     try:
-        clocks = [float(c) for c in a.clocks.split(",") if c]
+        try:
+            clocks = [float(c) for c in a.clocks.split(",") if c]
+        except ValueError:
+            raise ConfigError("--clocks", a.clocks, "must be numbers separated by commas") from None
         res = baselines_study(a.out, a.runs, [m for m in a.models.split(",") if m], clocks, a.set)
-    except ValueError:
-        print(f"error: --clocks = {a.clocks!r}: must be numbers separated by commas", file=sys.stderr)
-        return 2
     except ElsaError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
         return 2
     for s in res["headlines"]:
         print(s)

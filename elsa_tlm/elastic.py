@@ -163,16 +163,24 @@ def _policies(model: str) -> tuple[str, ...]:
 
 
 def compare_policies(scenario: str, out: Any, overrides: list[str]) -> list[dict[str, Any]]:
-    """Accuracy against latency (cycles) for each schedule policy: elastic.csv and elastic_policies.png."""
-    from pathlib import Path
-
+    """Accuracy against latency (cycles) for each schedule policy: elastic.csv, elastic_exits.json and
+    elastic_policies.png in ``out`` (new, empty, or a study folder this tool wrote)."""
     from elsa_tlm.config import load_config
-    from elsa_tlm.fileio import write_csv_atomic, write_json_atomic
+    from elsa_tlm.errors import ConfigError
+    from elsa_tlm.fileio import claim_output_folder, write_csv_atomic, write_json_atomic
 
-    out = Path(out)
+    cfg = load_config(scenario, overrides)
+    if cfg.workload.activity != "functional":
+        raise ConfigError(
+            "--scenario",
+            str(scenario),
+            f"elastic inference needs real outputs: workload.activity = 'functional' (digits, digits_vit), "
+            f"not {cfg.workload.activity!r} ({cfg.workload.model})",
+        )
+    out = claim_output_folder(out, "study", own_prefix="elastic")  # checked after the scenario, before runs
     rows: list[dict[str, Any]] = []
     exits: dict[str, dict[str, float]] = {}
-    model = load_config(scenario, overrides).workload.model
+    model = cfg.workload.model
     policies = _policies(model)
     for pol in policies:
         er = run(load_config(scenario, [*overrides, f'schedule.policy="{pol}"']))
@@ -193,7 +201,7 @@ def compare_policies(scenario: str, out: Any, overrides: list[str]) -> list[dict
             rows.append({"policy": pol, "step": t, "accuracy": acc, "mean_cycle": cyc})
     write_csv_atomic(out / "elastic.csv", rows, ["policy", "step", "accuracy", "mean_cycle"])
     write_json_atomic(out / "elastic_exits.json", exits)
-    _plot_policies(rows, exits, out / "elastic_policies.png", load_config(scenario, overrides).chip.clock_mhz)
+    _plot_policies(rows, exits, out / "elastic_policies.png", cfg.chip.clock_mhz)
     return rows
 
 
@@ -204,6 +212,8 @@ def _plot_policies(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from elsa_tlm.fileio import save_figure
 
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     colors = {"spine": "tab:green", "token": "tab:green", "tbt": "tab:orange", "lbl": "tab:red"}
@@ -237,7 +247,7 @@ def _plot_policies(
     ax.set_ylabel("digits test accuracy (%)")
     ax.set_title("elastic inference: accuracy vs latency per schedule (★ = early exit)")
     ax.legend(title="schedule")
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -251,18 +261,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
     from elsa_tlm.errors import ElsaError
-    from elsa_tlm.fileio import claim_output_folder
 
     try:
-        claim_output_folder(a.out, "study", own_prefix="elastic")
-        compare_policies(a.scenario, a.out, a.set)
+        rows = compare_policies(a.scenario, a.out, a.set)
     except ElsaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    import json
-    from pathlib import Path
-
-    print(json.dumps(json.loads((Path(a.out) / "elastic_exits.json").read_text()), indent=1))
+    except OSError as exc:
+        print(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    last = {r["policy"]: r for r in rows}  # each policy's last step
+    for pol, r in last.items():
+        print(f"{pol}: accuracy {r['accuracy']:.4f} at step {r['step']}, cycle {r['mean_cycle']:.0f}")
     print(f"wrote {a.out}/elastic.csv, elastic_exits.json, elastic_policies.png")
     return 0
 

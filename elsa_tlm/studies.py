@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from elsa_tlm.fileio import write_csv_atomic
+from elsa_tlm.fileio import claim_output_folder, save_figure, write_csv_atomic
 
 NETWORKS = [
     "vgg16_cifar10",
@@ -88,6 +88,7 @@ def pipelines(out: Path, models: list[str], extra: list[str], workers: int) -> l
     jobs = [(m, p, tuple(extra)) for m in models for p in POLICIES]
     for m, p, e in jobs:  # refuse bad input here, before any worker starts (and before anything is written)
         sim.prepare(load_config(None, _sets(m, p, e)))
+    out = claim_output_folder(out, "study", own_prefix="pipelines")  # never someone else's folder
     from elsa_tlm.sweeps import local_executor
 
     with local_executor(workers) as ex:  # workers end with this process
@@ -97,7 +98,6 @@ def pipelines(out: Path, models: list[str], extra: list[str], workers: int) -> l
         s = spine[r["model"]]
         r["latency_vs_spine"] = r["latency_cycles"] / s["latency_cycles"]
         r["first_output_vs_spine"] = r["first_output_cycle"] / s["first_output_cycle"]
-    out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(out / "pipelines.csv", rows, FIELDS)
     _plot(rows, models, out / "pipelines.png")
     return rows
@@ -152,7 +152,7 @@ def _plot(rows: list[dict[str, Any]], models: list[str], path: Path) -> None:
         "ELSA chip model (default chip, at): spine/token-wise vs layer-wise (tbt) vs layer-by-layer (lbl) "
         "pipelines, each network at its own T"
     )
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -14,7 +14,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
+
+from elsa_tlm.errors import ElsaError
+from elsa_tlm.fileio import check_figure_file, save_figure
 
 ROUTERS = ("fast", "vc")
 STYLE = {"fast": ("tab:blue", "o"), "vc": ("tab:red", "s")}
@@ -91,8 +95,7 @@ def plot(curves: dict, out: Path, title: str, ref: list[dict] | None = None) -> 
         ax.legend(fontsize=8, loc="best")  # out of the way of the points
     fig.suptitle(title)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, metadata={"Software": None})
+    save_figure(fig, out, dpi=100)  # cleared in main(): new, or a figure elsa-tlm wrote
     plt.close(fig)
 
 
@@ -103,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--title", default="6x6 mesh, XY, single-flit packets: fast vs vc router")
     ap.add_argument("--ref", type=Path, help="CSV of published points: label, traffic, offered, latency")
     args = ap.parse_args(argv)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        check_figure_file(args.out, "--out")
+    except (ElsaError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     curves = load(args.root)
     if not curves:
         print(f"error: no <router>/<traffic>/noc_sweep.csv under {args.root}")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "summary.schema.json"
+OUT = ROOT / "elsa_tlm" / "data" / "summary.schema.json"  # docs/summary.schema.json links to it
 
 INT, NUM, STR, BOOL = "integer", "number", "string", "boolean"
 

@@ -20,6 +20,7 @@ from elsa_tlm import sim
 from elsa_tlm.config import load_config
 from elsa_tlm.figures import run as plots
 from elsa_tlm.figures import studies as study_plots
+from elsa_tlm.fileio import check_figure_file
 from elsa_tlm.noc.topology import build_topology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +95,7 @@ def test_mapping_figure_puts_routers_on_the_ring(ring_result: sim.Result, tmp_pa
         la.name for la in ring_result.workload.layers
     ]
     plt.close(fig)
+    check_figure_file(tmp_path / "m.png", "test")  # the output guard clears the file first
     plots.plot_mapping(ring_result, tmp_path / "m.png", topo)
     assert (tmp_path / "m.png").read_bytes().startswith(b"\x89PNG")
 

@@ -164,7 +164,7 @@ def test_report_refuses_to_overwrite_a_foreign_file(tmp_path: Path, run_dir: Pat
     mine.write_text("<html>my own notes</html>")
     assert main(["report", str(run_dir), "--out", str(mine)]) == 2
     assert mine.read_text() == "<html>my own notes</html>"
-    assert "refusing to overwrite" in _one_error(capsys)
+    assert "was not written by elsa-tlm" in _one_error(capsys)
     csv_out = tmp_path / "table.csv"
     assert main(["report", str(run_dir), "--out", str(csv_out)]) == 2
     assert not csv_out.exists() and ".html" in _one_error(capsys)

@@ -239,6 +239,7 @@ def test_a_full_disk_names_the_file(tmp_path: Path, monkeypatch) -> None:
     def full(*_a, **_k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    fileio.check_output_folder(tmp_path, "run")  # the output guard clears the folder (it writes nothing)
     monkeypatch.setattr(fileio.os, "replace", full)
     target = tmp_path / "summary.json"
     with pytest.raises(OSError) as ei:
@@ -279,7 +280,7 @@ def test_an_npz_header_declaring_a_huge_array_is_refused_before_reading(tmp_path
 def test_the_study_plotter_refuses_a_sweep_it_cannot_draw(tmp_path: Path) -> None:
     sw = tmp_path / "sw"
     sw.mkdir()
-    (sw / "sweep.csv").write_text("a,b\n1,2\n")
+    (sw / "sweep.csv").write_text("a,b,status,point\n1,2,ok,abc\n")  # a sweep, but not of the flits axes
     r = subprocess.run(
         [
             sys.executable,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.fileio import add_to_marker, write_text_atomic
+from elsa_tlm.fileio import check_output_file, read_marker, write_text_atomic
 
 MARKER = "<!-- elsa-tlm report -->"
 LEGACY_PREFIX = "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>elsa-tlm: "  # before MARKER
@@ -843,36 +843,38 @@ def is_own_report(path: Path) -> bool:
     return head.startswith(MARKER.encode()) or head.startswith(LEGACY_PREFIX.encode())
 
 
-def check_out(path: Path, key: str = "--out") -> None:
-    """Refuse an output path that is not an .html file or would overwrite something that is not a report."""
+def check_out(path: Path, key: str = "--out") -> Path:
+    """Clear the report's file with the output guard: an .html name, new or a report this tool wrote (never
+    a link, a folder, a FIFO or a user's file)."""
     if path.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(key, str(path), "the report is an HTML page: give a file name ending in .html")
-    if path.is_symlink():
-        raise ConfigError(key, str(path), "is a symbolic link; refusing to replace it")
-    if path.is_dir():
-        raise ConfigError(key, str(path), "is a folder; give the path of an .html file")
-    if path.exists() and not is_own_report(path):
-        raise ConfigError(
-            key, str(path), "exists and is not a report elsa-tlm wrote; refusing to overwrite it"
-        )
+    return check_output_file(path, key, is_own_report)
 
 
 def write_report(
     folder: str | Path, out: str | Path | None = None, images: list[str | Path] | tuple = ()
 ) -> Path:
-    """Write the report (default ``folder/report.html``) atomically; returns its path.
-
-    Never overwrites a file that is not a report this tool wrote (:func:`check_out`, ConfigError)."""
-    target = Path(out) if out else Path(folder) / "report.html"
-    key = "--out" if out else "report"
-    text = build_report(folder, images)
-    check_out(target, key)
+    """Write the report (default ``folder/report.html``, only into a folder elsa-tlm wrote) atomically;
+    returns its path. Never overwrites a file that is not a report this tool wrote (ConfigError)."""
+    folder = Path(folder)
+    text = build_report(folder, images)  # the input is checked first: a bad folder is the error to report
+    if out:
+        target = check_out(Path(out), "--out")
+    else:
+        if folder.is_dir() and read_marker(folder) is None:
+            raise ConfigError(
+                "DIR",
+                str(folder),
+                "is not a folder elsa-tlm wrote (no .elsa-tlm.json), so report.html is not written into it: "
+                "give --out FILE.html",
+            )
+        target = check_out(folder / "report.html", "report")
     try:
-        path = write_text_atomic(target, text)
-        add_to_marker(path.parent, path.name)  # a run folder with its report stays replaceable by a rerun
-        return path
+        return write_text_atomic(target, text)  # recorded in the folder's marker: it stays replaceable
     except OSError as exc:
-        raise ConfigError(key, str(target), f"cannot write the report: {exc.strerror or exc}") from None
+        raise ConfigError(
+            "--out" if out else "report", str(target), f"cannot write the report: {exc.strerror or exc}"
+        ) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

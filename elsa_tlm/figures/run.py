@@ -24,6 +24,8 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch, Patch, Rectangle  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
+from elsa_tlm.fileio import save_figure  # noqa: E402
+
 if TYPE_CHECKING:
     from elsa_tlm.noc.topology import Topology
     from elsa_tlm.results import Result
@@ -36,7 +38,7 @@ LINESTYLES = ["-", "--", "-.", ":"]
 
 
 def _save(fig: Any, path: Path) -> None:
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -9,6 +9,7 @@ the CSV with their status and left out of (or marked in) the figures.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np  # noqa: E402
 
 from elsa_tlm.errors import ConfigError  # noqa: E402
 from elsa_tlm.figures.run import THOUSANDS, add_us_axis, series_style  # noqa: E402
-from elsa_tlm.fileio import write_csv_atomic  # noqa: E402
+from elsa_tlm.fileio import claim_output_folder, save_figure, write_csv_atomic  # noqa: E402
 
 Row = dict[str, Any]
 TEXT = ("point", "status", "error")  # never parsed as numbers (a hash may look like 12e345)
@@ -43,12 +44,46 @@ def _num(v: str) -> Any:
 
 
 def load_rows(sweep_dir: Path) -> list[Row]:
-    """sweep.csv with numbers parsed."""
+    """sweep.csv with numbers parsed, checked before it is believed: UTF-8 text, a header with the columns
+    every sweep.csv has (``status``, ``point``), no empty or repeated column name, every row as wide as the
+    header; anything else is one ConfigError naming the file, the line and the rule."""
+    import io
+
     path = Path(sweep_dir) / "sweep.csv"
     if not path.is_file():
         raise ConfigError("--sweep-dir", str(sweep_dir), "no sweep.csv there (run elsa-tlm sweep first)")
-    with path.open(newline="", encoding="utf-8") as fh:
-        return [{k: v if k in TEXT else _num(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "", f"is not UTF-8 text (byte {exc.start}); not a sweep.csv") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        table = list(reader)
+    except csv.Error as exc:
+        raise ConfigError(str(path), "", f"is not a CSV file (line {reader.line_num}: {exc})") from None
+    if not table:
+        raise ConfigError(str(path), "", "is empty; a sweep.csv has a header row and one row per point")
+    header = table[0]
+    missing = [c for c in ("status", "point") if c not in header]
+    if missing:
+        raise ConfigError(
+            str(path),
+            ",".join(header)[:80],
+            f"header lacks {', '.join(missing)}: not a sweep.csv elsa-tlm wrote",
+        )
+    if "" in header or len(set(header)) != len(header):
+        dup = next((c for c in header if c == "" or header.count(c) > 1), "")
+        raise ConfigError(str(path), dup, "column names must be non-empty and distinct")
+    rows: list[Row] = []
+    for line, values in enumerate(table[1:], start=2):
+        if not values:
+            continue  # a blank line
+        if len(values) != len(header):
+            raise ConfigError(
+                str(path), f"line {line}", f"has {len(values)} fields, the header {len(header)}"
+            )
+        rows.append({k: v if k in TEXT else _num(v) for k, v in zip(header, values, strict=True)})
+    return rows
 
 
 def _ok(rows: list[Row]) -> list[Row]:
@@ -136,8 +171,20 @@ def _log_ticks(ax: Any, axis: str = "y") -> None:
 
 
 def _save(fig: Any, path: Path) -> None:
-    fig.savefig(path, dpi=110, metadata={"Software": None})
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
+
+
+def _study(fn: Callable[[Path, Path], list[Row]]) -> Callable[[Path, Path], list[Row]]:
+    """A study's entry point: its sweep.csv checked first, then its output folder claimed by the output guard
+    (new, empty, or a study folder of the tool's), then the tables and figure written."""
+
+    @functools.wraps(fn)
+    def study(sweep_dir: Path, out: Path) -> list[Row]:
+        load_rows(Path(sweep_dir))  # bad input refused before anything is created
+        return fn(Path(sweep_dir), claim_output_folder(out, "study", own_prefix=fn.__name__))
+
+    return study
 
 
 def _write(out: Path, name: str, rows: list[Row], fields: list[str]) -> None:
@@ -150,6 +197,7 @@ def _topo_label(spec: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- products
+@_study
 def products(sweep_dir: Path, out: Path) -> list[Row]:
     """Energy breakdown (stacked bars) and latency per product and network; ratios to Gustavson."""
     rows = load_rows(sweep_dir)
@@ -228,6 +276,7 @@ def products(sweep_dir: Path, out: Path) -> list[Row]:
 
 
 # ------------------------------------------------------------------------------------------------- flits
+@_study
 def flits(sweep_dir: Path, out: Path) -> list[Row]:
     """NoC traffic (MB) and latency against flit size, one line per protocol."""
     rows = load_rows(sweep_dir)
@@ -287,6 +336,7 @@ def flits(sweep_dir: Path, out: Path) -> list[Row]:
 
 
 # ----------------------------------------------------------------------------------------------- routing
+@_study
 def routing(sweep_dir: Path, out: Path) -> list[Row]:
     """Distribution of flits per link (violins, from each point's links.csv) and peak link bandwidth."""
     rows = load_rows(sweep_dir)
@@ -362,6 +412,7 @@ def routing(sweep_dir: Path, out: Path) -> list[Row]:
 
 
 # -------------------------------------------------------------------------------------------- topologies
+@_study
 def topologies(sweep_dir: Path, out: Path) -> list[Row]:
     """Latency, energy and NoC traffic (link traffic = flit-hops × flit size) per topology."""
     rows = load_rows(sweep_dir)
@@ -441,6 +492,7 @@ def topologies(sweep_dir: Path, out: Path) -> list[Row]:
 
 
 # ----------------------------------------------------------------------------------------------- scaling
+@_study
 def scaling(sweep_dir: Path, out: Path) -> list[Row]:
     """Latency (ms), TOPS/W and area against clock and mesh size; refused sizes marked."""
     rows = load_rows(sweep_dir)
@@ -511,6 +563,7 @@ def _cores(spec: Any) -> int | None:
 
 
 # ------------------------------------------------------------------------------------------------ memory
+@_study
 def memory(sweep_dir: Path, out: Path) -> list[Row]:
     """TOPS/W, area and the whole on-chip energy (buffer accesses, eDRAM refresh, leakage, the rest) per buffer
     technology and network."""
@@ -597,6 +650,7 @@ def memory(sweep_dir: Path, out: Path) -> list[Row]:
 
 
 # -------------------------------------------------------------------------------------------- congestion
+@_study
 def congestion(sweep_dir: Path, out: Path) -> list[Row]:
     """Total cycles against offered injection rate; at (contention) vs lt (zero-load) per link width.
 
@@ -696,6 +750,7 @@ def congestion(sweep_dir: Path, out: Path) -> list[Row]:
 
 
 # ------------------------------------------------------------------------------------------------ split
+@_study
 def split(sweep_dir: Path, out: Path) -> list[Row]:
     """First output and latency per network for each way of cutting layers over cores."""
     rows = load_rows(sweep_dir)

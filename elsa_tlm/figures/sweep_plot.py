@@ -15,7 +15,7 @@ from typing import Any
 
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.figures.studies import load_rows
-from elsa_tlm.fileio import add_to_marker
+from elsa_tlm.fileio import check_figure_file, read_marker, save_figure
 
 UNITS = {
     "latency_cycles": "cycles",
@@ -36,7 +36,10 @@ def _is_num(v: Any) -> bool:
 def plot_sweep(
     sweep_dir: str | Path, x: str, y: str, hue: str | None = None, out: str | Path | None = None
 ) -> Path:
-    """Draw ``y`` against ``x`` (grouped by ``hue``) from a finished sweep; returns the PNG written."""
+    """Draw ``y`` against ``x`` (grouped by ``hue``) from a finished sweep; returns the figure written
+    (``out``: a new .png/.pdf/.svg or a figure elsa-tlm wrote; default ``SWEEP_DIR/plot_<y>_vs_<x>.png``, only
+    into a sweep folder elsa-tlm wrote)."""
+    path = _target(Path(sweep_dir), x, y, out)  # cleared before anything is read or drawn
     rows = load_rows(Path(sweep_dir))
     cols = list(rows[0]) if rows else []
     for key, what in ((x, "--x"), (y, "--y"), (hue, "--hue")):
@@ -92,11 +95,25 @@ def plot_sweep(
     if hue:  # beside the axes, never over the data
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(alpha=0.3)
-    safe = lambda s: "".join(c if c.isalnum() or c in "._-" else "_" for c in s)  # noqa: E731
-    path = Path(out) if out else Path(sweep_dir) / f"plot_{safe(y)}_vs_{safe(x)}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, metadata={"Software": None})
-    plt.close(fig)
-    if out is None:
-        add_to_marker(sweep_dir, path.name)  # the sweep folder stays the tool's
+    try:
+        save_figure(fig, path, dpi=120)  # the default name is recorded in the sweep folder's marker
+    finally:
+        plt.close(fig)
     return path
+
+
+def _target(sweep_dir: Path, x: str, y: str, out: str | Path | None) -> Path:
+    """The figure's path, cleared by the output guard: ``out`` as given, or the default name inside a sweep
+    folder elsa-tlm wrote (a user's folder that merely holds a sweep.csv is not written into)."""
+    if out is not None:
+        return check_figure_file(out, "--out")
+    m = read_marker(sweep_dir)
+    if m is None or m.get("kind") != "sweep":
+        raise ConfigError(
+            "--out",
+            "(default)",
+            f"{sweep_dir} is not a sweep folder elsa-tlm wrote (no .elsa-tlm.json of a sweep), so the figure "
+            "is not written into it: give --out FILE.png",
+        )
+    safe = lambda s: "".join(c if c.isalnum() or c in "._-" else "_" for c in s)  # noqa: E731
+    return check_figure_file(sweep_dir / f"plot_{safe(y)}_vs_{safe(x)}.png", "--out")

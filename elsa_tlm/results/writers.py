@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING
 
 from elsa_tlm.config import to_toml
 from elsa_tlm.fileio import (
-    DIR_MODE,
     MARKER,
     FolderLock,
     check_output_folder,
+    forget,
+    make_temp_folder,
     marker,
     read_marker,
+    write_bytes_atomic,
     write_csv_atomic,
     write_json_atomic,
     write_text_atomic,
@@ -134,8 +136,7 @@ def write_result(
         out_dir = check_output_folder(out_dir, "run")
     _remove_stale_temps(out_dir)
     # the writer's process id is in the name: a later run can tell a killed writer's leftovers from a live one
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}.", dir=out_dir.parent))
-    os.chmod(tmp, DIR_MODE)  # mkdtemp gives 0700; results are meant to be shared
+    tmp = make_temp_folder(out_dir.parent, prefix=f".{out_dir.name}.{os.getpid()}.")
     try:
         write_files(result, tmp)
         for writer in result.extra_writers:
@@ -157,6 +158,8 @@ def write_result(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        forget(tmp)  # renamed into place or removed: nothing more is written there
     if copy_plots_to is not None and result.config.output.plots:
         copy_plots(out_dir, copy_plots_to)
     return out_dir
@@ -167,12 +170,12 @@ def copy_plots(src: Path, dst: Path) -> None:
     with FolderLock(dst.parent):
         check_output_folder(dst, "plots", key="plots folder")
         dst.mkdir(parents=True, exist_ok=True)
-        names = []
-        for png in sorted(src.glob("*.png")):
-            shutil.copy2(png, dst / png.name)
-            names.append(png.name)
         old = read_marker(dst)
-        write_json_atomic(dst / MARKER, marker("plots", [*(old or {}).get("entries", []), *names]))
+        if old is None or old.get("guard") is None:  # new, empty, or marked before markers listed entries
+            held = [e.name for e in dst.iterdir() if e.name != MARKER]
+            write_json_atomic(dst / MARKER, marker("plots", [*(old or {}).get("entries", []), *held]))
+        for png in sorted(src.glob("*.png")):  # through the guard: never over a link or a user's file
+            write_bytes_atomic(dst / png.name, png.read_bytes())
 
 
 def write_files(result: Result, folder: Path) -> None:
