@@ -17,6 +17,7 @@ from elsa_tlm.errors import ConfigError
 
 KINDS = ("snn_elastic", "snn_non_elastic", "qann", "qann_cim", "large_chip")
 NUMERIC = ("technology_nm", "gops", "tops_per_w")  # every chip has these
+TEXT = ("table", "network", "note", "accuracy")  # optional strings
 OPTIONAL_NUMERIC = ("clock_mhz", "area_mm2", "gops_per_mm2", "pj_per_sop", "voltage_v", "cores", "memory_kb")
 
 
@@ -56,7 +57,7 @@ def load_baselines(path: str | Path | None = None) -> dict[str, Baseline]:
     out: dict[str, Baseline] = {}
     for name, c in chips.items():
         if not isinstance(c, dict):
-            raise ConfigError(f"chips.{name}", c, "must be a table")
+            raise ConfigError(f"chips.{name}", c, f"must be a table (in {where})")
 
         def num(key: str, required: bool, c: dict = c, name: str = name) -> float | None:
             v = c.get(key)
@@ -65,12 +66,16 @@ def load_baselines(path: str | Path | None = None) -> dict[str, Baseline]:
                     raise ConfigError(f"chips.{name}.{key}", None, f"missing in {where}")
                 return None
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
-                raise ConfigError(f"chips.{name}.{key}", v, "must be a positive number")
+                # positive: ratios divide by these figures
+                raise ConfigError(f"chips.{name}.{key}", v, f"must be a finite positive number (in {where})")
             return float(v)
 
         kind = c.get("kind")
         if kind not in KINDS:
-            raise ConfigError(f"chips.{name}.kind", kind, f"must be one of {', '.join(KINDS)}")
+            raise ConfigError(f"chips.{name}.kind", kind, f"must be one of {', '.join(KINDS)} (in {where})")
+        for key in TEXT:
+            if key in c and not isinstance(c[key], str):
+                raise ConfigError(f"chips.{name}.{key}", c[key], f"must be a string (in {where})")
         vals = {k: num(k, True) for k in NUMERIC} | {k: num(k, False) for k in OPTIONAL_NUMERIC}
         out[name] = Baseline(
             chip=name,

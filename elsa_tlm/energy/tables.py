@@ -8,17 +8,74 @@ that are not in it (DRAM energy per bit, eDRAM retention) come from the configur
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
+from elsa_tlm.datafiles import DataFile, number, read_text, read_toml, table
 
-@lru_cache(maxsize=1)
+# the table the model prices with: None is the packaged elsa_tlm/data/elsa_28nm.toml (a test may point elsewhere)
+TECH_FILE: str | Path | None = None
+
+# entries the model reads (a missing one is named); every figure in the file is checked, read or not
+MEMORY_KEYS = ("read_pj", "write_pj", "leakage_nw", "area_um2")
+LOGIC_KEYS = ("energy_pj", "leakage_uw", "area_mm2")
+LOGIC_BLOCKS = ("adder_tree", "fire", "accumulator", "im2col", "order_controller", "update_arbiter",
+                "flit_generator", "flit_decoder", "crossbar", "routing_engine", "softmax", "layernorm")  # fmt: skip
+REQUIRED: dict[str, tuple[str, ...]] = {
+    **{f"sram.{m}": MEMORY_KEYS for m in ("weight", "membrane", "tracer", "input_queue")},
+    **{f"edram.{m}": MEMORY_KEYS for m in ("weight", "membrane", "input_queue")},
+    **{f"logic.{b}": LOGIC_KEYS for b in LOGIC_BLOCKS},
+    "noc": ("hop_energy_pj_per_flit", "local_delivery_energy_pj_per_flit"),
+    "reported.core": tuple(
+        f"{b}_mm2"
+        for b in ("weight_memory", "membrane_memory", "tracer_memory", "pe_subtotal", "router_subtotal")
+    ),
+    "reported.chip": ("area_mm2",),
+}
+# the unit of a figure is in its key's name (the file's convention)
+UNITS = (("_pj_per_flit", "pJ per flit"), ("_pj", "pJ"), ("_nw", "nW"), ("_uw", "µW"), ("_mw", "mW"),
+         ("_um2", "µm²"), ("_mm2", "mm²"), ("_mhz", "MHz"), ("_nm", "nm"), ("_v", "V"), ("_kib", "KiB"),
+         ("_mb", "MB"), ("_bits", "bits"), ("_bytes", "bytes"), ("_cycles", "cycles"))  # fmt: skip
+
+
+def unit_of(key: str) -> str:
+    """The unit a key of the table names (``read_pj`` -> pJ); a plain count otherwise."""
+    return next((u for suffix, u in UNITS if key.endswith(suffix)), "count")
+
+
+def read_tech(path: str | Path | None = None) -> dict[str, Any]:
+    """Parse and check a technology table (default: the packaged one): every entry the model reads present,
+    every figure in the file a finite non-negative number in the unit its key names."""
+    res = resources.files("elsa_tlm").joinpath("data/elsa_28nm.toml") if path is None else Path(path)
+    f = DataFile("energy table", str(res))
+    tech = read_toml(f, read_text(f) if isinstance(res, Path) else res.read_text(encoding="utf-8"))
+    for section, keys in REQUIRED.items():
+        t = table(f, tech, section)
+        for k in keys:
+            if k not in t:
+                raise f.missing(f"{section}.{k}", f"a finite non-negative number [{unit_of(k)}]")
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for k, v in node.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                number(f, prefix + k, v, unit_of(k))
+
+    walk(tech, "")
+    return tech
+
+
+@lru_cache(maxsize=4)
+def _tech(path: str | None) -> dict[str, Any]:
+    return read_tech(path)
+
+
 def load_tech() -> dict[str, Any]:
-    """The parsed 28 nm table (cached; treat as read-only)."""
-    text = resources.files("elsa_tlm").joinpath("data/elsa_28nm.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    """The checked 28 nm table (:data:`TECH_FILE`, cached per file; treat as read-only)."""
+    return _tech(None if TECH_FILE is None else str(TECH_FILE))
 
 
 def memory_table(technology: str) -> dict[str, dict[str, float]]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from elsa_tlm.datafiles import DataFile, array, in_range, read_npz
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.snn.conversion import SNNRun, SpikingNetwork, convert
 from elsa_tlm.snn.layers import conv_out_size, events_per_row
@@ -35,6 +36,7 @@ ARCH = (  # name, Cin, Cout, kernel, stride, padding
     ("conv3", 32, 32, 3, 1, 1),
 )
 LAYER_NAMES = ("conv1", "conv2", "conv3", "fc")
+CLASSES = 10
 
 
 def quantize_pixels(images: np.ndarray) -> np.ndarray:
@@ -60,11 +62,7 @@ class DigitsModel:
 
 def load_digits_model(path: str | Path | None = None) -> DigitsModel:
     """Load the trained weights (npz, no pickle) into a QANN and convert it to an SNN."""
-    p = Path(path) if path else MODELS_DIR / "digits_qcnn.npz"
-    if not p.is_file():
-        raise ConfigError("digits model", str(p), "file not found (run scripts/train_digits.py)")
-    with np.load(p, allow_pickle=False) as z:
-        a = {k: z[k] for k in z.files}
+    a = check_digits_model(path)
     q_min, q_max = (int(v) for v in a["levels"])
     nodes: list[QNode] = []
     prev = "input"
@@ -79,13 +77,48 @@ def load_digits_model(path: str | Path | None = None) -> DigitsModel:
     return DigitsModel(qnet=qnet, snn=convert(qnet))
 
 
+def check_digits_model(path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a digits weights file, checked: integer weights of ``ARCH``'s shapes within ``weight_bits``
+    (4) bits, integer biases, positive thresholds, activation levels lo < hi."""
+    f = DataFile("digits model", str(Path(path) if path else MODELS_DIR / "digits_qcnn.npz"))
+    a = read_npz(f, "run scripts/train_digits.py")
+    bits = 4
+    if "weight_bits" in a:
+        bits = int(array(f, a, "weight_bits", "int", ()))
+        in_range(f, "weight_bits", a["weight_bits"], 1, 8, "bits per weight")
+    w_lo, w_hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    for name, cin, cout, k, _s, _pad in ARCH:
+        w = array(f, a, f"{name}.weight", "int", (cout, cin, k, k))
+        in_range(f, f"{name}.weight", w, w_lo, w_hi, f"{bits}-bit weights")
+        array(f, a, f"{name}.bias", "int", (cout,))
+        in_range(f, f"{name}.theta", array(f, a, f"{name}.theta", "int", (cout,)), 1, None, "thresholds")
+    fc_in = ARCH[-1][2] * 4 * 4  # conv3's 4x4 output map, flattened
+    in_range(
+        f, "fc.weight", array(f, a, "fc.weight", "int", (CLASSES, fc_in)), w_lo, w_hi, f"{bits}-bit weights"
+    )
+    array(f, a, "fc.bias", "int", (CLASSES,))
+    lo, hi = (int(v) for v in array(f, a, "levels", "int", (2,)))
+    if lo >= hi:
+        raise f.bad("levels", [lo, hi], "activation levels [lo, hi] need lo < hi")
+    return a
+
+
 def load_digits_data(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test): raw 8x8 pixels 0..16 (uint8) and labels (int64)."""
-    p = Path(path) if path else MODELS_DIR / "digits_data.npz"
-    if not p.is_file():
-        raise ConfigError("digits data", str(p), "file not found (run scripts/train_digits.py)")
-    with np.load(p, allow_pickle=False) as z:
-        return z["x_train"], z["y_train"], z["x_test"], z["y_test"]
+    """(x_train, y_train, x_test, y_test): raw 8x8 pixels 0..16 (uint8) and labels (int64), checked: integer
+    images (n, 8, 8) with pixels 0..16, one label 0..9 per image."""
+    f = DataFile("digits data", str(Path(path) if path else MODELS_DIR / "digits_data.npz"))
+    a = read_npz(f, "run scripts/train_digits.py")
+    out = []
+    for split in ("train", "test"):
+        dims: dict[str, int] = {}
+        x = array(f, a, f"x_{split}", "int", (f"n_{split}", 8, 8), dims)
+        y = array(f, a, f"y_{split}", "int", (f"n_{split}",), dims)
+        if x.shape[0] == 0:
+            raise f.error(f"array 'x_{split}' holds no images")
+        in_range(f, f"x_{split}", x, 0, 16, "digits pixels")
+        in_range(f, f"y_{split}", y, 0, CLASSES - 1, "class labels")
+        out += [x, y]
+    return out[0], out[1], out[2], out[3]
 
 
 def qann_logits(model: DigitsModel, images: np.ndarray) -> np.ndarray:

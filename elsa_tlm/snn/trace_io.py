@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from elsa_tlm.datafiles import DataFile, array, in_range, read_npz
 from elsa_tlm.errors import ConfigError
 
 _PREFIX = "layer/"
@@ -52,14 +53,27 @@ def save_activity(path: str | Path, per_layer_counts: dict[str, np.ndarray], met
 
 
 def load_activity(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
-    """Read (per_layer_counts in saved order, meta)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError("activity file", str(p), "file not found")
-    with np.load(p, allow_pickle=False) as z:
-        if _META not in z.files or _ORDER not in z.files:
-            raise ConfigError("activity file", str(p), "not an elsa-tlm activity npz (meta/order missing)")
-        meta = json.loads(str(z[_META]))
-        order = [str(s) for s in z[_ORDER]]
-        counts = {name: z[_PREFIX + name] for name in order}
+    """Read (per_layer_counts in saved order, meta), checked: a JSON object ``meta``, a layer order naming
+    each stored layer once, integer non-negative counts (T, IH, IW) or (n, T, IH, IW) per layer."""
+    f = DataFile("activity file", str(path))
+    z = read_npz(f)
+    if _META not in z or _ORDER not in z:
+        raise f.error("not an elsa-tlm activity npz (meta/order missing)")
+    try:
+        meta = json.loads(str(array(f, z, _META, "str", ())))
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise f.error(f"array {_META!r} must hold a JSON object")
+    order = [str(s) for s in array(f, z, _ORDER, "str", ("layers",))]
+    if len(set(order)) != len(order):
+        raise f.error(f"array {_ORDER!r} names a layer twice")
+    counts: dict[str, np.ndarray] = {}
+    for name in order:
+        key = _PREFIX + name
+        a = array(f, z, key, "int")
+        if a.ndim not in (3, 4):
+            raise f.error(f"array {key!r} has shape {a.shape}, expected (T, IH, IW) or (n, T, IH, IW)")
+        in_range(f, key, a, 0, None, "spike counts")
+        counts[name] = a
     return counts, meta

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from elsa_tlm.datafiles import DataFile, array, in_range, integer, read_npz
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.snn.digits import MODELS_DIR, quantize_pixels
 from elsa_tlm.snn.neuron import STBIFNeurons
@@ -226,12 +227,84 @@ def save_vit_model(model: ViTModel, path: str | Path) -> None:
 
 
 def load_vit_model(path: str | Path | None = None) -> ViTModel:
-    """Load models/digits_vit.npz (no pickle)."""
-    p = Path(path) if path else MODELS_DIR / "digits_vit.npz"
-    if not p.is_file():
-        raise ConfigError("digits_vit model", str(p), "file not found (run scripts/train_digits_vit.py)")
-    with np.load(p, allow_pickle=False) as z:
-        return model_from_arrays({k: z[k] for k in z.files})
+    """Load models/digits_vit.npz (no pickle), checked by :func:`check_vit_arrays`."""
+    f = DataFile("digits_vit model", str(Path(path) if path else MODELS_DIR / "digits_vit.npz"))
+    a = read_npz(f, "run scripts/train_digits_vit.py")
+    check_vit_arrays(f, a)
+    return model_from_arrays(a)
+
+
+META_INTS = ("blocks", "heads", "patch", "ln_frac_bits", "ln_pre_shift", "exp_frac_bits", "softmax_out_bits")
+IMAGE = 8  # the digits are 8x8
+
+
+def check_vit_arrays(f: DataFile, a: dict[str, np.ndarray]) -> None:
+    """The arrays of a ViT file agree with its ``meta`` and with each other: integer arrays, weights within
+    ``weight_bits``, dims D (embedding), H (heads, dividing D), N (tokens), MLP and classes consistent across
+    blocks, positive thresholds, levels lo < hi, and each quantizer's theta/bias broadcasting to its output."""
+    text = str(array(f, a, "meta", "str", ()))
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise f.error("array 'meta' must hold a JSON object (the model's dims and fixed-point bits)")
+    for k in META_INTS:
+        if k not in meta:
+            raise f.missing(f"meta.{k}", "a non-negative integer")
+        integer(f, f"meta.{k}", meta[k], 1 if k in ("heads", "patch") else 0, 64)
+    if "time_steps" in meta:
+        integer(f, "meta.time_steps", meta["time_steps"], 1, 1024)
+    if meta.get("head_pool", "cls") not in ("sum", "cls"):
+        raise f.bad("meta.head_pool", meta["head_pool"], "must be sum or cls")
+    patch, H = meta["patch"], meta["heads"]
+    if IMAGE % patch:
+        raise f.bad("meta.patch", patch, f"must divide the {IMAGE}x{IMAGE} image")
+    bits = integer(f, "meta.weight_bits", meta.get("weight_bits", 4), 1, 8)
+    for k, v in a.items():
+        if k != "meta":
+            array(f, a, k, "int")
+            if k.endswith(".weight"):
+                in_range(f, k, v, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, f"{bits}-bit weights")
+    N = (IMAGE // patch) ** 2 + int(bool(meta.get("class_token", True)))
+    dims: dict[str, int] = {"N": N, "H": H}
+    array(f, a, "embed.weight", "int", ("D", patch * patch), dims)
+    if dims["D"] % H:
+        raise f.bad("meta.heads", H, f"must divide the embedding width {dims['D']}")
+    array(f, a, "embed.bias", "int", ("N", "D"), dims)  # the position embedding: one row per token
+    tok, mlp = ("N", "D"), ("N", "MLP")
+    quants: dict[str, tuple[str, ...]] = {"embed": tok, "norm": tok}
+    for i in range(meta["blocks"]):
+        p = f"blocks.{i}"
+        for name, shape in (("q", ("D", "D")), ("k", ("D", "D")), ("v", ("D", "D")), ("proj", ("D", "D")),
+                            ("fc1", ("MLP", "D")), ("fc2", ("D", "MLP"))):  # fmt: skip
+            array(f, a, f"{p}.{name}.weight", "int", shape, dims)
+        for name in ("norm1", "norm2"):
+            array(f, a, f"{p}.{name}.gain", "int", ("D",), dims)
+        array(f, a, f"{p}.qk.mult", "int", ("H",), dims)
+        for name in ("add1", "add2"):
+            array(f, a, f"{p}.{name}.gain", "int", (2,), dims)
+        quants.update(
+            {f"{p}.{n}": tok for n in ("norm1", "norm2", "q", "k", "v", "av", "proj", "add1", "fc2", "add2")}
+        )
+        quants.update({f"{p}.fc1": mlp, f"{p}.qk": ("H", "N", "N")})
+    array(f, a, "norm.gain", "int", ("D",), dims)
+    array(f, a, "head.weight", "int", ("classes", "D"), dims)
+    array(f, a, "head.bias", "int", ("classes",), dims)
+    for p, out in quants.items():
+        shape = tuple(dims.get(d, 0) for d in out)
+        lo, hi = (int(v) for v in array(f, a, f"{p}.levels", "int", (2,)))
+        if lo >= hi:
+            raise f.bad(f"{p}.levels", [lo, hi], "levels [lo, hi] need lo < hi")
+        in_range(f, f"{p}.theta", array(f, a, f"{p}.theta", "int"), 1, None, "thresholds")
+        for k in (f"{p}.theta", f"{p}.bias"):
+            got = array(f, a, k, "int").shape
+            try:
+                ok = np.broadcast_shapes(got, shape) == shape
+            except ValueError:
+                ok = False
+            if not ok:
+                raise f.error(f"array {k!r} has shape {got}, which does not broadcast to the output {shape}")
 
 
 # ----------------------------------------------------------------------------------------- tokens, QANN

@@ -191,6 +191,14 @@ def _input_cap(layer: Layer) -> int:
     return layer.cin if layer.in_hw != (1, 1) else layer.cin
 
 
+def _emit_cap(wl: Workload, layer: Layer) -> int:
+    """Most spikes one spine of ``layer`` sends per step: one per output channel; a transformer's embedding
+    and add & norm layers send their attached layer norm's spikes too (as a digits_vit functional run counts
+    them: :func:`elsa_tlm.snn.vit.run_snn`)."""
+    norm_attached = wl.is_transformer and (layer.kind == "add_norm" or layer.index == 0)
+    return layer.cout * (2 if norm_attached else 1)
+
+
 def check_activity(wl: Workload, act: Activity, path: str = "") -> None:
     """Shapes, producers and plausible counts of an activity against the workload (replay files are user
     input): a spine carries at most one spike per channel per step."""
@@ -226,9 +234,20 @@ def check_activity(wl: Workload, act: Activity, path: str = "") -> None:
             e = act.emitted.get(src)
             if e is None:
                 raise bad(f"trace has no emitted spikes for producer {src!r}")
-            cap = wl.layers[0].cin if src == INPUT else wl.by_name[src].cout
+            hw = wl.layers[0].in_hw if src == INPUT else wl.by_name[src].emit_hw
+            if e.shape != (act.time_steps, *hw):
+                raise bad(f"producer {src}: emitted shape {e.shape}, expected {(act.time_steps, *hw)}")
+            cap = wl.layers[0].cin if src == INPUT else _emit_cap(wl, wl.by_name[src])
             if (e < 0).any() or int(e.max(initial=0)) > cap:
                 raise bad(f"producer {src}: emitted counts outside 0..{cap} per spine and step")
+        sk = act.skip_inputs.get(layer.name)
+        if sk is not None and layer.skips:  # the skip producers' spikes, summed on their (common) grid
+            s0 = layer.skips[0]
+            want = (act.time_steps, *(wl.layers[0].in_hw if s0 == INPUT else wl.by_name[s0].emit_hw))
+            if sk.shape != want or (sk < 0).any():
+                raise bad(
+                    f"layer {layer.name}: skip spikes of shape {sk.shape}, expected {want}, non-negative"
+                )
 
 
 def save_activity(path: str, act: Activity, model: str = "") -> None:
@@ -312,32 +331,43 @@ def load_activity(path: str, wl: Workload) -> Activity:
     if not zipfile.is_zipfile(path):
         raise ConfigError(key, path, "not an npz archive (a zip of .npy arrays written by --save-activity)")
 
-    def counts(name: str, a: np.ndarray, dtype: type = np.int64) -> np.ndarray:
+    def counts(name: str, a: np.ndarray, ndim: int, dtype: type = np.int64) -> np.ndarray:
         """Spike counts must be integers: integer arrays as they are, float arrays only if every value is a
-        finite whole number (NaN, inf and fractions are refused, never truncated)."""
-        if a.dtype.kind in "iub":
-            return a.astype(dtype)
+        finite whole number (NaN, inf and fractions are refused, never truncated); (T, H, W) per layer, (T, C,
+        H, W) signed entries, which must fit int8."""
+        if a.ndim != ndim:
+            want = {0: "a scalar", 3: "(T, H, W)", 4: "(T, C, H, W)"}[ndim]
+            raise ConfigError(key, path, f"array {name} has shape {a.shape}, expected {want}")
         if a.dtype.kind == "f":
             if not np.isfinite(a).all():
                 raise ConfigError(key, path, f"array {name}: spike counts must be finite (found NaN or inf)")
             if not (a == np.round(a)).all():
                 raise ConfigError(key, path, f"array {name}: spike counts must be whole numbers")
-            return a.astype(dtype)
-        raise ConfigError(key, path, f"array {name}: spike counts must be integers, not {a.dtype}")
+        elif a.dtype.kind not in "iub":
+            raise ConfigError(key, path, f"array {name}: spike counts must be integers, not {a.dtype}")
+        if dtype is np.int8 and a.size and (a.min() < -128 or a.max() > 127):
+            raise ConfigError(key, path, f"array {name}: signed entries must lie in -128..127")
+        return a.astype(dtype)
 
     _check_declared_sizes(path, wl, key)
     try:
         with np.load(path, allow_pickle=False) as z:
-            T = int(counts("time_steps", z["time_steps"]))
-            model = str(z["model"]) if "model" in z.files else ""
-            inputs = {k[3:]: counts(k, z[k]) for k in z.files if k.startswith("in:")}
-            emitted = {k[4:]: counts(k, z[k]) for k in z.files if k.startswith("out:")}
-            skips = {k[5:]: counts(k, z[k]) for k in z.files if k.startswith("skip:")}
-            signed = {k[7:]: counts(k, z[k], np.int8) for k in z.files if k.startswith("signed:")}
+            T = int(counts("time_steps", z["time_steps"], 0))
+            recorded = z["model"] if "model" in z.files else np.array("")
+            inputs = {k[3:]: counts(k, z[k], 3) for k in z.files if k.startswith("in:")}
+            emitted = {k[4:]: counts(k, z[k], 3) for k in z.files if k.startswith("out:")}
+            skips = {k[5:]: counts(k, z[k], 3) for k in z.files if k.startswith("skip:")}
+            signed = {k[7:]: counts(k, z[k], 4, np.int8) for k in z.files if k.startswith("signed:")}
     except KeyError as exc:
         raise ConfigError(key, path, f"not an activity trace: missing array {exc}") from None
     except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile, _zlib.error) as exc:
         raise ConfigError(key, path, f"not a readable activity trace ({type(exc).__name__}: {exc})") from None
+    if recorded.dtype.kind != "U" or recorded.ndim != 0:
+        rule = f"array model: dtype {recorded.dtype}, shape {recorded.shape}, expected a string"
+        raise ConfigError(key, path, rule)
+    model = str(recorded)
+    if not 1 <= T <= 1024:
+        raise ConfigError(key, path, f"array time_steps = {T}: must be 1..1024")
     if wl.time_steps != T:
         raise ConfigError(key, path, f"trace has T={T}, run wants T={wl.time_steps} (set run.time_steps)")
     meta = {"path": str(path), "model": model}

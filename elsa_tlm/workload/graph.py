@@ -10,7 +10,6 @@ spines. ResNet recordings stop at the last convolution; :func:`load_workload` ap
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +18,9 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from elsa_tlm.datafiles import DataFile, read_json
 from elsa_tlm.errors import ConfigError
+from elsa_tlm.workload.recording import check_recording
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"  # package data (elsa_tlm/models)
 INPUT = "input"
@@ -162,8 +163,13 @@ def _pool_geometry(name: str, in_hw: tuple[int, int], out_hw: tuple[int, int]) -
 
 
 @lru_cache(maxsize=16)
-def _read_json(path: str) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+def read_recording(path: str) -> dict:
+    """A network recording (JSON), checked field by field (:mod:`elsa_tlm.workload.recording`); cached per
+    path, treat as read-only."""
+    f = DataFile("network recording", path)
+    raw = read_json(f)
+    check_recording(f, raw)
+    return raw
 
 
 def load_workload(
@@ -191,7 +197,7 @@ def load_workload(
     path = MODELS_DIR / f"{model}.json"
     if not path.exists():
         raise ConfigError("workload.model", model, f"no workload file {path}")
-    raw = _read_json(str(path))
+    raw = read_recording(str(path))
     if any(lr["type"] in ("matmul_ss", "add_norm") for lr in raw["layers"]):
         return _load_transformer(raw, time_steps, step_profile)
     t_own = int(raw["time_steps"])
@@ -348,7 +354,7 @@ def step_weights(profile: str, T: int) -> np.ndarray:
         raise ConfigError("workload.step_profile", profile, "must be uniform or cnn")
     curves = []
     for name in CNN_RECORDINGS:
-        raw = _read_json(str(MODELS_DIR / f"{name}.json"))
+        raw = read_recording(str(MODELS_DIR / f"{name}.json"))
         per = np.array([lr["input_spikes_per_step"] for lr in raw["layers"]], dtype=float)
         share = per.sum(axis=0) / per.sum()
         cum = np.concatenate([[0.0], np.cumsum(share)])
