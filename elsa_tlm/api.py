@@ -24,7 +24,22 @@ from typing import Any
 from elsa_tlm import config as _config
 from elsa_tlm.config import Config
 from elsa_tlm.errors import ConfigError
+from elsa_tlm.fileio import path_argument as _path
 from elsa_tlm.results import Result
+
+__all__ = [
+    "run",
+    "load_config",
+    "configure",
+    "check",
+    "sweep",
+    "diff",
+    "plot",
+    "compare",
+    "save",
+    "replace_section",
+    "Result",
+]
 
 # above this many (step, output spine) work items a run takes minutes: the CLI says so and shows progress
 LARGE_RUN_ITEMS = 20_000_000
@@ -32,21 +47,36 @@ LARGE_RUN_ITEMS = 20_000_000
 ScenarioLike = str | os.PathLike | Config | None
 
 
-def _overrides(overrides: object) -> list[str]:
+# ------------------------------------------------------------------------------------- argument checks
+# Every public function checks its arguments here first: a wrong type is a ConfigError naming the argument,
+# never a TypeError or AttributeError from deep inside.
+def _text(name: str, value: object, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, str) and value.strip():
+        return value
+    kind = "a non-empty string" + (" or None" if optional else "")
+    raise ConfigError(name, value, f"must be {kind}, not {type(value).__name__} {value!r}")
+
+
+def _function(name: str, value: object) -> None:
+    if value is not None and not callable(value):
+        raise ConfigError(name, value, f"must be a function or None, not {type(value).__name__}")
+
+
+def _overrides(overrides: object, name: str = "overrides") -> list[str]:
     """``section.key=value`` strings from any iterable of them (None: none); anything else is refused."""
     if overrides is None:
         return []
     if isinstance(overrides, str | bytes):
-        raise ConfigError(
-            "overrides", overrides, "must be a list of 'section.key=value' strings, not one string"
-        )
+        raise ConfigError(name, overrides, "must be a list of 'section.key=value' strings, not one string")
     try:
         items = list(overrides)  # type: ignore[call-overload]
     except TypeError:
-        raise ConfigError("overrides", overrides, "must be a list of 'section.key=value' strings") from None
+        raise ConfigError(name, overrides, "must be a list of 'section.key=value' strings") from None
     for item in items:
         if not isinstance(item, str):
-            raise ConfigError("overrides", item, "every override must be a 'section.key=value' string")
+            raise ConfigError(name, item, "every item must be a 'section.key=value' string")
     return items
 
 
@@ -107,15 +137,16 @@ def run(
     :func:`prepare` result of the same Config object when the caller already built one. With
     ``output.plots`` the run's figures are drawn when the result is saved.
     """
-    from elsa_tlm import figures
+    from elsa_tlm import figures, sim
 
+    _function("progress", progress)
+    if plan is not None and not isinstance(plan, sim.Plan):
+        raise ConfigError("plan", plan, f"must be a Plan from check() or None, not {type(plan).__name__}")
     cfg = _as_config(scenario, overrides)
     if cfg.workload.activity == "functional":
         from elsa_tlm import elastic
 
         return figures.attach(elastic.run(cfg).result)  # the accuracy study over the test set, and its runs
-    from elsa_tlm import sim
-
     if plan is None or plan.config is not cfg:
         plan = sim.prepare(cfg)
     return figures.attach(sim.run(cfg, progress=progress, plan=plan))
@@ -140,11 +171,15 @@ def sweep(
     """
     from elsa_tlm import sweeps as _sweep
 
+    sweep_file, out = _path("sweep_file", sweep_file), _path("out", out)
+    _function("log", log)
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise ConfigError("executor", executor, "must be a concurrent.futures.Executor (with submit) or None")
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= _sweep.MAX_WORKERS:
         raise ConfigError("workers", workers, f"must be an integer between 1 and {_sweep.MAX_WORKERS}")
     if infeasible not in (None, "refuse", "record"):
         raise ConfigError("infeasible", infeasible, "must be 'refuse', 'record' or None")
-    sw = _sweep.load_sweep(sweep_file, _overrides(overrides), _overrides(axes))
+    sw = _sweep.load_sweep(sweep_file, _overrides(overrides), _overrides(axes, "axes"))
     if infeasible is not None:
         sw = dataclasses.replace(sw, infeasible=infeasible)
     return _sweep.run_sweep(sw, Path(out), executor, workers, **({"log": log} if log else {}))
@@ -156,7 +191,7 @@ def diff(run_a: str | os.PathLike, run_b: str | os.PathLike) -> Any:
     (:class:`elsa_tlm.results.diff.RunDiff`; ``render(d, "md")`` formats it)."""
     from elsa_tlm.results.diff import diff_runs
 
-    return diff_runs(run_a, run_b)
+    return diff_runs(_path("run_a", run_a), _path("run_b", run_b))
 
 
 def plot(
@@ -169,7 +204,13 @@ def plot(
     """A figure of any finished sweep (``y`` against ``x``, one series per ``hue`` value); returns the PNG."""
     from elsa_tlm.figures.sweep_plot import plot_sweep
 
-    return plot_sweep(sweep_dir, x, y, hue, out)
+    return plot_sweep(
+        _path("sweep_dir", sweep_dir),  # type: ignore[arg-type]
+        _text("x", x),  # type: ignore[arg-type]
+        _text("y", y),  # type: ignore[arg-type]
+        _text("hue", hue, optional=True),
+        _path("out", out, optional=True),
+    )
 
 
 def compare(runs: Sequence[str | os.PathLike], out: str | os.PathLike) -> dict[str, Any]:
@@ -177,20 +218,27 @@ def compare(runs: Sequence[str | os.PathLike], out: str | os.PathLike) -> dict[s
     returns the rows, the ratios and the headline sentences (:mod:`elsa_tlm.compare`)."""
     from elsa_tlm.compare import compare as _compare
 
-    if isinstance(runs, str | os.PathLike):
+    if isinstance(runs, str | bytes | os.PathLike) or not isinstance(runs, Sequence | set | tuple):
         raise ConfigError("runs", runs, "must be a list of run folders")
-    return _compare(list(runs), out)
+    folders = [_path("runs", r) for r in runs]
+    if not folders:
+        raise ConfigError("runs", runs, "give at least one run folder")
+    return _compare(folders, _path("out", out))  # type: ignore[arg-type]
 
 
 def save(result: Result, folder: str | os.PathLike) -> Path:
     """Same as ``result.save(folder)``."""
+    if not isinstance(result, Result):
+        raise ConfigError("result", result, f"must be a Result from run(), not {type(result).__name__}")
     return result.save(folder)
 
 
 def replace_section(cfg: Config, section: str, **values: Any) -> Config:
     """``cfg`` with keys of one section replaced (validated): ``replace_section(cfg, "noc", flit_bits=128)``."""
-    if section not in _config.SECTIONS:
-        raise ConfigError(section, values, f"unknown section; valid: {', '.join(_config.SECTIONS)}")
+    if not isinstance(cfg, Config):
+        raise ConfigError("cfg", cfg, "must be a Config (load a scenario file with load_config)")
+    if not isinstance(section, str) or section not in _config.SECTIONS:
+        raise ConfigError("section", section, f"unknown section; valid: {', '.join(_config.SECTIONS)}")
     current = dataclasses.asdict(getattr(cfg, section))
     unknown = set(values) - set(current)
     if unknown:

@@ -8,11 +8,11 @@ figures are always computed from a run (:mod:`elsa_tlm.compare`), never taken fr
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from elsa_tlm.datafiles import DataFile, read_toml
 from elsa_tlm.errors import ConfigError
 
 KINDS = ("snn_elastic", "snn_non_elastic", "qann", "qann_cim", "large_chip")
@@ -48,9 +48,12 @@ def load_baselines(path: str | Path | None = None) -> dict[str, Baseline]:
             if path
             else resources.files("elsa_tlm").joinpath("data/baselines.toml").read_text(encoding="utf-8")
         )
-        raw = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("baselines", where, f"cannot be read ({exc})") from None
+    try:
+        raw = read_toml(DataFile("baselines", where), text)  # nesting limited, syntax errors located
+    except ConfigError as exc:
+        raise ConfigError("baselines", where, f"cannot be read ({exc.rule})") from None
     chips = raw.get("chips")
     if not isinstance(chips, dict) or not chips:
         raise ConfigError("baselines", where, "needs a [chips.<name>] table per chip")

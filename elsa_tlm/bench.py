@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from elsa_tlm.fileio import write_json_atomic
+from elsa_tlm.fileio import output_argument, write_json_atomic
 
 RUNS = [("resnet18", "at"), ("resnet18", "lt"), ("resnet50", "at"), ("resnet50", "lt"), ("vit_small", "at")]
 EXTRA = {"vit_small": ['mapping.partition="vit_blocks"', 'schedule.policy="token"']}
@@ -116,7 +116,7 @@ def _is_bench_file(path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default="results/bench/results.json")
+    output_argument(ap, "--out", "file", default="results/bench/results.json")
     ap.add_argument("--set", action="append", default=[], help="extra config overrides for every run")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each reference (targets check the median)")
     args = ap.parse_args(argv)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from elsa_tlm.config import load_config
 from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError, StallError
+from elsa_tlm.fileio import output_argument
 
 
 def _out_dir(cfg, explicit: str | None) -> Path:
@@ -194,15 +195,19 @@ def register_run(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sp.add_argument("scenario", help="scenario TOML file, or the name of a shipped one (elsa-tlm scenarios)")
-    sp.add_argument("--out", help="output folder (default results/<scenario-name>)")
+    output_argument(sp, "--out", "folder", help="output folder (default results/<scenario-name>)")
     sp.add_argument(
         "--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key (TOML value)"
     )
     sp.add_argument(
         "--trace", action="store_true", help="write trace.json.gz (Perfetto/Chrome trace events, gzip)"
     )
-    sp.add_argument(
-        "--save-activity", metavar="NPZ", help="save the spike activity for workload.activity=replay"
+    output_argument(
+        sp,
+        "--save-activity",
+        "file",
+        metavar="NPZ",
+        help="save the spike activity for workload.activity=replay",
     )
     sp.set_defaults(func=cmd_run)
     return sp
@@ -228,7 +233,7 @@ def register_sweep(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
         "or an infeasible point (nothing run); 130 interrupted.",
     )
     p.add_argument("sweep", help="sweep TOML file (version = 1, base, set, [axes], points)")
-    p.add_argument("--out", help="output folder (default results/sweeps/<sweep-name>)")
+    output_argument(p, "--out", "folder", help="output folder (default results/sweeps/<sweep-name>)")
     p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
     p.add_argument("--executor", choices=["process", "dask"], default="process")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler (default: a local cluster)")
@@ -350,7 +355,13 @@ def register_plot(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--x", required=True, help="axis column (e.g. noc.flit_bits)")
     p.add_argument("--y", required=True, help="metric column (e.g. latency_cycles, energy_j)")
     p.add_argument("--hue", help="a column whose values become separate series")
-    p.add_argument("--out", help="PNG file (default SWEEP_DIR/plot_<y>_vs_<x>.png)")
+    output_argument(
+        p,
+        "--out",
+        "file",
+        help="figure file, .png, .pdf or .svg (default SWEEP_DIR/plot_<y>_vs_<x>.png, only in a sweep folder "
+        "elsa-tlm wrote); an existing file is replaced only if elsa-tlm drew it",
+    )
     p.set_defaults(func=cmd_plot)
     return p
 
@@ -368,7 +379,13 @@ def register_compare(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
         help="runs beside the published chips (ANT, PAICORE, SpinalFlow...): table, ratios, figure",
     )
     c.add_argument("runs", nargs="+", help="run folders (elsa-tlm run wrote them)")
-    c.add_argument("--out", required=True, help="folder for compare.csv, ratios.csv, compare.md, compare.png")
+    output_argument(
+        c,
+        "--out",
+        "folder",
+        required=True,
+        help="folder for compare.csv, ratios.csv, compare.md, compare.png",
+    )
     c.set_defaults(func=cmd_compare)
     return c
 

@@ -21,7 +21,13 @@ from typing import Any
 
 from elsa_tlm.baselines import Baseline, load_baselines
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.fileio import claim_output_folder, save_figure, write_csv_atomic, write_text_atomic
+from elsa_tlm.fileio import (
+    claim_output_folder,
+    output_argument,
+    save_figure,
+    write_csv_atomic,
+    write_text_atomic,
+)
 from elsa_tlm.results.schema import read_summary
 
 COMPARE_FIELDS = [
@@ -266,7 +272,7 @@ def baselines_study(out: str | Path, runs_dir: str | Path, models: list[str], cl
     :func:`compare` over those runs. Runs go to ``runs_dir/<model>_<clock>MHz``."""
     from elsa_tlm import sim
     from elsa_tlm.config import load_config
-    from elsa_tlm.fileio import check_output_folder
+    from elsa_tlm.fileio import check_output_folder, read_marker
 
     models, clocks = list(dict.fromkeys(models)), list(dict.fromkeys(clocks))  # each run once
     if not models or not clocks:
@@ -279,8 +285,12 @@ def baselines_study(out: str | Path, runs_dir: str | Path, models: list[str], cl
                 sets += ['schedule.policy="token"', 'mapping.partition="vit_blocks"']
             jobs.append((f"{m}_{c:g}MHz", load_config(None, sets)))  # all checked before any runs
     check_output_folder(out, "compare")  # and every output, before minutes of simulation
+    # holds only the study's run folders (from before this folder was marked: run folders and nothing else)
+    runs_dir = claim_output_folder(
+        runs_dir, "runs", "--runs", lambda e: (read_marker(e) or {}).get("kind") == "run"
+    )
     for name, _cfg in jobs:
-        check_output_folder(Path(runs_dir) / name, "run", key="--runs")
+        check_output_folder(runs_dir / name, "run", key="--runs")
     folders = []
     for name, cfg in jobs:
         folders.append(sim.run(cfg).save(Path(runs_dir) / name))
@@ -294,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     from elsa_tlm.errors import ElsaError
 
     ap = argparse.ArgumentParser(prog="python -m elsa_tlm.compare", description="make baselines")
-    ap.add_argument("--out", default="plots/baselines")
-    ap.add_argument("--runs", default="results/baselines")
+    output_argument(ap, "--out", "folder", default="plots/baselines")
+    output_argument(ap, "--runs", "folder", default="results/baselines", help="parent of the run folders")
     ap.add_argument("--models", default=",".join(NETWORKS))
     ap.add_argument("--clocks", default=",".join(str(c) for c in CLOCKS))
     ap.add_argument("--set", action="append", default=[])

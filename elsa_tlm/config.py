@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from elsa_tlm.datafiles import MAX_TOML_DEPTH, nesting_depth, toml_bracket_depth
 from elsa_tlm.errors import ConfigError
 
 MODELS = (
@@ -646,8 +648,10 @@ def parse_override(item: str) -> tuple[str, str, Any]:
         raise ConfigError(section, raw, f"unknown section; valid sections: {', '.join(SECTIONS)}")
     raw = raw.strip()
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+        value = parse_toml(f"v = {raw}", "--set", item)["v"]
+    except ConfigError as exc:
+        if "not valid TOML" not in exc.rule:
+            raise
         value = raw
     return section, key, value
 
@@ -730,17 +734,36 @@ def read_text_file(path: str | Path, what: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def parse_toml(text: str, what: str, where: str) -> dict[str, Any]:
+    """Parse TOML text (a file's, or a ``--set`` value's) with its nesting limited to
+    :data:`MAX_TOML_DEPTH`, checked before parsing; any failure is one ConfigError naming ``what`` and
+    ``where``, never a RecursionError."""
+    if toml_bracket_depth(text) > MAX_TOML_DEPTH:
+        raise ConfigError(
+            what,
+            where,
+            f"nests arrays or tables more than {MAX_TOML_DEPTH} deep; no elsa-tlm file needs that",
+        )
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(what, where, f"not valid TOML: {exc}") from None
+    except RecursionError:  # pragma: no cover - the bracket check comes first
+        raise ConfigError(what, where, f"nests more than {MAX_TOML_DEPTH} deep") from None
+    if nesting_depth(data, MAX_TOML_DEPTH) > MAX_TOML_DEPTH:
+        raise ConfigError(
+            what, where, f"nests keys or tables more than {MAX_TOML_DEPTH} deep; no elsa-tlm file needs that"
+        )
+    return data
+
+
 def read_toml(path: str | Path, what: str = "scenario") -> dict[str, Any]:
     """Parse a TOML file given by the user; every failure is a ConfigError naming ``what`` and the file."""
     p = Path(path)
     if what == "scenario" and not p.exists() and not p.is_symlink():
         names = ", ".join(shipped_scenarios())
         raise ConfigError(what, str(path), f"file not found (shipped scenarios, by name: {names})")
-    text = read_text_file(p, what)
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(what, str(path), f"not valid TOML: {exc}") from None
+    return parse_toml(read_text_file(p, what), what, str(path))
 
 
 def read_scenario(path: str | Path) -> tuple[dict[str, Any], Path, str]:
@@ -764,7 +787,12 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
 def _absolute(base_dir: Path, value: str) -> Path:
     """A path from a scenario, relative to the scenario file's folder."""
     p = Path(value)
-    return p if p.is_absolute() else (base_dir / p).resolve()
+    if p.is_absolute():
+        return p
+    try:
+        return (base_dir / p).resolve()
+    except (OSError, RuntimeError):  # a symbolic-link loop: kept as given; reading it names the loop
+        return Path(os.path.abspath(base_dir / p))
 
 
 def toml_value(v: Any) -> str:

@@ -84,12 +84,69 @@ def read_json(f: DataFile, hint: str = "") -> Any:
         raise f.error(f"invalid JSON at {at}: {exc.msg}") from None
     except ValueError as exc:  # NaN / Infinity
         raise f.error(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise f.error("JSON nested too deep to be a data file of this tool") from None
+
+
+MAX_TOML_DEPTH = 16  # nesting of arrays and tables a file may use (a scenario needs 3, a sweep's points 4)
+
+
+def toml_bracket_depth(text: str) -> int:
+    """The deepest nesting of ``[``/``{`` in TOML text, outside strings and comments (one pass, no recursion:
+    a hostile file cannot exhaust Python's stack here)."""
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if c in "\"'":
+            quote = c * 3 if text.startswith(c * 3, i) else c
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                if c == '"' and text[i] == "\\":
+                    i += 1  # an escaped character (basic strings only)
+                elif len(quote) == 1 and text[i] == "\n":
+                    break  # an unterminated one-line string: the parser will say so
+                i += 1
+            i += len(quote)
+            continue
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest
+
+
+def nesting_depth(value: Any, limit: int = MAX_TOML_DEPTH) -> int:
+    """The nesting depth of a parsed value (dotted keys and table headers nest without brackets)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > limit:
+            break
+        if isinstance(v, dict):
+            stack += [(x, d + 1) for x in v.values()]
+        elif isinstance(v, list):
+            stack += [(x, d + 1) for x in v]
+    return deepest
 
 
 def read_toml(f: DataFile, text: str | None = None) -> dict[str, Any]:
     """Parse a TOML file (or ``text`` read from it); a syntax error names its line and column."""
+    text = read_text(f) if text is None else text
+    if toml_bracket_depth(text) > MAX_TOML_DEPTH:
+        raise f.error(f"nests arrays or tables more than {MAX_TOML_DEPTH} deep")
     try:
-        return tomllib.loads(read_text(f) if text is None else text)
+        data = tomllib.loads(text)
+        if nesting_depth(data) > MAX_TOML_DEPTH:
+            raise f.error(f"nests keys or tables more than {MAX_TOML_DEPTH} deep")
+        return data
     except tomllib.TOMLDecodeError as exc:
         cut = "end of document" in str(exc)
         raise f.error(f"{'truncated' if cut else 'invalid'} TOML: {exc}") from None

@@ -257,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m elsa_tlm.elastic", description=compare_policies.__doc__)
     ap.add_argument("--scenario", default="scenarios/digits.toml")
-    ap.add_argument("--out", required=True)
+    from elsa_tlm.fileio import output_argument
+
+    output_argument(ap, "--out", "folder", required=True)
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args(argv)
     from elsa_tlm.errors import ElsaError

@@ -18,7 +18,10 @@ class ConfigError(ElsaError):
 
     def __init__(self, key: str, value: object, rule: str) -> None:
         self.key, self.value, self.rule = key, value, rule
-        super().__init__(f"{key} = {value!r}: {rule}")
+        shown = repr(value)
+        if len(shown) > 200:  # one readable line, whatever was pasted
+            shown = f"{shown[:120]}... ({len(shown):,} characters)"
+        super().__init__(f"{key} = {shown}: {rule}")
 
     def __reduce__(self) -> tuple:
         return (type(self), (self.key, self.value, self.rule))

@@ -46,10 +46,14 @@ GUARD_VERSION = (
 )
 
 
-def _refuse(key: str, path: str | os.PathLike, rule: str) -> Exception:
-    from elsa_tlm.errors import ConfigError
+def _error(key: str, value: object, rule: str) -> Exception:
+    from elsa_tlm.errors import ConfigError  # errors imports nothing; lazily, as the rest of this module
 
-    return ConfigError(key, str(path), rule)
+    return ConfigError(key, value, rule)
+
+
+def _refuse(key: str, path: str | os.PathLike, rule: str) -> Exception:
+    return _error(key, str(path), rule)
 
 
 def _cleared_root(parent: str) -> tuple[str, str, bool] | None:
@@ -234,14 +238,24 @@ def marker(kind: str, entries: Iterable[str] = ()) -> dict:
     }
 
 
+def _own_entry(path: Path, own: str | Callable[[Path], bool]) -> bool:
+    """An entry of an unmarked folder that the tool wrote before markers: its name starts with ``own`` (a
+    prefix), or ``own(path)`` says so."""
+    return path.name.startswith(own) if isinstance(own, str) else own(path)
+
+
 def check_output_folder(
-    path: str | os.PathLike, kind: str, key: str = "--out", own_prefix: str | None = None
+    path: str | os.PathLike,
+    kind: str,
+    key: str = "--out",
+    own_prefix: str | Callable[[Path], bool] | None = None,
 ) -> Path:
     """Refuse (ConfigError, nothing touched) an output folder that elsa-tlm must not write into.
 
     Allowed: a path that does not exist (its parent must be creatable and writable), an empty folder, or an
     elsa-tlm result folder of the same ``kind`` holding only entries the tool wrote, or (``own_prefix``) an
-    unmarked folder whose every entry starts with that prefix (the tool's own output from before markers).
+    unmarked folder whose every entry starts with that prefix, or passes that test (the tool's own output
+    from before markers).
     Refused: a file, the file-system root, the working folder or one of its ancestors, other content.
     """
     from elsa_tlm.errors import ConfigError
@@ -271,7 +285,7 @@ def check_output_folder(
             raise ConfigError(key, str(path), f"cannot be read ({exc.strerror})") from None
         if entries:
             m = read_marker(p)
-            if m is None and own_prefix and all(e.startswith(own_prefix) for e in entries):
+            if m is None and own_prefix and all(_own_entry(p / e, own_prefix) for e in entries):
                 m = marker(kind, entries)
             if m is None:
                 raise ConfigError(
@@ -372,7 +386,10 @@ class FolderLock:
 
 
 def claim_output_folder(
-    path: str | os.PathLike, kind: str, key: str = "--out", own_prefix: str | None = None
+    path: str | os.PathLike,
+    kind: str,
+    key: str = "--out",
+    own_prefix: str | Callable[[Path], bool] | None = None,
 ) -> Path:
     """For tools that write files into a folder in place (sweeps, NoC runs, studies): check it, create it
     and mark it as an elsa-tlm ``kind`` result."""
@@ -448,3 +465,29 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
     with matplotlib.rc_context({"svg.hashsalt": SIGNATURE}):
         fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta)
     return write_bytes_atomic(path, buf.getvalue())
+
+
+def path_argument(name: str, value: object, optional: bool = False) -> Path | None:
+    """A path argument of a public function, checked: a non-empty str or os.PathLike (None if ``optional``);
+    anything else is a ConfigError naming the argument."""
+    if value is None and optional:
+        return None
+    if isinstance(value, str | os.PathLike):
+        text = os.fspath(value)
+        if isinstance(text, str) and text.strip() and "\x00" not in text:
+            return Path(text)
+        raise _error(name, value, "is empty or not a text path; give a path")
+    kind = "a path (str or os.PathLike)" + (" or None" if optional else "")
+    raise _error(name, value, f"must be {kind}, not {type(value).__name__}")
+
+
+# ------------------------------------------------------------------------------------------ command lines
+def output_argument(parser: Any, flag: str, kind: str, **kwargs: Any) -> Any:
+    """Add a command-line option that names something the command writes (``kind``: "folder" or "file").
+    The option is tagged (``action.output``), so a test walks every subcommand's outputs and checks each
+    against a user's file, a symbolic link and a FIFO."""
+    if kind not in ("folder", "file"):
+        raise ValueError(f"output kind {kind!r}: folder or file")
+    action = parser.add_argument(flag, **kwargs)
+    action.output = kind
+    return action

@@ -72,7 +72,11 @@ class Plan:
 
 
 def prepare(cfg: Config, activity: Activity | None = None, workload: Workload | None = None) -> Plan:
-    """Build (and so check) the workload, activity, topology, mapping and routes of ``cfg``."""
+    """Build (and so check) the workload, activity, topology, mapping and routes of ``cfg``, and the energy
+    table the run will be priced with (a bad table is refused here, before time starts)."""
+    from elsa_tlm.energy.tables import load_tech
+
+    load_tech()  # checked and cached: every figure finite and non-negative, in its unit
     wl = workload or load_workload(
         cfg.workload.model, cfg.run.time_steps, cfg.workload.classifier_density, cfg.workload.step_profile
     )

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from elsa_tlm.fileio import claim_output_folder, save_figure, write_csv_atomic
+from elsa_tlm.fileio import claim_output_folder, output_argument, save_figure, write_csv_atomic
 
 NETWORKS = [
     "vgg16_cifar10",
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m elsa_tlm.studies")
     ap.add_argument("study", choices=["pipelines", *STUDIES])
-    ap.add_argument("--out", required=True)
+    output_argument(ap, "--out", "folder", required=True)
     ap.add_argument("--models", default=",".join(NETWORKS))
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--workers", type=int, default=2)

@@ -35,7 +35,6 @@ import json
 import os
 import sys
 import time
-import tomllib
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from elsa_tlm.config import (
     from_dict,
     inert_settings,
     parse_override,
+    parse_toml,
     read_scenario,
     read_toml,
     to_toml,
@@ -206,8 +206,10 @@ def parse_sweep(
         key, raw = item.split("=", 1)
         key = key.strip()
         try:
-            values = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
+            values = parse_toml(f"v = {raw.strip()}", "--axis", item)["v"]
+        except ConfigError as exc:
+            if "not valid TOML" not in exc.rule:
+                raise
             raise ConfigError(
                 "--axis", item, 'value must be a TOML list, e.g. [1, 2] or ["a", "b"]'
             ) from None

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from elsa_tlm.errors import ElsaError
-from elsa_tlm.fileio import check_figure_file, save_figure
+from elsa_tlm.fileio import check_figure_file, output_argument, save_figure
 
 ROUTERS = ("fast", "vc")
 STYLE = {"fast": ("tab:blue", "o"), "vc": ("tab:red", "s")}
@@ -102,7 +102,7 @@ def plot(curves: dict, out: Path, title: str, ref: list[dict] | None = None) -> 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", type=Path, help="folder holding <router>/<traffic>/noc_sweep.csv")
-    ap.add_argument("--out", type=Path, required=True, help="PNG to write")
+    output_argument(ap, "--out", "file", type=Path, required=True, help="figure to write (.png, .pdf, .svg)")
     ap.add_argument("--title", default="6x6 mesh, XY, single-flit packets: fast vs vc router")
     ap.add_argument("--ref", type=Path, help="CSV of published points: label, traffic, offered, latency")
     args = ap.parse_args(argv)

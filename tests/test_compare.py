@@ -98,3 +98,115 @@ def test_make_baselines_in_its_reduced_form(tmp_path: Path) -> None:
         tmp_path / "r" / "resnet18_200MHz" / "summary.json"
     ).exists()
     assert "baselines:" in (ROOT / "Makefile").read_text()
+
+
+# ------------------------------------------------------------------------------ runs named by their folder
+def test_same_named_runs_keep_their_own_ratios(r50_runs: list[Path], tmp_path: Path, capsys) -> None:
+    """a/results/default and b/results/default (two clocks): each headline and row under its own label."""
+    import json
+    import shutil
+
+    folders = []
+    for exp, src in (("a", r50_runs[0]), ("b", r50_runs[1])):
+        dst = tmp_path / exp / "results" / "default"
+        shutil.copytree(src, dst)
+        folders.append(dst)
+    out = tmp_path / "cmp"
+    assert main(["compare", *map(str, folders), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    base = load_baselines()
+    rows = {r["chip"]: r for r in csv.DictReader((out / "compare.csv").open()) if r["kind"] == "simulated"}
+    assert set(rows) == {"a/results/default", "b/results/default"}
+    ratios = list(csv.DictReader((out / "ratios.csv").open()))
+    for label, folder in zip(("a/results/default", "b/results/default"), folders, strict=True):
+        s = json.loads((folder / "summary.json").read_text())
+        gops = s["ops"] / (s["latency_cycles"] / (s["clock_mhz"] * 1e6)) / 1e9
+        assert float(rows[label]["gops"]) == pytest.approx(gops)
+        ant = next(r for r in ratios if r["run"] == label and r["baseline"] == "ANT")
+        assert float(ant["speedup"]) == pytest.approx(gops / base["ANT"].gops)
+        line = next(x for x in printed.splitlines() if f"({label}, {s['clock_mhz']:g} MHz)" in x)
+        assert f"{gops / base['ANT'].gops:.1f}× the throughput" in line
+    # the same folder twice is refused; a run folder named like a baseline chip keeps its parent in its label
+    assert main(["compare", str(folders[0]), str(folders[0]), "--out", str(tmp_path / "o2")]) == 2
+    assert "given twice" in capsys.readouterr().err
+    ant_dir = tmp_path / "x" / "ANT"
+    shutil.copytree(r50_runs[0], ant_dir)
+    res = api.compare([ant_dir], tmp_path / "o3")
+    assert [r["chip"] for r in res["rows"] if r["kind"] == "simulated"] == ["x/ANT"]
+
+
+BAD_SUMMARIES = [
+    ("latency_cycles", 0, "must be positive"),
+    ("latency_cycles", -100, "must be positive"),
+    ("energy_j", 0.0, "must be positive"),
+    ("energy_j", "1e-5", "must be number"),
+    ("area_mm2", True, "must be number"),
+    ("clock_mhz", -200, "must be positive"),
+    ("ops", float("nan"), "finite"),
+    ("energy_breakdown_j", [1, 2], "must be object"),
+    ("latency_cycels", 5, "not a field of summary.json"),
+    ("model", None, "must be string"),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"), BAD_SUMMARIES, ids=[f"{f}={v!r}" for f, v, _ in BAD_SUMMARIES]
+)
+def test_a_bad_summary_is_refused_before_anything_is_computed(
+    field: str, value: object, rule: str, r50_runs: list[Path], tmp_path: Path, capsys
+) -> None:
+    import json
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(r50_runs[0], run)
+    s = json.loads((run / "summary.json").read_text())
+    s[field] = value
+    (run / "summary.json").write_text(json.dumps(s))  # NaN as the bare token Python's json writes
+    out = tmp_path / "o"
+    assert main(["compare", str(r50_runs[1]), str(run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert str(run / "summary.json") in err[0] and field in err[0] and rule in err[0], err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "", "{", '"text"', "[" * 100_000])
+def test_a_summary_that_is_not_an_object_is_one_line(
+    text: str, r50_runs: list[Path], tmp_path: Path, capsys
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(text)
+    assert main(["compare", str(run), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "summary.json" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_summary_validator_agrees_with_jsonschema(r50_runs: list[Path]) -> None:
+    """The built-in validator (the tool cannot depend on jsonschema at run time) finds a violation exactly
+    where jsonschema does, on a real summary and on corrupted copies of it."""
+    import copy
+    import json
+
+    import jsonschema
+
+    from elsa_tlm.results.schema import schema_errors, summary_schema
+
+    schema = summary_schema()
+    good = json.loads((r50_runs[0] / "summary.json").read_text())
+    assert schema_errors(good, schema) == [] and jsonschema.Draft202012Validator(schema).is_valid(good)
+    mutations = [
+        ("latency_cycles", "x"), ("latency_cycles", 1.5), ("latency_cycles", True), ("schedule", "zigzag"),
+        ("energy_breakdown_j", {"adder": 1.0}), ("step_done_cycles", ["a"]), ("noc", None), ("extra", 1),
+        ("warnings", [1]), ("pe", {}),
+    ]  # fmt: skip
+    for key, value in mutations:
+        bad = copy.deepcopy(good)
+        bad[key] = value
+        ours = bool(schema_errors(bad, schema))
+        theirs = not jsonschema.Draft202012Validator(schema).is_valid(bad)
+        assert ours == theirs, (key, value)
+    del good["sops"]
+    assert schema_errors(good, schema) and not jsonschema.Draft202012Validator(schema).is_valid(good)

@@ -378,3 +378,95 @@ def test_the_readme_ring_example_runs_as_written(capsys) -> None:
     capsys.readouterr()
     assert main(["validate", "default", "--set", 'noc.topology="ring:36"']) == 2
     _one_error(capsys, 'noc.routing = "shortest"')
+
+
+# ------------------------------------------------------------------------ every public function's arguments
+NAN = float("nan")
+# per public function: a type-valid value for each argument (the bad one is swapped in) and each argument's
+# kind, which decides the bad values tried
+_CFG = load_config()
+PUBLIC_ARGS: dict[str, dict[str, tuple[str, object]]] = {
+    "run": {"scenario": ("scenario", None), "overrides": ("strs", ()), "progress": ("func", None),
+            "plan": ("plan", None)},
+    "load_config": {"scenario": ("scenario", None), "overrides": ("strs", ())},
+    "configure": {"cfg": ("config", _CFG), "overrides": ("strs", ())},
+    "check": {"scenario": ("scenario", None), "overrides": ("strs", ())},
+    "sweep": {"sweep_file": ("path", "s.toml"), "out": ("path", "o"), "overrides": ("strs", ()),
+              "axes": ("strs", ()), "workers": ("workers", 2), "executor": ("executor", None),
+              "infeasible": ("infeasible", None), "log": ("func", None)},
+    "diff": {"run_a": ("path", "a"), "run_b": ("path", "b")},
+    "plot": {"sweep_dir": ("path", "d"), "x": ("text", "x"), "y": ("text", "y"), "hue": ("opt_text", None),
+             "out": ("opt_path", None)},
+    "compare": {"runs": ("paths", ["r"]), "out": ("path", "o")},
+    "save": {"result": ("result", None), "folder": ("path", "f")},
+    "replace_section": {"cfg": ("config", _CFG), "section": ("section", "noc")},
+}  # fmt: skip
+BAD = {
+    "path": [None, 42, NAN, -1, b"bytes", ["a"], ""],
+    "opt_path": [42, NAN, -1, ["a"], ""],
+    "paths": [None, 42, "one/folder", [], [42], [None]],
+    "text": [None, 42, NAN, -1, ["x"], ""],
+    "opt_text": [42, NAN, -1, ["x"]],
+    "strs": [42, NAN, -1, "run.time_steps=2", [2], [None]],
+    "scenario": [42, NAN, -1, ["a.toml"]],
+    "config": [None, 42, NAN, "path.toml"],
+    "func": [42, NAN, "print"],
+    "plan": [42, NAN, "plan"],
+    "workers": [None, NAN, -1, 0, 10**6, "2", True, 2.5],
+    "executor": [42, NAN, "dask"],
+    "infeasible": [42, NAN, "maybe"],
+    "result": [None, 42, NAN, "result"],
+    "section": [None, 42, NAN, "nonsense"],
+}
+
+
+def _public_cases() -> list[tuple[str, str, object]]:
+    return [
+        (f, a, bad) for f, args in PUBLIC_ARGS.items() for a, (kind, _) in args.items() for bad in BAD[kind]
+    ]
+
+
+def test_every_public_function_is_covered() -> None:
+    import inspect
+
+    from elsa_tlm import api
+
+    funcs = {n for n in api.__all__ if inspect.isfunction(getattr(api, n))}
+    assert funcs == set(PUBLIC_ARGS)
+    for name in funcs:  # every argument (not **values) has a kind
+        params = inspect.signature(getattr(api, name)).parameters
+        assert {p for p, v in params.items() if v.kind is not v.VAR_KEYWORD} == set(PUBLIC_ARGS[name]), name
+
+
+@pytest.fixture(scope="module")
+def a_result():
+    return elsa_tlm.run(None, ["run.time_steps=1", "output.plots=false", "run.mode=lt"])
+
+
+@pytest.mark.parametrize(("func", "arg", "bad"), _public_cases(), ids=repr)
+def test_a_wrong_argument_is_a_config_error_naming_it(
+    func: str, arg: str, bad: object, a_result, tmp_path
+) -> None:
+    from elsa_tlm import api
+
+    kwargs = {a: v for a, (_k, v) in PUBLIC_ARGS[func].items()}
+    if func == "save":
+        kwargs["result"] = a_result
+    kwargs = {a: (tmp_path / v if isinstance(v, str) and PUBLIC_ARGS[func][a][0] == "path" else v)
+              for a, v in kwargs.items()}  # fmt: skip
+    kwargs[arg] = bad
+    with pytest.raises(ConfigError) as ei:
+        getattr(api, func)(**kwargs)
+    assert ei.value.key == arg, str(ei.value)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("bad", [None, 42, NAN, "", ["x"]])
+def test_result_save_checks_its_arguments(bad: object, a_result, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as ei:
+        a_result.save(bad)
+    assert ei.value.key == "folder"
+    with pytest.raises(ConfigError) as ei:
+        a_result.save(tmp_path / "r", copy_plots_to=42 if bad is None else bad)
+    assert ei.value.key == "copy_plots_to"
+    assert list(tmp_path.iterdir()) == []

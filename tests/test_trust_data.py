@@ -432,13 +432,14 @@ def test_cli_refuses_a_negative_energy(tmp_path: Path, monkeypatch, capsys) -> N
     monkeypatch.setattr(tables, "TECH_FILE", path)
     out = tmp_path / "out"
     assert main(["run", DEFAULT, *T2, "--out", str(out)]) == 2
-    # the table is first read when the run's energy is priced, after the progress lines (sim.prepare does not
-    # read it yet): the error is the last line and the only one, nothing written
+    # sim.prepare reads the table before time starts: one error line, no progress lines, nothing written
     err = capsys.readouterr().err.strip().splitlines()
-    assert [x for x in err if x.startswith("error: ")] == err[-1:], err
-    assert "energy table" in err[-1] and str(path) in err[-1] and "Traceback" not in "".join(err)
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert "energy table" in err[-1] and str(path) in err[-1]
     assert "logic.fire.energy_pj = -2.9185: must be a finite non-negative number [pJ]" in err[-1]
     assert not out.exists()
+    assert main(["validate", DEFAULT]) == 2  # validate refuses what run would
+    assert "energy table" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------ baselines.toml

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.fileio import check_output_file, read_marker, write_text_atomic
+from elsa_tlm.fileio import check_output_file, output_argument, read_marker, write_text_atomic
 
 MARKER = "<!-- elsa-tlm report -->"
 LEGACY_PREFIX = "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>elsa-tlm: "  # before MARKER
@@ -881,9 +881,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand to the main parser."""
     p = subparsers.add_parser("report", help="one self-contained HTML page for a run or sweep folder")
     p.add_argument("dir", help="a run folder (summary.json) or a sweep folder (sweep.csv)")
-    p.add_argument(
+    output_argument(
+        p,
         "--out",
-        help="HTML file (default DIR/report.html); an existing file is replaced only if elsa-tlm wrote it",
+        "file",
+        help="HTML file (default DIR/report.html, only in a folder elsa-tlm wrote); an existing file is "
+        "replaced only if elsa-tlm wrote it",
     )
     p.add_argument("--images", action="append", default=[], metavar="DIR", help="also embed the PNGs of DIR")
     p.set_defaults(func=cmd_report)

@@ -10,11 +10,11 @@ import csv
 import io
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from elsa_tlm.config import read_toml
 from elsa_tlm.errors import ConfigError
 
 
@@ -45,11 +45,11 @@ def _read(folder: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ConfigError(
             "run folder", str(folder), f"no {' or '.join(missing)} there (a folder elsa-tlm run wrote)"
         )
+    cfg = read_toml(files[0], "run folder")  # nesting limited, any failure one line naming the file
     try:
-        cfg = tomllib.loads(files[0].read_text(encoding="utf-8-sig"))
         summary = json.loads(files[1].read_text(encoding="utf-8-sig"))
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError("run folder", str(folder), f"unreadable result files ({exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError("run folder", str(folder), f"unreadable summary.json ({exc})") from None
     if not isinstance(summary, dict):
         raise ConfigError("run folder", str(folder), "summary.json is not an object")
     return cfg, summary

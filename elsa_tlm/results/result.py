@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from elsa_tlm.config import Config
+from elsa_tlm.fileio import path_argument
 from elsa_tlm.results.writers import write_result
 
 if TYPE_CHECKING:
@@ -44,4 +45,6 @@ class Result:
 
     def save(self, folder: str | os.PathLike, copy_plots_to: str | os.PathLike | None = None) -> Path:
         """Write the run's files into ``folder`` (new, empty, or a previous run result; see write_result)."""
-        return write_result(self, Path(folder), Path(copy_plots_to) if copy_plots_to else None)
+        out = path_argument("folder", folder)
+        plots = path_argument("copy_plots_to", copy_plots_to, optional=True)
+        return write_result(self, out, plots)  # type: ignore[arg-type]

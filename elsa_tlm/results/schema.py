@@ -66,6 +66,8 @@ def schema_errors(value: Any, schema: dict[str, Any], where: str = "") -> list[t
     if kinds is not None:
         allowed = [kinds] if isinstance(kinds, str) else list(kinds)
         if not any(_type_ok(value, k) for k in allowed):
+            if isinstance(value, float) and not math.isfinite(value):
+                return [(name, f"must be a finite number, not {value!r}")]
             got = "null" if value is None else type(value).__name__
             return [(name, f"must be {' or '.join(allowed)}, not {got} {_short(value)}")]
     if "enum" in schema and value not in schema["enum"]:

@@ -302,5 +302,14 @@ def write_workload_json(
     if y_test is not None:
         doc["qann_test_accuracy"] = float(np.mean(run.qann_pred == y_test))
         doc["snn_test_accuracy_per_step"] = [round(a, 4) for a in accuracy_per_step(run, y_test)]
-    Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+    from elsa_tlm.fileio import check_output_file, write_text_atomic
+
+    def ours(p: Path) -> bool:  # a digits workload recording this function wrote
+        try:
+            old = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(old, dict) and old.get("model") == "digits" and "layers" in old
+
+    write_text_atomic(check_output_file(path, "path", ours), json.dumps(doc, indent=1) + "\n")
     return doc

@@ -8,8 +8,6 @@ Layer names may contain dots (``layer1.0.conv1``); they are stored under ``layer
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,8 @@ _ORDER = "__layer_order__"
 
 
 def save_activity(path: str | Path, per_layer_counts: dict[str, np.ndarray], meta: dict) -> None:
-    """Write the counts (atomically: temp file + rename) with ``meta`` as JSON inside the npz."""
+    """Write the counts (atomically, through the output guard: ``path`` new or a file this function wrote)
+    with ``meta`` as JSON inside the npz."""
     arrays: dict[str, np.ndarray] = {}
     for name, arr in per_layer_counts.items():
         a = np.asarray(arr)
@@ -40,16 +39,26 @@ def save_activity(path: str | Path, per_layer_counts: dict[str, np.ndarray], met
         raise ConfigError("meta", type(meta).__name__, "must be JSON-serialisable") from exc
     arrays[_META] = np.array(meta_text)
     arrays[_ORDER] = np.array(list(per_layer_counts), dtype=np.str_)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
+    import io
+
+    from elsa_tlm.fileio import check_output_file, write_bytes_atomic
+
+    target = check_output_file(path, "path", _is_activity_file)  # new, or a file this function wrote
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_bytes_atomic(target, buf.getvalue())
+
+
+def _is_activity_file(path: Path) -> bool:
+    """True if ``path`` is an npz :func:`save_activity` wrote (its meta and layer-order members)."""
+    import zipfile
+
     try:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+    return {f"{_META}.npy", f"{_ORDER}.npy"} <= names
 
 
 def load_activity(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:

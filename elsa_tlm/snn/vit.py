@@ -223,7 +223,23 @@ def model_from_arrays(a: dict[str, np.ndarray]) -> ViTModel:
 
 
 def save_vit_model(model: ViTModel, path: str | Path) -> None:
-    np.savez_compressed(Path(path), **model_arrays(model))
+    """The model's arrays as an npz (``path``: new, or a model file this function wrote)."""
+    import io
+    import zipfile
+
+    from elsa_tlm.fileio import check_output_file, write_bytes_atomic
+
+    def ours(p: Path) -> bool:
+        try:
+            with zipfile.ZipFile(p) as z:
+                return "meta.npy" in z.namelist() and "head.weight.npy" in z.namelist()
+        except (OSError, zipfile.BadZipFile, ValueError):
+            return False
+
+    target = check_output_file(path, "path", ours)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **model_arrays(model))
+    write_bytes_atomic(target, buf.getvalue())
 
 
 def load_vit_model(path: str | Path | None = None) -> ViTModel:

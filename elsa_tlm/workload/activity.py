@@ -250,12 +250,15 @@ def check_activity(wl: Workload, act: Activity, path: str = "") -> None:
                 )
 
 
-def save_activity(path: str, act: Activity, model: str = "") -> None:
+def save_activity(path: str | os.PathLike, act: Activity, model: str = "") -> None:
     """npz trace: ``in:<layer>``, ``out:<layer>``, ``skip:<layer>`` arrays (T, H, W) and, where known,
-    ``signed:<layer>`` (T, C, H, W); ``model`` names the network it was recorded on; no pickle."""
+    ``signed:<layer>`` (T, C, H, W); ``model`` names the network it was recorded on; no pickle. ``path`` is
+    new or a trace this function wrote (the output guard: anything else is a ConfigError, nothing written)."""
     import io
 
-    from elsa_tlm.fileio import write_bytes_atomic
+    from elsa_tlm.fileio import check_output_file, write_bytes_atomic
+
+    path = check_output_file(path, "--save-activity", is_activity_file)
 
     arrays = {f"in:{k}": v for k, v in act.inputs.items()}
     arrays.update({f"out:{k}": v for k, v in act.emitted.items()})
