@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     ap = argparse.ArgumentParser(prog="python -m elsa_tlm.elastic", description=compare_policies.__doc__)
-    ap.add_argument("--scenario", default="scenarios/digits.toml")
+    ap.add_argument("--scenario", default="digits", help="a functional scenario file or shipped name")
     from elsa_tlm.fileio import output_argument
 
     output_argument(ap, "--out", "folder", required=True)
