@@ -324,6 +324,21 @@ class MappingConfig:
         "how layers are cut over cores: output channels (ELSA), output-row bands, or auto (row bands for wide,"
         " shallow layers, spread over the cores left free)",
     )
+    merge: str = meta(
+        "capacity",
+        str,
+        _one_of("capacity", "port_aware"),
+        "when the greedy partition merges two partitions: capacity (ELSA: their memory and neuron circuits fit "
+        "one core) or port_aware (also only if the core's shared im2col write port carries every member's "
+        "writes within its PE time)",
+    )
+    lanes: str = meta(
+        "equal",
+        str,
+        _one_of("equal", "by_need"),
+        "how the L slices sharing a core divide each PE's neuron circuits: equal (ELSA: 128/L each) or by_need "
+        "(each the circuits its columns need, shrunk in proportion when they do not all fit)",
+    )
 
 
 @dataclass(frozen=True)
@@ -588,6 +603,12 @@ def inert_settings(cfg: Config, transformer: bool | None = None) -> list[str]:
     if transformer is False:
         why = f"only a transformer recording is spread over the steps ({model})"
         inert(WorkloadConfig, "step_profile", wl.step_profile, why)
+    how = cfg.mapping.partition
+    if how in ("none", "vit_blocks") or (how == "elsa" and transformer):
+        why = f"only the greedy partition merges partitions (mapping.partition = {toml_value(how)}" + (
+            ", a transformer's ELSA rule is three cores per block)" if how == "elsa" else ")"
+        )
+        inert(MappingConfig, "merge", cfg.mapping.merge, why)
     return out
 
 

@@ -228,11 +228,12 @@ def partition(
 ) -> list[Partition]:
     """Split layers, then merge partitions along the heaviest producer→consumer flows while they fit.
 
-    Phase 1 merges only without a slowdown: the neuron circuits suffice (each layer keeps all the lanes it
-    needs) and, with ``loads``, the merged core's shared im2col write port carries all its layers' writes
-    within the PE time of each of them (no layer waits for the port). Phase 2, only if there are more
-    partitions than cores, merges on memory alone; the slices of such a core then divide their PE's neuron
-    circuits in proportion to their needs.
+    Phase 1 is ELSA's greedy rule (ELSA_BRIEF §5): two partitions merge "if their total memory and
+    neuron-circuit needs still fit one core". ``mapping.merge = "port_aware"`` (a what-if) adds, with
+    ``loads``, that the merged core's shared im2col write port must carry all its layers' writes within the PE
+    time of each of them. Phase 2, only if there are more partitions than cores, merges on memory alone, and
+    phase 3 merges neighbours in execution order: what the brief leaves open, so that a network too big for
+    phase 1 still maps. The slices of a core then divide each PE's neuron circuits (:func:`assign_lanes`).
     """
     cap = CoreCapacity.from_config(cfg)
     bands = bands or {}
@@ -255,7 +256,7 @@ def partition(
         pe_load = {id(s): loads.pe(wl.by_name[s.layer], s) for s in slices}
 
     def port_fits(members: list[Slice]) -> bool:
-        if not write:
+        if not write or cfg.mapping.merge != "port_aware":
             return True
         total = sum(write[id(s)] for s in members)
         return all(total <= pe_load[id(s)] for s in members)
@@ -322,14 +323,28 @@ def partition(
             f"{wl.model} needs {len(result)} cores after partitioning but the topology has {n_cores} ({hint})"
         )
     for i, p in enumerate(result):
-        total = sum(s.circuits for s in p.slices)
         for s in p.slices:
             s.core = i
-            if total <= cap.neuron_circuits:
-                s.lanes = s.circuits
-            else:
-                s.lanes = max(1, int(np.floor(cap.neuron_circuits * s.circuits / total)))
+        assign_lanes(p, cap.neuron_circuits, cfg.mapping.lanes)
     return result
+
+
+def assign_lanes(p: Partition, circuits: int, how: str) -> None:
+    """Divide each PE's ``circuits`` neuron circuits among the core's L slices (lane groups).
+
+    ``equal`` (ELSA_BRIEF §3): "with L layers, a layer gets about 128/L lanes per PE, and a row of c output
+    columns takes ⌈c/(128/L)⌉ lane passes": ⌊circuits / L⌋ each, whatever the slices need. ``by_need`` (a
+    what-if): each slice the circuits its widest PE tile needs, shrunk in proportion when they do not all fit.
+    """
+    L = len(p.slices)
+    total = sum(s.circuits for s in p.slices)
+    for s in p.slices:
+        if how == "equal":
+            s.lanes = max(1, circuits // L)
+        elif total <= circuits:
+            s.lanes = s.circuits
+        else:
+            s.lanes = max(1, int(np.floor(circuits * s.circuits / total)))
 
 
 VIT_GROUPS = (("q", "k", "qk"), ("v", "av", "proj", "add1"), ("fc1", "fc2"))
