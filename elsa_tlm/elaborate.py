@@ -157,8 +157,17 @@ def _costs(
             row_block=layer.row_block,
             softmax=(layer.heads, layer.row_block) if layer.softmax else None,
             accumulator_lanes=cfg.chip.accumulator_lanes,
+            operand_block=layer.operand_block,
+            operand_frac=_operand_frac(layer, act) if layer.operand_block else None,
         )
     return buffers, costs
+
+
+def _operand_frac(layer: Any, act: Any) -> np.ndarray:
+    """(T, n_in): the share of each input spine's spikes that come from the layer's second operand(s)."""
+    total = act.inputs[layer.name].reshape(act.time_steps, -1).astype(float)
+    op = sum(act.emitted[o].reshape(act.time_steps, -1) for o in layer.operands).astype(float)
+    return np.divide(op, total, out=np.zeros_like(total), where=total > 0).clip(0.0, 1.0)
 
 
 def elaborate(plan: Any) -> Elaboration:
@@ -231,10 +240,7 @@ def elaborate(plan: Any) -> Elaboration:
                         sp,
                         dest_nodes,
                         softmax=layer.softmax,
-                        pe_share=[
-                            pe.share(f"{layer.name}#{s.index}", c.passes, layer.row_block)
-                            for pe in pes[s.core]
-                        ],
+                        pe_share=c.pe_share,
                     ),
                 )
 

@@ -59,17 +59,29 @@ class ProcessingElement:
     lanes: dict[str, int] = dataclasses.field(default_factory=dict)  # slice name -> neuron circuits given
     busy_cycles: float = 0.0
 
-    def passes(self, owner: str, block: int = 0) -> int:
-        """Lane passes of one row of ``owner``'s tile (a spike x spike row spans ``block`` columns at most)."""
-        c = self.tiles.get(owner, 0)
-        if block:
-            c = min(c, block)
+    def passes(self, owner: str, cols: int | None = None) -> int:
+        """Lane passes over ``cols`` columns of ``owner``'s tile (default: the whole tile, a fire pass)."""
+        c = self.tiles.get(owner, 0) if cols is None else cols
         return -(-c // max(1, self.lanes.get(owner, self.circuits))) if c > 0 else 0
 
-    def share(self, owner: str, widest: int, block: int = 0) -> float:
-        """The fraction of a transaction of ``owner`` its circuits compute (the widest PE makes ``widest``
-        lane passes per row; lock-step)."""
-        return self.passes(owner, block) / widest if widest else 0.0
+
+def row_cols(tiles: list[int], block: int = 0) -> list[int]:
+    """Columns of one weight row on each PE: the PE's whole tile, or, for a block-diagonal product whose
+    weight row spans one head's ``block`` columns (spike x spike attention), that head's share of the PE.
+
+    Tiling is column-wise with the input spikes broadcast (ELSA_BRIEF §3) for every layer: each head's block of
+    columns is split evenly over the core's PEs holding the slice (head-interleaved tiles), so a row's work is
+    spread over all of them as it is for a convolution's row. The energy ledger and the timing both read the
+    columns from here."""
+    if not block:
+        return list(tiles)
+    active = [i for i, c in enumerate(tiles) if c > 0]
+    b = min(block, sum(tiles))
+    base, extra = divmod(b, max(1, len(active)))
+    out = [0] * len(tiles)
+    for k, i in enumerate(active):
+        out[i] = min(tiles[i], base + (1 if k < extra else 0))
+    return out
 
 
 @dataclass
@@ -211,6 +223,13 @@ class SliceCosts:
     layernorm_acts: int = 0
     accumulator_ops: int = 0
     operand_writes: int = 0
+    # the lane passes of a mini-batch of the second operand's spikes (spike x spike products), of a fire pass,
+    # the columns of one weight row on each PE (main input, operand: what the ledger charges), each PE's share
+    operand_passes: int = 0
+    fire_passes: int = 0
+    row_cols: list[int] = dataclasses.field(default_factory=list)
+    operand_row_cols: list[int] = dataclasses.field(default_factory=list)
+    pe_share: list[float] = dataclasses.field(default_factory=list)
 
 
 def slice_costs(
@@ -228,26 +247,48 @@ def slice_costs(
     row_block: int = 0,
     softmax: tuple[int, int] | None = None,
     accumulator_lanes: int = 16,
+    operand_block: int = 0,
+    operand_frac: np.ndarray | None = None,
 ) -> SliceCosts:
     """Per-spine cycles and whole-run actions of the slice ``owner`` (of ``layer``) whose tiles the core's
     ``pes`` hold, with ``lanes`` neuron circuits per PE (its lane group). Each PE's macros count the row
     accesses of its own tile, under ``layer``.
 
-    Transformer layers: ``kind = "matmul_ss"`` with ``row_block`` (a spike's weight row spans one head's
-    block of columns: lane passes over that block only) also writes every input spike into its dynamic
-    operand's tracer (one weight-memory row read-modify-write, N banks in parallel); ``softmax = (heads,
-    width)`` adds the router's softmax unit (one 128-lane activation per cycle) per fired row; ``kind =
-    "add_norm"`` has no weights: the router's 16-lane adder takes the spikes, the layer-norm unit (one
-    128-lane activation per cycle) and the fire pass run per fired row.
+    Transformer layers: ``kind = "matmul_ss"`` with ``row_block`` (a main-input spike's weight row spans one
+    head's block of columns, tiled over the PEs like every layer's columns, :func:`row_cols`) and
+    ``operand_block`` (the row width of a spike of the second operand: A·V's V spikes read rows of A_acc, one
+    column per token; ``operand_frac`` (T, n_in): the share of each input spine's spikes that are the
+    operand's) also writes every input spike into its dynamic operand's tracer (one weight-memory row
+    read-modify-write, N banks in parallel); ``softmax = (heads, width)`` adds the router's softmax unit (one
+    128-lane activation per cycle) per fired row; ``kind = "add_norm"`` has no weights: the router's 16-lane
+    adder takes the spikes, the layer-norm unit (one 128-lane activation per cycle) and the fire pass run per
+    fired row. Timing and energy read the same per-PE row columns, so the lane passes the timing charges are
+    those the ledger's accesses imply (tests/test_accounting.py).
     """
     if kind == "add_norm":
         return _add_norm_costs(stream, pes, owner, layer, lanes, fire_cycles, words, accumulator_lanes)
     pe_cols = [pe.tiles.get(owner, 0) for pe in pes]
     c = max(pe_cols)
-    block = min(c, row_block) if row_block else c
-    passes = -(-block // lanes)  # a mini-batch's lane passes: a weight row spans one head's block at most
+    main_cols = row_cols(pe_cols, row_block)  # a main-input spike's weight row on each PE
+    op_cols = row_cols(pe_cols, operand_block) if operand_block else main_cols
+    passes = -(-max(main_cols) // lanes)  # a mini-batch's lane passes on the widest PE (lock-step)
+    op_passes = -(-max(op_cols) // lanes)
     fire_passes = -(-c // lanes)  # the fire pass covers the whole row
     T = stream.counts.shape[0]
+    # lane passes per mini-batch, per input spine (T, n_in) and per step's final flushes (T, 1): a spine's
+    # operand spikes read rows of the operand's width
+    if operand_block and operand_frac is not None:
+        f_in = operand_frac
+        step_f = np.divide(
+            (operand_frac * stream.counts).sum(axis=1),
+            stream.counts.sum(axis=1),
+            out=np.zeros(T),
+            where=stream.counts.sum(axis=1) > 0,
+        )[:, None]
+    else:
+        f_in, step_f = np.zeros((1, 1)), np.zeros((1, 1))
+    passes_in = passes + (op_passes - passes) * f_in
+    passes_fin = passes + (op_passes - passes) * step_f
     writes = stream.counts * stream.fanout[None, :]  # expanded spikes written per input spine
     write_cycles = -(-writes // WRITE_SPIKES_PER_CYCLE)
     fires = stream.fires
@@ -257,13 +298,13 @@ def slice_costs(
         assert buf is not None
         flush_by_input = np.zeros_like(buf.absorb_flush)
         flush_by_input[:, stream.order] = buf.absorb_flush  # positions -> input spine indices
-        absorb = np.maximum(write_cycles, passes * flush_by_input)
+        absorb = np.maximum(write_cycles, passes_in * flush_by_input)
         # the fire unit works on the row the final flush writes back: a fused fire costs no cycle of its
         # own (only the lane passes of columns the flush did not cover); a fire with nothing to ride on
         # takes its own pass over the row
         fused_rows = fires & (buf.final_spikes > 0)
-        fire = passes * buf.final_cycles + fire_cycles * (
-            fire_passes * (fires & ~fused_rows) + (fire_passes - passes) * fused_rows
+        fire = passes_fin * buf.final_cycles + fire_cycles * (
+            fire_passes * (fires & ~fused_rows) + np.maximum(fire_passes - passes_fin, 0) * fused_rows
         )
         flushes, evictions, spikes = buf.flushes, buf.evictions, buf.spikes
         fused = int(np.count_nonzero(fused_rows))
@@ -271,7 +312,7 @@ def slice_costs(
         row_rmw = buf.membrane_rmw  # chains of mini-batches on one row (forwarding) or mini-batches (stall)
         adds = spikes  # rows the adder trees sum: one per spike
     elif product == "outer":
-        absorb = np.maximum(write_cycles, passes * writes).astype(float)
+        absorb = np.maximum(write_cycles, passes_in * writes).astype(float)
         fire = fire_passes * fire_cycles * fires.astype(float)
         flushes = mini_batches = row_rmw = int(ev.sum())
         evictions, spikes, fused = 0, int(ev.sum()), 0
@@ -281,7 +322,7 @@ def slice_costs(
         absorb = write_cycles.astype(float)
         computed = (ev > 0) | fires
         # the row's fire rides on its write-back (fused, as in the energy ledger)
-        fire = (passes * k_passes + (fire_passes - passes) * fire_cycles) * computed.astype(float)
+        fire = (passes_fin * k_passes + np.maximum(fire_passes - passes_fin, 0) * fire_cycles) * computed
         n_rows = int(computed.sum())
         mini_batches = n_rows * k_passes
         flushes, evictions, spikes, fused = n_rows, 0, int(ev.sum()), n_rows
@@ -301,35 +342,53 @@ def slice_costs(
     actions = ActionCounts()
     lane_acts = 0.0
     queue_spikes = int(writes.sum())  # every product writes the expanded spikes into the input buffer
-    frac = min(1.0, row_block / max(1, sum(pe_cols))) if row_block else 1.0  # columns a weight row touches
-    for pe in pes:
-        col_all = pe.tiles.get(owner, 0)
+    # the operand's share of the spikes, mini-batches and row accesses (whole run): its rows are op_cols wide
+    total_in = float(stream.counts.sum())
+    F = float((f_in * stream.counts).sum()) / total_in if total_in else 0.0
+
+    def split(n: int) -> tuple[int, int]:
+        op = int(round(n * F))
+        return n - op, op
+
+    # weight rows read: one per spike (Gustavson, outer), K per computed row (inner: dense reads)
+    reads_m, reads_o = split(spikes if product != "inner" else n_rows * stream.k_rows)
+    rmw_m, rmw_o = split(int(row_rmw))
+    mb_m, mb_o = split(int(mini_batches))
+    adds_m, adds_o = split(int(adds))
+    fused_m, fused_o = split(fused)
+    for pe, col_all, cm, co in zip(pes, pe_cols, main_cols, op_cols, strict=True):
         if col_all <= 0:
             continue
         macros = pe.macros
-        col = col_all * frac  # columns a weight row (mini-batch) touches; the fire pass touches all col_all
-        wr = -(-int(np.ceil(col)) // words)
-        bl = -(-int(np.ceil(col)) // 128)
+        # words and 128-lane blocks a weight row touches on this PE (main input, operand); the fire pass
+        # touches the whole tile
+        wr_m, wr_o = -(-cm // words), -(-co // words)
+        bl_m, bl_o = -(-cm // 128), -(-co // 128)
         wr_row, bl_row = -(-col_all // words), -(-col_all // 128)
-        # weight rows read: one per spike (Gustavson, outer), K per computed row (inner: dense reads)
-        reads = spikes if product != "inner" else n_rows * stream.k_rows
+        touched = rmw_m * wr_m + rmw_o * wr_o
         # each membrane read-modify-write covers its row's touched words; a fire pass not fused with a final
         # flush reads+writes the whole row, a fused one the words the flush did not touch
-        mem = row_rmw * wr + (n_fired - fused) * wr_row + fused * (wr_row - wr)
+        mem = (
+            touched
+            + (n_fired - fused) * wr_row
+            + fused_m * max(0, wr_row - wr_m)
+            + fused_o * max(0, wr_row - wr_o)
+        )
+        weight_reads = reads_m * wr_m + reads_o * wr_o
         actions = actions + ActionCounts(
-            weight_row_reads=reads * wr,
+            weight_row_reads=weight_reads,
             membrane_row_reads=mem,
             membrane_row_writes=mem,
             tracer_reads=n_fired * wr_row,
             tracer_writes=n_fired * wr_row,
-            adder_activations=mini_batches * bl,
+            adder_activations=mb_m * bl_m + mb_o * bl_o,
             fire_activations=n_fired * bl_row,
             mini_batches=mini_batches,
         )
         # an adder-tree activation sums up to 16 rows over 128 lanes; it is charged for the rows it sums and
         # the lanes it uses (an outer-product event adds one row: 1/16 of a full activation)
-        lane_acts += adds * col / (16 * 128)
-        macros["weight"].read(reads * wr, layer)
+        lane_acts += (adds_m * cm + adds_o * co) / (16 * 128)
+        macros["weight"].read(weight_reads, layer)
         macros["membrane"].read(mem, layer)
         macros["membrane"].write(mem, layer)
         macros["tracer"].read(n_fired * wr_row, layer)
@@ -354,7 +413,23 @@ def slice_costs(
         passes=passes,
         softmax_acts=softmax_acts,
         operand_writes=operand_writes,
+        operand_passes=op_passes,
+        fire_passes=fire_passes,
+        row_cols=main_cols,
+        operand_row_cols=op_cols,
+        pe_share=_shares(main_cols, op_cols, lanes, F),
     )
+
+
+def _shares(main_cols: list[int], op_cols: list[int], lanes: int, op_share: float) -> list[float]:
+    """Each PE's share of a transaction's computing (lock-step: the widest PE's lane passes set the time, a
+    narrower PE computes its own and waits)."""
+    per = [
+        (1 - op_share) * -(-m // lanes) + op_share * -(-o // lanes)
+        for m, o in zip(main_cols, op_cols, strict=True)
+    ]
+    widest = max(per)
+    return [p / widest if widest else 0.0 for p in per]
 
 
 def _add_norm_costs(
@@ -410,6 +485,10 @@ def _add_norm_costs(
         passes=passes,
         layernorm_acts=n_fired * ln,
         accumulator_ops=int(absorb.sum()),
+        fire_passes=passes,
+        row_cols=list(pe_cols),
+        operand_row_cols=list(pe_cols),
+        pe_share=[(-(-x // lanes)) / passes if passes else 0.0 for x in pe_cols],
     )
 
 

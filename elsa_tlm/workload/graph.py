@@ -64,6 +64,9 @@ class Layer:
     operands: list[str] = field(default_factory=list)
     counts_operands: bool = False
     row_block: int = 0  # output columns one weight row touches (a head of a block-diagonal product; 0: all)
+    # columns a weight row of the second operand's spikes touches (spike x spike products: the first
+    # operand's accumulated tracer, one column per token: M); 0: as row_block
+    operand_block: int = 0
     softmax: bool = False  # spiking softmax after the product: outputs wait for the step's every token
     heads: int = 1
     only_spine: int = -1  # the layer reads one input spine only (a transformer head: the class token)
@@ -495,6 +498,7 @@ def _load_transformer(raw: dict, time_steps: int, profile: str) -> Workload:
                 operands=ins[1:],
                 counts_operands=qk,  # qk's record counts Q and K; av's only the attention map
                 row_block=block,
+                operand_block=sh["M"],  # Q·K: a K spike reads a row of Q_accᵀ; A·V: a V spike a row of A_accᵀ
                 softmax=qk,
                 heads=h,
                 dense_macs=h * sh["M"] * sh["K"] * sh["N"],
