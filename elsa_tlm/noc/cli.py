@@ -2,7 +2,8 @@
 
 Writes ``noc.json`` + ``links.csv`` (one point) or ``noc.json`` + ``noc_sweep.csv`` +
 ``latency_throughput.png`` (sweep). Bad input prints one ``error: ...`` line and returns 2, writing nothing;
-a deadlock prints ``deadlock: ...`` and returns 3.
+a deadlock prints ``deadlock: ...`` and returns 3. Progress goes to stderr as ``elsa-tlm run``'s does (a bar on
+a terminal, else a line per phase and per tenth of the simulated cycles).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import argparse
 import dataclasses
 import math
 import sys
+import time
 from pathlib import Path
 
+from elsa_tlm.cli import _Progress
 from elsa_tlm.config import NocConfig, from_dict, inert_settings, parse_override
 from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError
 from elsa_tlm.fileio import claim_output_folder, write_bytes_atomic, write_csv_atomic, write_json_atomic
@@ -39,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``noc`` subcommand to the main parser."""
     p = subparsers.add_parser("noc", help="NoC-only synthetic traffic run or latency-throughput sweep")
     p.add_argument("--topology", help="mesh:RxC | torus:RxC | ring:N | file:PATH (default mesh:6x6)")
-    p.add_argument("--routing", help="xy | shortest | valiant | multipath (default xy)")
+    p.add_argument(
+        "--routing", help="xy | shortest | valiant | multipath (default xy; multipath: at most 1024 routers)"
+    )
     p.add_argument(
         "--router",
         help="fast (transaction router, default) | vc (input-queued virtual-channel router; "
@@ -76,6 +81,29 @@ def _params(args: argparse.Namespace) -> NocConfig:
     if getattr(args, "router", None) is not None:
         d["router"] = args.router
     return noc_config(Path.cwd(), **d)
+
+
+class _CycleProgress(_Progress):
+    """``elsa-tlm run``'s progress, counted in simulated cycles instead of work items."""
+
+    def __init__(self, total: int, tty: bool, t0: float | None = None) -> None:
+        super().__init__(total, tty, t0)
+        if self.bar is not None:
+            self.bar.unit = "cycle"
+
+    def phase(self, text: str) -> None:
+        super().phase(text.replace(" work items", " cycles"))
+
+    def note(self, text: str) -> None:
+        """A note before the run (a large or oversaturated one), said as ``elsa-tlm run`` says its own."""
+        print(f"note: {text}", file=sys.stderr, flush=True)
+
+
+def _progress(what: str, args: argparse.Namespace, t0: float) -> _CycleProgress:
+    """The progress of one synthetic run, its first line said."""
+    bar = _CycleProgress(args.warmup + args.cycles, sys.stderr.isatty(), t0)
+    bar.phase(f"simulate: {what}{args.warmup + args.cycles:,} cycles ({args.warmup:,} warm-up)")
+    return bar
 
 
 def _sweep_rates(spec: str) -> list[float]:
@@ -135,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status (0 ok, 2 bad input, 3 deadlock)."""
     from elsa_tlm.noc.traffic import check_synthetic, run_synthetic
 
+    t0 = time.perf_counter()
     try:
         params = _params(args)
         base = dict(
@@ -144,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
         rates = _sweep_rates(args.sweep) if args.sweep is not None else [args.rate]
         if not all(math.isfinite(r) for r in rates):
             raise ConfigError("--rate", args.rate, "must be a finite number >= 0")
-        for r in (min(rates), max(rates)):
-            check_synthetic(params, seed=args.seed, rate=r, base_dir=Path.cwd(), **base)
+        # the rates' lower bound (>= 0) is --sweep's own rule; the upper one is checked with the network
+        check_synthetic(params, seed=args.seed, rate=max(rates), base_dir=Path.cwd(), **base)
         out = claim_output_folder(args.out, "noc")
         # keys this run never reads (the vc router's with --router fast), said as a scenario run says them
         warnings = [
@@ -155,7 +184,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {line}", file=sys.stderr)
         meta = {"params": dataclasses.asdict(params), "warnings": warnings}
         if args.sweep is None:
-            r = run_synthetic(params, rate=args.rate, seed=args.seed, base_dir=Path.cwd(), **base)
+            bar = _progress("", args, t0)
+            try:
+                r = run_synthetic(
+                    params, rate=args.rate, seed=args.seed, base_dir=Path.cwd(), progress=bar, **base
+                )
+            finally:
+                bar.close()
+            bar.phase(f"write: {out}")
             write_json_atomic(out / "noc.json", meta | r)
             write_csv_atomic(out / "links.csv", r["links"], LINK_FIELDS)
             print(
@@ -170,7 +206,13 @@ def run(args: argparse.Namespace) -> int:
         saturated_seen = False
         last: dict = {}
         for rate in _sweep_rates(args.sweep):
-            r = run_synthetic(params, rate=rate, seed=args.seed, base_dir=Path.cwd(), **base)
+            bar = _progress(f"rate {rate}, ", args, t0)
+            try:
+                r = run_synthetic(
+                    params, rate=rate, seed=args.seed, base_dir=Path.cwd(), progress=bar, **base
+                )
+            finally:
+                bar.close()
             bound = r["saturation_bound"]
             row = {k: r[k] for k in SWEEP_FIELDS if k in r} | {"saturated": _saturated(r)}
             rows.append(row)

@@ -13,7 +13,7 @@ engine: :mod:`elsa_tlm.noc.router`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import networkx as nx
 import numpy as np
@@ -29,6 +29,11 @@ from elsa_tlm.noc.params import buffer_flits
 from elsa_tlm.noc.router import NocActivity, Router, Txn
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
+
+# output ports the route caches may hold, in all (8 bytes each, plus the keys): every route of a chip and of a
+# 16x16 network's all-pairs traffic. Past it routes are built per transaction, so synthetic all-pairs traffic
+# on a large network keeps memory linear in the routers (a route is a few microseconds to build)
+ROUTE_CACHE_PORTS: Final = 2_000_000
 
 COUNTERS = (
     "packets",
@@ -75,6 +80,7 @@ class NetworkBase:
         self.inboxes: dict[int, Channel] = {}  # per core: the input channel trains are put into
         self.cap = 1  # credits a transaction takes at most in one buffer (set by the router model)
         self._ports_cache: dict[tuple[int, ...], tuple[Any, ...]] = {}
+        self._cached_ports = 0  # output ports held by both route caches
         self._fixed: bool | None = (
             None  # deterministic routing (asked at the first transaction: after prepare)
         )
@@ -192,23 +198,30 @@ class NetworkBase:
         if self._fixed:
             ports = self._pair_ports.get((src, dst))
             if ports is None:
-                path = (src,) if src == dst else self.routing.route(src, dst)
-                ports = self._pair_ports[(src, dst)] = self._ports(path)
+                ports = self._build_ports((src,) if src == dst else self.routing.route(src, dst))
+                if self._cached_ports < ROUTE_CACHE_PORTS:
+                    self._pair_ports[(src, dst)] = ports
+                    self._cached_ports += len(ports)
             return ports
         return self._ports((src,) if src == dst else self.routing.choose(src, dst, self.rng))
 
     def _ports(self, path: tuple[int, ...]) -> tuple[Any, ...]:
+        """The ports of a drawn route, cached by route (random routings draw the same ones again)."""
         ports = self._ports_cache.get(path)
         if ports is None:
-            lp = self.link_ports
-            ports = (
-                (self.inject_ports[path[0]],)
-                + tuple(lp[(a, b)] for a, b in zip(path[:-1], path[1:], strict=True))
-                + (self.eject_ports[path[-1]],)
-            )
-            if len(self._ports_cache) < 200_000:
+            ports = self._build_ports(path)
+            if self._cached_ports < ROUTE_CACHE_PORTS:
                 self._ports_cache[path] = ports
+                self._cached_ports += len(ports)
         return ports
+
+    def _build_ports(self, path: tuple[int, ...]) -> tuple[Any, ...]:
+        lp = self.link_ports
+        return (
+            (self.inject_ports[path[0]],)
+            + tuple(lp[(a, b)] for a, b in zip(path[:-1], path[1:], strict=True))
+            + (self.eject_ports[path[-1]],)
+        )
 
     def _admit(
         self,

@@ -59,15 +59,29 @@ class Topology:
     coords: dict[int, tuple[float, float]] | None = None  # (x, y); grids: (col, row)
     rows: int | None = None
     cols: int | None = None
-    hops: np.ndarray = field(init=False, repr=False)
     links: list[tuple[int, int]] = field(init=False, repr=False)
     diameter: int = field(init=False)
+    _hops: np.ndarray | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = self.graph.number_of_nodes()
-        self.hops = _hop_matrix(self.graph, n)
         self.links = sorted([(u, v) for u, v in self.graph.edges] + [(v, u) for u, v in self.graph.edges])
-        self.diameter = int(self.hops.max()) if n else 0
+        if self.kind == "mesh" and self.rows and self.cols:
+            self.diameter = self.rows - 1 + self.cols - 1
+        elif self.kind == "torus" and self.rows and self.cols:
+            self.diameter = self.rows // 2 + self.cols // 2
+        elif self.kind == "ring":
+            self.diameter = n // 2
+        else:
+            self.diameter = int(self.hops.max()) if n else 0
+
+    @property
+    def hops(self) -> np.ndarray:
+        """All-pairs hop counts (n x n int64), computed at the first use: the one structure of a topology
+        that grows with the square of its routers (134 MB at 4096), which XY routing never reads."""
+        if self._hops is None:
+            self._hops = _hop_matrix(self.graph, self.graph.number_of_nodes())
+        return self._hops
 
     @property
     def n_nodes(self) -> int:
