@@ -18,9 +18,15 @@ from pathlib import Path
 from elsa_tlm.cli import _Progress
 from elsa_tlm.config import NocConfig, from_dict, inert_settings, parse_override
 from elsa_tlm.errors import ConfigError, DeadlockError, ElsaError
-from elsa_tlm.fileio import claim_output_folder, write_bytes_atomic, write_csv_atomic, write_json_atomic
+from elsa_tlm.fileio import (
+    claim_output_folder,
+    output_argument,
+    save_figure,
+    write_csv_atomic,
+    write_json_atomic,
+)
 from elsa_tlm.noc.params import noc_config
-from elsa_tlm.noc.traffic import PATTERNS
+from elsa_tlm.noc.traffic import MAX_SYNTHETIC_EVENTS, PATTERNS
 
 LINK_FIELDS = ["src", "dst", "packets", "flits", "bits", "busy_cycles", "utilisation"]
 SWEEP_FIELDS = [
@@ -60,7 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--sweep", metavar="START:STOP:STEP", help="sweep the rate; stops one point after saturation"
     )
-    p.add_argument("--out", required=True, help="output folder")
+    output_argument(p, "--out", "folder", required=True, help="output folder")
+    p.add_argument(
+        "--long",
+        action="store_true",
+        help=f"run even when the estimated cost exceeds {MAX_SYNTHETIC_EVENTS // 1_000_000} M events (minutes)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -125,9 +136,7 @@ def _saturated(r: dict) -> bool:
     return r["accepted_rate"] < 0.9 * r["offered_rate"] or r["avg_latency"] > 10 * r["zero_load_latency"]
 
 
-def _plot(rows: list[dict], bound: float, title: str) -> bytes:
-    import io
-
+def _plot(rows: list[dict], bound: float, title: str, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,10 +162,8 @@ def _plot(rows: list[dict], bound: float, title: str) -> bytes:
     ax2.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    save_figure(fig, path, dpi=100)  # through the output guard, elsa-tlm named as its maker
     plt.close(fig)
-    return buf.getvalue()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,7 +181,14 @@ def run(args: argparse.Namespace) -> int:
         if not all(math.isfinite(r) for r in rates):
             raise ConfigError("--rate", args.rate, "must be a finite number >= 0")
         # the rates' lower bound (>= 0) is --sweep's own rule; the upper one is checked with the network
-        check_synthetic(params, seed=args.seed, rate=max(rates), base_dir=Path.cwd(), **base)
+        check_synthetic(
+            params,
+            seed=args.seed,
+            rate=max(rates),
+            base_dir=Path.cwd(),
+            max_events=None if args.long else MAX_SYNTHETIC_EVENTS,
+            **base,
+        )
         out = claim_output_folder(args.out, "noc")
         # keys this run never reads (the vc router's with --router fast), said as a scenario run says them
         warnings = [
@@ -223,11 +237,9 @@ def run(args: argparse.Namespace) -> int:
             if saturated_seen:
                 break
             saturated_seen = row["saturated"]
-        png = _plot(
-            rows,
-            bound,
+        title = (
             f"{last['topology']} {last['routing']} {last['traffic']}, {args.packet_flits}-flit packets, "
-            f"{last['router']} router",
+            f"{last['router']} router"
         )
         summary = meta | {
             k: last[k]
@@ -238,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         summary["max_unsaturated_offered"] = max(sat) if sat else None
         summary["max_accepted_rate"] = max(r["accepted_rate"] for r in rows)
         write_csv_atomic(out / "noc_sweep.csv", rows, SWEEP_FIELDS)
-        write_bytes_atomic(out / "latency_throughput.png", png)
+        _plot(rows, bound, title, out / "latency_throughput.png")
         write_json_atomic(out / "noc.json", summary)
         print(f"sweep: {len(rows)} points, bound {bound:.4f} -> {out}/noc_sweep.csv, latency_throughput.png")
         return 0

@@ -286,6 +286,12 @@ def _setup(params: Any, traffic: str, seed: int, base_dir: Any) -> tuple[Topolog
     return topo, routing, pattern
 
 
+# a synthetic run's cost: about one event per packet per hop plus injection and ejection; a 64x64 mesh costs
+# ~9 us per event here (a deeper event heap), a 6x6 ~2 us. The default limit keeps a run within minutes.
+MAX_SYNTHETIC_EVENTS = 40_000_000
+EVENT_SECONDS = 5e-6
+
+
 def check_synthetic(
     params: Any,
     traffic: str,
@@ -295,10 +301,29 @@ def check_synthetic(
     warmup: int,
     seed: int,
     base_dir: Any,
-) -> None:
-    """Refuse (ConfigError) the arguments of a synthetic run, topology and routing included."""
+    max_events: int | None = MAX_SYNTHETIC_EVENTS,
+) -> int:
+    """Refuse (ConfigError) the arguments of a synthetic run, topology and routing included, and a run whose
+    estimated cost exceeds ``max_events`` (None: no limit); returns the estimate (:func:`estimated_events`)."""
     _check_args(rate, packet_flits, cycles, warmup, seed)
-    _setup(params, traffic, seed, base_dir)
+    topo, _routing, pattern = _setup(params, traffic, seed, base_dir)
+    est = estimated_events(int(pattern.active.sum()), topo.diameter, rate, packet_flits, cycles + warmup)
+    if max_events is not None and est > max_events:
+        raise ConfigError(
+            "--cycles",
+            cycles,
+            f"a {topo.n_nodes}-router run of {cycles + warmup:,} cycles at rate {rate} is about {est / 1e6:,.0f} M "
+            f"events (~{est * EVENT_SECONDS / 60:,.0f} min), more than the {max_events / 1e6:,.0f} M a synthetic "
+            f"run takes by default; lower --cycles, --warmup or --rate, use a smaller network, or pass --long",
+        )
+    return est
+
+
+def estimated_events(nodes: int, diameter: int, rate: float, packet_flits: int, t_end: int) -> int:
+    """Events of a synthetic run, estimated before it starts: packets injected (nodes x cycles x rate /
+    packet flits) x (mean hops ~ half the diameter, + injection and ejection)."""
+    packets = nodes * t_end * rate / packet_flits
+    return int(packets * (diameter / 2 + 2))
 
 
 def _schedule(

@@ -386,3 +386,22 @@ def test_grid_diameters_need_no_hop_matrix(monkeypatch: pytest.MonkeyPatch) -> N
     routing = make_routing("xy", topo, 0)
     assert saturation_bound(topo, routing, "hotspot", 1, noc_config()) > 0
     assert len(routing.route(0, 1599)) == 79 and topo._hops is None
+
+
+def test_a_run_too_long_for_minutes_is_refused_at_once_naming_the_limit(tmp_path, capsys) -> None:
+    """64x64 at the defaults (~290 M events, half an hour): exit 2 at once, one line with the estimate and the
+    limit, nothing written; --long runs it anyway (not here), a shorter run of the same mesh goes ahead."""
+    import time
+
+    from elsa_tlm.cli import main
+
+    t = time.perf_counter()
+    assert main(["noc", "--topology", "mesh:64x64", "--out", str(tmp_path / "o")]) == 2
+    assert time.perf_counter() - t < 10
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --cycles") and "40 M" in err[0] and "--long" in err[0]
+    assert not (tmp_path / "o").exists()
+    from elsa_tlm.noc.traffic import estimated_events
+
+    assert estimated_events(4096, 126, 0.1, 1, 11_000) > 200_000_000
+    assert estimated_events(36, 10, 1.0, 1, 11_000) < 40_000_000  # make noc-curve's densest point runs
