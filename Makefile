@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed-run
 CLI := $(BIN)/elsa-tlm
 
-.PHONY: setup demo test lint bench baselines noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits vit clean
+.PHONY: setup demo test lint bench monotonicity baselines noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits vit clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 2; }
@@ -48,6 +48,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m elsa_tlm.bench --out results/bench/results.json
+
+# a faster unit never makes the chip slower: free fires, weight ways, circuits, flits at each network's own T
+# (VGG16-CIFAR10, ResNet-18; CI runs the same tests at T = 4)
+monotonicity: $(STAMP)
+	ELSA_TLM_FULL=1 $(BIN)/python -m pytest -o addopts= -q tests/test_monotonic.py
 
 digits: $(STAMP)
 	$(CLI) run scenarios/digits.toml

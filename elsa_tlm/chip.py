@@ -22,7 +22,7 @@ from elsa_tlm.config import Config
 from elsa_tlm.elaborate import elaborate
 from elsa_tlm.hw.core import LayerSlice, NeuralCore
 from elsa_tlm.hw.input_buffer import BufferResult
-from elsa_tlm.hw.ni import NetworkInterface
+from elsa_tlm.hw.ni import NetworkInterface, local_queue_flits
 from elsa_tlm.hw.pe import ProcessingElement, SliceCosts
 from elsa_tlm.noc.packet import PacketFormat
 from elsa_tlm.noc.params import buffer_flits
@@ -96,20 +96,33 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     cap = buffer_flits(cfg.noc)
     batch = cfg.run.batch_items if at else cfg.run.lt_batch_items
     # a train fills at most half of the consumer's input FIFOs, so one can be absorbed while the next arrives
-    # (double buffering between cores); lt sends the same trains (it differs from at only by the queueing)
+    # (double buffering between cores), and at most its producer group's local input queues (so it always
+    # fits them empty); lt sends the same trains (it differs from at only by the queueing)
     chunk = max(1, cap // 2)
     policy = policy_for(cfg.schedule.policy)
+    groups_on: dict[int, int] = defaultdict(int)
+    for s in plan.mapping.slices:
+        groups_on[s.core] += 1
+    per_group = cfg.noc.local_queues == "per_group"
+
+    def share(node: int) -> int:
+        return local_queue_flits(cap, cfg.noc.fifo_count, groups_on[node] if per_group else 1)
 
     # ---- instantiate
     env = simpy.Environment()
     transport = make_transport(cfg, env, plan.topology, plan.routing)
-    chip_slices = {key: LayerSlice(spec, policy, chunk) for key, spec in el.specs}
+    chip_slices = {key: LayerSlice(spec, policy, min(chunk, share(spec.node))) for key, spec in el.specs}
     by_core: dict[int, list[LayerSlice]] = defaultdict(list)
     for sl in chip_slices.values():
         by_core[sl.node].append(sl)
     trace: list[tuple] = []
     recorder = trace.append if record else None  # rows: (node, thread, name, start, end[, step, fired])
-    nis = {node: NetworkInterface(env, node, cap, bounded=at) for node in sorted(by_core)}
+    nis = {
+        node: NetworkInterface(
+            env, node, cap, at, sorted({s.layer for s in by_core[node]}) if per_group else None, share(node)
+        )
+        for node in sorted(by_core)
+    }
     cores = {
         node: NeuralCore(
             env,

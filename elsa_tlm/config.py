@@ -264,6 +264,14 @@ class NocConfig:
     link_bits: int = meta(512, int, _in_range(8, 4096), "link width (bits per cycle)")
     fifo_bytes: int = meta(512, int, _in_range(1, 1 << 20), "bytes per input FIFO queue")
     fifo_count: int = meta(4, int, _in_range(1, 64), "FIFO queues per router input port")
+    local_queues: str = meta(
+        "per_group",
+        str,
+        _one_of("per_group", "shared"),
+        "the router's local input FIFO queues and a core's lane groups: per_group (each group's flit generator "
+        "writes into its own queues, fifo_count / groups each) or shared (one FIFO for all: a group running "
+        "ahead can hold back its co-mapped consumer's earlier steps)",
+    )
     router_pipeline_cycles: int = meta(
         8, int, _in_range(1, 1000), "per-hop router latency (sum of the three stages)"
     )

@@ -21,11 +21,16 @@ CASES: dict[str, tuple[str | None, list[str]]] = {
     "resnet18_t2": (None, ['workload.model="resnet18"', "run.time_steps=2", "output.plots=false"]),
     "vit_small_t2": ("scenarios/vit.toml", ["run.time_steps=2", "output.plots=false"]),
     "digits": ("scenarios/digits.toml", ["workload.samples=2", "output.plots=false"]),
-    # the mapping what-ifs that were the default before issue 31 (write-port-aware merge, lanes by need):
-    # they must keep giving the results the default gave then
+    # the what-ifs that were the default before issue 31 (write-port-aware merge, lanes by need, one shared
+    # local input FIFO): they must keep giving the results the default gave then (a CNN: no attention)
     "default_port_by_need": (
         "scenarios/default.toml",
-        ["output.plots=false", 'mapping.merge="port_aware"', 'mapping.lanes="by_need"'],
+        [
+            "output.plots=false",
+            'mapping.merge="port_aware"',
+            'mapping.lanes="by_need"',
+            'noc.local_queues="shared"',
+        ],
     ),
 }
 

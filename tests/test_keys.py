@@ -44,6 +44,7 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "mapping.max_layers_per_core": ("1", R18),
     "mapping.split": ('"auto"', []),
     "mapping.merge": ('"port_aware"', []),
+    "noc.local_queues": ('"shared"', ["run.time_steps=2"]),
     # a core whose slices need more circuits than 128/L each (phase-2 merges on a small mesh)
     "mapping.lanes": ('"by_need"', ['workload.model="resnet18"', 'noc.topology="mesh:3x4"']),
     "mapping.weight_spill": ("false", ['workload.model="resnet18"', 'noc.topology="mesh:4x4"']),

@@ -736,7 +736,7 @@ class NeuralCore:
             if not ni.try_send(s.outbox[0]):
                 if not s.blocked:
                     s.blocked = True
-                    ni.wait_for_space(partial(self._unblock, s))
+                    ni.wait_for_space(partial(self._unblock, s), s.layer)
                 return
             s.outbox.popleft()
         s.blocked = False

@@ -26,6 +26,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
 import numpy as np
@@ -77,21 +78,52 @@ class Train:
         return f"Train({self.producer} {self.src}->{self.dst}, {self.flits} flits, items {self.items})"
 
 
-class NetworkInterface:
-    """Output buffer towards the router and input FIFOs from it, for one core (two channels it owns)."""
+class OutQueue:
+    """One FIFO queue of the router's local input path, owned by one lane group's flit generator (a plain class:
+    compiled, native attributes)."""
 
-    def __init__(self, env: simpy.Environment, node: int, capacity_flits: int, bounded: bool) -> None:
+    __slots__ = ("buf", "waiting", "wake_pending", "serving")
+
+    def __init__(self, buf: Channel) -> None:
+        self.buf = buf
+        self.waiting: deque[Callable[[], None]] = deque()  # its senders to wake when space frees
+        self.wake_pending = False
+        self.serving = False
+
+
+class NetworkInterface:
+    """Output queues towards the router and input FIFOs from it, for one core (channels it owns).
+
+    The output side is the router's local input path: ``noc.fifo_count`` FIFO queues (ELSA_BRIEF §3: 4 × 512 B
+    per port) divided among the core's lane groups, each group's flit generator writing into its own queues
+    (``groups`` names the producer layers on the core; ``per_group`` flits each). A group that runs ahead into
+    later time steps fills only its own queues, never the one its co-mapped consumer's earlier-step spines
+    need (no priority inversion on the shared local path)."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        node: int,
+        capacity_flits: int,
+        bounded: bool,
+        groups: list[str] | None = None,
+        per_group: int = 0,
+    ) -> None:
         self.env, self.node = env, node
         self.kernel = Kernel(env)  # the current cycle, read without SimPy's property
         self.capacity = capacity_flits
         self.bounded = bounded
-        self.outbox = Channel(env, capacity_flits, f"ni{node}.out")
-        self.outbox.on_credit = self._on_out_credit
+        names = groups or [""]
+        size = per_group if per_group > 0 else capacity_flits
+        self.group_of: dict[str, int] = {g: i for i, g in enumerate(names)}
+        self.queues: list[OutQueue] = []
+        for i in range(len(names)):
+            q = OutQueue(Channel(env, size, f"ni{node}.out{i}"))
+            q.buf.on_credit = partial(self._on_out_credit, q)
+            self.queues.append(q)
+        self.outbox = self.queues[0].buf  # a core with one lane group: its one output queue
         self.inbox = Channel(env, capacity_flits, f"ni{node}.in")
         self.inbox.sink = self._decode
-        self.waiting: deque[Callable[[], None]] = deque()  # senders to wake when space frees
-        self.wake_pending = False
-        self.serving = False
         self.transport: Any = None  # bound by the chip builder (elsa_tlm.noc.transport.Transport)
         self.deliver: Callable[[Train], None] = lambda train: None  # bound by the chip builder: the core
         self.trains_out = self.trains_in = 0
@@ -104,26 +136,33 @@ class NetworkInterface:
 
     @property
     def out_peak(self) -> int:
-        return self.outbox.peak
+        """Most flits a group's local input queues held (the fullest group's)."""
+        return max(q.buf.peak for q in self.queues)
 
     @property
     def in_peak(self) -> int:
         return self.inbox.peak
 
     # ---------------------------------------------------------------------------------------------- out
+    def _out_queue(self, train: Train) -> OutQueue:
+        return self.queues[self.group_of.get(train.producer, 0)]
+
     def can_send(self, train: Train) -> bool:
         if not self.bounded:
             return True
-        if self.waiting and not self.serving:  # first come, first served: no overtaking a waiting sender
+        q = self._out_queue(train)
+        if q.waiting and not q.serving:  # first come, first served: no overtaking a waiting sender
             return False
-        return self.outbox.fits(train.flits, self.kernel.now())
+        return q.buf.fits(train.flits, self.kernel.now())
 
     def send(self, train: Train) -> None:
         """Hand a train to the router (call only when :meth:`can_send`)."""
-        need = min(train.flits, self.capacity)
+        q = self._out_queue(train)
+        buf = q.buf
+        need = min(train.flits, buf.cap)
         if not self.bounded:  # nothing checked room (can_send): apply the releases due by now, so the buffer
-            self.outbox.occupancy(self.kernel.now())  # holds what it holds (its peak), not every train sent
-        self.outbox.reserve(need)
+            buf.occupancy(self.kernel.now())  # holds what it holds (its peak), not every train sent
+        buf.reserve(need)
         self.trains_out += 1
         self.flits_out += train.flits
         self.transport.send(
@@ -132,7 +171,7 @@ class NetworkInterface:
             train.dst,
             train.flits,
             train.packets,
-            lambda tail, n=need: self.outbox.credit(tail, n),
+            lambda tail, n=need: buf.credit(tail, n),
         )
 
     def try_send(self, train: Train) -> bool:
@@ -142,38 +181,40 @@ class NetworkInterface:
         self.send(train)
         return True
 
-    def _on_out_credit(self, _ch: Channel) -> None:
+    def _on_out_credit(self, q: OutQueue, _ch: Channel) -> None:
         """The router took a train; its space frees when its tail has left (applied lazily, or by a wake-up
         event when a sender is waiting for it)."""
-        if self.waiting and not self.wake_pending:
-            self._schedule_wake()
+        if q.waiting and not q.wake_pending:
+            self._schedule_wake(q)
 
-    def _schedule_wake(self) -> None:
-        self.wake_pending = True
-        at = self.outbox.next_release()
+    def _schedule_wake(self, q: OutQueue) -> None:
+        q.wake_pending = True
+        at = q.buf.next_release()
         assert at is not None  # a wake-up is scheduled only with releases pending
-        self.kernel.call_at(max(at, self.kernel.now()), self._on_wake, None)
+        self.kernel.call_at(max(at, self.kernel.now()), self._on_wake, q)
 
-    def _on_wake(self, _ev: simpy.Event) -> None:
-        self.wake_pending = False
-        self.outbox.occupancy(self.kernel.now())
-        waiting, self.waiting = self.waiting, deque()
-        self.serving = True
+    def _on_wake(self, ev: Any) -> None:
+        q: OutQueue = ev.obj
+        q.wake_pending = False
+        q.buf.occupancy(self.kernel.now())
+        waiting, q.waiting = q.waiting, deque()
+        q.serving = True
         while waiting:  # waiting senders retry in order; the first that still does not fit stops the others
             wake = waiting.popleft()
-            n = len(self.waiting)
+            n = len(q.waiting)
             wake()
-            if len(self.waiting) > n:
+            if len(q.waiting) > n:
                 break
-        self.serving = False
-        self.waiting.extend(waiting)
-        if self.waiting and self.outbox.rel and not self.wake_pending:
-            self._schedule_wake()
+        q.serving = False
+        q.waiting.extend(waiting)
+        if q.waiting and q.buf.rel and not q.wake_pending:
+            self._schedule_wake(q)
 
-    def wait_for_space(self, wake: Callable[[], None]) -> None:
-        self.waiting.append(wake)
-        if self.outbox.rel and not self.wake_pending:
-            self._schedule_wake()
+    def wait_for_space(self, wake: Callable[[], None], producer: str = "") -> None:
+        q = self.queues[self.group_of.get(producer, 0)]
+        q.waiting.append(wake)
+        if q.buf.rel and not q.wake_pending:
+            self._schedule_wake(q)
 
     # ---------------------------------------------------------------------------------------------- in
     def _decode(self, train: Train) -> None:
@@ -288,3 +329,15 @@ def prefix_sums(a: np.ndarray) -> np.ndarray:
     out = np.zeros((*a.shape[:-1], a.shape[-1] + 1), dtype=np.float64 if a.dtype.kind == "f" else np.int64)
     np.cumsum(a, axis=-1, out=out[..., 1:])
     return out
+
+
+def local_queue_flits(capacity: int, fifo_count: int, groups: int) -> int:
+    """Flits of the router's local input FIFO queues one of ``groups`` lane groups owns: ``fifo_count`` queues
+    of ``capacity / fifo_count`` flits divided among the groups (one group: all of them; more groups than
+    queues: an equal share of the whole)."""
+    if groups <= 1:
+        return capacity
+    fifo = max(1, capacity // max(1, fifo_count))
+    if groups <= fifo_count:
+        return (fifo_count // groups) * fifo
+    return max(1, capacity // groups)

@@ -1,0 +1,56 @@
+"""A faster unit never makes the chip slower (issue 31): free fires, more weight ways, more neuron circuits and
+wider flits each give a latency no more than 2 % above the default chip's, on VGG16-CIFAR10 and ResNet-18.
+
+CI runs them at T = 4; ``ELSA_TLM_FULL=1`` (``make monotonicity``) at each network's own T. Before the router's
+local input queues were divided among a core's lane groups, free fires made both networks 20-27 % slower: a
+co-mapped producer running ahead into later steps filled the one shared local FIFO and held back its
+consumer's earlier-step spines (docs/MODEL.md §3, local input queues).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from elsa_tlm import sim
+from elsa_tlm.config import load_config
+
+FULL = os.environ.get("ELSA_TLM_FULL") == "1"
+NETWORKS = {"vgg16_cifar10": 16, "resnet18": 16}
+FASTER = {
+    "free fires": ["pe.fire_cycles=0"],
+    "more weight ways": ["pe.weight_ways=32"],
+    "more neuron circuits": ["pe.neuron_circuits=256"],
+}
+SLACK = 1.02
+
+
+def _latency(model: str, extra: list[str]) -> int:
+    T = NETWORKS[model] if FULL else 4
+    keys = [f'workload.model="{model}"', f"run.time_steps={T}", "output.plots=false", *extra]
+    return sim.run(load_config(None, keys)).summary["latency_cycles"]
+
+
+@pytest.fixture(scope="module")
+def default() -> dict[str, int]:
+    return {m: _latency(m, []) for m in NETWORKS}
+
+
+@pytest.mark.parametrize("model", sorted(NETWORKS))
+@pytest.mark.parametrize("what", sorted(FASTER))
+def test_a_faster_unit_is_never_slower(model: str, what: str, default: dict[str, int]) -> None:
+    lat = _latency(model, FASTER[what])
+    assert lat <= SLACK * default[model], f"{model}, {what}: {lat} cycles against {default[model]}"
+
+
+@pytest.mark.parametrize("model", sorted(NETWORKS))
+def test_wider_flits_are_never_slower(model: str, default: dict[str, int]) -> None:
+    """The default flit (256 bits, the widest) against 128-bit flits."""
+    assert default[model] <= SLACK * _latency(model, ["noc.flit_bits=128"])
+
+
+def test_the_shared_local_fifo_what_if_shows_the_inversion(default: dict[str, int]) -> None:
+    """One FIFO for all of a core's lane groups (the model before issue 31): free fires slow VGG16 down."""
+    shared = ['noc.local_queues="shared"']
+    assert _latency("vgg16_cifar10", [*shared, "pe.fire_cycles=0"]) > SLACK * _latency("vgg16_cifar10", shared)
