@@ -53,4 +53,6 @@ def test_wider_flits_are_never_slower(model: str, default: dict[str, int]) -> No
 def test_the_shared_local_fifo_what_if_shows_the_inversion(default: dict[str, int]) -> None:
     """One FIFO for all of a core's lane groups (the model before issue 31): free fires slow VGG16 down."""
     shared = ['noc.local_queues="shared"']
-    assert _latency("vgg16_cifar10", [*shared, "pe.fire_cycles=0"]) > SLACK * _latency("vgg16_cifar10", shared)
+    assert _latency("vgg16_cifar10", [*shared, "pe.fire_cycles=0"]) > SLACK * _latency(
+        "vgg16_cifar10", shared
+    )
