@@ -111,7 +111,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     # ---- instantiate
     env = simpy.Environment()
     transport = make_transport(cfg, env, plan.topology, plan.routing)
-    chip_slices = {key: LayerSlice(spec, policy, min(chunk, share(spec.node))) for key, spec in el.specs}
+    chip_slices = {key: LayerSlice(spec, policy, chunk) for key, spec in el.specs}
     by_core: dict[int, list[LayerSlice]] = defaultdict(list)
     for sl in chip_slices.values():
         by_core[sl.node].append(sl)

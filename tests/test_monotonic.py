@@ -39,12 +39,7 @@ def default() -> dict[str, int]:
 
 @pytest.mark.parametrize("model", sorted(NETWORKS))
 @pytest.mark.parametrize("what", sorted(FASTER))
-def test_a_faster_unit_is_never_slower(model: str, what: str, default: dict[str, int], request) -> None:
-    if FULL and (model, what) == ("resnet18", "more neuron circuits"):
-        # measured +2.03 %: with 256 circuits ELSA's capacity merge (ELSA_BRIEF §5) maps 11 cores instead of
-        # 15, one of them with four layers whose shared im2col unit waits twice as long (16 k -> 31 k cycles);
-        # the mapping's choice, not a unit's timing (docs/MODEL.md §2). Strict: passing would be news.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="capacity merge with 256 circuits"))
+def test_a_faster_unit_is_never_slower(model: str, what: str, default: dict[str, int]) -> None:
     lat = _latency(model, FASTER[what])
     assert lat <= SLACK * default[model], f"{model}, {what}: {lat} cycles against {default[model]}"
 

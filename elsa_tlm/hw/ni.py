@@ -153,7 +153,8 @@ class NetworkInterface:
         q = self._out_queue(train)
         if q.waiting and not q.serving:  # first come, first served: no overtaking a waiting sender
             return False
-        return q.buf.fits(train.flits, self.kernel.now())
+        # a train longer than its group's queues streams through them (cut-through): it needs them empty
+        return q.buf.fits(min(train.flits, q.buf.cap), self.kernel.now())
 
     def send(self, train: Train) -> None:
         """Hand a train to the router (call only when :meth:`can_send`)."""
