@@ -492,3 +492,58 @@ def test_a_noc_run_in_which_no_packet_is_injected_finishes(tmp_path: Path, capsy
 def test_python_dash_m_runs_the_cli() -> None:
     r = subprocess.run([sys.executable, "-m", "elsa_tlm", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "elsa-tlm" in r.stdout
+
+
+# ------------------------------------------------------------------------------- issue 30: the rest of the doors
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version = 1\nx = " + "[" * 5000 + "]" * 5000 + "\n",  # brackets: refused before the parser recurses
+        "version = 1\n" + "a." * 3000 + "b = 1\n",  # dotted keys nest without brackets
+        "version = 1\n[" + ".".join(["t"] * 40) + "]\nk = 1\n",  # a table header 40 deep
+    ],
+    ids=["brackets", "dotted", "header"],
+)
+def test_deeply_nested_toml_is_one_line_not_a_recursion_error(text: str, tmp_path: Path, capsys) -> None:
+    f = tmp_path / "deep.toml"
+    f.write_text(text)
+    assert main(["validate", str(f)]) == 2
+    _one_error(capsys, "more than 16 deep")
+    assert main(["validate", DEFAULT, "--set", "noc.flit_bits=" + "[" * 3000 + "]" * 3000]) == 2
+    err = _one_error(capsys, "more than 16 deep")
+    assert len(err) < 400  # a pasted value is shortened in the one line
+
+
+def test_a_relative_file_topology_that_is_a_symlink_loop_is_named(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "l1").symlink_to("l2")
+    (tmp_path / "l2").symlink_to("l1")
+    for given in ("file:l1", f"file:{tmp_path / 'l1'}"):
+        assert main(["validate", DEFAULT, "--set", f'noc.topology="{given}"']) == 2
+        _one_error(capsys, "symbolic link that leads nowhere")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\x89PNG\x00\x01garbage", b"a,b\n1,2\n", b"", b"noc.flit_bits,latency_cycles,status,point\n64,1,ok\n"],
+    ids=["binary", "not-a-sweep", "empty", "ragged"],
+)
+def test_plot_refuses_a_malformed_sweep_csv_with_one_line(content: bytes, tmp_path: Path, capsys) -> None:
+    sw = tmp_path / "sw"
+    sw.mkdir()
+    (sw / "sweep.csv").write_bytes(content)
+    out = tmp_path / "f.png"
+    assert main(["plot", str(sw), "--x", "noc.flit_bits", "--y", "latency_cycles", "--out", str(out)]) == 2
+    _one_error(capsys, "sweep.csv")
+    assert not out.exists()
+
+
+def test_the_elastic_study_refuses_a_scenario_without_real_outputs(tmp_path: Path, capsys) -> None:
+    from elsa_tlm.elastic import main as elastic_main
+
+    out = tmp_path / "e"
+    assert elastic_main(["--scenario", DEFAULT, "--out", str(out)]) == 2
+    _one_error(capsys, "functional")
+    assert not out.exists()
