@@ -143,7 +143,7 @@ def run(
     if plan is not None and not isinstance(plan, sim.Plan):
         raise ConfigError("plan", plan, f"must be a Plan from check() or None, not {type(plan).__name__}")
     cfg = _as_config(scenario, overrides)
-    if cfg.workload.activity == "functional":
+    if cfg.workload.activity == "functional" and cfg.workload.model in _config.FUNCTIONAL_MODELS:
         from elsa_tlm import elastic
 
         return figures.attach(elastic.run(cfg).result)  # the accuracy study over the test set, and its runs

@@ -110,7 +110,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             ) from None
     tty = sys.stderr.isatty()
     # progress lines start once the input is known to be good: bad input is one error line, nothing else
-    if cfg.workload.activity == "functional":
+    from elsa_tlm.config import FUNCTIONAL_MODELS
+
+    if cfg.workload.activity == "functional" and cfg.workload.model in FUNCTIONAL_MODELS:
         bar = _Progress(0, False)
         result = api.run(cfg)
         _warn(result.summary["warnings"])

@@ -29,6 +29,8 @@ MODELS = (
     "resnet18",
     "resnet34",
     "resnet50",
+    "resnet101",
+    "yolov2",
     "vit_small",
     "digits",
     "digits_vit",
@@ -100,6 +102,23 @@ def _allowed(f: Any) -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
+def _model(v: Any) -> str | None:
+    if isinstance(v, str) and v.startswith("nir:"):
+        return None if v[4:].strip() else "nir: needs a path to a NIR graph (nir:PATH)"
+    return None if v in MODELS else f"must be one of {', '.join(MODELS)}, or nir:PATH (a NIR graph)"
+
+
+_model.allowed = ", ".join(f"`{m}`" for m in MODELS) + ", `nir:PATH`"  # type: ignore[attr-defined]
+
+
+def _rate_or_unset(v: Any) -> str | None:
+    return (
+        None
+        if v == -1 or 0 <= v <= 1
+        else "must be a firing rate in [0, 1] (spikes per neuron and step), or -1 (unset)"
+    )
+
+
 def _density_or_auto(v: Any) -> str | None:
     return None if v == -1 or 0 <= v <= 1 else "must be -1 (auto) or a density in [0, 1]"
 
@@ -150,7 +169,12 @@ def meta(
 
 @dataclass(frozen=True)
 class WorkloadConfig:
-    model: str = meta("vgg16_cifar10", str, _one_of(*MODELS), "network: a measured workload or 'digits'")
+    model: str = meta(
+        "vgg16_cifar10",
+        str,
+        _model,
+        "network: a measured workload, 'digits', or nir:PATH (a NIR graph; relative to the scenario)",
+    )
     activity: str = meta(
         "statistical", str, _one_of("statistical", "functional", "replay"), "where spikes come from"
     )
@@ -173,6 +197,34 @@ class WorkloadConfig:
         (int, float),
         _density_or_auto,
         "ResNet classifier input density in [0, 1]; -1 = last conv's input density (see MODEL.md)",
+    )
+    inputs: str = meta(
+        "",
+        str,
+        None,
+        "nir: input spikes for functional activity: an npz with array 'spikes' (T, *input shape) or "
+        "(samples, T, *input shape) (relative to the scenario)",
+    )
+    rate: float = meta(
+        -1.0,
+        (int, float),
+        _rate_or_unset,
+        "nir: statistical activity's firing rate of the input and of every neuron layer (spikes per neuron "
+        "and step); -1 = unset",
+    )
+    rates: str = meta(
+        "",
+        str,
+        None,
+        "nir: a TOML of firing rates per NIR node (the Input, a synaptic or a neuron node) over workload.rate "
+        "(relative to the scenario)",
+    )
+    nir_dt: float = meta(
+        0.0,
+        (int, float),
+        _non_negative,
+        "nir: the Euler time step of the functional reference run, in the units of the graph's taus; 0 = the "
+        "graph's metadata 'dt', else 1",
     )
 
 
@@ -515,10 +567,14 @@ def _cross_checks(cfg: Config) -> Config:
         )
     # paths are made absolute here, once, against the scenario's folder: every later user sees the same file
     noc = dataclasses.replace(noc, topology=absolute_path_value("noc.topology", noc.topology, cfg.base_dir))
+    wlc = cfg.workload
     cfg = cfg.replace(
         workload=dataclasses.replace(
-            cfg.workload,
-            replay_path=absolute_path_value("workload.replay_path", cfg.workload.replay_path, cfg.base_dir),
+            wlc,
+            replay_path=absolute_path_value("workload.replay_path", wlc.replay_path, cfg.base_dir),
+            model=absolute_path_value("workload.model", wlc.model, cfg.base_dir),
+            inputs=absolute_path_value("workload.inputs", wlc.inputs, cfg.base_dir),
+            rates=absolute_path_value("workload.rates", wlc.rates, cfg.base_dir),
         )
     )
     pe = cfg.pe
@@ -537,11 +593,23 @@ def _cross_checks(cfg: Config) -> Config:
                 f"({macro_bits / 8192:g} KiB)",
             )
     wl = cfg.workload
-    if wl.activity == "functional" and wl.model not in FUNCTIONAL_MODELS:
+    nir = wl.model.startswith("nir:")
+    if wl.activity == "functional" and not nir and wl.model not in FUNCTIONAL_MODELS:
         raise ConfigError(
             "workload.activity",
             wl.activity,
-            "functional activity needs trained weights: model 'digits' or 'digits_vit'",
+            "functional activity needs trained weights: model 'digits', 'digits_vit' or a NIR graph (nir:PATH)",
+        )
+    if nir and wl.activity == "functional" and not wl.inputs:
+        raise ConfigError(
+            "workload.inputs", wl.inputs, "a NIR graph's functional activity needs input spikes (an npz)"
+        )
+    if nir and wl.activity == "statistical" and wl.rate < 0 and not wl.rates:
+        raise ConfigError(
+            "workload.rate",
+            wl.rate,
+            "a NIR graph has no recorded activity: set workload.rate (or workload.rates), or run it on input "
+            "spikes (workload.activity = 'functional', workload.inputs)",
         )
     if wl.model == "digits_vit" and wl.activity not in ("functional", "replay"):
         raise ConfigError(
@@ -611,6 +679,20 @@ def inert_settings(cfg: Config, transformer: bool | None = None) -> list[str]:
     if transformer is False:
         why = f"only a transformer recording is spread over the steps ({model})"
         inert(WorkloadConfig, "step_profile", wl.step_profile, why)
+    nir = wl.model.startswith("nir:")
+    if not nir:
+        why = f"only a NIR graph (workload.model = nir:PATH) reads it ({model})"
+        for key in ("inputs", "rate", "rates", "nir_dt"):
+            inert(WorkloadConfig, key, getattr(wl, key), why)
+    else:
+        if wl.activity != "statistical":
+            why = f"only statistical activity reads rates (workload.activity = {toml_value(wl.activity)})"
+            inert(WorkloadConfig, "rate", wl.rate, why)
+            inert(WorkloadConfig, "rates", wl.rates, why)
+        if wl.activity != "functional":
+            why = f"only functional activity runs the graph on inputs (workload.activity = {toml_value(wl.activity)})"
+            inert(WorkloadConfig, "inputs", wl.inputs, why)
+            inert(WorkloadConfig, "nir_dt", wl.nir_dt, why)
     how = cfg.mapping.partition
     if how in ("none", "vit_blocks") or (how == "elsa" and transformer):
         why = f"only the greedy partition merges partitions (mapping.partition = {toml_value(how)}" + (
@@ -685,7 +767,14 @@ def parse_override(item: str) -> tuple[str, str, Any]:
     return section, key, value
 
 
-PATH_KEYS = ("noc.topology", "workload.replay_path", "output.dir")
+PATH_KEYS = (
+    "noc.topology",
+    "workload.replay_path",
+    "output.dir",
+    "workload.model",
+    "workload.inputs",
+    "workload.rates",
+)
 
 
 def absolute_path_value(key: str, value: Any, folder: Path) -> Any:
@@ -696,6 +785,10 @@ def absolute_path_value(key: str, value: Any, folder: Path) -> Any:
         if not value.startswith("file:") or not value[5:].strip():
             return value
         return "file:" + str(_absolute(folder, value[5:].strip()))
+    if key == "workload.model":
+        if not value.startswith("nir:") or not value[4:].strip():
+            return value
+        return "nir:" + str(_absolute(folder, value[4:].strip()))
     return str(_absolute(folder, value)) if value else value
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import simpy
 
@@ -31,12 +32,18 @@ from elsa_tlm.workload.activity import Activity, load_activity, statistical_acti
 from elsa_tlm.workload.graph import Workload, load_workload
 
 
-def build_activity(cfg: Config, wl: Workload) -> Activity:
+def build_activity(cfg: Config, wl: Workload, nir: Any = None) -> Activity:
+    """The run's spikes: the statistical model, a replayed trace, or a functional run (the digits networks;
+    a NIR graph's reference run on ``workload.inputs``, ``nir`` = its analysis and graph)."""
     src = cfg.workload.activity
     if src == "statistical":
         return statistical_activity(wl, cfg.run.seed)
     if src == "replay":
         return load_activity(cfg.workload.replay_path, wl)
+    if nir is not None:
+        from elsa_tlm.workload.nir_graph import functional_activity as nir_activity
+
+        return nir_activity(cfg, wl, *nir)
     from elsa_tlm.workload.functional import functional_activity
 
     return functional_activity(cfg, wl)
@@ -77,10 +84,15 @@ def prepare(cfg: Config, activity: Activity | None = None, workload: Workload | 
     from elsa_tlm.energy.tables import load_tech
 
     load_tech()  # checked and cached: every figure finite and non-negative, in its unit
+    nir = None
+    if workload is None and cfg.workload.model.startswith("nir:"):
+        from elsa_tlm.workload import nir_graph
+
+        workload, *nir = nir_graph.load(cfg)
     wl = workload or load_workload(
         cfg.workload.model, cfg.run.time_steps, cfg.workload.classifier_density, cfg.workload.step_profile
     )
-    act = activity or build_activity(cfg, wl)
+    act = activity or build_activity(cfg, wl, nir)
     topo = build_topology(cfg.noc.topology, cfg.base_dir)
     mapping = map_workload(wl, act, cfg, topo)
     routing = make_routing(cfg.noc.routing, topo, cfg.run.seed)
