@@ -403,6 +403,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_export(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    e = sub.add_parser(
+        "export",
+        help="write a shipped network as a NIR graph (run it back with workload.model = nir:PATH)",
+        description="Write a shipped network's layer graph as a NIR graph (HDF5): the recorded CNNs with "
+        "placeholder weights (replay their saved activity, or give a rate), digits with its trained weights.",
+    )
+    e.add_argument("model", help="a shipped network (vgg16_cifar10, resnet18, ..., digits)")
+    output_argument(e, "--nir", "file", required=True, help="the NIR file to write (.nir)")
+    e.set_defaults(func=cmd_export)
+    return e
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from elsa_tlm.config import MODELS
+    from elsa_tlm.workload.nir_export import export
+
+    if args.model not in MODELS:
+        raise ConfigError("MODEL", args.model, f"must be one of {', '.join(MODELS)}")
+    print(f"wrote {export(args.model, args.nir)}")
+    return 0
+
+
 # The subcommands, in help order: name -> "module:function" that adds it (each command calls elsa_tlm.api or,
 # for the NoC-only and report commands, the subsystem's own entry point).
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
@@ -415,6 +438,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("plot", "elsa_tlm.cli:register_plot"),
     ("compare", "elsa_tlm.cli:register_compare"),
     ("report", "elsa_tlm.figures.report:register"),
+    ("export", "elsa_tlm.cli:register_export"),
 )
 
 

@@ -209,7 +209,7 @@ def check_activity(wl: Workload, act: Activity, path: str = "") -> None:
         return ConfigError(key, where, rule)
 
     recorded = act.meta.get("model")
-    if recorded and recorded != wl.model:
+    if recorded and recorded not in (wl.model, wl.origin):
         raise bad(f"trace was recorded on model {recorded!r}, the run is {wl.model!r}")
     for layer in wl.layers:
         a = act.inputs.get(layer.name)

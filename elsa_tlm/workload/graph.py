@@ -123,6 +123,7 @@ class Workload:
     input_hw: tuple[int, int]
     input_channels: int
     source: str
+    origin: str = ""  # a NIR graph elsa-tlm exported: the shipped model it came from (its traces replay)
 
     def __post_init__(self) -> None:
         self.by_name = {layer.name: layer for layer in self.layers}

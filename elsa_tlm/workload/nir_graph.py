@@ -70,7 +70,7 @@ def read_graph(path: str | os.PathLike) -> Any:
         if fh.read(8) != b"\x89HDF\r\n\x1a\n":
             raise _err(where, "not a NIR file: NIR graphs are HDF5 files (nir.write)")
     try:
-        graph = nir.read(str(p))
+        graph = nir.read(str(p), type_check=False)  # shapes are checked here, edge by edge
     except Exception as exc:  # noqa: BLE001 - h5py and nir raise anything on a damaged file
         raise _err(where, f"not a readable NIR graph ({type(exc).__name__}: {str(exc)[:160]})") from None
     if not isinstance(graph, nir.NIRGraph):
@@ -147,6 +147,7 @@ class _Value:
     pool: str = ""  # a pool node applied to these spikes (not yet placed)
     pool_geom: tuple[int, int, int] = (0, 0, 0)
     flat: bool = False
+    pool_avg: bool = False  # the pending pool averages (it cannot be sent as spikes: folded into a linear)
 
 
 @dataclass
@@ -163,6 +164,7 @@ class NirNetwork:
     grid: tuple[int, int, int]  # the input as (C, H, W)
     dataset: str
     output_layer: str
+    origin: str = ""  # the shipped model an elsa-tlm export came from (metadata "source")
 
     @property
     def by_name(self) -> dict[str, NirLayer]:
@@ -230,6 +232,10 @@ def analyse(graph: Any, path: str, dataset: str = "nir") -> NirNetwork:
     order = list(nx.lexicographical_topological_sort(g, key=lambda n: list(nodes).index(n)))
     preds = {n: sorted(g.predecessors(n), key=list(nodes).index) for n in nodes}
     values: dict[str, _Value] = {input_node: _Value("input", True, grid)}
+    meta = getattr(graph, "metadata", {}) or {}
+    mains = (
+        dict(meta.get("mains", {})) if isinstance(meta, dict) and isinstance(meta.get("mains"), dict) else {}
+    )
     layers: list[NirLayer] = []
     by_name: dict[str, NirLayer] = {}
     for name in order:
@@ -243,8 +249,16 @@ def analyse(graph: Any, path: str, dataset: str = "nir") -> NirNetwork:
         if kind in FIRING or kind in READOUT:
             values[name] = _neuron(name, node, [(p, values[p]) for p in ins], by_name)
             continue
-        if len(ins) != 1:
-            raise _err(name, f"{kind} with {len(ins)} incoming edges: only a neuron node adds its inputs")
+        skip_ins: list[str] = []
+        if len(ins) > 1 and kind in SYNAPTIC:
+            # spikes of several layers summed at a synaptic node's input: a residual join whose main input
+            # is the latest layer (the others the skips the router's residual unit adds)
+            ranked = _rank_main(name, node, ins, values, layers, mains)
+            skip_ins, ins = ranked[:-1], ranked[-1:]
+        elif len(ins) != 1:
+            raise _err(
+                name, f"{kind} with {len(ins)} incoming edges: only a neuron or synaptic node adds its inputs"
+            )
         v = values[ins[0]]
         edge = f"edge {ins[0]} -> {name}"
         if kind in ("Input", "Output", "Scale"):
@@ -252,7 +266,7 @@ def analyse(graph: Any, path: str, dataset: str = "nir") -> NirNetwork:
                 _arr(node, "scale", name)
             values[name] = v
         elif kind == "Flatten":
-            values[name] = _Value(v.layer, v.spikes, v.shape, v.pool, v.pool_geom, True)
+            values[name] = _Value(v.layer, v.spikes, v.shape, v.pool, v.pool_geom, True, v.pool_avg)
         elif kind in ("SumPool2d", "AvgPool2d"):
             if not v.spikes:
                 raise _err(edge, f"{kind} between a synaptic node and its neuron: pool the neuron's spikes")
@@ -267,11 +281,21 @@ def analyse(graph: Any, path: str, dataset: str = "nir") -> NirNetwork:
             oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
             if oh < 1 or ow < 1:
                 raise _err(edge, f"pool {k}/{s}/{p} does not fit the {h}x{w} map")
-            values[name] = _Value(v.layer, True, (c, oh, ow), name, (k, s, p))
+            values[name] = _Value(v.layer, True, (c, oh, ow), name, (k, s, p), False, kind == "AvgPool2d")
         else:  # synaptic
             if not v.spikes:
                 raise _err(edge, f"{kind} after a synaptic node without a neuron between them")
             layer = _synaptic(name, node, v, edge, by_name)
+            for p in skip_ins:
+                sv, sedge = values[p], f"edge {p} -> {name}"
+                if not sv.spikes or sv.flat or sv.pool_avg or sv.layer == "input":
+                    raise _err(sedge, "a second input of a synaptic node must be another layer's spikes")
+                if sv.shape != v.shape:
+                    raise _err(
+                        sedge, f"adds spikes of shape {list(sv.shape)} to its input of shape {list(v.shape)}"
+                    )
+                _place_pool(sv, by_name[sv.layer], sedge)
+                layer.skips.append(sv.layer)
             layers.append(layer)
             by_name[name] = layer
             values[name] = _Value(name, False, (layer.cout, *layer.out_hw))
@@ -287,7 +311,44 @@ def analyse(graph: Any, path: str, dataset: str = "nir") -> NirNetwork:
             raise _err(
                 la.neuron, "a non-firing readout (I, LI, CubaLI) feeds another layer: it sends no spikes"
             )
+    layers = _execution_order(layers, graph)
     return NirNetwork(path, nodes, order, preds, layers, input_node, input_shape, grid, dataset, out_v.layer)
+
+
+def _execution_order(layers: list[NirLayer], graph: Any) -> list[NirLayer]:
+    """Layers in an order where every producer (main and skip) comes before its consumer: the exporter's
+    order when an elsa-tlm export recorded it (``metadata["layer_order"]``), else the graph's node order."""
+    meta = getattr(graph, "metadata", {}) or {}
+    given = list(meta.get("layer_order", [])) if isinstance(meta, dict) else []
+    rank = {str(n): i for i, n in enumerate(given)}
+    pos = {la.name: (rank.get(la.name, len(rank)), i) for i, la in enumerate(layers)}
+    g = nx.DiGraph()
+    g.add_nodes_from(la.name for la in layers)
+    for la in layers:
+        for src in (la.main, *la.skips):
+            if src != "input":
+                g.add_edge(src, la.name)
+    by = {la.name: la for la in layers}
+    return [by[n] for n in nx.lexicographical_topological_sort(g, key=lambda n: pos[n])]
+
+
+def _rank_main(
+    name: str, node: Any, ins: list[str], values: dict[str, _Value], layers: list[NirLayer], mains: dict
+) -> list[str]:
+    """The inputs of a residual join, the main one last: the one an elsa-tlm export named
+    (``metadata["mains"]``), else one whose channels the weights take, the latest layer among those."""
+    order_of = {la.name: i for i, la in enumerate(layers)}
+    w = np.asarray(node.weight)
+    cin = int(w.shape[1]) if w.ndim >= 2 else -1
+    want = mains.get(name)
+
+    def key(p: str) -> tuple[int, int, int]:
+        v = values[p]
+        named = 1 if want is not None and v.layer == want else 0
+        fits = 1 if v.shape[0] == cin or (type(node).__name__ in ("Linear", "Affine")) else 0
+        return (named, fits, order_of.get(v.layer, -1))
+
+    return sorted(ins, key=key)
 
 
 def _neuron(name: str, node: Any, ins: list[tuple[str, _Value]], by_name: dict[str, NirLayer]) -> _Value:
@@ -322,12 +383,12 @@ def _neuron(name: str, node: Any, ins: list[tuple[str, _Value]], by_name: dict[s
     layer.readout = kind in READOUT
     shape = currents[0][1].shape
     for p, v in spikes:
-        if v.pool or v.flat or v.shape != shape:
-            raise _err(f"edge {p} -> {name}", f"skip spikes of shape {v.shape} do not match {shape}")
+        edge = f"edge {p} -> {name}"
+        if v.flat or v.pool_avg or v.shape != shape:
+            raise _err(edge, f"skip spikes of shape {list(v.shape)} do not match the join's {list(shape)}")
         if v.layer == "input":
-            raise _err(
-                f"edge {p} -> {name}", "a skip path straight from the input: the chip adds layers' spikes"
-            )
+            raise _err(edge, "a skip path straight from the input: the chip adds layers' spikes")
+        _place_pool(v, by_name[v.layer], edge)  # a pooled skip: the producer's output stage pools
         layer.skips.append(v.layer)
     return _Value(layer.name, True, shape)
 
@@ -378,8 +439,9 @@ def _synaptic(name: str, node: Any, v: _Value, edge: str, by_name: dict[str, Nir
     if w.ndim != 2:
         raise _err(name, f"{kind} weight {list(w.shape)}: needs (out, in)")
     cout, n_in = int(w.shape[0]), int(w.shape[1])
-    if v.pool and h == 1 and wd == 1 and n_in == c and producer is not None:
-        # a global pool folded into the linear's weights: it reads the unpooled map, C weight rows
+    if v.pool_avg and h == 1 and wd == 1 and n_in == c and producer is not None:
+        # a global average pool folded into the linear's weights (spikes cannot carry an average): it reads
+        # the unpooled map, C weight rows
         k0, s0, p0 = v.pool_geom
         uh, uw = producer.pool[4] if producer.pool else producer.out_hw
         if not (p0 == 0 and k0 == producer.out_hw[0] == producer.out_hw[1]):
@@ -462,7 +524,7 @@ def to_workload(net: NirNetwork, T: int, input_spikes: dict[str, np.ndarray]) ->
     if first.main != INPUT:
         raise _err(net.path, f"the first layer {first.name} does not read the input")
     model = f"{PREFIX}{Path(net.path).name}"
-    return Workload(model, net.dataset, T, layers, first.in_hw, first.cin, net.path)
+    return Workload(model, net.dataset, T, layers, first.in_hw, first.cin, net.path, net.origin)
 
 
 def rate_spikes(net: NirNetwork, T: int, rate: float, rates: dict[str, float]) -> dict[str, np.ndarray]:
@@ -695,6 +757,15 @@ def _inputs(path: str, net: NirNetwork, sample: int) -> np.ndarray:
     return a.astype(float)
 
 
+def _trace_steps(path: str) -> int:
+    """The time steps a replay trace holds (0 when it cannot say: its loader names the problem)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return int(z["time_steps"])
+    except Exception:  # noqa: BLE001 - load_activity checks the trace and reports it
+        return 0
+
+
 def load(cfg: Any) -> tuple[Any, NirNetwork, Any]:
     """The workload of ``cfg``'s NIR graph (``workload.model = "nir:PATH"``), its analysis and the graph.
 
@@ -703,8 +774,11 @@ def load(cfg: Any) -> tuple[Any, NirNetwork, Any]:
     path = cfg.workload.model[len(PREFIX) :]
     graph = read_graph(path)
     meta = getattr(graph, "metadata", {}) or {}
-    dataset = str(meta.get("dataset", "nir")) if isinstance(meta, dict) else "nir"
+    meta = meta if isinstance(meta, dict) else {}
+    dataset = str(meta.get("dataset", "nir"))
     net = analyse(graph, path, dataset)
+    if meta.get("exported_by") == "elsa-tlm":
+        net.origin = str(meta.get("source", ""))
     T = cfg.run.time_steps
     wc = cfg.workload
     if wc.activity == "functional":
@@ -716,6 +790,8 @@ def load(cfg: Any) -> tuple[Any, NirNetwork, Any]:
         T = T or steps
         spikes: dict[str, np.ndarray] = {}
     else:
+        if T <= 0 and wc.activity == "replay":
+            T = _trace_steps(wc.replay_path)
         if T <= 0:
             raise ConfigError(
                 "run.time_steps", T, "a NIR graph has no time steps of its own: set run.time_steps (e.g. 16)"
