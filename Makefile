@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed-run
 CLI := $(BIN)/elsa-tlm
 
-.PHONY: setup demo test lint bench monotonicity baselines noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits vit clean
+.PHONY: setup demo test lint bench monotonicity baselines noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits vit resnet101 yolov2 clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 2; }
@@ -60,6 +60,14 @@ digits: $(STAMP)
 # ViT-Small (T = 32) with the token-wise pipeline, three cores per block: results/vit/, plots/vit/
 vit: $(STAMP)
 	$(CLI) run scenarios/vit.toml --trace
+
+# the synthetic workloads (architecture as published, activity from a recorded network's stage-role densities;
+# docs/model/workloads.md), each at its source's T on a 7x7 mesh (they need 48 and 39 cores): results/<name>/
+resnet101: $(STAMP)
+	$(CLI) run scenarios/resnet101.toml
+
+yolov2: $(STAMP)
+	$(CLI) run scenarios/yolov2.toml
 
 elastic: $(STAMP)
 	$(BIN)/python -m elsa_tlm.elastic --scenario scenarios/digits.toml --out plots/elastic $(ELASTIC_ARGS)
