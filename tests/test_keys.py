@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = ['workload.model="vgg16_cifar10"', "run.time_steps=1", "output.plots=false"]
 R18 = ['workload.model="resnet18"']  # co-mapped layers (T = 1)
 DIGITS = ['workload.model="digits"', 'workload.activity="functional"', "run.time_steps=4"]
+NIR_FUNCTIONAL = ["workload.model=@nir", 'workload.activity="functional"', "workload.inputs=@inputs"]
 # key -> (changed value, context it needs). Keys missing here are probed with the generic rule below.
 PROBES: dict[str, tuple[str, list[str]]] = {
     "workload.model": ('"vgg16_cifar100"', []),
@@ -65,6 +66,11 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "run.batch_items": ("2", []),
     "run.exit_confidence": ("0.9", DIGITS),
     "pe.tracer_bits": ("16", []),
+    # a NIR graph (made by the fixture): its rate, per-node rates, input spikes and Euler step
+    "workload.rate": ("0.3", ["workload.model=@nir", "workload.rate=0.1"]),
+    "workload.rates": ("@rates", ["workload.model=@nir", "workload.rate=0.1"]),
+    "workload.inputs": ("@inputs_other", NIR_FUNCTIONAL),
+    "workload.nir_dt": ("0.25", NIR_FUNCTIONAL),
     "pe.tracer_sram_kib": ("20", []),
 }
 
@@ -97,6 +103,38 @@ def replay_files(tmp_path_factory) -> dict[str, str]:
         act = sim.prepare(load_config(None, [*BASE, f"run.seed={seed}"])).activity
         save_activity(str(d / f"{seed}.npz"), act, "vgg16_cifar10")
         out[tag] = json.dumps(str(d / f"{seed}.npz"))
+    # a small NIR graph (conv -> LIF -> linear -> LIF), its inputs and per-node rates
+    import nir
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([2, 6, 6])}),
+        "conv": nir.Conv2d(input_shape=(6, 6), weight=rng.normal(0, 0.8, (4, 2, 3, 3)), stride=1, padding=1,
+                           dilation=1, groups=1, bias=np.zeros(4)),
+        "lif": nir.LIF(tau=np.full((4, 6, 6), 2.0), r=np.ones((4, 6, 6)), v_leak=np.zeros((4, 6, 6)),
+                       v_threshold=np.full((4, 6, 6), 0.5)),
+        "flat": nir.Flatten(input_type={"input": np.array([4, 6, 6])}, start_dim=0),
+        "fc": nir.Linear(weight=rng.normal(0, 0.3, (5, 144))),
+        "out": nir.LIF(tau=np.full(5, 2.0), r=np.ones(5), v_leak=np.zeros(5), v_threshold=np.full(5, 0.5)),
+        "output": nir.Output(output_type={"output": np.array([5])}),
+    }  # fmt: skip
+    edges = [
+        ("input", "conv"),
+        ("conv", "lif"),
+        ("lif", "flat"),
+        ("flat", "fc"),
+        ("fc", "out"),
+        ("out", "output"),
+    ]
+    nir.write(str(d / "g.nir"), nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
+    out["@nir"] = json.dumps("nir:" + str(d / "g.nir"))
+    for tag, seed in (("@inputs", 1), ("@inputs_other", 2)):
+        spikes = (np.random.default_rng(seed).random((4, 2, 6, 6)) < 0.3).astype(np.int8)
+        np.savez(d / f"in{seed}.npz", spikes=spikes)
+        out[tag] = json.dumps(str(d / f"in{seed}.npz"))
+    (d / "rates.toml").write_text("input = 0.3\nlif = 0.05\n")
+    out["@rates"] = json.dumps(str(d / "rates.toml"))
     return out
 
 

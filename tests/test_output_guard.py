@@ -234,6 +234,7 @@ SUBCOMMAND_RECIPES: dict[tuple[str, str], Recipe] = {
     ),
     ("compare", "--out"): ("", lambda t, c, w: ["compare", str(c["run"]), "--out", t]),
     ("report", "--out"): (".html", lambda t, c, w: ["report", str(c["run"]), "--out", t]),
+    ("export", "--nir"): (".nir", lambda t, c, w: ["export", "digits", "--nir", t]),
 }
 MODULE_RECIPES: dict[tuple[str, str], Recipe] = {
     ("elsa_tlm.studies", "--out"): (
