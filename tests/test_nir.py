@@ -270,16 +270,25 @@ def test_nir_keys_on_a_shipped_network_are_said_to_do_nothing() -> None:
     assert any(w.startswith("workload.rate = 0.2 has no effect") for w in plan.warnings)
 
 
-def test_a_framework_exported_network_runs(tmp_path: Path) -> None:
-    """If snnTorch installs here (with torch), a small network exported from it runs on the chip."""
+def test_a_framework_exported_network_runs(tmp_path: Path, monkeypatch) -> None:
+    """If snnTorch installs here (with torch), a small network exported from it runs on the chip. (snnTorch
+    1.0's exporter trips over nir 1.0.8's type inference on its batch dimension: the check is switched off
+    for the export, as elsa-tlm's reader does.)"""
     snntorch = pytest.importorskip("snntorch")
     torch = pytest.importorskip("torch")
     from snntorch.export_nir import export_to_nir
 
     net = torch.nn.Sequential(torch.nn.Linear(16, 8), snntorch.Leaky(beta=0.9, init_hidden=True),
                               torch.nn.Linear(8, 4), snntorch.Leaky(beta=0.9, init_hidden=True, output=True))  # fmt: skip
-    graph = export_to_nir(net, torch.zeros(1, 16))
-    nir.write(str(tmp_path / "snn.nir"), graph)
+    import nir.ir.graph as nir_graph_module
+
+    monkeypatch.setattr(nir_graph_module.NIRGraph, "check_types", lambda self: None)
+    monkeypatch.setattr(nir_graph_module.NIRGraph, "infer_types", lambda self: None)
+    try:
+        graph = export_to_nir(net, torch.zeros(1, 16))
+        nir.write(str(tmp_path / "snn.nir"), graph, compression=None)  # its parameters are scalars
+    except Exception as exc:  # noqa: BLE001 - the framework's exporter, not this tool
+        pytest.skip(f"snnTorch's own NIR export failed here: {type(exc).__name__}: {exc}")
     r = sim.run(load_config(None, [f'workload.model="nir:{tmp_path / "snn.nir"}"', "workload.rate=0.2",
                                    "run.time_steps=4", NOPLOT]))  # fmt: skip
     assert r.summary["latency_cycles"] > 0

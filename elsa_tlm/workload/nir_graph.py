@@ -191,6 +191,10 @@ def _input_grid(node: Any, name: str) -> tuple[tuple[int, ...], tuple[int, int, 
     if len(shapes) != 1 or not shapes[0] or any(int(x) <= 0 for x in shapes[0]):
         raise _err(name, f"Input.input_type = {types}: needs one positive shape, e.g. [C, H, W]")
     shape = tuple(int(x) for x in shapes[0])
+    while len(shape) > 1 and shape[0] == 1 and len(shape) != 3:  # a leading batch of one (snnTorch's [1, N])
+        shape = shape[1:]
+    if len(shape) == 4 and shape[0] == 1:
+        shape = shape[1:]
     if len(shape) == 3:
         return shape, (shape[0], shape[1], shape[2])
     if len(shape) == 2:  # (C, L): a one-row map
