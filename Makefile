@@ -16,7 +16,7 @@ $(BIN)/python:
 # the tests and the bench run what ships (a stale build would fall back to the sources, slower)
 HOT := $(addprefix elsa_tlm/,compiled.py kernel.py hw/channel.py hw/core.py hw/im2col.py hw/ni.py \
 	hw/residual.py noc/latency.py noc/link.py noc/network.py noc/router.py noc/transport.py noc/vc_network.py \
-	noc/vc_router.py schedule/policy.py schedule/readiness.py)
+	noc/vc_router.py schedule/policy.py schedule/readiness.py transfer.py)
 
 # runtime only (fast: what `make demo` needs); the dev extras add pytest, hypothesis, ruff and dask
 # setup.py, the C source and the compiled modules: the extensions are rebuilt when any of them changes
@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check elsa_tlm tests scripts
 
 bench: $(STAMP)
-	$(BIN)/python -m elsa_tlm.bench --out results/bench/results.json
+	$(CLI) bench --out results/bench/results.json
 
 # a faster unit never makes the chip slower: free fires, weight ways, circuits, flits at each network's own T
 # (VGG16-CIFAR10, ResNet-18; CI runs the same tests at T = 4)
@@ -70,17 +70,17 @@ yolov2: $(STAMP)
 	$(CLI) run scenarios/yolov2.toml
 
 elastic: $(STAMP)
-	$(BIN)/python -m elsa_tlm.elastic --scenario scenarios/digits.toml --out plots/elastic $(ELASTIC_ARGS)
-	$(BIN)/python -m elsa_tlm.elastic --scenario scenarios/digits_vit.toml --out plots/elastic_vit $(ELASTIC_ARGS)
+	$(CLI) elastic --scenario scenarios/digits.toml --out plots/elastic $(ELASTIC_ARGS)
+	$(CLI) elastic --scenario scenarios/digits_vit.toml --out plots/elastic_vit $(ELASTIC_ARGS)
 
 # the default chip beside the published chips on the networks they report, at 200 and 500 MHz (each network at
 # its own T): plots/baselines/compare.{csv,md,png}, ratios.csv and the headline sentences; runs in
 # results/baselines/. BASELINE_ARGS reduces it (CI: --models resnet18 --clocks 200 --set run.time_steps=2)
 baselines: $(STAMP)
-	$(BIN)/python -m elsa_tlm.compare --out plots/baselines --runs results/baselines $(BASELINE_ARGS)
+	$(CLI) baselines --out plots/baselines --runs results/baselines $(BASELINE_ARGS)
 
 pipelines: $(STAMP)
-	$(BIN)/python -m elsa_tlm.studies pipelines --out plots/pipelines $(STUDY_ARGS)
+	$(CLI) pipelines --out plots/pipelines $(STUDY_ARGS)
 
 # both routers (fast, vc), uniform and transpose, 6x6 mesh, XY, single-flit packets: results/noc-curve/<router>/
 # <traffic>/ and the overlay plots/noc-curve/routers.png. NOC_ARGS adds options to every sweep (e.g. --set ...)
@@ -89,7 +89,7 @@ noc-curve: $(STAMP)
 	for r in fast vc; do for t in uniform transpose; do \
 	  $(CLI) noc --router $$r --topology mesh:6x6 --routing xy --traffic $$t --packet-flits 1 --sweep 0.05:1.0:0.05 \
 	    --out results/noc-curve/$$r/$$t $(NOC_ARGS) || exit 1; done; done
-	$(BIN)/python scripts/noc_routers_plot.py results/noc-curve --out plots/noc-curve/routers.png
+	$(CLI) noc-plot results/noc-curve --out plots/noc-curve/routers.png
 
 clean:
 	rm -rf results plots/*/ .pytest_cache
@@ -105,7 +105,7 @@ SWEEP_ARGS ?=
 
 $(STUDY_SWEEPS): $(STAMP)
 	$(CLI) sweep scenarios/studies/$@.toml --out results/studies/$@ --workers $(WORKERS) $(SWEEP_ARGS)
-	$(BIN)/python -m elsa_tlm.studies $@ --sweep-dir results/studies/$@ --out plots/$@
+	$(CLI) study $@ --sweep-dir results/studies/$@ --out plots/$@
 	$(CLI) report results/studies/$@ --images plots/$@
 
 # any sweep file: make sweep SWEEP=path/to/sweep.toml [SWEEP_ARGS=...]

@@ -143,13 +143,20 @@ def run(
     if plan is not None and not isinstance(plan, sim.Plan):
         raise ConfigError("plan", plan, f"must be a Plan from check() or None, not {type(plan).__name__}")
     cfg = _as_config(scenario, overrides)
-    if cfg.workload.activity == "functional" and cfg.workload.model in _config.FUNCTIONAL_MODELS:
-        from elsa_tlm import elastic
+    if is_elastic(cfg):
+        from elsa_tlm.studies import elastic
 
         return figures.attach(elastic.run(cfg).result)  # the accuracy study over the test set, and its runs
     if plan is None or plan.config is not cfg:
         plan = sim.prepare(cfg)
     return figures.attach(sim.run(cfg, progress=progress, plan=plan))
+
+
+def is_elastic(cfg: Config) -> bool:
+    """True when ``run`` is the elastic study (:func:`elsa_tlm.studies.elastic.run`) rather than one chip run:
+    functional activity on a trained digits network (``config.FUNCTIONAL_MODELS``), whose accuracy needs the
+    whole test set and whose timing one chip run per simulated sample."""
+    return cfg.workload.activity == "functional" and cfg.workload.model in _config.FUNCTIONAL_MODELS
 
 
 def sweep(
@@ -169,7 +176,7 @@ def sweep(
     local processes that end with this process); ``infeasible`` ("refuse" or "record") overrides the sweep
     file's choice for points whose topology, routing or mapping cannot be built; ``log`` gets progress lines.
     """
-    from elsa_tlm import sweeps as _sweep
+    from elsa_tlm.studies import sweep as _sweep
 
     sweep_file, out = _path("sweep_file", sweep_file), _path("out", out)
     _function("log", log)
@@ -215,8 +222,8 @@ def plot(
 
 def compare(runs: Sequence[str | os.PathLike], out: str | os.PathLike) -> dict[str, Any]:
     """Simulated runs beside the published chips (compare.csv, ratios.csv, compare.md, compare.png in ``out``);
-    returns the rows, the ratios and the headline sentences (:mod:`elsa_tlm.compare`)."""
-    from elsa_tlm.compare import compare as _compare
+    returns the rows, the ratios and the headline sentences (:mod:`elsa_tlm.studies.compare`)."""
+    from elsa_tlm.studies.compare import compare as _compare
 
     if isinstance(runs, str | bytes | os.PathLike) or not isinstance(runs, Sequence | set | tuple):
         raise ConfigError("runs", runs, "must be a list of run folders")

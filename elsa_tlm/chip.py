@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import simpy
 
 from elsa_tlm.config import Config
 from elsa_tlm.elaborate import elaborate
@@ -24,17 +23,19 @@ from elsa_tlm.hw.core import LayerSlice, NeuralCore
 from elsa_tlm.hw.input_buffer import BufferResult
 from elsa_tlm.hw.ni import NetworkInterface, local_queue_flits
 from elsa_tlm.hw.pe import ProcessingElement, SliceCosts
+from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.packet import PacketFormat
 from elsa_tlm.noc.params import buffer_flits
-from elsa_tlm.noc.transport import Transport, make_transport
+from elsa_tlm.noc.transport import make_transport
 from elsa_tlm.schedule.policy import policy_for
+from elsa_tlm.transfer import Transport
 
 
 @dataclass
 class Chip:
     """The bound components of one run, and what the builder computed for them."""
 
-    env: simpy.Environment
+    kernel: Kernel  # the run's event kernel (time, the heap, the run loop)
     transport: Transport
     nis: dict[int, NetworkInterface]
     cores: dict[int, NeuralCore]
@@ -68,8 +69,8 @@ class AnswerWatch:
     every core's cycle accounting there (:meth:`NeuralCore.snapshot`): cores.csv reports cycles within the
     latency, and what a core still does after the answer has left apart."""
 
-    def __init__(self, env: simpy.Environment, out_slices: list[LayerSlice], cores: list[NeuralCore]) -> None:
-        self.env, self.out_slices, self.cores = env, out_slices, cores
+    def __init__(self, kernel: Kernel, out_slices: list[LayerSlice], cores: list[NeuralCore]) -> None:
+        self.kernel, self.out_slices, self.cores = kernel, out_slices, cores
         self.waiting = {s.name for s in out_slices}
         for s in out_slices:
             s.on_answered = self.answered
@@ -79,8 +80,12 @@ class AnswerWatch:
         if self.waiting:
             return
         _, _, latency = answer(self.out_slices, self.out_slices[0].T)
-        at = int(self.env.now) if latency is None else max(int(latency), int(self.env.now))
-        self.env.timeout(at - self.env.now).callbacks.append(lambda _e: self._snapshot(at))
+        now = self.kernel.now()
+        at = now if latency is None else max(int(latency), now)
+        self.kernel.call_at(at, self._on_answer, at)
+
+    def _on_answer(self, wake: Any) -> None:
+        self._snapshot(wake.obj)
 
     def _snapshot(self, at: int) -> None:
         for core in self.cores:
@@ -109,8 +114,8 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
         return local_queue_flits(cap, cfg.noc.fifo_count, groups_on[node] if per_group else 1)
 
     # ---- instantiate
-    env = simpy.Environment()
-    transport = make_transport(cfg, env, plan.topology, plan.routing)
+    kernel = Kernel.new()  # the run's one event kernel, handed to every component
+    transport = make_transport(cfg, kernel, plan.topology, plan.routing)
     chip_slices = {key: LayerSlice(spec, policy, chunk) for key, spec in el.specs}
     by_core: dict[int, list[LayerSlice]] = defaultdict(list)
     for sl in chip_slices.values():
@@ -119,13 +124,18 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     recorder = trace.append if record else None  # rows: (node, thread, name, start, end[, step, fired])
     nis = {
         node: NetworkInterface(
-            env, node, cap, at, sorted({s.layer for s in by_core[node]}) if per_group else None, share(node)
+            kernel,
+            node,
+            cap,
+            at,
+            sorted({s.layer for s in by_core[node]}) if per_group else None,
+            share(node),
         )
         for node in sorted(by_core)
     }
     cores = {
         node: NeuralCore(
-            env,
+            kernel,
             node,
             el.pes[node],
             by_core[node],
@@ -143,9 +153,9 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
         transport.bind_inbox(node, ni.inbox)
         ni.bind(transport, cores[node].deliver)
     out_layer = plan.workload.output_layer.name
-    AnswerWatch(env, [sl for sl in chip_slices.values() if sl.layer == out_layer], list(cores.values()))
+    AnswerWatch(kernel, [sl for sl in chip_slices.values() if sl.layer == out_layer], list(cores.values()))
     return Chip(
-        env,
+        kernel,
         transport,
         nis,
         cores,

@@ -1,8 +1,11 @@
-"""Command line: ``elsa-tlm run | validate | noc``.
+"""Command line: ``elsa-tlm run | validate | scenarios | noc | noc-plot | sweep | study | diff | plot | compare |
+baselines | report | export | pipelines | elastic | bench``, one table of subcommands (:data:`SUBCOMMANDS`).
 
-Bad input (a scenario that breaks a rule, a missing file, a network that does not fit) prints one line
-``error: ...`` on stderr and exits with status 2, writing nothing. A deadlocked or stalled simulation
-exits with status 3 and says which links or slices were stuck.
+Every command's arguments are declared here and nowhere else; each command calls :mod:`elsa_tlm.api` or a
+study (:mod:`elsa_tlm.studies`) and prints what it returned. Errors reach :func:`main`, the one place they
+become exit statuses: bad input (a scenario that breaks a rule, a missing file, a network that does not fit)
+prints one line ``error: ...`` on stderr and exits with status 2, writing nothing; a deadlocked or stalled
+simulation exits with status 3 and says which links or slices were stuck; 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import dataclasses
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from elsa_tlm.config import load_config
@@ -81,6 +85,32 @@ class _Progress:
             self.bar = None
 
 
+class _CycleProgress(_Progress):
+    """``elsa-tlm run``'s progress, counted in simulated cycles instead of work items (``elsa-tlm noc``)."""
+
+    def __init__(self, total: int, tty: bool, t0: float | None = None) -> None:
+        super().__init__(total, tty, t0)
+        if self.bar is not None:
+            self.bar.unit = "cycle"
+
+    def phase(self, text: str) -> None:
+        super().phase(text.replace(" work items", " cycles"))
+
+    def note(self, text: str) -> None:
+        """A note before the run (a large or oversaturated one), said as ``elsa-tlm run`` says its own."""
+        print(f"note: {text}", file=sys.stderr, flush=True)
+
+
+def _say(line: str) -> None:
+    """A line said on the way (a warning, a sweep point), on stderr."""
+    print(line, file=sys.stderr)
+
+
+def _names(text: str) -> list[str]:
+    """A comma-separated list (--models a,b)."""
+    return [m for m in text.split(",") if m]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from elsa_tlm import api
     from elsa_tlm.fileio import check_output_file, check_output_folder
@@ -110,9 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             ) from None
     tty = sys.stderr.isatty()
     # progress lines start once the input is known to be good: bad input is one error line, nothing else
-    from elsa_tlm.config import FUNCTIONAL_MODELS
-
-    if cfg.workload.activity == "functional" and cfg.workload.model in FUNCTIONAL_MODELS:
+    if api.is_elastic(cfg):  # the elastic study: accuracy over the test set, a chip run per sample
         bar = _Progress(0, False)
         result = api.run(cfg)
         _warn(result.summary["warnings"])
@@ -258,7 +286,7 @@ def register_sweep(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
 def cmd_sweep(args: argparse.Namespace) -> int:
     """The ``elsa-tlm sweep`` command (exit status: see the subcommand's help)."""
     from elsa_tlm import api
-    from elsa_tlm.sweeps import MAX_WORKERS, _describe, check_points, load_sweep, make_executor, plan
+    from elsa_tlm.studies.sweep import MAX_WORKERS, _describe, check_points, load_sweep, make_executor, plan
 
     if not 1 <= args.workers <= MAX_WORKERS:
         raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
@@ -426,25 +454,328 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-# The subcommands, in help order: name -> "module:function" that adds it (each command calls elsa_tlm.api or,
-# for the NoC-only and report commands, the subsystem's own entry point).
-SUBCOMMANDS: tuple[tuple[str, str], ...] = (
-    ("run", "elsa_tlm.cli:register_run"),
-    ("validate", "elsa_tlm.cli:register_validate"),
-    ("scenarios", "elsa_tlm.cli:register_scenarios"),
-    ("noc", "elsa_tlm.noc.cli:register"),
-    ("sweep", "elsa_tlm.cli:register_sweep"),
-    ("diff", "elsa_tlm.cli:register_diff"),
-    ("plot", "elsa_tlm.cli:register_plot"),
-    ("compare", "elsa_tlm.cli:register_compare"),
-    ("report", "elsa_tlm.figures.report:register"),
-    ("export", "elsa_tlm.cli:register_export"),
+# --------------------------------------------------------------------------------------------------- noc
+def register_noc(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from elsa_tlm.noc.traffic import MAX_SYNTHETIC_EVENTS, PATTERNS
+
+    p = sub.add_parser(
+        "noc",
+        help="NoC-only synthetic traffic run or latency-throughput sweep",
+        description="One synthetic-traffic point (noc.json, links.csv) or a rate sweep (noc.json, "
+        "noc_sweep.csv, latency_throughput.png) of a standalone NoC. Progress goes to stderr as elsa-tlm "
+        "run's does (a bar on a terminal, else a line per phase and per tenth of the simulated cycles).",
+        epilog="exit status: 0 ok; 2 bad input (one 'error:' line, nothing written); 3 the network deadlocked.",
+    )
+    p.add_argument("--topology", help="mesh:RxC | torus:RxC | ring:N | file:PATH (default mesh:6x6)")
+    p.add_argument(
+        "--routing", help="xy | shortest | valiant | multipath (default xy; multipath: at most 1024 routers)"
+    )
+    p.add_argument(
+        "--router",
+        help="fast (transaction router, default) | vc (input-queued virtual-channel router; "
+        "noc.virtual_channels, noc.vc_buffer_flits via --set)",
+    )
+    p.add_argument("--traffic", default="uniform", help=f"{' | '.join(PATTERNS)} (default uniform)")
+    p.add_argument("--rate", type=float, default=0.1, help="offered load, flits/node/cycle (default 0.1)")
+    p.add_argument("--packet-flits", type=int, default=1, help="flits per packet (default 1)")
+    p.add_argument("--cycles", type=int, default=10000, help="measured cycles (default 10000)")
+    p.add_argument("--warmup", type=int, default=1000, help="warm-up cycles (default 1000)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--set", action="append", metavar="noc.KEY=VALUE", help="override a NoC parameter")
+    p.add_argument(
+        "--sweep", metavar="START:STOP:STEP", help="sweep the rate; stops one point after saturation"
+    )
+    output_argument(p, "--out", "folder", required=True, help="output folder")
+    p.add_argument(
+        "--long",
+        action="store_true",
+        help=f"run even when the estimated cost exceeds {MAX_SYNTHETIC_EVENTS // 1_000_000} M events (minutes)",
+    )
+    p.set_defaults(func=cmd_noc)
+    return p
+
+
+def cmd_noc(args: argparse.Namespace) -> int:
+    from elsa_tlm.studies.noc import noc_params, synthetic
+
+    t0 = time.perf_counter()
+    total = args.warmup + args.cycles
+
+    def progress(what: str) -> _CycleProgress:  # one run's progress, its first line said
+        bar = _CycleProgress(total, sys.stderr.isatty(), t0)
+        bar.phase(f"simulate: {what}{total:,} cycles ({args.warmup:,} warm-up)")
+        return bar
+
+    res = synthetic(
+        noc_params(args.set or [], args.topology, args.routing, args.router),
+        args.out,
+        traffic=args.traffic,
+        rate=args.rate,
+        packet_flits=args.packet_flits,
+        cycles=args.cycles,
+        warmup=args.warmup,
+        seed=args.seed,
+        sweep=args.sweep,
+        long=args.long,
+        progress=progress,
+        log=_say,
+    )
+    out = res["out"]
+    if "point" in res:
+        r = res["point"]
+        print(
+            f"{r['topology']} {r['routing']} {r['router']} router {r['traffic']} rate {r['rate']}: "
+            f"accepted {r['accepted_rate']}, "
+            f"avg latency {r['avg_latency']} cycles (zero-load {r['zero_load_latency']}), "
+            f"{r['events']} events, {r['wall_s']} s -> {out}/noc.json, links.csv"
+        )
+    else:
+        print(
+            f"sweep: {len(res['sweep'])} points, bound {res['saturation_bound']:.4f} -> {out}/noc_sweep.csv, "
+            "latency_throughput.png"
+        )
+    return 0
+
+
+def register_noc_plot(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from elsa_tlm.studies.noc import ROUTERS_TITLE
+
+    p = sub.add_parser(
+        "noc-plot",
+        help="overlay the routers' latency-throughput curves (elsa-tlm noc --sweep folders; make noc-curve)",
+        description="Read ROOT/<router>/<traffic>/noc_sweep.csv and noc.json (written by elsa-tlm noc --sweep) "
+        "for the routers (fast, vc) and traffic patterns found there and draw one panel per pattern: average "
+        "latency against offered load for each router, with the channel-load bound.",
+    )
+    p.add_argument("root", help="folder holding <router>/<traffic>/noc_sweep.csv")
+    output_argument(
+        p,
+        "--out",
+        "file",
+        required=True,
+        help="figure to write (.png, .pdf, .svg; replaced only if elsa-tlm drew it)",
+    )
+    p.add_argument("--title", default=ROUTERS_TITLE)
+    p.add_argument(
+        "--ref",
+        metavar="CSV",
+        help="published points (columns label, traffic, offered, latency), one black marker per label",
+    )
+    p.set_defaults(func=cmd_noc_plot)
+    return p
+
+
+def cmd_noc_plot(args: argparse.Namespace) -> int:
+    from elsa_tlm.studies.noc import routers_plot
+
+    curves = routers_plot(args.root, args.out, args.title, args.ref)
+    for pat, by in sorted(curves.items()):
+        for router, (rows, meta) in sorted(by.items()):
+            sat = [r["offered_rate"] for r in rows if r["saturated"] == "False"]
+            print(
+                f"{pat} {router}: max unsaturated offered {max(sat) if sat else None}, "
+                f"max accepted {max(r['accepted_rate'] for r in rows):.3f}, bound {meta['saturation_bound']:.3f}"
+            )
+    print(f"-> {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- studies
+def register_study(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from elsa_tlm.studies.sweep import SWEEP_STUDIES
+
+    p = sub.add_parser(
+        "study",
+        help="the table and figure of a sweep-based study from its finished sweep (make products, flits...)",
+        description="Write <name>.csv and <name>.png from the finished sweep of scenarios/studies/<name>.toml "
+        "(elsa-tlm sweep ran it into --sweep-dir).",
+    )
+    p.add_argument("name", choices=SWEEP_STUDIES, help="the study")
+    p.add_argument("--sweep-dir", help="the finished sweep folder (required)")
+    output_argument(p, "--out", "folder", required=True, help="folder for <name>.csv and <name>.png")
+    p.set_defaults(func=cmd_study)
+    return p
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from elsa_tlm.studies.sweep import draw_study
+
+    rows = draw_study(args.name, args.sweep_dir, args.out)
+    failed = sum(r.get("status") != "ok" for r in rows)
+    print(f"{args.name}: {len(rows)} rows ({failed} not ok) -> {args.out}/{args.name}.csv, {args.name}.png")
+    return 0
+
+
+def register_pipelines(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from elsa_tlm.studies.pipelines import NETWORKS
+
+    p = sub.add_parser(
+        "pipelines",
+        help="the measured networks under the spine/tbt/lbl schedules: pipelines.csv, pipelines.png",
+    )
+    output_argument(p, "--out", "folder", required=True, help="folder for pipelines.csv and pipelines.png")
+    p.add_argument("--models", default=",".join(NETWORKS), help="networks, comma-separated (default: all)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every run"
+    )
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    p.set_defaults(func=cmd_pipelines)
+    return p
+
+
+def cmd_pipelines(args: argparse.Namespace) -> int:
+    from elsa_tlm.studies.pipelines import pipelines
+    from elsa_tlm.studies.sweep import MAX_WORKERS
+
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
+    rows = pipelines(args.out, _names(args.models), args.set, args.workers)
+    for r in rows:
+        print(
+            f"{r['model']:17s} {r['policy']:5s} first {r['first_output_cycle']:>9} latency {r['latency_cycles']:>9} "
+            f"({r['first_output_vs_spine']:.2f}x / {r['latency_vs_spine']:.2f}x spine)  {r['energy_j'] * 1e6:.1f} uJ"
+        )
+    print(f"wrote {args.out}/pipelines.csv and pipelines.png")
+    return 0
+
+
+def register_elastic(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "elastic",
+        help="accuracy against latency per schedule on a functional (digits) scenario: elastic.csv, .png",
+        description="Accuracy against latency (cycles) for each schedule policy: elastic.csv, "
+        "elastic_exits.json and elastic_policies.png.",
+    )
+    p.add_argument("--scenario", default="digits", help="a functional scenario file or shipped name")
+    output_argument(
+        p, "--out", "folder", required=True, help="folder for elastic.csv, elastic_exits.json, .png"
+    )
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key")
+    p.set_defaults(func=cmd_elastic)
+    return p
+
+
+def cmd_elastic(args: argparse.Namespace) -> int:
+    from elsa_tlm.studies.elastic import compare_policies
+
+    rows = compare_policies(args.scenario, args.out, args.set)
+    last = {r["policy"]: r for r in rows}  # each policy's last step
+    for pol, r in last.items():
+        print(f"{pol}: accuracy {r['accuracy']:.4f} at step {r['step']}, cycle {r['mean_cycle']:.0f}")
+    print(f"wrote {args.out}/elastic.csv, elastic_exits.json, elastic_policies.png")
+    return 0
+
+
+def register_baselines(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from elsa_tlm.studies.compare import CLOCKS, NETWORKS
+
+    p = sub.add_parser(
+        "baselines",
+        help="the default chip on the networks the published chips report, at each clock, then compare",
+        description="Run the default chip on the networks the baselines measured, at each clock (runs in "
+        "--runs/<model>_<clock>MHz), then compare them with the published chips (as elsa-tlm compare).",
+    )
+    output_argument(
+        p, "--out", "folder", default="plots/baselines", help="compare folder (default %(default)s)"
+    )
+    output_argument(
+        p,
+        "--runs",
+        "folder",
+        default="results/baselines",
+        help="parent of the run folders (default %(default)s)",
+    )
+    p.add_argument("--models", default=",".join(NETWORKS), help="networks, comma-separated")
+    p.add_argument(
+        "--clocks", default=",".join(str(c) for c in CLOCKS), help="clocks in MHz, comma-separated"
+    )
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key")
+    p.set_defaults(func=cmd_baselines)
+    return p
+
+
+def cmd_baselines(args: argparse.Namespace) -> int:
+    from elsa_tlm.studies.compare import baselines_study
+
+    try:
+        clocks = [float(c) for c in _names(args.clocks)]
+    except ValueError:
+        raise ConfigError("--clocks", args.clocks, "must be numbers separated by commas") from None
+    res = baselines_study(args.out, args.runs, _names(args.models), clocks, args.set)
+    for line in res["headlines"]:
+        print(line)
+    print(f"wrote {res['out']}/compare.csv, ratios.csv, compare.md, compare.png")
+    return 0
+
+
+def register_bench(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "bench",
+        help="the reference benchmark (make bench): wall time, events and memory of ResNet-18/50 and ViT-Small",
+        description="Run the references (ResNet-18/50 at and lt, ViT-Small at), each in its own process, "
+        "repeated and interleaved, and check the speed targets on the medians.",
+        epilog="exit status: 0 every speed target met; 1 a target missed; 2 bad input.",
+    )
+    output_argument(p, "--out", "file", default="results/bench/results.json", help="results file (JSON)")
+    p.add_argument("--set", action="append", default=[], help="extra config overrides for every run")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each reference (targets check the median)")
+    p.set_defaults(func=cmd_bench)
+    return p
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from elsa_tlm.studies.bench import bench
+
+    ok = bench(args.out, args.set, args.repeat)
+    print(f"wrote {args.out}" + ("" if ok else "  (a speed target was missed)"))
+    return 0 if ok else 1
+
+
+def register_report(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("report", help="one self-contained HTML page for a run or sweep folder")
+    p.add_argument("dir", help="a run folder (summary.json) or a sweep folder (sweep.csv)")
+    output_argument(
+        p,
+        "--out",
+        "file",
+        help="HTML file (default DIR/report.html, only in a folder elsa-tlm wrote); an existing file is "
+        "replaced only if elsa-tlm wrote it",
+    )
+    p.add_argument("--images", action="append", default=[], metavar="DIR", help="also embed the PNGs of DIR")
+    p.set_defaults(func=cmd_report)
+    return p
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from elsa_tlm.figures.report import write_report
+
+    print(f"report: {write_report(args.dir, args.out, args.images)}")
+    return 0
+
+
+# The subcommands, in help order: name -> the function that adds it to the parser (every command's arguments
+# are declared in this module; each command calls elsa_tlm.api or a study of elsa_tlm.studies).
+SUBCOMMANDS: tuple[tuple[str, Callable[[argparse._SubParsersAction], argparse.ArgumentParser]], ...] = (
+    ("run", register_run),
+    ("validate", register_validate),
+    ("scenarios", register_scenarios),
+    ("noc", register_noc),
+    ("noc-plot", register_noc_plot),
+    ("sweep", register_sweep),
+    ("study", register_study),
+    ("diff", register_diff),
+    ("plot", register_plot),
+    ("compare", register_compare),
+    ("baselines", register_baselines),
+    ("report", register_report),
+    ("export", register_export),
+    ("pipelines", register_pipelines),
+    ("elastic", register_elastic),
+    ("bench", register_bench),
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
     from elsa_tlm.version import __version__
 
     p = argparse.ArgumentParser(
@@ -452,9 +783,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"elsa-tlm {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for _name, where in SUBCOMMANDS:
-        module, func = where.split(":")
-        getattr(importlib.import_module(module), func)(sub)
+    for name, register in SUBCOMMANDS:
+        register(sub)
+        assert name in sub.choices, name  # the table's name is the command's
     return p
 
 

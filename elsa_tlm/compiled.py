@@ -50,6 +50,7 @@ MODULES: tuple[str, ...] = (
     "noc/vc_router.py",
     "schedule/policy.py",
     "schedule/readiness.py",
+    "transfer.py",
 )
 
 

@@ -58,7 +58,10 @@ def clock_of(env: simpy.Environment) -> Clock:
 
 
 class Kernel:
-    """Schedules events straight onto one environment's heap."""
+    """The chip's event kernel: one per run, made by the builder and handed to every component. It schedules
+    straight onto the heap of one SimPy environment (the components' own events are almost all of a run's), and
+    SimPy processes (:meth:`process`) run in the same loop, in time order; every component reads time here
+    (:meth:`now`)."""
 
     __slots__ = ("env", "clock", "_heap", "_next_eid")
 
@@ -68,6 +71,15 @@ class Kernel:
         self._heap: list[Any] = env._queue  # SimPy types its entries as its own events
         # the environment's event counter, shared with SimPy's own events (ties break in insertion order)
         self._next_eid: Callable[[], Any] = env._eid.__next__
+
+    @staticmethod
+    def new() -> Kernel:
+        """A kernel on a fresh SimPy environment at cycle 0 (what the builder makes, once per run)."""
+        return Kernel(simpy.Environment())
+
+    def run(self, report: Callable[[], None] | None = None, every: int = 50_000) -> int:
+        """Run every event in time order until none is left (:func:`run`); returns the number processed."""
+        return run(self.env, report, every)
 
     def now(self) -> int:
         clock = self.clock
@@ -90,6 +102,19 @@ class Kernel:
         event._value = value
         _heappush(self._heap, (when, NORMAL, self._next_eid(), event))
 
+    # ---- for components written as plain SimPy processes (they run in the same loop, in time order)
+    def event(self) -> Event:
+        """A new SimPy event of this run (``yield`` it from a process; ``succeed`` it from anywhere)."""
+        return Event(self.env)
+
+    def timeout(self, delay: int, value: Any = None) -> Any:
+        """``yield kernel.timeout(n)``: a SimPy timeout ``n`` cycles from now."""
+        return self.env.timeout(delay, value)
+
+    def process(self, generator: Any) -> Any:
+        """Start a SimPy process (a generator that yields events: timeouts, a channel's ``put``/``get``)."""
+        return self.env.process(generator)
+
 
 class Scheduled:
     """What the loop reads of an event it pops (``callbacks``, ``_ok``, ``_value``), as a native class: the
@@ -109,8 +134,7 @@ class Reusable(Scheduled):
     ``callbacks``, ``_ok`` and ``_value`` of what it pops, so a plain class (compiled: a C struct) is enough
     and is built and read several times faster. Never ``yield`` it from a process."""
 
-    def __init__(self, env: simpy.Environment) -> None:  # triggered (not pending); no value
-        self.env = env
+    def __init__(self) -> None:  # triggered (not pending); no value
         self.callbacks = None
         self._ok = True
         # not itself: a self-reference made every transaction (and the train and closures it holds) cyclic

@@ -6,12 +6,14 @@ import pytest
 import simpy
 
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.hw.ni import NetworkInterface, Train
+from elsa_tlm.hw.ni import NetworkInterface
+from elsa_tlm.kernel import Kernel
+from elsa_tlm.transfer import Train
 
 
 def test_a_put_waits_while_the_channel_is_full_and_goes_on_credit() -> None:
     env = simpy.Environment()
-    ch = Channel(env, 4, "fifo")
+    ch = Channel(Kernel(env), 4, "fifo")
     log: list[tuple[int, str]] = []
 
     def sender(env: simpy.Environment):
@@ -36,7 +38,7 @@ def test_a_put_waits_while_the_channel_is_full_and_goes_on_credit() -> None:
 
 def test_credits_dated_in_the_future_free_space_then() -> None:
     env = simpy.Environment()
-    ch = Channel(env, 2)
+    ch = Channel(Kernel(env), 2)
     ch.reserve(2)
     ch.release(2, at=7)
     assert not ch.fits(1, 0) and ch.next_release() == 7
@@ -53,7 +55,7 @@ def test_credits_dated_in_the_future_free_space_then() -> None:
 
 def test_a_channel_refuses_zero_capacity() -> None:
     with pytest.raises(ValueError, match="at least one flit"):
-        Channel(simpy.Environment(), 0)
+        Channel(Kernel(simpy.Environment()), 0)
 
 
 class FakeTransport:
@@ -65,9 +67,9 @@ class FakeTransport:
     def bind_inbox(self, node: int, inbox: Channel) -> None:
         self.inboxes[node] = inbox
 
-    def send(self, payload, src, dst, flits, packets, on_injected) -> None:
+    def send(self, payload, src, dst, flits, packets, out, held) -> None:
         self.sent.append((int(self.env.now), payload))
-        on_injected(int(self.env.now) + self.tail)
+        out.credit(int(self.env.now) + self.tail, held)
         self.inboxes[dst].push(payload, min(flits, self.inboxes[dst].cap))
 
 
@@ -78,7 +80,10 @@ def _train(flits: int, dst: int = 1) -> Train:
 def test_ni_sends_through_its_output_channel_and_decodes_into_its_core() -> None:
     env = simpy.Environment()
     tr = FakeTransport(env, tail=5)
-    a, b = NetworkInterface(env, 0, 4, bounded=True), NetworkInterface(env, 1, 4, bounded=True)
+    a, b = (
+        NetworkInterface(Kernel(env), 0, 4, bounded=True),
+        NetworkInterface(Kernel(env), 1, 4, bounded=True),
+    )
     got: list[Train] = []
     tr.bind_inbox(1, b.inbox)
     a.bind(tr, lambda t: None)

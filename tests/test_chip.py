@@ -1,5 +1,6 @@
 """The chip as components: the input buffer against a hand count, conservation through bounded channels,
-back-pressure, co-mapping, the firing rule, and the code's shape (no import cycles)."""
+back-pressure, co-mapping, the firing rule, and the code's shape (results draw nothing; SimPy's internals only
+in kernel.py; the import graph and its layers: tests/test_layers.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import ast
 import dataclasses
 from pathlib import Path
 
-import networkx as nx
 import numpy as np
 import pytest
 from conftest import SMALL
@@ -333,59 +333,6 @@ def test_cores_csv_has_the_promised_columns(tmp_path: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------------- code shape
-def _module_name(f: Path) -> str:
-    pkg = ROOT / "elsa_tlm"
-    return ".".join(("elsa_tlm", *f.relative_to(pkg).with_suffix("").parts)).removesuffix(".__init__")
-
-
-def _imports(f: Path) -> set[str]:
-    """Every elsa_tlm module ``f`` imports, in any form (``import a.b``, ``from a import b``, ``from a.b import
-    c``, relative, at module level or inside a function); imports under ``if TYPE_CHECKING`` do not run."""
-    mod = _module_name(f)
-    is_pkg = f.name == "__init__.py"
-    modules = {_module_name(g) for g in (ROOT / "elsa_tlm").rglob("*.py")}
-    tree = ast.parse(f.read_text())
-    skip = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip |= {id(n) for n in ast.walk(node)}
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names if a.name.split(".")[0] == "elsa_tlm"}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = mod.split(".") if is_pkg else mod.split(".")[:-1]
-                parts = parts[: len(parts) - (node.level - 1)]
-                base = ".".join([*parts, *([base] if base else [])])
-            if base.split(".")[0] != "elsa_tlm":
-                continue
-            for a in node.names:  # ``from pkg import module`` imports the module; a name imports its module
-                out.add(f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base)
-    return out - {mod}
-
-
-def test_no_import_cycles() -> None:
-    """Modules import each other without cycles, in any import form (type-checking-only imports do not
-    count); importing a module also runs its packages' ``__init__``."""
-    g = nx.DiGraph()
-    for f in (ROOT / "elsa_tlm").rglob("*.py"):
-        mod = _module_name(f)
-        g.add_node(mod)
-        for dep in _imports(f):
-            g.add_edge(mod, dep)
-            parts = dep.split(".")
-            for i in range(1, len(parts)):  # a.b.c runs a/__init__ and a/b/__init__ first
-                parent = ".".join(parts[:i])
-                if parent != mod and not mod.startswith(parent + "."):
-                    g.add_edge(mod, parent)
-    cycles = list(nx.simple_cycles(g))
-    assert not cycles, cycles[:5]
-
-
 def test_results_import_no_plotting() -> None:
     """Results are plain data: nothing under elsa_tlm/results imports matplotlib (or the figures)."""
     for f in (ROOT / "elsa_tlm" / "results").rglob("*.py"):

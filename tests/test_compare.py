@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from elsa_tlm import api
-from elsa_tlm.baselines import load_baselines
 from elsa_tlm.cli import main
 from elsa_tlm.errors import ConfigError
+from elsa_tlm.studies.baselines import load_baselines
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def test_compare_a_resnet50_run_against_the_published_chips(
 def test_the_run_figures_are_computed_from_its_summary(r50_runs: list[Path]) -> None:
     import json
 
-    from elsa_tlm.compare import run_row
+    from elsa_tlm.studies.compare import run_row
 
     s = json.loads((r50_runs[0] / "summary.json").read_text())
     row = run_row(r50_runs[0])
@@ -88,7 +88,7 @@ def test_bad_input_is_one_line(r50_runs: list[Path], tmp_path: Path, capsys) -> 
 
 def test_make_baselines_in_its_reduced_form(tmp_path: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "elsa_tlm.compare", "--out", str(tmp_path / "p"), "--runs", str(tmp_path / "r"),
+        [sys.executable, "-m", "elsa_tlm", "baselines", "--out", str(tmp_path / "p"), "--runs", str(tmp_path / "r"),
          "--models", "resnet18,resnet50", "--clocks", "200", "--set", "run.time_steps=2"],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
@@ -97,7 +97,7 @@ def test_make_baselines_in_its_reduced_form(tmp_path: Path) -> None:
     assert (tmp_path / "p" / "compare.csv").exists() and (
         tmp_path / "r" / "resnet18_200MHz" / "summary.json"
     ).exists()
-    assert "baselines:" in (ROOT / "Makefile").read_text()
+    assert "$(CLI) baselines --out plots/baselines" in (ROOT / "Makefile").read_text()
 
 
 # ------------------------------------------------------------------------------ runs named by their folder

@@ -9,7 +9,7 @@ import pytest
 
 from elsa_tlm.cli import main
 from elsa_tlm.config import inert_settings, load_config, shipped_scenarios
-from elsa_tlm.sweeps import load_sweep, plan, run_sweep
+from elsa_tlm.studies.sweep import load_sweep, plan, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 

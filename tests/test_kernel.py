@@ -19,7 +19,7 @@ def _mixed(env: simpy.Environment, seen: list) -> None:
 
     env.process(proc(env))
     for name, when in (("b", 4), ("a", 1), ("c", 4)):
-        ev = kernel.Reusable(env)
+        ev = kernel.Reusable()
         ev.callbacks = [lambda e, name=name: seen.append((env.now, name))]
         k.at(when, ev)
     kernel.Tick(env, 2, lambda e: seen.append((env.now, f"tick {e.obj}")), "x")
@@ -93,7 +93,7 @@ def test_run_reports_and_raises_like_simpy() -> None:
 def test_reusable_event_runs_once_per_push() -> None:
     env = simpy.Environment()
     k = kernel.Kernel(env)
-    ev = kernel.Reusable(env)
+    ev = kernel.Reusable()
     seen = []
 
     def again(e: simpy.Event) -> None:
@@ -118,7 +118,7 @@ def test_a_run_leaves_no_cyclic_garbage(monkeypatch: pytest.MonkeyPatch) -> None
     from elsa_tlm import sim
     from elsa_tlm.config import load_config
 
-    orig = sim._run_env
+    orig = sim._run_kernel
 
     def saving(env, report=None, every=50_000):
         gc.collect()
@@ -129,7 +129,7 @@ def test_a_run_leaves_no_cyclic_garbage(monkeypatch: pytest.MonkeyPatch) -> None
             gc.collect()
             gc.set_debug(0)
 
-    monkeypatch.setattr(sim, "_run_env", saving)
+    monkeypatch.setattr(sim, "_run_kernel", saving)
     gc.garbage.clear()
     try:
         for mode in ("at", "lt"):
@@ -151,7 +151,7 @@ def test_a_run_pauses_the_collector_and_restores_it(monkeypatch: pytest.MonkeyPa
     from elsa_tlm.config import load_config
 
     seen: list[bool] = []
-    orig = sim._run_env
+    orig = sim._run_kernel
 
     def probe(env, report=None, every=50_000):
         seen.append(gc.isenabled())
@@ -162,7 +162,7 @@ def test_a_run_pauses_the_collector_and_restores_it(monkeypatch: pytest.MonkeyPa
 
     cfg = load_config(None, [*SMALL, 'run.mode="lt"'])
     assert gc.isenabled()
-    monkeypatch.setattr(sim, "_run_env", probe)
+    monkeypatch.setattr(sim, "_run_kernel", probe)
     try:
         sim.run(cfg)
         assert seen == [False] and gc.isenabled()
@@ -170,7 +170,7 @@ def test_a_run_pauses_the_collector_and_restores_it(monkeypatch: pytest.MonkeyPa
         sim.run(cfg)
         assert not gc.isenabled()
         gc.enable()
-        monkeypatch.setattr(sim, "_run_env", boom)
+        monkeypatch.setattr(sim, "_run_kernel", boom)
         with pytest.raises(RuntimeError):
             sim.run(cfg)
         assert gc.isenabled()

@@ -2,7 +2,7 @@
 
 Three layers: (1) the writer itself refuses a path no guard call cleared, and no module writes around the writer
 (a source check); (2) the guard's rules on symbolic links, FIFOs and files the tool did not write; (3) every
-output option of every subcommand and study entry point, walked from the parsers, against a user's file, a
+output option of every subcommand (the studies' included), walked from the parser, against a user's file, a
 user's folder, a symbolic link and a FIFO: exit status 2, one ``error:`` line, nothing changed on disk, no hang.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import importlib.util
 import os
 import threading
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from elsa_tlm.errors import ConfigError  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = str(ROOT / "scenarios" / "default.toml")
 T2 = ["--set", "run.time_steps=2", "--set", "output.plots=false"]
+BASELINES = ["baselines", "--models", "resnet18", "--clocks", "200"]
 
 
 # ----------------------------------------------------------------------------------- (1) by construction
@@ -39,7 +39,7 @@ SHUTIL_WRITES = {"copy", "copy2", "copyfile", "copytree", "move", "copyfileobj"}
 # modules allowed to rename folders: the run writer swaps a finished temporary folder into place under a lock
 RENAMERS = {"elsa_tlm/results/writers.py"}
 # writes into a folder the module made itself with tempfile, never a user's path
-OWN_TEMP = {"elsa_tlm/bench.py:shutil.copytree"}
+OWN_TEMP = {"elsa_tlm/studies/bench.py:shutil.copytree"}
 
 
 def _mode(call: ast.Call, pos: int) -> str:
@@ -92,9 +92,9 @@ def _violations(path: Path, rel: str) -> list[str]:
 
 
 def test_no_module_writes_around_the_output_guard() -> None:
-    """Every file the package (and the plotting script a make target runs) writes goes through fileio's
-    writers, which refuse an uncleared path: a new command cannot forget the guard."""
-    files = sorted((ROOT / "elsa_tlm").rglob("*.py")) + [ROOT / "scripts" / "noc_routers_plot.py"]
+    """Every file the package writes goes through fileio's writers, which refuse an uncleared path: a new
+    command cannot forget the guard."""
+    files = sorted((ROOT / "elsa_tlm").rglob("*.py"))
     bad = []
     for p in files:
         rel = p.relative_to(ROOT).as_posix()
@@ -200,16 +200,7 @@ def ctx(tmp_path_factory) -> dict[str, Path]:
     return {"run": base / "run", "sweep_file": sweep, "sweep": base / "sw", "curves": base / "curves"}
 
 
-def _module_main(name: str) -> Callable[[list[str]], int]:
-    if name.endswith(".py"):
-        spec = importlib.util.spec_from_file_location("noc_routers_plot", ROOT / name)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod.main
-    return importlib.import_module(name).main
-
-
-# (entry point, option) -> (suffix of a file target, argv builder from the target and the inputs)
+# (subcommand, option) -> (suffix of a file target, argv builder from the target and the inputs)
 Recipe = tuple[str, Callable[[str, dict[str, Path], Path], list[str]]]
 SUBCOMMAND_RECIPES: dict[tuple[str, str], Recipe] = {
     ("run", "--out"): ("", lambda t, c, w: ["run", DEFAULT, *T2, "--out", t]),
@@ -235,30 +226,22 @@ SUBCOMMAND_RECIPES: dict[tuple[str, str], Recipe] = {
     ("compare", "--out"): ("", lambda t, c, w: ["compare", str(c["run"]), "--out", t]),
     ("report", "--out"): (".html", lambda t, c, w: ["report", str(c["run"]), "--out", t]),
     ("export", "--nir"): (".nir", lambda t, c, w: ["export", "digits", "--nir", t]),
-}
-MODULE_RECIPES: dict[tuple[str, str], Recipe] = {
-    ("elsa_tlm.studies", "--out"): (
+    ("noc-plot", "--out"): (".png", lambda t, c, w: ["noc-plot", str(c["curves"]), "--out", t]),
+    ("study", "--out"): (
+        "",
+        lambda t, c, w: ["study", "flits", "--sweep-dir", str(c["sweep"]), "--out", t],
+    ),
+    ("pipelines", "--out"): (
         "",
         lambda t, c, w: ["pipelines", "--models", "vgg16_cifar10", "--set", "run.time_steps=2", "--out", t],
     ),
-    ("elsa_tlm.studies flits", "--out"): (
+    ("elastic", "--out"): (
         "",
-        lambda t, c, w: ["flits", "--sweep-dir", str(c["sweep"]), "--out", t],
+        lambda t, c, w: ["elastic", "--scenario", str(ROOT / "scenarios" / "digits.toml"), "--out", t],
     ),
-    ("elsa_tlm.elastic", "--out"): (
-        "",
-        lambda t, c, w: ["--scenario", str(ROOT / "scenarios" / "digits.toml"), "--out", t],
-    ),
-    ("elsa_tlm.compare", "--out"): (
-        "",
-        lambda t, c, w: ["--models", "resnet18", "--clocks", "200", "--out", t, "--runs", str(w / "runs")],
-    ),
-    ("elsa_tlm.compare", "--runs"): (
-        "",
-        lambda t, c, w: ["--models", "resnet18", "--clocks", "200", "--out", str(w / "o"), "--runs", t],
-    ),
-    ("elsa_tlm.bench", "--out"): (".json", lambda t, c, w: ["--repeat", "1", "--out", t]),
-    ("scripts/noc_routers_plot.py", "--out"): (".png", lambda t, c, w: [str(c["curves"]), "--out", t]),
+    ("baselines", "--out"): ("", lambda t, c, w: [*BASELINES, "--out", t, "--runs", str(w / "runs")]),
+    ("baselines", "--runs"): ("", lambda t, c, w: [*BASELINES, "--out", str(w / "o"), "--runs", t]),
+    ("bench", "--out"): (".json", lambda t, c, w: ["bench", "--repeat", "1", "--out", t]),
 }
 
 
@@ -342,24 +325,20 @@ def _target(case: str, suffix: str, work: Path) -> tuple[Path, Path]:
     return t, work
 
 
-def _entry(key: str) -> Callable[[list[str]], int]:
-    return main if key in {k for k, _ in SUBCOMMAND_RECIPES} else _module_main(key.split()[0])
-
-
-ALL = [(k, o, c) for (k, o) in [*SUBCOMMAND_RECIPES, *MODULE_RECIPES] for c in CASES]
+ALL = [(k, o, c) for (k, o) in SUBCOMMAND_RECIPES for c in CASES]
 
 
 @pytest.mark.parametrize(("entry", "option", "case"), ALL, ids=[f"{e}:{o}:{c}" for e, o, c in ALL])
 def test_an_output_option_never_touches_what_is_there(
     entry: str, option: str, case: str, ctx: dict[str, Path], tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    suffix, argv_of = {**SUBCOMMAND_RECIPES, **MODULE_RECIPES}[(entry, option)]
+    suffix, argv_of = SUBCOMMAND_RECIPES[(entry, option)]
     work = tmp_path / "w"
     work.mkdir()
     monkeypatch.chdir(work)  # a default output (results/, plots/) would show up in the snapshot
     target, _ = _target(case, suffix, work)
     before = _snapshot(work)
-    code = _call(_entry(entry), argv_of(str(target), ctx, work), target if case == "fifo" else None)
+    code = _call(main, argv_of(str(target), ctx, work), target if case == "fifo" else None)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2, (code, err)
     assert len(err) == 1 and err[0].startswith("error: "), err

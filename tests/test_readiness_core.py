@@ -10,6 +10,7 @@ from elsa_tlm.hw.core import LayerSlice, NeuralCore, SliceSpec
 from elsa_tlm.hw.ni import NetworkInterface
 from elsa_tlm.hw.pe import ProcessingElement
 from elsa_tlm.hw.sram import pe_macros
+from elsa_tlm.kernel import Kernel
 from elsa_tlm.schedule.policy import LayerWise, SpineWise, StepWise, policy_for
 from elsa_tlm.schedule.readiness import ProducerLink, Readiness, slice_release
 
@@ -77,8 +78,8 @@ def test_a_core_runs_a_hand_made_first_layer() -> None:
     )
     sl = LayerSlice(spec, SpineWise(), chunk_flits=8)
     pes = [ProcessingElement(0, i, pe_macros(cfg), 128) for i in range(cfg.chip.pes_per_core)]
-    ni = NetworkInterface(env, 0, 16, bounded=True)
-    core = NeuralCore(env, 0, pes, [sl], ni, 16, None)
+    ni = NetworkInterface(Kernel(env), 0, 16, bounded=True)
+    core = NeuralCore(Kernel(env), 0, pes, [sl], ni, 16, None)
     env.run()
     assert sl.done and sl.out_log == [(4, 8, [0])]
     assert core.busy == 8 and sl.stats.step_done == [8]

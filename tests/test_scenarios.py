@@ -49,7 +49,7 @@ def test_digits_elastic_fields(tmp_path):
 
 
 def test_pipelines_study_reduced(tmp_path):
-    from elsa_tlm.studies import pipelines
+    from elsa_tlm.studies.pipelines import pipelines
 
     rows = pipelines(tmp_path, ["vgg16_cifar10"], ["run.time_steps=2"], workers=1)
     by = {r["policy"]: r for r in rows}
@@ -68,7 +68,7 @@ def test_model_doc_lists_every_config_key():
 
 
 def test_elastic_policies_reduced(tmp_path):
-    from elsa_tlm.elastic import compare_policies
+    from elsa_tlm.studies.elastic import compare_policies
 
     rows = compare_policies(str(ROOT / "scenarios" / "digits.toml"), tmp_path, ["workload.samples=1"])
     exits = json.loads((tmp_path / "elastic_exits.json").read_text())

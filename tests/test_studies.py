@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from elsa_tlm import studies
+from elsa_tlm.cli import main
+from elsa_tlm.errors import ConfigError
 from elsa_tlm.figures.studies import STUDIES
-from elsa_tlm.sweeps import load_sweep, run_sweep
+from elsa_tlm.studies.sweep import SWEEP_STUDIES, draw_study, load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_FILES = sorted((ROOT / "scenarios" / "studies").glob("*.toml"))
@@ -39,14 +40,14 @@ def _run(name: str, tmp_path: Path) -> list[dict[str, str]]:
     rows = run_sweep(sweep, tmp_path / "sweep", workers=1)
     assert len(rows) >= 2
     out = tmp_path / "plots"
-    assert studies.main([name, "--sweep-dir", str(tmp_path / "sweep"), "--out", str(out)]) == 0
+    assert main(["study", name, "--sweep-dir", str(tmp_path / "sweep"), "--out", str(out)]) == 0
     png = out / f"{name}.png"
     assert png.stat().st_size > 10_000 and png.read_bytes().startswith(b"\x89PNG")
     return _csv(out / f"{name}.csv")
 
 
 def test_every_study_file_has_a_plot_a_reduced_form_and_a_make_target() -> None:
-    assert {p.stem for p in STUDY_FILES} == set(STUDIES) == set(REDUCED)
+    assert {p.stem for p in STUDY_FILES} == set(STUDIES) == set(REDUCED) == set(SWEEP_STUDIES)
     for name in STUDIES:  # what `make <name>` would run (dry run): the study's own sweep file and plots
         proc = subprocess.run(
             ["make", "-n", "--no-print-directory", name],
@@ -57,7 +58,7 @@ def test_every_study_file_has_a_plot_a_reduced_form_and_a_make_target() -> None:
         )
         assert proc.returncode == 0, proc.stderr
         assert f"sweep scenarios/studies/{name}.toml --out results/studies/{name}" in proc.stdout
-        assert f"elsa_tlm.studies {name} --sweep-dir results/studies/{name}" in proc.stdout
+        assert f"elsa-tlm study {name} --sweep-dir results/studies/{name}" in proc.stdout
 
 
 def test_products(tmp_path: Path) -> None:
@@ -132,7 +133,10 @@ def test_split(tmp_path: Path) -> None:
 
 
 def test_study_needs_a_sweep_dir(tmp_path: Path, capsys) -> None:
-    assert studies.main(["flits", "--out", str(tmp_path)]) == 2
-    assert studies.main(["flits", "--sweep-dir", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert main(["study", "flits", "--out", str(tmp_path / "a")]) == 2
+    assert main(["study", "flits", "--sweep-dir", str(tmp_path / "none"), "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("error: ") for e in err)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing written
+    with pytest.raises(ConfigError, match="must be one of"):
+        draw_study("pipelines", tmp_path, tmp_path / "c")

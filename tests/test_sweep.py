@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from elsa_tlm import sweeps
 from elsa_tlm.cli import main
 from elsa_tlm.config import to_toml
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.sweeps import config_hash, load_sweep, parse_sweep, plan, run_sweep
+from elsa_tlm.studies import sweep as sweeps
+from elsa_tlm.studies.sweep import config_hash, load_sweep, parse_sweep, plan, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["run.time_steps=2", "output.plots=false"]

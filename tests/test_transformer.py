@@ -170,7 +170,7 @@ def test_digits_vit_spikes_come_only_from_fired_rows() -> None:
 def test_elastic_transformer_policies(tmp_path) -> None:
     import json
 
-    from elsa_tlm.elastic import compare_policies
+    from elsa_tlm.studies.elastic import compare_policies
 
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
     rows = compare_policies(str(root / "scenarios" / "digits_vit.toml"), tmp_path, ["workload.samples=1"])

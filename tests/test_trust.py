@@ -541,9 +541,7 @@ def test_plot_refuses_a_malformed_sweep_csv_with_one_line(content: bytes, tmp_pa
 
 
 def test_the_elastic_study_refuses_a_scenario_without_real_outputs(tmp_path: Path, capsys) -> None:
-    from elsa_tlm.elastic import main as elastic_main
-
     out = tmp_path / "e"
-    assert elastic_main(["--scenario", DEFAULT, "--out", str(out)]) == 2
+    assert main(["elastic", "--scenario", DEFAULT, "--out", str(out)]) == 2
     _one_error(capsys, "functional")
     assert not out.exists()

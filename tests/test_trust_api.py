@@ -104,7 +104,7 @@ def test_bad_input_in_a_worker_reaches_the_parent_as_the_same_error() -> None:
 def test_a_study_with_an_unknown_network_exits_2_with_one_line(tmp_path: Path) -> None:
     out = tmp_path / "p"
     r = subprocess.run(
-        [sys.executable, "-m", "elsa_tlm.studies", "pipelines", "--out", str(out), "--models", "alexnet"],
+        [sys.executable, "-m", "elsa_tlm", "pipelines", "--out", str(out), "--models", "alexnet"],
         capture_output=True,
         text=True,
     )
@@ -189,10 +189,8 @@ def test_licence_typing_marker_and_an_untracked_bench() -> None:
 
 
 def test_bench_refuses_fewer_than_one_repeat_before_running_anything(tmp_path: Path, capsys) -> None:
-    from elsa_tlm import bench
-
     out = tmp_path / "results.json"
-    assert bench.main(["--repeat", "0", "--out", str(out)]) == 2
+    assert main(["bench", "--repeat", "0", "--out", str(out)]) == 2
     assert "--repeat = 0" in capsys.readouterr().err and not out.exists()
 
 
@@ -285,7 +283,8 @@ def test_the_study_plotter_refuses_a_sweep_it_cannot_draw(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "elsa_tlm.studies",
+            "elsa_tlm",
+            "study",
             "flits",
             "--sweep-dir",
             str(sw),

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from elsa_tlm.baselines import load_baselines
 from elsa_tlm.cli import main
 from elsa_tlm.energy import tables
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.snn import digits, trace_io, vit
+from elsa_tlm.studies.baselines import load_baselines
 from elsa_tlm.workload import activity, graph
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,6 +9,6 @@ a run's components report into the ledger).
 
 from elsa_tlm.energy.ledger import Ledger
 from elsa_tlm.energy.model import EnergyModel, sop_counts
-from elsa_tlm.energy.tables import noc_energy_j
+from elsa_tlm.energy.tables import noc_energy_j, price_noc
 
-__all__ = ["EnergyModel", "Ledger", "noc_energy_j", "sop_counts"]
+__all__ = ["EnergyModel", "Ledger", "noc_energy_j", "price_noc", "sop_counts"]

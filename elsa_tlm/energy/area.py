@@ -32,6 +32,7 @@ from elsa_tlm.energy.estimators import (
     block_areas_mm2,
 )
 from elsa_tlm.energy.tables import load_tech, memory_table
+from elsa_tlm.hw.capacity import CoreCapacity
 
 __all__ = [
     "AreaModel",
@@ -54,8 +55,6 @@ class AreaModel:
     """
 
     def __init__(self, cfg: Config, membrane_macro: str = "membrane") -> None:
-        from elsa_tlm.mapping.partition import CoreCapacity
-
         if membrane_macro not in MEMBRANE_MACROS:
             raise ValueError(f"membrane_macro must be one of {MEMBRANE_MACROS}, not {membrane_macro!r}")
         self.cfg = cfg

@@ -211,3 +211,10 @@ def noc_energy_j(
         "noc_local_delivery": local * 1e-12,
         "routing_engine": lookups * 1e-12,
     }
+
+
+def price_noc(counters: dict, flit_bits: int, tech: dict | None = None) -> dict[str, float]:
+    """A NoC-only run's ``energy_j``: :func:`noc_energy_j` of its counters (``flit_hops``, ``route_ops``,
+    ``loopback_flits`` when any) and their ``total``. The synthetic-traffic run counts; its driver prices."""
+    energy = noc_energy_j(counters, flit_bits, tech)
+    return energy | {"total": sum(energy.values())}

@@ -14,7 +14,6 @@ report of an earlier version), so ``--out`` can never destroy anything else.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import csv
 import html
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.fileio import check_output_file, output_argument, read_marker, write_text_atomic
+from elsa_tlm.fileio import check_output_file, read_marker, write_text_atomic
 
 MARKER = "<!-- elsa-tlm report -->"
 LEGACY_PREFIX = "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8><title>elsa-tlm: "  # before MARKER
@@ -875,26 +874,3 @@ def write_report(
         raise ConfigError(
             "--out" if out else "report", str(target), f"cannot write the report: {exc.strerror or exc}"
         ) from None
-
-
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``report`` subcommand to the main parser."""
-    p = subparsers.add_parser("report", help="one self-contained HTML page for a run or sweep folder")
-    p.add_argument("dir", help="a run folder (summary.json) or a sweep folder (sweep.csv)")
-    output_argument(
-        p,
-        "--out",
-        "file",
-        help="HTML file (default DIR/report.html, only in a folder elsa-tlm wrote); an existing file is "
-        "replaced only if elsa-tlm wrote it",
-    )
-    p.add_argument("--images", action="append", default=[], metavar="DIR", help="also embed the PNGs of DIR")
-    p.set_defaults(func=cmd_report)
-    return p
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    """The ``elsa-tlm report`` command."""
-    path = write_report(args.dir, args.out, args.images)
-    print(f"report: {path}")
-    return 0

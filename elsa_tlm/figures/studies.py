@@ -1,8 +1,9 @@
-"""Tables and figures of the sweep-based studies (``python -m elsa_tlm.studies <name> --sweep-dir DIR``).
+"""Tables and figures of the sweep-based studies (``elsa-tlm study <name> --sweep-dir DIR``), and the figures
+of the other studies (:func:`plot_pipelines`, :func:`plot_elastic_policies`, :func:`plot_compare`).
 
-Each function reads a finished sweep folder (``sweep.csv`` and, where it needs more than the key results,
-each point's ``points/<hash>/summary.json`` or ``links.csv``), writes ``<name>.csv`` and ``<name>.png`` into
-``out`` and returns the CSV rows. Every number comes from the sweep's simulations; failed points are kept in
+Each sweep study's function reads a finished sweep folder (``sweep.csv`` and, where it needs more than the key
+results, each point's ``points/<hash>/summary.json`` or ``links.csv``), writes ``<name>.csv`` and ``<name>.png``
+into ``out`` and returns the CSV rows. Every number comes from the sweep's simulations; failed points are kept in
 the CSV with their status and left out of (or marked in) the figures.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -809,3 +810,126 @@ STUDIES: dict[str, Callable[[Path, Path], list[Row]]] = {
     "congestion": congestion,
     "split": split,
 }
+
+
+# ------------------------------------------------------------------------------------------ the other studies
+# (elsa_tlm.studies computes and writes each table; these draw its figure)
+def plot_pipelines(rows: list[Row], models: list[str], policies: Sequence[str], path: Path) -> None:
+    """The pipelines study (``pipelines.png``): first response and latency against the spine-wise pipeline,
+    and energy: linear bars with labels, one group per network at its own T."""
+
+    def steps(model: str) -> Any:
+        return next((r["time_steps"] for r in rows if r["model"] == model), "?")
+
+    def value(key: str, scale: float = 1.0) -> Callable[[Any, Any], float | None]:
+        return lambda pol, m: next(
+            (r[key] * scale for r in rows if r["model"] == m and r["policy"] == pol), None
+        )
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
+    panels = [
+        ("first_output_vs_spine", 1.0, "first response", "first response / spine-wise (×)"),
+        ("latency_vs_spine", 1.0, "latency (all T steps)", "latency / spine-wise (×)"),
+        ("energy_j", 1e6, "on-chip energy per inference", "energy (µJ, log scale)"),
+    ]
+    for ax, (key, scale, title, ylabel) in zip(axes, panels, strict=True):
+        _grouped_bars(
+            ax,
+            list(policies),
+            models,
+            value(key, scale),
+            ticklabels=[f"{m}\nT={steps(m)}" for m in models],
+            note=lambda pol, m, v: f"{v:.1f}" if v < 1000 else f"{v:.0f}",
+            rotation=30,
+            ha="right",
+            fontsize=8,
+        )
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        if key == "energy_j":  # CNNs (tens of µJ) and ViT (mJ) on one axis: log, with readable ticks
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+        else:
+            ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
+    axes[0].legend(title="schedule", loc="upper left")
+    fig.suptitle(
+        "ELSA chip model (default chip, at): spine/token-wise vs layer-wise (tbt) vs layer-by-layer (lbl) "
+        "pipelines, each network at its own T"
+    )
+    _save(fig, path)
+
+
+def plot_elastic_policies(
+    rows: list[Row], exits: dict[str, dict[str, float]], path: Path, clock_mhz: float | None = None
+) -> None:
+    """The elastic study (``elastic_policies.png``): accuracy after every step against the cycle its output
+    leaves the chip, one curve per schedule, each schedule's early exit starred."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    colors = {"spine": "tab:green", "token": "tab:green", "tbt": "tab:orange", "lbl": "tab:red"}
+    for pol in [p for p in ("spine", "token", "tbt", "lbl") if p in exits]:
+        pts = [r for r in rows if r["policy"] == pol]
+        ax.plot(
+            [r["mean_cycle"] for r in pts],
+            [100 * r["accuracy"] for r in pts],
+            marker="o",
+            ms=3,
+            color=colors[pol],
+            label=pol,
+        )
+        e = exits[pol]
+        if e["threshold"]:
+            ax.scatter(
+                [e["test_set_exit_cycle"]],
+                [100 * e["test_set_accuracy"]],
+                color=colors[pol],
+                marker="*",
+                s=150,
+                edgecolor="black",
+                zorder=5,
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("cycle at which the step's output leaves the chip (log)")
+    if clock_mhz:
+        add_us_axis(ax, clock_mhz)
+    ax.set_ylabel("digits test accuracy (%)")
+    ax.set_title("elastic inference: accuracy vs latency per schedule (★ = early exit)")
+    ax.legend(title="schedule")
+    _save(fig, path)
+
+
+def plot_compare(rows: list[Row], path: Path, headline: Sequence[str] = ()) -> None:
+    """``compare.png``: per network with a simulated run, throughput and energy per inference of every chip
+    that measured it, normalised to the first ``headline`` baseline there (else the first baseline), log axis."""
+    nets = list(dict.fromkeys(r["network"] for r in rows if r["kind"] == "simulated"))
+    fig, axes = plt.subplots(
+        len(nets), 2, figsize=(12, 3.2 * len(nets) + 0.8), layout="constrained", squeeze=False
+    )
+    for (ax_t, ax_e), net in zip(axes, nets, strict=True):
+        chips = [r for r in rows if r["network"] == net]
+        base = next(
+            (r for h in headline for r in chips if r["chip"] == h),
+            next(r for r in chips if r["kind"] != "simulated"),
+        )
+        names = [r["chip"] for r in chips]
+        colours = ["#e45756" if r["kind"] == "simulated" else "#4c78a8" for r in chips]
+        thr = [r["gops"] / base["gops"] for r in chips]
+        # energy per inference ∝ 1 / TOPS/W for the same network (same #Ops)
+        energy = [base["tops_per_w"] / r["tops_per_w"] for r in chips]
+        for ax, vals, label in ((ax_t, thr, f"throughput / {base['chip']} (×, log)"),
+                                (ax_e, energy, f"energy per inference / {base['chip']} (×, log)")):  # fmt: skip
+            ax.bar(range(len(chips)), vals, color=colours)
+            ax.set_yscale("log")
+            ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
+            ax.set_xticks(range(len(chips)), names, rotation=30, ha="right", fontsize=8)
+            ax.set_ylabel(label, fontsize=8)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
+            for k, v in enumerate(vals):
+                ax.text(k, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7)
+        ax_t.set_title(f"{net}: throughput (higher is better)", fontsize=9)
+        ax_e.set_title(f"{net}: energy per inference (lower is better)", fontsize=9)
+    fig.suptitle(
+        "Simulated chips (red) beside published chips (blue: published figures at their own technology, "
+        "voltage and clock, not simulated)",
+        fontsize=9,
+    )
+    _save(fig, path)

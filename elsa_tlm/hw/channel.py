@@ -46,11 +46,10 @@ _heappop: Final = heappop
 class Channel:
     """A bounded FIFO of ``capacity`` flits with credits (see the module docstring)."""
 
-    def __init__(self, env: simpy.Environment, capacity: int, name: str = "") -> None:
+    def __init__(self, kernel: Kernel, capacity: int, name: str = "") -> None:
         if capacity < 1:
             raise ValueError(f"a channel holds at least one flit (got capacity {capacity})")
-        self.env, self.name, self.cap = env, name, int(capacity)
-        self.kernel = Kernel(env)  # the current cycle, read without SimPy's property
+        self.kernel, self.name, self.cap = kernel, name, int(capacity)
         self.used = 0  # credits taken
         self.peak = 0
         self.rel: list[tuple[int, int]] = []  # (cycle, flits): credits coming back then
@@ -67,14 +66,14 @@ class Channel:
     def put(self, item: Any, flits: int = 1) -> simpy.Event:
         """``yield channel.put(item, flits)``: succeeds once the channel has taken ``flits`` credits (at most its
         capacity) for ``item``, which then goes to the receiver."""
-        event = simpy.Event(self.env)
+        event = self.kernel.event()
         self.put_queue.append((event, item, flits))
         self._retry_puts()
         return event
 
     def get(self) -> simpy.Event:
         """``yield channel.get()``: succeeds with the oldest item (its credits stay taken until released)."""
-        event = simpy.Event(self.env)
+        event = self.kernel.event()
         self.get_queue.append(event)
         self._serve_gets()
         return event
@@ -162,9 +161,10 @@ class Channel:
 
     def _arm(self) -> None:
         self._timer = True
-        delay = max(0, self.rel[0][0] - self.kernel.now())
-        self.env.timeout(delay).callbacks.append(self._on_timer)
+        now = self.kernel.now()
+        at = self.rel[0][0]
+        self.kernel.call_at(at if at > now else now, self._on_timer, None)
 
-    def _on_timer(self, _ev: simpy.Event) -> None:
+    def _on_timer(self, _ev: Any) -> None:
         self._timer = False
         self._retry_puts()

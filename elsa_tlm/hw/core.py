@@ -36,15 +36,16 @@ from functools import partial
 from typing import Any, Final
 
 import numpy as np
-import simpy
 
 from elsa_tlm.hw.im2col import Im2colUnit
-from elsa_tlm.hw.ni import FlitGenerator, NetworkInterface, Train, prefix_sums
+from elsa_tlm.hw.ni import FlitGenerator, NetworkInterface
 from elsa_tlm.hw.pe import ProcessingElement
 from elsa_tlm.hw.residual import ResidualUnit
 from elsa_tlm.kernel import Kernel, Reusable
+from elsa_tlm.schedule.orders import prefix_sums
 from elsa_tlm.schedule.policy import EmissionPolicy
 from elsa_tlm.schedule.readiness import ProducerLink, Readiness
+from elsa_tlm.transfer import Train
 
 
 @dataclass
@@ -462,7 +463,6 @@ class LaneGroup:
 
     def __init__(self, core: NeuralCore, name: str, slices: list[LayerSlice], oldest_first: bool) -> None:
         self.core, self.name, self.slices = core, name, slices
-        self.env = core.env
         self.oldest_first = oldest_first
         self.rr = 0
         self.busy = self.stalled = self.starved = 0
@@ -472,8 +472,8 @@ class LaneGroup:
         self.done = False
         self._tx: _Tx | None = None  # the transaction in flight
         # the group's one pending wake-up (next emission point or the end of its transaction), reused
-        self.kernel = Kernel(self.env)
-        self._tick = Reusable(self.env)
+        self.kernel = core.kernel
+        self._tick = Reusable()
         self._cbs: list[Callable[[Any], None]] = [self._on_tick]
         self._wake_at(0)  # start at cycle 0
 
@@ -625,7 +625,7 @@ class NeuralCore:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        kernel: Kernel,
         node: int,
         pes: list[ProcessingElement],
         slices: list[LayerSlice],
@@ -635,8 +635,7 @@ class NeuralCore:
         oldest_first: bool = False,
         parallel: bool = True,
     ) -> None:
-        self.env, self.node, self.slices, self.ni, self.batch = env, node, slices, ni, batch
-        self.kernel = Kernel(env)  # the current cycle, read without SimPy's property
+        self.kernel, self.node, self.slices, self.ni, self.batch = kernel, node, slices, ni, batch
         self.pes = pes
         self.record = record
         self.by_layer: dict[str, list[LayerSlice]] = {}
@@ -652,7 +651,7 @@ class NeuralCore:
         self.im2col = Im2colUnit()
         self.residual: ResidualUnit | None = None
         if any(p.skip for s in slices for p in s.producers.values()):
-            self.residual = ResidualUnit(env, node, self._skip_added)
+            self.residual = ResidualUnit(kernel, node, self._skip_added)
         if parallel or len(slices) == 1:  # a group per slice, named after it (its thread in the trace)
             self.groups = [LaneGroup(self, f"PE {s.name}", [s], oldest_first) for s in slices]
         else:  # the time-shared what-if: one group serves every slice in turn

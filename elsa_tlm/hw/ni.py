@@ -30,52 +30,13 @@ from functools import partial
 from typing import Any, Final
 
 import numpy as np
-import simpy
 
 from elsa_tlm.hw.channel import Channel
 from elsa_tlm.kernel import Kernel
+from elsa_tlm.schedule.orders import prefix_sums
+from elsa_tlm.transfer import Train, Transport
 
 _bisect_right: Final = bisect_right  # compiled, a C static: no globals look-up per train
-
-
-class Train:
-    """One transfer from a producer slice to one destination core: spines of one or more steps (a plain class,
-    not a dataclass: compiled, its constructor is native)."""
-
-    __slots__ = (
-        "producer",
-        "src",
-        "dst",
-        "items",
-        "flits",
-        "packets",
-        "spikes",
-        "src_slice",
-        "refs",
-        "done_at",
-    )
-
-    def __init__(
-        self,
-        producer: str,
-        src: int,
-        dst: int,
-        items: list[tuple[int, int, int]],
-        flits: int,
-        packets: int,
-        spikes: int,
-        src_slice: int = 0,
-    ) -> None:
-        self.producer = producer  # producer layer
-        self.src, self.dst = src, dst
-        self.items = items  # (step, lo, hi): producer emission positions completed by this train
-        self.flits, self.packets, self.spikes = flits, packets, spikes
-        self.src_slice = src_slice  # the producer slice (its emission order numbers the items)
-        self.refs = 0  # consumer slices on the destination core that still have to absorb it
-        self.done_at = 0  # the cycle the last of them has its spikes in (its FIFO space frees then)
-
-    def __repr__(self) -> str:
-        return f"Train({self.producer} {self.src}->{self.dst}, {self.flits} flits, items {self.items})"
 
 
 class OutQueue:
@@ -102,15 +63,14 @@ class NetworkInterface:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        kernel: Kernel,
         node: int,
         capacity_flits: int,
         bounded: bool,
         groups: list[str] | None = None,
         per_group: int = 0,
     ) -> None:
-        self.env, self.node = env, node
-        self.kernel = Kernel(env)  # the current cycle, read without SimPy's property
+        self.kernel, self.node = kernel, node
         self.capacity = capacity_flits
         self.bounded = bounded
         names = groups or [""]
@@ -118,19 +78,19 @@ class NetworkInterface:
         self.group_of: dict[str, int] = {g: i for i, g in enumerate(names)}
         self.queues: list[OutQueue] = []
         for i in range(len(names)):
-            q = OutQueue(Channel(env, size, f"ni{node}.out{i}"))
+            q = OutQueue(Channel(kernel, size, f"ni{node}.out{i}"))
             q.buf.on_credit = partial(self._on_out_credit, q)
             self.queues.append(q)
         self.outbox = self.queues[0].buf  # a core with one lane group: its one output queue
-        self.inbox = Channel(env, capacity_flits, f"ni{node}.in")
+        self.inbox = Channel(kernel, capacity_flits, f"ni{node}.in")
         self.inbox.sink = self._decode
-        self.transport: Any = None  # bound by the chip builder (elsa_tlm.noc.transport.Transport)
+        self.transport: Transport | None = None  # bound by the chip builder (elsa_tlm.noc.transport)
         self.deliver: Callable[[Train], None] = lambda train: None  # bound by the chip builder: the core
         self.trains_out = self.trains_in = 0
         self.flits_out = self.flits_in = 0
         self.spikes_in: dict[str, int] = {}  # per producer layer (conservation checks)
 
-    def bind(self, transport: Any, deliver: Callable[[Train], None]) -> None:
+    def bind(self, transport: Transport, deliver: Callable[[Train], None]) -> None:
         """Builder's bind phase: the transport trains leave through, the core arrived trains go to."""
         self.transport, self.deliver = transport, deliver
 
@@ -166,13 +126,16 @@ class NetworkInterface:
         buf.reserve(need)
         self.trains_out += 1
         self.flits_out += train.flits
-        self.transport.send(
+        transport = self.transport
+        assert transport is not None  # bound by the builder before time starts
+        transport.send(
             train,
             train.src,
             train.dst,
             train.flits,
             train.packets,
-            lambda tail, n=need: buf.credit(tail, n),
+            buf,
+            need,
         )
 
     def try_send(self, train: Train) -> bool:
@@ -323,13 +286,6 @@ class FlitGenerator:
         self.flits_out += flits * n
         layer, node, index = self.layer, self.node, self.index
         return [Train(layer, node, dst, items, flits, packets, spikes, index) for dst in self.destinations]
-
-
-def prefix_sums(a: np.ndarray) -> np.ndarray:
-    """Cumulative sums along the last axis with a leading zero: range sums in O(1)."""
-    out = np.zeros((*a.shape[:-1], a.shape[-1] + 1), dtype=np.float64 if a.dtype.kind == "f" else np.int64)
-    np.cumsum(a, axis=-1, out=out[..., 1:])
-    return out
 
 
 def local_queue_flits(capacity: int, fifo_count: int, groups: int) -> int:

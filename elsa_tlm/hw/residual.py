@@ -27,9 +27,8 @@ from elsa_tlm.kernel import Kernel
 class ResidualUnit:
     """One per core that holds a residual join. ``done(item)`` is the port back to the core."""
 
-    def __init__(self, env: simpy.Environment, node: int, done: Callable[[Any], None]) -> None:
-        self.env, self.node, self.done = env, node, done
-        self.kernel = Kernel(env)
+    def __init__(self, kernel: Kernel, node: int, done: Callable[[Any], None]) -> None:
+        self.kernel, self.node, self.done = kernel, node, done
         self.free_at = 0  # cycle the unit finishes the last train it was given
         self.pending: deque[Any] = (
             deque()

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from elsa_tlm.config import Config
+from elsa_tlm.hw.capacity import CoreCapacity
 from elsa_tlm.mapping.partition import (
-    CoreCapacity,
     Loads,
     Partition,
     Slice,

@@ -14,37 +14,9 @@ import numpy as np
 
 from elsa_tlm.config import Config
 from elsa_tlm.errors import MappingError
+from elsa_tlm.hw.capacity import CoreCapacity
 from elsa_tlm.hw.im2col import WRITE_SPIKES_PER_CYCLE
 from elsa_tlm.workload.graph import Layer, Workload
-
-
-@dataclass(frozen=True)
-class CoreCapacity:
-    """Macros per PE and neuron circuits per PE of one neural core."""
-
-    pes: int
-    weight_macros: int
-    membrane_macros: int
-    tracer_macros: int
-    neuron_circuits: int
-    words: int
-    rows: int
-    spill_ratio: int = 0  # weight macros one spare membrane macro can hold (0 = no spilling)
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> CoreCapacity:
-        pe = cfg.pe
-        bits_per_macro = pe.macro_rows * pe.macro_words
-        return cls(
-            pes=cfg.chip.pes_per_core,
-            weight_macros=int(pe.weight_sram_kib * 8192 // (bits_per_macro * pe.weight_bits)),
-            membrane_macros=int(pe.membrane_sram_kib * 8192 // (bits_per_macro * pe.membrane_bits)),
-            tracer_macros=int(pe.tracer_sram_kib * 8192 // (bits_per_macro * pe.tracer_bits)),
-            neuron_circuits=pe.neuron_circuits,
-            words=pe.macro_words,
-            rows=pe.macro_rows,
-            spill_ratio=(pe.membrane_bits // pe.weight_bits) if cfg.mapping.weight_spill else 0,
-        )
 
 
 @dataclass

@@ -28,9 +28,10 @@ class PipelineTiming:
         self.SA: int = p.switch_alloc_cycles
         self.ST: int = p.switch_traversal_cycles
         self.R: int = self.RC + self.SA + self.ST
-        self.d_inject: int = self.P + self.RC + self.SA
-        self.d_hop: int = self.ST + self.L + self.RC + self.SA
-        self.d_eject: int = self.ST + self.P
+        self.d_inject: int = self.P + self.RC + self.SA  # the injection port's step
+        self.d_stages: int = self.ST + self.RC + self.SA  # a link's router stages (its wire apart: L)
+        self.d_hop: int = self.d_stages + self.L
+        self.d_eject: int = self.ST + self.P  # the ejection port's step (then the tail's serialisation)
 
     def ser(self, flits: int) -> int:
         """Cycles a transaction of ``flits`` flits occupies a link or local port (integer ceiling)."""

@@ -43,10 +43,16 @@ class Port:
         "bits",
         "busy",
         "loopback_flits",
+        "delay",
     )
 
-    def __init__(self, kind: int, src: int, dst: int, n_inputs: int, dest_buf: Any, router: Any) -> None:
+    def __init__(
+        self, kind: int, src: int, dst: int, n_inputs: int, dest_buf: Any, router: Any, delay: int = 0
+    ) -> None:
         self.kind, self.src, self.dst, self.dest_buf, self.router = kind, src, dst, dest_buf, router
+        # the port's own step: cycles from its grant until the head reaches what is next (the next router's
+        # switch allocator, or the core for the ejection port, before the tail's serialisation)
+        self.delay = delay
         self.next_hop: list[Any] = []  # callbacks of the router the head reaches next (bound by the network)
         self.queues: list[deque] = [deque() for _ in range(n_inputs)]  # waiting transactions per input port
         self.nwait = self.rr = self.busy_until = 0
@@ -56,19 +62,27 @@ class Port:
         self.packets = self.flits = self.bits = self.busy = 0
         self.loopback_flits = 0  # ejection ports: flits of transactions that never left the router
 
+    def deliver(self, payload: Any) -> None:
+        """The ejection port puts a train that has arrived into its own buffer: the core's input channel."""
+        self.dest_buf.push(payload)
+
     def __repr__(self) -> str:
         kind = ("inject", "link", "eject")[self.kind]
         return f"<{kind} {self.src}->{self.dst}: {self.packets} packets, {self.flits} flits>"
 
 
 class Link(Port):
-    """A directed router-to-router link: its wire (``link_latency_cycles``, in the hop delay) and the output
-    port that serialises transactions onto it."""
+    """A directed router-to-router link: the output port that serialises transactions onto it (the switch
+    traversal, then the next router's route computation and switch allocation: ``stages``) and its wire
+    (``link_latency_cycles``), kept apart; its step is their sum."""
 
-    __slots__ = ()
+    __slots__ = ("wire", "stages")
 
-    def __init__(self, src: int, dst: int, n_inputs: int, dest_buf: Any, router: Any) -> None:
-        super().__init__(LINK, src, dst, n_inputs, dest_buf, router)
+    def __init__(
+        self, src: int, dst: int, n_inputs: int, dest_buf: Any, router: Any, stages: int = 0, wire: int = 0
+    ) -> None:
+        super().__init__(LINK, src, dst, n_inputs, dest_buf, router, stages + wire)
+        self.wire, self.stages = wire, stages
 
     def row(self) -> dict[str, int]:
         """links.csv: packets, flits, bits and busy cycles of this link."""

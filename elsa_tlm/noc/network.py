@@ -17,7 +17,6 @@ from typing import Any, Final
 
 import networkx as nx
 import numpy as np
-import simpy
 from simpy.events import Event
 
 from elsa_tlm.errors import DeadlockError
@@ -63,21 +62,20 @@ class NetworkBase:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        kernel: Kernel,
         topo: Topology,
         params: Any,
         routing: Routing,
         seed: int = 0,
         tech: dict | None = None,
     ) -> None:
-        self.env, self.topo, self.params, self.routing, self.tech = env, topo, params, routing, tech
+        self.topo, self.params, self.routing, self.tech = topo, params, routing, tech
         self.rng = np.random.default_rng(seed)
         self.timing = PipelineTiming(params)
         self.flit_bits, self.link_bits = params.flit_bits, params.link_bits
         self.timeout = params.deadlock_timeout_cycles
-        self.sched = Kernel(env)
+        self.sched = kernel  # the run's event kernel: every router of this network schedules on it
         self.act = NocActivity()
-        self.inboxes: dict[int, Channel] = {}  # per core: the input channel trains are put into
         self.cap = 1  # credits a transaction takes at most in one buffer (set by the router model)
         self._ports_cache: dict[tuple[int, ...], tuple[Any, ...]] = {}
         self._cached_ports = 0  # output ports held by both route caches
@@ -121,33 +119,35 @@ class NetworkBase:
         flits: int,
         packets: int = 1,
         bits: int | None = None,
-        on_injected: Any = None,
-    ) -> simpy.Event:
+        out: Channel | None = None,
+        held: int = 0,
+    ) -> Any:
         """Send ``packets`` back-to-back packets totalling ``flits`` flits from core ``src`` to core ``dst``.
 
         Returns the delivery event (value: the cycle the tail reaches the destination core), for SimPy
-        processes. ``on_injected(tail_leaves)`` is called when the injection port takes the train.
-        """
-        ev = Event(self.env)
-        self._start(src, dst, flits, packets, bits, ev, None, on_injected, None)
+        processes. ``out``: the sender's output queue, whose ``held`` credits go back when the injection port
+        has taken the tail."""
+        ev = self.sched.event()
+        self._start(self._make(src, dst, flits, packets, bits, ev, None, None, out, held))
         return ev
 
     def inject(self, src: int, dst: int, flits: int, packets: int = 1, tag: object = None) -> None:
         """Take a transaction in without a delivery event (synthetic traffic: ``on_eject`` sees ``tag``)."""
-        self._start(src, dst, flits, packets, None, None, tag, None, None)
+        self._start(self._make(src, dst, flits, packets, None, None, tag, None, None, 0))
 
     def transfer(
-        self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
+        self, payload: Any, src: int, dst: int, flits: int, packets: int, out: Channel, held: int
     ) -> None:
         """Carry ``payload`` (a train) to core ``dst``: when its tail arrives it is put into the channel bound
-        with :meth:`attach_inbox` (whose credits the ejection port took)."""
-        self._start(src, dst, flits, packets, None, None, None, on_injected, payload)
+        with :meth:`attach_inbox` (whose credits the ejection port took); ``out`` (the sender's output queue)
+        gets its ``held`` credits back when the injection port has taken the tail."""
+        self._start(self._make(src, dst, flits, packets, None, None, None, payload, out, held))
 
     def attach_inbox(self, node: int, inbox: Channel) -> None:
         """Core ``node``'s input FIFOs: the ejection port takes their credits for a train (up to their size)
         and puts the train into them; the core's network interface returns the credits as it drains them.
-        A subclass binds the credit hook to its ejection port and calls this."""
-        self.inboxes[node] = inbox
+        Each router model binds it to its ejection port."""
+        raise NotImplementedError
 
     @property
     def counters(self) -> dict[str, int]:
@@ -175,19 +175,8 @@ class NetworkBase:
 
     # ---- taking transactions in -----------------------------------------------------------------------
 
-    def _start(
-        self,
-        src: int,
-        dst: int,
-        flits: int,
-        packets: int,
-        bits: int | None,
-        ev: Event | None,
-        tag: object,
-        inj: Any,
-        payload: Any,
-    ) -> None:
-        """Make the transaction and hand it to the source router (the router model's own)."""
+    def _start(self, t: Txn) -> None:
+        """Hand a new transaction to its source router (the router model's own)."""
         raise NotImplementedError
 
     def _route(self, src: int, dst: int) -> tuple[Any, ...]:
@@ -223,9 +212,8 @@ class NetworkBase:
             + (self.eject_ports[path[-1]],)
         )
 
-    def _admit(
+    def _make(
         self,
-        t: Any,
         src: int,
         dst: int,
         flits: int,
@@ -233,30 +221,31 @@ class NetworkBase:
         bits: int | None,
         ev: Event | None,
         tag: object,
-        inj: Any,
         payload: Any,
-        now: int,
-    ) -> None:
-        """Fill in a new transaction ``t`` (size, serialisation, the credits it takes per buffer — at most
-        ``self.cap``, one buffer's worth: virtual cut-through —, its route) and count it taken in; the
-        watchdog's progress window starts with the first in flight."""
+        out: Channel | None,
+        held: int,
+    ) -> Txn:
+        """A new transaction (size, serialisation, the credits it takes per buffer — at most ``self.cap``, one
+        buffer's worth: virtual cut-through —, its route), counted as taken in; the watchdog's progress
+        window starts with the first in flight."""
         if flits < 1 or packets < 1:  # several short AER packets may share one flit
             raise ValueError(f"a transaction needs flits >= 1 and packets >= 1 (got {flits}, {packets})")
-        t.src, t.dst, t.flits, t.packets = src, dst, flits, packets
-        fb = self.flit_bits
-        t.bits = bits = flits * fb if bits is None else bits
-        t.ser = self.timing.ser(flits)
-        t.need = flits if flits < self.cap else self.cap
-        t.ports = self._route(src, dst)
-        t.idx, t.t0, t.ev, t.tag, t.inj, t.payload = 0, now, ev, tag, inj, payload
+        now = self.sched.now()
+        b = flits * self.flit_bits if bits is None else bits
+        need = flits if flits < self.cap else self.cap
+        t = Txn(
+            src, dst, flits, packets, b, self.timing.ser(flits), need, self._route(src, dst), now, ev, tag,
+            payload, out, held,
+        )  # fmt: skip
         sent = self._sent
         sent[0] = sent[0] + packets  # not +=: compiled, an augmented item assignment is a generic call
         sent[1] = sent[1] + flits
-        sent[2] = sent[2] + bits
+        sent[2] = sent[2] + b
         act = self.act
         if act.in_flight == 0:
             act.last_progress = now
         act.in_flight += 1
+        return t
 
     def _ejected(self, t: Any, done: int) -> None:
         """A router granted ``t`` its ejection port: the tail reaches the core at ``done``."""
@@ -277,8 +266,8 @@ class NetworkBase:
     def _deliver(self, t: Any) -> None:
         """The tail of a chip transfer arrived: its payload goes into the destination's input channel."""
         if self.on_deliver is not None:
-            self.on_deliver(t.src, t.dst, int(t.t0), int(self.env.now), t.flits, t.packets)
-        self.inboxes[t.dst].push(t.payload)
+            self.on_deliver(t.src, t.dst, int(t.t0), self.sched.now(), t.flits, t.packets)
+        t.ports[-1].deliver(t.payload)  # the ejection port, into its own buffer
 
     # ---- watchdog -------------------------------------------------------------------------------------
 
@@ -289,9 +278,9 @@ class NetworkBase:
         if act.pending == 0:
             # an ejection port waiting for its core's credits waits on the core, not on the network
             self._deadlock("no transaction can ever move again", certain=not self._waits_on_cores())
-        elif self.env.now - act.last_progress > self.timeout:
+        elif self.sched.now() - act.last_progress > self.timeout:
             self._deadlock(
-                f"no transaction moved for {self.env.now - act.last_progress} cycles", certain=False
+                f"no transaction moved for {self.sched.now() - act.last_progress} cycles", certain=False
             )
 
     def _waits_on_cores(self) -> bool:
@@ -324,7 +313,7 @@ class NetworkBase:
                 else "no link is blocked: the transactions wait outside the network"
             )
         raise DeadlockError(
-            f"NoC deadlock at cycle {self.env.now}: {why}; {self.act.in_flight} transactions in flight; {where}",
+            f"NoC deadlock at cycle {self.sched.now()}: {why}; {self.act.in_flight} transactions in flight; {where}",
             links,
         )
 
@@ -334,14 +323,14 @@ class Network(NetworkBase):
 
     def __init__(
         self,
-        env: simpy.Environment,
+        kernel: Kernel,
         topo: Topology,
         params: Any,
         routing: Routing,
         seed: int = 0,
         tech: dict | None = None,
     ) -> None:
-        super().__init__(env, topo, params, routing, seed, tech)
+        super().__init__(kernel, topo, params, routing, seed, tech)
         timing = self.timing
         self.cap = buffer_flits(params)
         self.R, self.P = timing.R, timing.P
@@ -351,9 +340,9 @@ class Network(NetworkBase):
         self.routers: list[Router] = []
         self.in_bufs: dict[tuple[int, int], Channel] = {}
         for v in range(n):
-            inputs = [Channel(env, self.cap, f"router{v}.local")]
+            inputs = [Channel(kernel, self.cap, f"router{v}.local")]
             for u in sorted(g.neighbors(v)):
-                ch = Channel(env, self.cap, f"router{v}.from{u}")
+                ch = Channel(kernel, self.cap, f"router{v}.from{u}")
                 self.in_bufs[(u, v)] = ch
                 inputs.append(ch)
             for i, ch in enumerate(inputs):
@@ -362,12 +351,15 @@ class Network(NetworkBase):
         self.local_bufs = [r.inputs[0] for r in self.routers]
         n_in = [1 + g.degree(v) for v in range(n)]
         self.link_ports: dict[tuple[int, int], Link] = {
-            (u, v): Link(u, v, n_in[u], self.in_bufs[(u, v)], self.routers[u]) for u, v in topo.links
+            (u, v): Link(u, v, n_in[u], self.in_bufs[(u, v)], self.routers[u], timing.d_stages, timing.L)
+            for u, v in topo.links
         }
         self.inject_ports: list[Port] = [
-            Port(INJECT, v, v, 1, self.local_bufs[v], self.routers[v]) for v in range(n)
+            Port(INJECT, v, v, 1, self.local_bufs[v], self.routers[v], timing.d_inject) for v in range(n)
         ]
-        self.eject_ports: list[Port] = [Port(EJECT, v, v, n_in[v], None, self.routers[v]) for v in range(n)]
+        self.eject_ports: list[Port] = [
+            Port(EJECT, v, v, n_in[v], None, self.routers[v], timing.d_eject) for v in range(n)
+        ]
         # ---- bind: where a granted head goes next, whom a channel returns its credits to, ejection
         for (_u, v), link in self.link_ports.items():
             link.next_hop = self.routers[v].arrive_cbs
@@ -385,28 +377,12 @@ class Network(NetworkBase):
         port.dest_buf = inbox
         inbox.up = port
         inbox.on_credit = port.router.on_credit
-        super().attach_inbox(node, inbox)
 
     # ---- taking transactions in -----------------------------------------------------------------------
 
-    def _start(
-        self,
-        src: int,
-        dst: int,
-        flits: int,
-        packets: int,
-        bits: int | None,
-        ev: Event | None,
-        tag: object,
-        inj: Any,
-        payload: Any,
-    ) -> None:
-        env = self.env
-        now = self.sched.now()
-        t = Txn(env)
-        self._admit(t, src, dst, flits, packets, bits, ev, tag, inj, payload, now)
-        t.buf = None
-        self.routers[src].request(t.ports[0], t, 0)
+    def _start(self, t: Txn) -> None:
+        now = t.t0
+        self.routers[t.src].request(t.ports[0], t, 0)
         act = self.act
         if act.in_flight and (not act.pending or now - act.last_progress > self.timeout):
             self._check()

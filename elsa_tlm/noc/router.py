@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import simpy
-
 from elsa_tlm.hw.channel import Channel
 from elsa_tlm.kernel import Kernel, Reusable, Wake
 from elsa_tlm.noc.latency import PipelineTiming
@@ -27,8 +25,13 @@ from elsa_tlm.noc.link import EJECT, INJECT, LINK, Port
 
 
 class Txn(Reusable):
-    """A transaction in flight. It is its own SimPy event: rescheduled once per hop (its head reaches the next
-    router's switch allocator), so a hop costs one heap entry and no allocation."""
+    """A transaction in flight — one packet, or a train's back-to-back packets — for the fast and the VC router
+    alike, built whole here. It is its own SimPy event: the fast router reschedules it once per hop (its head
+    reaches the next router's switch allocator), so a hop costs one heap entry and no allocation.
+
+    ``buf`` is the buffer its tail is in and ``held`` the credits it holds there: at first the sender's output
+    queue (a core's network interface; None for synthetic traffic), whose credits go back when the injection
+    port has taken the tail, as every hop returns its input buffer's."""
 
     src: int
     dst: int
@@ -36,18 +39,45 @@ class Txn(Reusable):
     packets: int
     bits: int
     ser: int  # serialisation cycles per hop
-    need: int  # credits (flits) it takes in a buffer
-    ports: tuple[Port, ...]  # its route: injection, links, ejection
+    need: int  # credits (flits) it takes in a router buffer
+    ports: tuple[Any, ...]  # its route: injection, links, ejection (Port, or the VC router's OutputPort)
     idx: int  # the port it requests next
-    buf: Channel | None  # the input buffer its tail is in
+    buf: Channel | None  # the buffer its tail is in
+    held: int  # credits it holds there
     t0: int
     ev: Any
     tag: Any
-    inj: Callable[[int], None] | None
     payload: Any
+    # the VC router's: the VC (index) its tail is in, when it entered that FIFO, when its head may compete for
+    # switch allocation, its dateline VC class per hop (None: one class)
+    vc: int
+    arrived: int
+    ready: int
+    cls: tuple[int, ...] | None
 
-    def __init__(self, env: simpy.Environment) -> None:  # fields set by the network
-        super().__init__(env)
+    def __init__(
+        self,
+        src: int,
+        dst: int,
+        flits: int,
+        packets: int,
+        bits: int,
+        ser: int,
+        need: int,
+        ports: tuple[Any, ...],
+        t0: int,
+        ev: Any,
+        tag: Any,
+        payload: Any,
+        buf: Channel | None,
+        held: int,
+    ) -> None:
+        super().__init__()
+        self.src, self.dst, self.flits, self.packets, self.bits = src, dst, flits, packets, bits
+        self.ser, self.need, self.ports, self.idx = ser, need, ports, 0
+        self.buf, self.held = buf, held
+        self.t0, self.ev, self.tag, self.payload = t0, ev, tag, payload
+        self.vc, self.arrived, self.ready, self.cls = -1, 0, 0, None
 
 
 class NocActivity:
@@ -75,8 +105,7 @@ class Router:
         timeout: int,
     ) -> None:
         self.node, self.inputs = node, inputs
-        self.sched, self.env, self.act, self.check, self.timeout = sched, sched.env, act, check, timeout
-        self.d_hop, self.d_inject, self.d_eject = timing.d_hop, timing.d_inject, timing.d_eject
+        self.sched, self.act, self.check, self.timeout = sched, act, check, timeout
         self.arrive_cbs = [self.arrive]  # shared by every head that reaches this router (SimPy swaps it out)
         self.on_eject: Callable[[Txn, int], None] = lambda t, done: None  # bound by the network
 
@@ -171,22 +200,20 @@ class Router:
         if end > act.last_progress:  # a granted train streams until its tail leaves: that is progress
             act.last_progress = end
         old = t.buf
-        if old is not None:  # the tail leaves the current input buffer ser cycles from now
-            old.credit(end, t.need)
-        kind = port.kind
-        if kind != EJECT:
-            if kind == INJECT and t.inj is not None:
-                t.inj(end)  # the core's output buffer frees when the tail has left it
+        if old is not None:  # the tail leaves the buffer it is in (a router's, or the core's output queue)
+            old.credit(end, t.held)
+        if port.kind != EJECT:
             t.buf = buf
+            t.held = t.need
             t.idx += 1
             act.pending += 1
             act.events += 1
             t.callbacks = port.next_hop
-            self.sched.at(now + (self.d_hop if kind == LINK else self.d_inject), t)
+            self.sched.at(now + port.delay, t)  # the port's own step: the local port, or the link's wire
         else:
             if len(t.ports) == 2:  # injection then ejection: it never left its router
                 port.loopback_flits += flits
-            done = now + self.d_eject + ser
+            done = now + port.delay + ser
             t.buf = None
             act.in_flight -= 1
             act.delivered += 1

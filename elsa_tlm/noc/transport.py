@@ -13,11 +13,9 @@ credits — while counting the same link traffic along the same routes, so energ
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-import simpy
 
 from elsa_tlm.hw.channel import Channel
 from elsa_tlm.kernel import Kernel, Wake
@@ -26,28 +24,7 @@ from elsa_tlm.noc.network import COUNTERS, NetworkBase
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
 from elsa_tlm.noc.vc_network import make_network
-
-
-class Transport(Protocol):
-    """What a network interface and the result collector see of the NoC."""
-
-    transfers: list[tuple[int, int, int, int, int, int]]  # (src, dst, sent, delivered, flits, packets)
-    fifo_samples: list[tuple[int, int, int, int]]  # (cycle, node, input port, flits)
-
-    def bind_inbox(self, node: int, inbox: Channel) -> None:
-        """Core ``node``'s input channel: trains for it are put there."""
-
-    def send(
-        self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
-    ) -> None:
-        """Carry ``payload`` from core ``src`` to core ``dst``; ``on_injected(tail_leaves)`` when the router
-        has taken it from the sender's output buffer."""
-
-    def counters(self) -> dict[str, int]:
-        """Action counters (see :attr:`elsa_tlm.noc.network.Network.counters`)."""
-
-    def link_rows(self) -> list[dict[str, Any]]:
-        """Per directed link: packets, flits, bits, busy cycles (links.csv)."""
+from elsa_tlm.transfer import Transport
 
 
 class _Flow:
@@ -68,9 +45,9 @@ class LooselyTimedTransport:
     a train costs O(1) however long its route.
     """
 
-    def __init__(self, env: simpy.Environment, topo: Topology, params: Any, routing: Routing) -> None:
-        self.env, self.topo, self.routing = env, topo, routing
-        self.sched = Kernel(env)
+    def __init__(self, kernel: Kernel, topo: Topology, params: Any, routing: Routing) -> None:
+        self.topo, self.routing = topo, routing
+        self.sched = kernel
         self.timing = PipelineTiming(params)
         self.flit_bits = params.flit_bits
         self.rng = np.random.default_rng(routing.seed + 7)
@@ -89,10 +66,10 @@ class LooselyTimedTransport:
         self.inboxes[node] = inbox
 
     def send(
-        self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
+        self, payload: Any, src: int, dst: int, flits: int, packets: int, out: Channel, held: int
     ) -> None:
         now = self.sched.now()
-        on_injected(now)  # no contention: the injection port takes the train at once
+        out.credit(now, held)  # no contention: the injection port takes the train at once
         key = src * self._stride + dst
         flow = self._flows.get(key)
         if flow is None:
@@ -177,9 +154,9 @@ class TimedTransport:
         self.net.attach_inbox(node, inbox)
 
     def send(
-        self, payload: Any, src: int, dst: int, flits: int, packets: int, on_injected: Callable[[int], None]
+        self, payload: Any, src: int, dst: int, flits: int, packets: int, out: Channel, held: int
     ) -> None:
-        self.net.transfer(payload, src, dst, flits, packets, on_injected)
+        self.net.transfer(payload, src, dst, flits, packets, out, held)
 
     def _log(self, src: int, dst: int, t0: int, done: int, flits: int, packets: int) -> None:
         self.transfers.append((src, dst, t0, done, flits, packets))
@@ -193,11 +170,11 @@ class TimedTransport:
         return self.net.link_rows()
 
 
-def make_transport(cfg: Any, env: simpy.Environment, topo: Topology, routing: Routing) -> Transport:
+def make_transport(cfg: Any, kernel: Kernel, topo: Topology, routing: Routing) -> Transport:
     """The transport of ``cfg.run.mode`` over ``topo`` with a prepared ``routing``; in ``at`` mode the routers
     of ``cfg.noc.router`` (``fast``: :class:`Network`, ``vc``: :class:`VcNetwork`)."""
     if cfg.run.mode == "at":
         return TimedTransport(
-            make_network(env, topo, cfg.noc, routing, seed=cfg.run.seed), record=cfg.output.trace
+            make_network(kernel, topo, cfg.noc, routing, seed=cfg.run.seed), record=cfg.output.trace
         )
-    return LooselyTimedTransport(env, topo, cfg.noc, routing)
+    return LooselyTimedTransport(kernel, topo, cfg.noc, routing)

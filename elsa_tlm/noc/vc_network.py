@@ -12,16 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 import networkx as nx
-import simpy
-from simpy.events import Event
 
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.hw.channel import Channel
+from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.link import EJECT, INJECT, LINK
 from elsa_tlm.noc.network import Network, NetworkBase
+from elsa_tlm.noc.router import Txn
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
-from elsa_tlm.noc.vc_router import InputPort, OutputPort, VcRouter, VcTxn
+from elsa_tlm.noc.vc_router import InputPort, OutputPort, VcRouter
 
 
 def credit_round_trip(p: Any, local: bool = False) -> int:
@@ -39,14 +39,14 @@ class VcNetwork(NetworkBase):
 
     def __init__(
         self,
-        env: simpy.Environment,
+        kernel: Kernel,
         topo: Topology,
         params: Any,
         routing: Routing,
         seed: int = 0,
         tech: dict | None = None,
     ) -> None:
-        super().__init__(env, topo, params, routing, seed, tech)
+        super().__init__(kernel, topo, params, routing, seed, tech)
         stages = self.timing  # the router stages (noc.latency.PipelineTiming)
         self.n_vcs, self.depth = params.virtual_channels, params.vc_buffer_flits
         if self.n_vcs < 1 or self.depth < 1:
@@ -71,7 +71,7 @@ class VcNetwork(NetworkBase):
         self.routers: list[VcRouter] = []
         self.in_ports: dict[tuple[int, int], InputPort] = {}
         for v in range(n):
-            r = VcRouter(env, v, V, stages, self.act, self._check, self.classes)
+            r = VcRouter(kernel, v, V, stages, self.act, self._check, self.classes)
             r.inputs.append(InputPort(r, 0, V, f"router{v}.local"))
             for u in sorted(g.neighbors(v)):
                 ip = InputPort(r, len(r.inputs), V, f"router{v}.from{u}")
@@ -106,7 +106,6 @@ class VcNetwork(NetworkBase):
         port.inbox = inbox
         inbox.up = port
         inbox.on_credit = self._inbox_credit
-        super().attach_inbox(node, inbox)
 
     def _inbox_credit(self, inbox: Channel) -> None:
         port = inbox.up
@@ -116,23 +115,9 @@ class VcNetwork(NetworkBase):
 
     # ---- taking packets in ----------------------------------------------------------------------------
 
-    def _start(
-        self,
-        src: int,
-        dst: int,
-        flits: int,
-        packets: int,
-        bits: int | None,
-        ev: Event | None,
-        tag: object,
-        inj: Any,
-        payload: Any,
-    ) -> None:
-        t = VcTxn()
-        self._admit(t, src, dst, flits, packets, bits, ev, tag, inj, payload, self.sched.now())
+    def _start(self, t: Txn) -> None:
         t.cls = None if self.classes is None else self._classes_of(t.ports)
-        t.vc, t.arrived, t.ready = -1, 0, 0
-        self.routers[src].enqueue(t)
+        self.routers[t.src].enqueue(t)
         self._check()
 
     def _classes_of(self, ports: tuple[OutputPort, ...]) -> tuple[int, ...]:
@@ -206,7 +191,7 @@ class VcNetwork(NetworkBase):
 
 
 def make_network(
-    env: simpy.Environment,
+    kernel: Kernel,
     topo: Topology,
     params: Any,
     routing: Routing,
@@ -215,7 +200,7 @@ def make_network(
 ) -> NetworkBase:
     """The network of ``params.router``: ``fast`` (:class:`Network`) or ``vc`` (:class:`VcNetwork`)."""
     cls = VcNetwork if getattr(params, "router", "fast") == "vc" else Network
-    return cls(env, topo, params, routing, seed=seed, tech=tech)
+    return cls(kernel, topo, params, routing, seed=seed, tech=tech)
 
 
 __all__ = ["VcNetwork", "credit_round_trip", "make_network"]

@@ -44,39 +44,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
-import simpy
-
 from elsa_tlm.kernel import Kernel, Wake
 from elsa_tlm.noc.link import EJECT, INJECT, LINK, link_row
-from elsa_tlm.noc.router import NocActivity
+from elsa_tlm.noc.router import NocActivity, Txn
 
 NEVER: Final = 1 << 62  # a cycle that never comes
 
 
-class VcTxn:
-    """A packet (or a train of back-to-back packets) in the vc network."""
-
-    src: int
-    dst: int
-    flits: int
-    packets: int
-    bits: int
-    ser: int  # serialisation cycles per hop
-    ports: tuple[OutputPort, ...]  # its route: injection, links, ejection
-    idx: int  # the port it requests next
-    t0: int
-    ev: Any
-    tag: Any
-    inj: Callable[[int], None] | None
-    payload: Any
-    vc: int  # the VC (index) its tail is in
-    need: int  # credits (flits) it takes in a VC buffer
-    arrived: int  # the cycle it entered its VC's FIFO
-    ready: int  # the cycle its head may compete for switch allocation
-    cls: tuple[int, ...] | None  # the VC class per hop (dateline; None: one class)
-
-
-def _cls(t: VcTxn) -> int:
+def _cls(t: Txn) -> int:
     """The dateline VC class of ``t``'s next hop (the router has classes, so the packet has them)."""
     cls = t.cls
     assert cls is not None
@@ -91,7 +66,7 @@ class InputVc:
 
     def __init__(self, port: InputPort, v: int) -> None:
         self.port, self.v = port, v
-        self.q: deque[VcTxn] = deque()
+        self.q: deque[Txn] = deque()
         # the cycle the head behind a leaving tail may start route computation: one cycle before that tail has
         # left (BookSim's iq router routes the next head in the cycle after the tail's switch allocation)
         self.head_since = 0
@@ -158,6 +133,10 @@ class OutputPort:
         self.packets = self.flits = self.bits = self.busy = 0
         self.loopback_flits = 0
 
+    def deliver(self, payload: Any) -> None:
+        """The ejection port puts a train that has arrived into its own buffer: the core's input channel."""
+        self.inbox.push(payload)
+
     def credits_at(self, w: int, now: int) -> int:
         """Credits of output VC ``w`` at cycle ``now`` (applies the returns due by then)."""
         ret = self.returns[w]
@@ -205,7 +184,7 @@ class VcRouter:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        kernel: Kernel,
         node: int,
         n_vcs: int,
         timing: Any,
@@ -213,19 +192,19 @@ class VcRouter:
         check: Callable[[], None],
         classes: list[tuple[int, int]] | None = None,
     ) -> None:
-        self.env, self.node, self.n_vcs, self.act, self.check = env, node, n_vcs, act, check
-        self.sched = Kernel(env)
+        self.node, self.n_vcs, self.act, self.check = node, n_vcs, act, check
+        self.sched = kernel
         # dateline VC classes (tori, rings): the output VCs [lo, hi) a head of class c may take; None: any
         self.classes = classes
         self.inputs: list[InputPort] = []
-        self.source: deque[VcTxn] = deque()  # the core's packets not yet injected (unbounded)
+        self.source: deque[Txn] = deque()  # the core's packets not yet injected (unbounded)
         self.active: list[InputVc] = []  # input VCs holding packets
         self.wakes: set[int] = set()  # cycles with an allocation pass scheduled
         self.RC, self.SA = timing.RC, timing.SA
         self.to_next = timing.ST + timing.L  # granted -> in the next router's FIFO
         self.d_local = timing.P  # injection granted -> in the local FIFO
         self.d_eject = timing.d_eject
-        self.on_eject: Callable[[VcTxn, int], None] = lambda t, done: None  # bound by the network
+        self.on_eject: Callable[[Txn, int], None] = lambda t, done: None  # bound by the network
 
     # ---- scheduling ----------------------------------------------------------------------------------
     def wake(self, at: int) -> None:
@@ -251,7 +230,7 @@ class VcRouter:
             self.check()
 
     # ---- taking a packet in --------------------------------------------------------------------------
-    def enqueue(self, t: VcTxn) -> None:
+    def enqueue(self, t: Txn) -> None:
         """A packet joins the core's source queue (served FIFO by the injection port)."""
         self.source.append(t)
         if len(self.source) == 1:
@@ -407,7 +386,7 @@ class VcRouter:
             o.va_rr = ivc.port.idx * n_vcs + ivc.v
             o.vc_rr = w
 
-    def _retry(self, h: VcTxn, p: InputPort, now: int) -> int:
+    def _retry(self, h: Txn, p: InputPort, now: int) -> int:
         """The next cycle an eligible head that was not granted at ``now`` may move (NEVER: it waits for an
         event that will wake this router)."""
         o = h.ports[h.idx]
@@ -469,7 +448,7 @@ class VcRouter:
         else:
             self._send(o, t, t.vc, now)
 
-    def _occupy(self, o: OutputPort, t: VcTxn, end: int) -> None:
+    def _occupy(self, o: OutputPort, t: Txn, end: int) -> None:
         """``t`` holds output ``o`` until ``end`` (its tail has left): the port's counters, and progress for
         the watchdog (a granted train streams until its tail leaves)."""
         o.busy_until = end
@@ -480,15 +459,17 @@ class VcRouter:
         if end > self.act.last_progress:
             self.act.last_progress = end
 
-    def _send(self, o: OutputPort, t: VcTxn, w: int, now: int) -> None:
+    def _send(self, o: OutputPort, t: Txn, w: int, now: int) -> None:
         """``t`` goes out through ``o`` (a link or the injection port) on output VC ``w`` at ``now``."""
         end = now + t.ser
         o.free_at[w] = end  # the VC may be given to the next packet once this tail has left
         o.credits[w] = o.credits[w] - t.need  # not -=: compiled, that is a generic call
         self._occupy(o, t, end)
         if o.kind == INJECT:
-            if t.inj is not None:
-                t.inj(end)  # the core's output buffer frees when the tail has left it
+            out = t.buf
+            if out is not None:  # the core's output queue frees when the tail has left it
+                out.credit(end, t.held)
+                t.buf = None
             arrive = now + self.d_local
         else:
             arrive = now + self.to_next
@@ -505,4 +486,4 @@ class VcRouter:
             dr.wake(t.ready)
 
 
-__all__ = ["NEVER", "VcTxn", "InputVc", "InputPort", "OutputPort", "VcRouter", "INJECT", "LINK", "EJECT"]
+__all__ = ["NEVER", "InputVc", "InputPort", "OutputPort", "VcRouter", "INJECT", "LINK", "EJECT"]

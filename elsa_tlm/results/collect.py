@@ -17,20 +17,20 @@ from elsa_tlm.results.writers import peak_rss_mb
 
 if TYPE_CHECKING:
     from elsa_tlm.chip import Chip
-    from elsa_tlm.sim import Plan
+    from elsa_tlm.plan import Plan
 
 
 def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
     """The summary, CSV rows, timeline and trace of a finished run."""
     cfg, wl, act, topo, mapping = plan.config, plan.workload, plan.activity, plan.topology, plan.mapping
     T = wl.time_steps
-    env, transport = chip.env, chip.transport
+    transport = chip.transport
     energy = EnergyModel(cfg)
     out_layer = wl.output_layer
     out_slices = [chip.slices[(out_layer.name, s.index)] for s in mapping.by_layer[out_layer.name]]
     # a step is done when its last output spine has left the chip (gated policies send it late)
     step_done, first_output, answered = answer(out_slices, T)
-    latency = int(env.now) if answered is None else answered
+    latency = chip.kernel.now() if answered is None else answered
     clock_hz = cfg.chip.clock_mhz * 1e6
     counters = transport.counters()
     events = chip.events

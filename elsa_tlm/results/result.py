@@ -1,21 +1,19 @@
 """The result of one run as plain data (:class:`Result`) and the columns of its CSV files.
 
 summary.json is deterministic for a config and seed apart from its ``sim`` block (wall time, events, memory).
-Writing is :mod:`elsa_tlm.results.writers`; figures are :mod:`elsa_tlm.figures` (attached as extra writers by
-the API), so nothing here draws.
+Writing is :func:`elsa_tlm.results.write_result` (:mod:`elsa_tlm.results.writers`, which imports this module,
+never the other way round); figures are :mod:`elsa_tlm.figures` (attached as extra writers by the API), so
+nothing here draws or writes.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from elsa_tlm.config import Config
-from elsa_tlm.fileio import path_argument
-from elsa_tlm.results.writers import write_result
 
 if TYPE_CHECKING:
     from elsa_tlm.mapping import Mapping
@@ -43,8 +41,7 @@ class Result:
     # functions that add files of their own into the result folder (figures, the functional run's samples.csv)
     extra_writers: list[Callable[[Path], None]] = field(default_factory=list, repr=False)
 
-    def save(self, folder: str | os.PathLike, copy_plots_to: str | os.PathLike | None = None) -> Path:
-        """Write the run's files into ``folder`` (new, empty, or a previous run result; see write_result)."""
-        out = path_argument("folder", folder)
-        plots = path_argument("copy_plots_to", copy_plots_to, optional=True)
-        return write_result(self, out, plots)  # type: ignore[arg-type]
+    # ``result.save(folder, copy_plots_to=None) -> Path`` is ``write_result(result, folder, copy_plots_to)``:
+    # elsa_tlm.results (the package) attaches it once both modules are loaded, so this module stays plain data
+    # and imports no writer
+    save: ClassVar[Callable[..., Path]]

@@ -23,6 +23,7 @@ from elsa_tlm.fileio import (
     forget,
     make_temp_folder,
     marker,
+    path_argument,
     read_marker,
     write_bytes_atomic,
     write_csv_atomic,
@@ -120,17 +121,20 @@ def _remove_stale_temps(out_dir: Path) -> None:
 
 def write_result(
     result: Result,
-    out_dir: Path,
-    copy_plots_to: Path | None = None,
+    folder: str | os.PathLike,
+    copy_plots_to: str | os.PathLike | None = None,
 ) -> Path:
-    """Write every output of ``result`` into ``out_dir`` atomically.
+    """Write every output of ``result`` into ``folder`` atomically (``result.save(folder)`` is this); with
+    ``copy_plots_to``, copy the run's PNGs there too. Returns the folder.
 
-    ``out_dir`` must be new, empty or a previous run result (see :func:`elsa_tlm.fileio.check_output_folder`);
+    ``folder`` must be new, empty or a previous run result (see :func:`elsa_tlm.fileio.check_output_folder`);
     anything else raises ConfigError and nothing is touched. Files go to a temporary sibling folder, which
-    replaces ``out_dir`` under a lock on the parent folder, so concurrent writers are serialised (the last
+    replaces ``folder`` under a lock on the parent folder, so concurrent writers are serialised (the last
     one wins) and a failure leaves the previous result in place.
     """
-    out_dir = Path(out_dir)
+    out_dir = path_argument("folder", folder)
+    plots = path_argument("copy_plots_to", copy_plots_to, optional=True)
+    assert out_dir is not None
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with FolderLock(out_dir.parent):  # refuse before writing anything (another writer may be swapping)
         out_dir = check_output_folder(out_dir, "run")
@@ -160,8 +164,8 @@ def write_result(
         raise
     finally:
         forget(tmp)  # renamed into place or removed: nothing more is written there
-    if copy_plots_to is not None and result.config.output.plots:
-        copy_plots(out_dir, copy_plots_to)
+    if plots is not None and result.config.output.plots:
+        copy_plots(out_dir, plots)
     return out_dir
 
 

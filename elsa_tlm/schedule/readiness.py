@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from elsa_tlm.hw.ni import Train, prefix_sums
-from elsa_tlm.schedule.orders import Windows, visit_order
+from elsa_tlm.schedule.orders import Windows, prefix_sums, visit_order
+from elsa_tlm.transfer import Train
 from elsa_tlm.workload.graph import INPUT
 
 

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 
 import pytest
 
+from elsa_tlm.cli import main
 from elsa_tlm.config import load_config
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.noc import cli
 from elsa_tlm.noc.params import noc_config
 
 
 def _main(argv):
-    parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["noc", *argv])
-    return args.func(args)
+    return main(["noc", *argv])
 
 
 def test_single_point_outputs_are_deterministic(tmp_path):

@@ -7,6 +7,7 @@ import simpy
 
 from elsa_tlm.energy.tables import load_tech, noc_energy_j
 from elsa_tlm.errors import DeadlockError
+from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.network import Network
 from elsa_tlm.noc.params import noc_config
 from elsa_tlm.noc.routes import make_routing
@@ -17,7 +18,7 @@ def _net(spec="mesh:6x6", routing="xy", **kw):
     t = build_topology(spec)
     p = noc_config(topology=spec, routing=routing, **kw)
     env = simpy.Environment()
-    return env, Network(env, t, p, make_routing(routing, t, 0), seed=0)
+    return env, Network(Kernel(env), t, p, make_routing(routing, t, 0), seed=0)
 
 
 @pytest.mark.parametrize("spec,routing", [("mesh:6x6", "xy"), ("torus:5x5", "xy"), ("ring:7", "shortest")])

@@ -19,8 +19,7 @@ def test_kernel_matches_the_pinned_simpy() -> None:
     sched = Kernel(env)
     seen: list[tuple[int, str]] = []
     for name, when in (("b", 5), ("a", 3), ("c", 5)):
-        t = Txn(env)
-        t.tag = name
+        t = Txn(0, 1, 1, 1, 256, 1, 1, (), 0, None, name, None, None, 0)
         t.callbacks = [lambda ev: seen.append((int(env.now), ev.tag))]
         sched.at(when, t)
     ev = simpy.Event(env)
@@ -37,12 +36,12 @@ def _router(env: simpy.Environment, cap: int = 4) -> tuple[Router, Channel, Link
     timing = PipelineTiming(p)
     sched = Kernel(env)
     act = NocActivity()
-    inputs = [Channel(env, cap, "local"), Channel(env, cap, "west")]
+    inputs = [Channel(Kernel(env), cap, "local"), Channel(Kernel(env), cap, "west")]
     for i, ch in enumerate(inputs):
         ch.node, ch.idx = 0, i
     r = Router(0, inputs, timing, sched, act, lambda: None, 10_000)
-    downstream = Channel(env, cap, "east")
-    link = Link(0, 1, 2, downstream, r)
+    downstream = Channel(Kernel(env), cap, "east")
+    link = Link(0, 1, 2, downstream, r, timing.d_stages, timing.L)
     downstream.up = link
     downstream.on_credit = r.on_credit
     arrived: list = []
@@ -51,10 +50,7 @@ def _router(env: simpy.Environment, cap: int = 4) -> tuple[Router, Channel, Link
 
 
 def _txn(env: simpy.Environment, link: Port, eject: Port, flits: int, tag: str, buf: Channel) -> Txn:
-    t = Txn(env)
-    t.src, t.dst, t.flits, t.packets, t.bits = 0, 1, flits, 1, flits * 256
-    t.ser, t.need, t.ports, t.idx, t.buf = flits, flits, (link, eject), 0, buf
-    t.t0, t.ev, t.tag, t.inj, t.payload = 0, None, tag, None, None
+    t = Txn(0, 1, flits, 1, flits * 256, flits, flits, (link, eject), 0, None, tag, None, buf, flits)
     buf.reserve(flits)
     return t
 
@@ -69,7 +65,7 @@ def test_link_serialises_and_router_arbitrates_round_robin() -> None:
     r.request(link, a, 0)
     r.request(link, b, 0)  # the link is busy: b is granted back to back, for the cycle a's tail has left
     env.run()
-    d = r.d_hop
+    d = link.delay
     assert arrived == [(d, "a"), (2 + d, "b")]
     assert link.kind == LINK and (link.packets, link.flits, link.busy) == (2, 5, 5)
     assert downstream.peak == 5 and r.inputs[0].occupancy(int(env.now)) == 0  # tails left: credits back
@@ -89,7 +85,7 @@ def test_switch_allocation_is_round_robin_over_input_ports() -> None:
     downstream.release(2, 5)
     downstream.release(2, 9)
     env.run()
-    d = r.d_hop
+    d = link.delay
     assert arrived == [(d, "a"), (5 + d, "b"), (9 + d, "c")]
 
 
@@ -105,4 +101,4 @@ def test_link_waits_for_credits_and_wakes_on_release() -> None:
     assert link.blocked and link.nwait == 1
     downstream.release(2, 10)  # the next router frees a's flits at cycle 10
     env.run()
-    assert arrived == [(r.d_hop, "a"), (10 + r.d_hop, "b")]
+    assert arrived == [(link.delay, "a"), (10 + link.delay, "b")]

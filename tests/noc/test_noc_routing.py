@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from elsa_tlm.errors import ConfigError
+from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.routing import link_loads, peak_link_load
 from elsa_tlm.noc.topology import build_topology
@@ -107,7 +108,7 @@ def _timed_hotspot(routing_name: str) -> tuple[int, int]:
     routing = make_routing(routing_name, t, 3)
     routing.prepare(flows)
     env = simpy.Environment()
-    net = Network(env, t, noc_config(routing=routing_name, link_bits=64), routing, seed=3)
+    net = Network(Kernel(env), t, noc_config(routing=routing_name, link_bits=64), routing, seed=3)
     done: list[int] = []
 
     def source(s: int, d: int, trains: int):

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elsa_tlm.noc import cli, traffic
+from elsa_tlm.cli import main
+from elsa_tlm.noc import traffic
 from elsa_tlm.noc.network import ROUTE_CACHE_PORTS, Network
 from elsa_tlm.noc.params import noc_config
 from elsa_tlm.noc.routes import make_routing
@@ -333,12 +334,7 @@ def test_results_are_the_matrix_drivers(point: tuple, expected: dict) -> None:
 
 
 def _main(argv: list[str]) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["noc", *argv])
-    return args.func(args)
+    return main(["noc", *argv])
 
 
 def test_multipath_on_a_large_network_is_refused_at_once(

@@ -12,12 +12,13 @@ import simpy
 
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.hw.channel import Channel
-from elsa_tlm.noc.cli import _saturated
+from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.params import noc_config
 from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.topology import build_topology
 from elsa_tlm.noc.traffic import run_synthetic
 from elsa_tlm.noc.vc_network import VcNetwork, credit_round_trip, make_network
+from elsa_tlm.studies.noc import saturated as _saturated
 
 # a standard input-queued VC router: 4-cycle router (RC 1, VA+SA 2, ST 1), 1-cycle links, flit-wide links
 STANDARD = dict(
@@ -35,7 +36,7 @@ def _net(**kw):
     p = noc_config(**kw)
     topo = build_topology(p.topology)
     env = simpy.Environment()
-    return env, VcNetwork(env, topo, p, make_routing(p.routing, topo, 0)), p, topo
+    return env, VcNetwork(Kernel(env), topo, p, make_routing(p.routing, topo, 0)), p, topo
 
 
 def _closed_form(p, hops: int, flits: int) -> int:
@@ -104,13 +105,13 @@ def test_head_of_line_blocking_delays_the_same_vc_only() -> None:
     done = {}
     for vcs in (1, 2):
         env, net, p, _ = _net(router="vc", topology="mesh:1x4", virtual_channels=vcs, vc_buffer_flits=4)
-        inbox = Channel(env, 1, "ni2.in")
+        inbox = Channel(Kernel(env), 1, "ni2.in")
         got: list[int] = []
         inbox.sink = lambda _train, got=got, env=env: got.append(env.now)
         net.attach_inbox(2, inbox)
         inbox.reserve(1)
         inbox.release(1, at=400)
-        net.transfer("A", 0, 2, 1, 1, lambda tail: None)
+        net.transfer("A", 0, 2, 1, 1, Channel(Kernel(env), 1, "ni0.out"), 0)
         out: dict[str, int] = {}
 
         def later(env, net=net, out=out):
@@ -236,12 +237,15 @@ def test_defaults_derive_the_vc_buffers_from_elsas_fifos() -> None:
     env = simpy.Environment()
     topo = build_topology("mesh:2x2")
     assert isinstance(
-        make_network(env, topo, noc_config(router="vc"), make_routing("xy", topo, 0)), VcNetwork
+        make_network(Kernel(env), topo, noc_config(router="vc"), make_routing("xy", topo, 0)), VcNetwork
     )
 
 
 def test_noc_cli_takes_the_router(tmp_path: Path) -> None:
-    from elsa_tlm.noc.cli import main
+    from elsa_tlm.cli import main as cli_main
+
+    def main(argv: list[str]) -> int:
+        return cli_main(["noc", *argv])
 
     assert (
         main(
@@ -289,7 +293,7 @@ def test_dateline_class_of_each_hop() -> None:
     env = simpy.Environment()
     topo = build_topology("torus:5x5")
     p = noc_config(router="vc", topology="torus:5x5")
-    net = VcNetwork(env, topo, p, make_routing("xy", topo, 0))
+    net = VcNetwork(Kernel(env), topo, p, make_routing("xy", topo, 0))
     assert net.classes == [(0, 2), (2, 4)]
     # node 1 (row 0, column 1) to node 24 (row 4, column 4): x the short way 1 -> 0 -> 4 (0->4 wraps), then y
     # the short way 4 -> 24 (wraps): the new dimension starts again in class 0 and crosses at once
@@ -299,7 +303,7 @@ def test_dateline_class_of_each_hop() -> None:
     assert net._classes_of(ports) == (0, 0, 1, 1, 0)
     assert net._classes_of(net._route(5, 6)) == (0, 0, 0)  # no wrap: class 0
     mtopo = build_topology("mesh:4x4")
-    mesh = VcNetwork(env, mtopo, noc_config(router="vc"), make_routing("xy", mtopo, 0))
+    mesh = VcNetwork(Kernel(env), mtopo, noc_config(router="vc"), make_routing("xy", mtopo, 0))
     assert mesh.classes is None
 
 

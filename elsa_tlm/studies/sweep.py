@@ -24,6 +24,10 @@ Output folder: ``sweep.csv`` (one row per point: axis values, key results, statu
 is a short SHA-256 of :func:`elsa_tlm.config.to_toml` of the point's config. A point whose folder already
 holds ``summary.json`` is not rerun (resume). Points run on local processes (``--workers N``) or on a Dask
 cluster (``--executor dask --scheduler tcp://HOST:PORT``; point folders must be on a shared file system).
+
+The sweep-based studies (``scenarios/studies/<name>.toml``, :data:`SWEEP_STUDIES`) are such sweeps; once one
+has run, :func:`draw_study` (``elsa-tlm study <name> --sweep-dir DIR --out plots/<name>``) writes its table and
+figure (:mod:`elsa_tlm.figures.studies`).
 """
 
 from __future__ import annotations
@@ -569,3 +573,32 @@ def make_executor(kind: str, workers: int, scheduler: str | None) -> tuple[cf.Ex
         client.close()
 
     return ex, close
+
+
+# the sweep-based studies, each with its sweep file scenarios/studies/<name>.toml and its tables and figure in
+# elsa_tlm.figures.studies.STUDIES (named here too, so the command line lists them without loading matplotlib)
+SWEEP_STUDIES = ("products", "flits", "routing", "topologies", "scaling", "memory", "congestion", "split")
+
+
+def draw_study(name: str, sweep_dir: str | Path | None, out: str | Path) -> list[dict[str, Any]]:
+    """The tables and figure of a sweep-based study from its finished sweep: ``<name>.csv`` and ``<name>.png``
+    in ``out`` (new, empty, or a study folder of the tool's); returns the rows. A sweep of other axes, or a
+    sweep.csv from elsewhere, is one :class:`ElsaError` naming the study's sweep file; nothing is written."""
+    from elsa_tlm.figures.studies import STUDIES
+
+    if name not in STUDIES:
+        raise ConfigError("study", name, f"must be one of {', '.join(STUDIES)}")
+    if not sweep_dir:
+        raise ElsaError(f"{name} needs --sweep-dir (the folder elsa-tlm sweep wrote)")
+    try:
+        return STUDIES[name](Path(sweep_dir), Path(out))
+    except KeyError as exc:  # a sweep of other axes, or a sweep.csv from elsewhere
+        raise ElsaError(
+            f"--sweep-dir {sweep_dir}: cannot draw the {name} study: no {exc} column or axis in its "
+            f"sweep.csv (it needs the sweep of scenarios/studies/{name}.toml)"
+        ) from None
+    except (TypeError, ValueError, IndexError, ZeroDivisionError, OSError) as exc:
+        raise ElsaError(
+            f"--sweep-dir {sweep_dir}: cannot draw the {name} study from this sweep "
+            f"({type(exc).__name__}: {exc}); it needs the sweep of scenarios/studies/{name}.toml"
+        ) from None

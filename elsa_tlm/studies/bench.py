@@ -1,4 +1,4 @@
-"""Reference benchmark: ResNet-18 and ResNet-50 (T=16, spine, default chip) in ``at`` and ``lt`` modes, and
+"""Reference benchmark (``elsa-tlm bench``, ``make bench``): ResNet-18 and ResNet-50 (T=16, spine, default chip) in ``at`` and ``lt`` modes, and
 ViT-Small (T=32, token, three cores per block) in ``at``.
 
 Each run is a separate process so that its peak RSS is its own; its process wall time (interpreter start and
@@ -14,15 +14,16 @@ are checked here, never in the tests.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from elsa_tlm.fileio import output_argument, write_json_atomic
+from elsa_tlm.errors import ConfigError
+from elsa_tlm.fileio import check_output_file, write_json_atomic
 
 RUNS = [("resnet18", "at"), ("resnet18", "lt"), ("resnet50", "at"), ("resnet50", "lt"), ("vit_small", "at")]
 EXTRA = {"vit_small": ['mapping.partition="vit_blocks"', 'schedule.policy="token"']}
@@ -34,6 +35,7 @@ TARGETS = {
     ("vit_small", "at"): {"process_wall_s": 20.0},
 }
 FIRST_RUN_SLACK_S = 2.0
+PACKAGE = Path(__file__).resolve().parents[1]  # the elsa_tlm folder: compiled, and copied for a first run
 
 CHILD = """
 import json, sys, time
@@ -53,9 +55,7 @@ def precompile() -> None:
     """Write the package's bytecode (what ``pip install`` does for a wheel), where the package is writable."""
     import compileall
 
-    import elsa_tlm
-
-    compileall.compile_dir(str(Path(elsa_tlm.__file__).parent), quiet=2)
+    compileall.compile_dir(str(PACKAGE), quiet=2)
 
 
 def run_one(model: str, mode: str, extra: list[str]) -> dict:
@@ -78,9 +78,7 @@ def first_run() -> dict:
     import shutil
     import tempfile
 
-    import elsa_tlm
-
-    src = Path(elsa_tlm.__file__).parent
+    src = PACKAGE
     with tempfile.TemporaryDirectory(prefix="elsa-bench-") as tmp:
         shutil.copytree(src, Path(tmp) / "pkg" / "elsa_tlm", ignore=shutil.ignore_patterns("__pycache__"))
         env = dict(os.environ, PYTHONPATH=str(Path(tmp) / "pkg"), NUMBA_CACHE_DIR=str(Path(tmp) / "nb"))
@@ -114,34 +112,21 @@ def _is_bench_file(path: Path) -> bool:
     return isinstance(data, dict) and {"runs", "hot_path", "machine"} <= set(data)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    output_argument(ap, "--out", "file", default="results/bench/results.json")
-    ap.add_argument("--set", action="append", default=[], help="extra config overrides for every run")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each reference (targets check the median)")
-    args = ap.parse_args(argv)
-    if args.repeat < 1:
-        print(f"error: --repeat = {args.repeat}: at least one run of each reference", file=sys.stderr)
-        return 2
-    from elsa_tlm.errors import ElsaError
-    from elsa_tlm.fileio import check_output_file
-
-    try:  # the results file is cleared before minutes of runs: new, or a results file of this bench
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        out = check_output_file(args.out, "--out", _is_bench_file)
-    except ElsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: --out = {args.out!r}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+def bench(out: str | Path, extra: Sequence[str] = (), repeat: int = 3) -> bool:
+    """Run the references (``repeat`` times each, interleaved; ``extra``: overrides for every run) and the
+    first run after install, say each as it is measured, and write the results file ``out`` (new, or a
+    results file of this bench: cleared before minutes of runs). True when every speed target was met."""
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ConfigError("--repeat", repeat, "at least one run of each reference")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    out = check_output_file(out, "--out", _is_bench_file)
     precompile()
     results = []
     ok = True
     runs: dict[tuple[str, str], list[dict]] = {key: [] for key in RUNS}
-    for _ in range(args.repeat):  # interleaved: a slow minute of the machine spreads over every reference
+    for _ in range(repeat):  # interleaved: a slow minute of the machine spreads over every reference
         for model, mode in RUNS:
-            runs[(model, mode)].append(run_one(model, mode, args.set))
+            runs[(model, mode)].append(run_one(model, mode, list(extra)))
     for model, mode in RUNS:
         rs = runs[(model, mode)]
         r = dict(sorted(rs, key=lambda x: x["process_wall_s"])[(len(rs) - 1) // 2])  # the median run
@@ -208,9 +193,4 @@ def main(argv: list[str] | None = None) -> int:
             "lt_vs_at": at_vs_lt,
         },
     )
-    print(f"wrote {args.out}" + ("" if ok else "  (a speed target was missed)"))
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return ok

@@ -5,6 +5,9 @@ real elastic curve). ``workload.samples`` test images are then simulated one by 
 each gives the cycle at which every time step's output leaves the chip. With ``run.exit_confidence`` > 0 a
 sample stops at the first step whose readout has max softmax >= threshold; its exit cycle is that step's
 output cycle, and its energy is measured by re-simulating the sample truncated to its exit step.
+
+:func:`run` is what ``elsa_tlm.run`` (and ``elsa-tlm run``) does for such a scenario (``api.is_elastic``);
+:func:`compare_policies` (``elsa-tlm elastic``, ``make elastic``) runs it under each schedule.
 """
 
 from __future__ import annotations
@@ -201,85 +204,7 @@ def compare_policies(scenario: str, out: Any, overrides: list[str]) -> list[dict
             rows.append({"policy": pol, "step": t, "accuracy": acc, "mean_cycle": cyc})
     write_csv_atomic(out / "elastic.csv", rows, ["policy", "step", "accuracy", "mean_cycle"])
     write_json_atomic(out / "elastic_exits.json", exits)
-    _plot_policies(rows, exits, out / "elastic_policies.png", cfg.chip.clock_mhz)
+    from elsa_tlm.figures.studies import plot_elastic_policies
+
+    plot_elastic_policies(rows, exits, out / "elastic_policies.png", cfg.chip.clock_mhz)
     return rows
-
-
-def _plot_policies(
-    rows: list[dict[str, Any]], exits: dict[str, dict[str, float]], path: Any, clock_mhz: float | None = None
-) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from elsa_tlm.fileio import save_figure
-
-    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    colors = {"spine": "tab:green", "token": "tab:green", "tbt": "tab:orange", "lbl": "tab:red"}
-    for pol in [p for p in ("spine", "token", "tbt", "lbl") if p in exits]:
-        pts = [r for r in rows if r["policy"] == pol]
-        ax.plot(
-            [r["mean_cycle"] for r in pts],
-            [100 * r["accuracy"] for r in pts],
-            marker="o",
-            ms=3,
-            color=colors[pol],
-            label=pol,
-        )
-        e = exits[pol]
-        if e["threshold"]:
-            ax.scatter(
-                [e["test_set_exit_cycle"]],
-                [100 * e["test_set_accuracy"]],
-                color=colors[pol],
-                marker="*",
-                s=150,
-                edgecolor="black",
-                zorder=5,
-            )
-    ax.set_xscale("log")
-    ax.set_xlabel("cycle at which the step's output leaves the chip (log)")
-    if clock_mhz:
-        from elsa_tlm.figures.run import add_us_axis
-
-        add_us_axis(ax, clock_mhz)
-    ax.set_ylabel("digits test accuracy (%)")
-    ax.set_title("elastic inference: accuracy vs latency per schedule (★ = early exit)")
-    ax.legend(title="schedule")
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
-
-    ap = argparse.ArgumentParser(prog="python -m elsa_tlm.elastic", description=compare_policies.__doc__)
-    ap.add_argument("--scenario", default="digits", help="a functional scenario file or shipped name")
-    from elsa_tlm.fileio import output_argument
-
-    output_argument(ap, "--out", "folder", required=True)
-    ap.add_argument("--set", action="append", default=[])
-    a = ap.parse_args(argv)
-    from elsa_tlm.errors import ElsaError
-
-    try:
-        rows = compare_policies(a.scenario, a.out, a.set)
-    except ElsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
-        return 2
-    last = {r["policy"]: r for r in rows}  # each policy's last step
-    for pol, r in last.items():
-        print(f"{pol}: accuracy {r['accuracy']:.4f} at step {r['step']}, cycle {r['mean_cycle']:.0f}")
-    print(f"wrote {a.out}/elastic.csv, elastic_exits.json, elastic_policies.png")
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

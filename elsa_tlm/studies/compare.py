@@ -10,7 +10,11 @@ clock, not simulated; every output says so.
 Writes ``compare.csv`` (one row per chip, baselines and runs alike), ``ratios.csv`` (one row per run and
 baseline of its network), ``compare.md`` (the table and one headline sentence per run against ANT and PAICORE
 where they measured its network) and ``compare.png`` (per network: throughput and energy per inference
-normalised to a reference baseline, log axis, the simulated chips highlighted).
+normalised to a reference baseline, log axis, the simulated chips highlighted:
+:func:`elsa_tlm.figures.studies.plot_compare`).
+
+``elsa-tlm baselines`` (``make baselines``, :func:`baselines_study`) runs the default chip on the networks the
+baselines measured, at each clock, and compares those runs.
 """
 
 from __future__ import annotations
@@ -19,16 +23,10 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from elsa_tlm.baselines import Baseline, load_baselines
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.fileio import (
-    claim_output_folder,
-    output_argument,
-    save_figure,
-    write_csv_atomic,
-    write_text_atomic,
-)
+from elsa_tlm.fileio import claim_output_folder, write_csv_atomic, write_text_atomic
 from elsa_tlm.results.schema import read_summary
+from elsa_tlm.studies.baselines import Baseline, load_baselines
 
 COMPARE_FIELDS = [
     "chip", "kind", "table", "network", "technology_nm", "clock_mhz", "gops", "tops_per_w", "pj_per_sop",
@@ -214,52 +212,10 @@ def compare(
         for x in ratio_rows
     ]
     write_text_atomic(out / "compare.md", "\n".join(md) + "\n")
-    _figure(rows, out / "compare.png")
+    from elsa_tlm.figures.studies import plot_compare
+
+    plot_compare(rows, out / "compare.png", HEADLINE)
     return {"rows": rows, "ratios": ratio_rows, "headlines": sentences, "out": out}
-
-
-def _figure(rows: list[dict[str, Any]], path: Path) -> None:
-    """Per network with a simulated run: throughput and energy per inference of every chip that measured it,
-    normalised to the first headline baseline there (else the first baseline), log axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    nets = list(dict.fromkeys(r["network"] for r in rows if r["kind"] == "simulated"))
-    fig, axes = plt.subplots(
-        len(nets), 2, figsize=(12, 3.2 * len(nets) + 0.8), layout="constrained", squeeze=False
-    )
-    for (ax_t, ax_e), net in zip(axes, nets, strict=True):
-        chips = [r for r in rows if r["network"] == net]
-        base = next(
-            (r for h in HEADLINE for r in chips if r["chip"] == h),
-            next(r for r in chips if r["kind"] != "simulated"),
-        )
-        names = [r["chip"] for r in chips]
-        colours = ["#e45756" if r["kind"] == "simulated" else "#4c78a8" for r in chips]
-        thr = [r["gops"] / base["gops"] for r in chips]
-        # energy per inference ∝ 1 / TOPS/W for the same network (same #Ops)
-        energy = [base["tops_per_w"] / r["tops_per_w"] for r in chips]
-        for ax, vals, label in ((ax_t, thr, f"throughput / {base['chip']} (×, log)"),
-                                (ax_e, energy, f"energy per inference / {base['chip']} (×, log)")):  # fmt: skip
-            ax.bar(range(len(chips)), vals, color=colours)
-            ax.set_yscale("log")
-            ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
-            ax.set_xticks(range(len(chips)), names, rotation=30, ha="right", fontsize=8)
-            ax.set_ylabel(label, fontsize=8)
-            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _p: f"{v:g}"))
-            for k, v in enumerate(vals):
-                ax.text(k, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7)
-        ax_t.set_title(f"{net}: throughput (higher is better)", fontsize=9)
-        ax_e.set_title(f"{net}: energy per inference (lower is better)", fontsize=9)
-    fig.suptitle(
-        "Simulated chips (red) beside published chips (blue: published figures at their own technology, "
-        "voltage and clock, not simulated)",
-        fontsize=9,
-    )
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
 
 
 NETWORKS = ("resnet50", "resnet18", "resnet34", "vgg16_cifar10", "vit_small")  # what the baselines measured
@@ -295,40 +251,3 @@ def baselines_study(out: str | Path, runs_dir: str | Path, models: list[str], cl
     for name, cfg in jobs:
         folders.append(sim.run(cfg).save(Path(runs_dir) / name))
     return compare(folders, out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import sys
-
-    from elsa_tlm.errors import ElsaError
-
-    ap = argparse.ArgumentParser(prog="python -m elsa_tlm.compare", description="make baselines")
-    output_argument(ap, "--out", "folder", default="plots/baselines")
-    output_argument(ap, "--runs", "folder", default="results/baselines", help="parent of the run folders")
-    ap.add_argument("--models", default=",".join(NETWORKS))
-    ap.add_argument("--clocks", default=",".join(str(c) for c in CLOCKS))
-    ap.add_argument("--set", action="append", default=[])
-    a = ap.parse_args(argv)
-    try:
-        try:
-            clocks = [float(c) for c in a.clocks.split(",") if c]
-        except ValueError:
-            raise ConfigError("--clocks", a.clocks, "must be numbers separated by commas") from None
-        res = baselines_study(a.out, a.runs, [m for m in a.models.split(",") if m], clocks, a.set)
-    except ElsaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
-        return 2
-    for s in res["headlines"]:
-        print(s)
-    print(f"wrote {res['out']}/compare.csv, ratios.csv, compare.md, compare.png")
-    return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

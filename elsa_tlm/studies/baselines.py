@@ -2,7 +2,7 @@
 
 ``elsa_tlm/data/baselines.toml`` is a copy of the project's reference file (its header names the sources).
 Every figure here is a *published* number at the chip's own technology, voltage and clock; the simulated chip's
-figures are always computed from a run (:mod:`elsa_tlm.compare`), never taken from here.
+figures are always computed from a run (:mod:`elsa_tlm.studies.compare`), never taken from here.
 """
 
 from __future__ import annotations
