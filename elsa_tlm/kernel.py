@@ -1,19 +1,23 @@
-"""The one fast path onto SimPy: scheduling straight onto its heap, reusable events, and the run loop.
+"""The chip's event kernel: one per run, on SimPy's heap, handed by the builder to every component.
 
-A transaction-level model is judged by its events per second. SimPy's public API allocates a
-:class:`simpy.Timeout` (with its checks) for every delay and runs every event through
-``Environment.step``; the components here (routers, lane groups, network interfaces, residual units) schedule
-tens of millions of plain wake-ups, so they use this module instead:
+Almost every event of a run is the kernel's own: a transaction hopping from router to router, a lane group's
+next emission, a train landing in a channel. A transaction-level model is judged by its events per second,
+and SimPy's public API allocates a :class:`simpy.Timeout` (with its checks) for every delay and runs every
+event through ``Environment.step``; so the kernel schedules straight onto SimPy's heap and runs its own loop:
 
 * :class:`Kernel` pushes an already-triggered event onto the heap with one ``heappush`` (same priority and
-  insertion counter as a :class:`simpy.Timeout`, so the order of events — and every result — is the same);
+  insertion counter as a :class:`simpy.Timeout`, so the order of events — and every result — is the same),
+  and is what every component reads time from (:meth:`Kernel.now`);
 * :class:`Reusable` is an event an owner reschedules over and over (a transaction hopping from router to
   router, a lane group's next emission): no allocation per wake-up;
-* :class:`Tick` is a bare one-shot event carrying one object to one callback;
-* :func:`run` is ``Environment.run()`` without the per-event method call: pop, run callbacks, fail loudly on
-  an undefused failed event (as ``step`` does), count the events; it reads the kernel's own events
-  (:class:`Scheduled`) natively and keeps a native :class:`Clock` beside ``Environment._now`` for
-  :meth:`Kernel.now`.
+* :class:`Wake` / :class:`Tick` are bare one-shot events carrying one object to one callback;
+* :func:`run` (:meth:`Kernel.run`) is ``Environment.run()`` without the per-event method call: pop, run
+  callbacks, fail loudly on an undefused failed event (as ``step`` does), count the events; it reads the
+  kernel's own events (:class:`Scheduled`) natively and keeps a native :class:`Clock` beside
+  ``Environment._now`` for :meth:`Kernel.now`.
+
+Components written as plain SimPy processes run in the same loop, in time order: :meth:`Kernel.process`,
+:meth:`Kernel.timeout`, :meth:`Kernel.event`, and a channel's ``put``/``get`` (docs/EXTENDING.md).
 
 They rely on SimPy's ``Environment._queue`` / ``_eid`` / ``_now`` and an event's ``_ok`` / ``_value``, and keep
 the clock in the environment's ``__dict__`` (``_elsa_clock``),
@@ -33,7 +37,7 @@ from simpy.events import Event
 # SimPy's priority of a plain (non-urgent) event, ``simpy.core.NORMAL``; a compile-time constant here, not a
 # global looked up per push (tests/test_kernel.py checks the two agree)
 NORMAL: Final = 1
-# compiled, a Final module value is a C static: no globals look-up per push
+# hot-path rule 1 (docs/ARCHITECTURE.md): Final, a C static
 _heappush: Final = heappush
 
 

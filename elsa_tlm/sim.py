@@ -73,7 +73,6 @@ def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None) -> 
     return chip, n_events
 
 
-
 def _run_kernel(k: Kernel, report: Callable[[], None] | None = None, every: int = 50_000) -> int:
     """Run the chip's kernel to completion, counting processed events; ``report()`` every ``every`` events and
     at the end (a seam the tests wrap: the kernel itself is compiled)."""

@@ -16,7 +16,11 @@ its transaction's timeline.
 
 from __future__ import annotations
 
-WRITE_SPIKES_PER_CYCLE = 32  # expanded spikes written into the PE input buffers per cycle (ELSA_BRIEF §3)
+from typing import Final
+
+WRITE_SPIKES_PER_CYCLE: Final = (
+    32  # expanded spikes written into the PE input buffers per cycle (ELSA_BRIEF §3)
+)
 
 
 class Im2colUnit:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Final
 
-# port kinds (Final: compiled, constants rather than globals looked up per grant)
+# port kinds (hot-path rule 1: Final)
 INJECT: Final = 0
 LINK: Final = 1
 EJECT: Final = 2

@@ -238,7 +238,7 @@ class NetworkBase:
             payload, out, held,
         )  # fmt: skip
         sent = self._sent
-        sent[0] = sent[0] + packets  # not +=: compiled, an augmented item assignment is a generic call
+        sent[0] = sent[0] + packets  # hot-path rule 2
         sent[1] = sent[1] + flits
         sent[2] = sent[2] + b
         act = self.act

@@ -88,7 +88,7 @@ class LooselyTimedTransport:
                 flow.row, flow.base = row, base
         fb = self.flit_bits
         ser = self.timing.ser(flits)
-        # not +=: compiled, an augmented item assignment is a generic (boxed) call
+        # hot-path rule 2 (docs/ARCHITECTURE.md): no += on an item
         row[0] = row[0] + packets
         row[1] = row[1] + flits
         row[2] = row[2] + flits * fb

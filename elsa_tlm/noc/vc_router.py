@@ -463,7 +463,7 @@ class VcRouter:
         """``t`` goes out through ``o`` (a link or the injection port) on output VC ``w`` at ``now``."""
         end = now + t.ser
         o.free_at[w] = end  # the VC may be given to the next packet once this tail has left
-        o.credits[w] = o.credits[w] - t.need  # not -=: compiled, that is a generic call
+        o.credits[w] = o.credits[w] - t.need  # hot-path rule 2
         self._occupy(o, t, end)
         if o.kind == INJECT:
             out = t.buf

@@ -17,7 +17,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from typing import Final, Protocol
 
-_bisect_right: Final = bisect_right  # compiled, a C static: no globals look-up per emission
+_bisect_right: Final = bisect_right  # hot-path rule 1
 
 Ready = Callable[[int], int]  # emitted spine (emission position) -> the cycle it is complete
 

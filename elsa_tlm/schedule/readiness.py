@@ -84,7 +84,7 @@ class Readiness:
                 first = 0
             elif posmap is None:
                 for q in range(lo, hi):
-                    mi[q] = mi[q] - 1  # not -=: compiled, an augmented item assignment is a generic call
+                    mi[q] = mi[q] - 1  # hot-path rule 2
                 first = lo
             else:
                 pos: list[int] = posmap[lo:hi].tolist()
