@@ -426,7 +426,12 @@ class ScheduleConfig:
 class RunConfig:
     time_steps: int = meta(0, int, _in_range(0, MAX_TIME_STEPS), "T; 0 = the workload's own")
     seed: int = meta(1, int, _in_range(0, 2**63 - 1), "root seed")
-    mode: str = meta("at", str, _one_of("at", "lt"), "approximately timed (contention) or loosely timed")
+    mode: str = meta(
+        "at",
+        str,
+        _one_of("at", "lt", "analytic"),
+        "approximately timed (contention), loosely timed, or analytic (closed form, no events: docs/MODEL.md §8)",
+    )
     batch_items: int = meta(
         16, int, _in_range(1, 4096), "max spines absorbed (and fired) per PE transaction: the time quantum"
     )
@@ -649,14 +654,23 @@ def inert_settings(cfg: Config, transformer: bool | None = None) -> list[str]:
             name = next(n for n, cls in SECTIONS.items() if cls is section)
             out.append(f"{name}.{key} = {toml_value(value)} has no effect: {why}")
 
-    if run.mode == "lt":
-        no_router = 'run.mode = "lt" times the NoC by the zero-load closed form, without router models'
+    if run.mode in ("lt", "analytic"):
+        no_router = (
+            f'run.mode = "{run.mode}" times the NoC by the zero-load closed form'
+            + (" and the links' loads" if run.mode == "analytic" else "")
+            + ", without router models"
+        )
         inert(NocConfig, "router", noc.router, no_router)
         if noc.router != "vc":  # the vc router resolves both keys: the line above covers them
             inert(NocConfig, "virtual_channels", noc.virtual_channels, no_router)
             inert(NocConfig, "vc_buffer_flits", noc.vc_buffer_flits, no_router)
         inert(NocConfig, "deadlock_timeout_cycles", noc.deadlock_timeout_cycles, no_router)
-        inert(RunConfig, "batch_items", run.batch_items, 'run.mode = "lt" uses run.lt_batch_items')
+        if run.mode == "lt":
+            inert(RunConfig, "batch_items", run.batch_items, 'run.mode = "lt" uses run.lt_batch_items')
+        else:
+            inert(
+                RunConfig, "lt_batch_items", run.lt_batch_items, 'run.mode = "analytic" uses run.batch_items'
+            )
     else:
         inert(RunConfig, "lt_batch_items", run.lt_batch_items, 'run.mode = "at" uses run.batch_items')
         if noc.router == "fast":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from elsa_tlm import analytic
 from elsa_tlm.chip import Chip, build_chip
 from elsa_tlm.config import Config
 from elsa_tlm.errors import StallError
@@ -41,6 +42,10 @@ def run(
     """
     wall0 = time.perf_counter()
     with collector_paused():
+        if cfg.run.mode == "analytic":  # the same plan in closed form: no chip, no events
+            if plan is None and activity is None and workload is None:
+                return analytic.run_config(cfg, wall0)  # design points share plans (analytic.CACHE)
+            return analytic.run(plan or prepare(cfg, activity, workload), wall0)
         plan = plan or prepare(cfg, activity, workload)
         chip, n_events = simulate(plan, progress)
         return collect(plan, chip, n_events, time.perf_counter() - wall0)

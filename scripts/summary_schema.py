@@ -181,9 +181,9 @@ SCHEMA = {
             {
                 "router": f(
                     STR,
-                    "the model that timed the trains: noc.router's routers (at mode) or the zero-load closed"
-                    " form (lt mode)",
-                    enum=["fast", "vc", "zero_load"],
+                    "the model that timed the trains: noc.router's routers (at mode), the zero-load closed"
+                    " form (lt mode), or the closed form with each port's and link's queueing (analytic mode)",
+                    enum=["fast", "vc", "zero_load", "closed_form"],
                 ),
                 "protocol": f(STR, "packet format"),
                 "packets": f(
@@ -242,9 +242,13 @@ SCHEMA = {
             "the simulator's cost (machine-dependent)",
             {
                 "wall_s": f(NUM, "wall time of prepare + simulate + collect", "s"),
-                "events": f(INT, "SimPy events processed", "events"),
+                "events": f(INT, "kernel events processed (0 in the analytic mode)", "events"),
                 "peak_rss_mb": f(NUM, "process peak memory after every file was written", "MB"),
-                "mode": f(STR, "abstraction level", enum=["at", "lt"]),
+                "mode": f(
+                    STR,
+                    "abstraction level: at, lt, or analytic (closed form, no events)",
+                    enum=["at", "lt", "analytic"],
+                ),
             },
         ),  # fmt: skip
     },

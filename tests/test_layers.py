@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "version", "compiled", "gc_pause"),  # nothing of the package
     ("datafiles", "fileio"),  # checked data files; the output guard
     ("config",),
-    ("kernel", "transfer", "snn"),  # the fast path onto SimPy; what crosses between components; the kernels
+    ("kernel", "transfer", "snn"),  # the chip's event kernel; what crosses between components; the SNN kernels
     ("workload",),
     ("schedule",),
     ("hw",),
@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("elaborate",),
     ("chip",),
     ("results",),  # collect (plain data), write, trace
+    ("analytic",),  # the plan in closed form (run.mode = "analytic"): a Result without events
     ("sim", "figures"),  # run = prepare + simulate + collect; figures draw results
     ("studies",),  # many runs: sweeps, pipelines, elastic, compare, bench, the noc driver
     ("api",),

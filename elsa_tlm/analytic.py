@@ -1,0 +1,551 @@
+"""The analytic mode (``run.mode = "analytic"``): the elaborated plan evaluated in closed form, without events.
+
+Same plan as ``at`` (mapping, per-slice costs, orders, packets and their flits, the schedule's readiness and
+emission rules: :mod:`elsa_tlm.elaborate`), evaluated slice by slice in the layers' topological order with
+numpy (docs/MODEL.md §8 names each formula and the ``at`` mechanism it stands for):
+
+* **a lane group is one server** (:class:`~elsa_tlm.hw.core.LaneGroup`): it absorbs its slice's input spines in
+  absorption order and fires the outputs each one releases right after it, so the cycle input position ``i`` is
+  done is the single-server recurrence ``F_i = max(A_i, F_{i-1}) + c_i``, with ``A_i`` the cycle its last part
+  arrived and ``c_i`` its absorb cycles plus the fire cycles of the outputs it releases (``rel_count``); in
+  closed form ``F = C + cummax(A - C + c)`` over cumulative costs ``C`` (one numpy pass per slice);
+* **outputs and emission**: an output's fire ends inside the cycles of the position that released it; a
+  spine is emitted once the outputs it pools are fired (``emit_count``), gated by the policy (``spine`` and
+  ``token``: at once; ``tbt``: the step's last output; ``lbl``: the layer's last);
+* **trains** (the flit generator): emitted spines of a step go in trains of at most one transaction's outputs
+  (``run.batch_items``) and half the consumer's FIFOs (``chunk`` flits); a train leaves with its last spine;
+* **the NoC**: a train arrives after the zero-load latency of its route and its serialisation
+  (:class:`~elsa_tlm.noc.latency.PipelineTiming`, what ``lt`` uses) plus a queueing wait per hop from the
+  link's load (M/D/1: ``ρ·ser / (2(1-ρ))``, ρ the link's flits over the run's cycles, from a first pass);
+* **skip trains** are added by the residual unit (its cycles per spine, no queueing).
+
+What is not modelled (named in MODEL.md with its measured effect): back-pressure (full output buffers and input
+FIFOs), contention for the shared im2col write port between co-mapped groups, switch-allocation order beyond
+the load's mean wait, and the softmax stall of a spiking softmax. Leakage and refresh are priced on the
+computed latency, every other energy count is the elaboration's (they do not depend on timing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from elsa_tlm.noc.latency import PipelineTiming
+from elsa_tlm.noc.params import buffer_flits
+
+
+@dataclass
+class SliceTiming:
+    """What the analytic pass computes for one layer slice."""
+
+    name: str
+    node: int
+    busy_cycles: int
+    first_finish: int
+    last_finish: int
+    step_done: list[int]
+    tid: np.ndarray  # (T, n_emit) the train (slice-wide number) each emitted spine leaves in
+    train_ready: np.ndarray  # (trains,) the cycle each train leaves the flit generator (its last spine's)
+    train_flits: np.ndarray  # (trains,)
+    train_packets: np.ndarray  # (trains,)
+    destinations: list[int]
+    transactions: int = 0  # lane-group transactions (busy periods cut every run.batch_items positions)
+    packets_in: int = 0
+    flits_in: int = 0
+
+
+@dataclass
+class AnalyticTiming:
+    """The analytic pass's timeline and traffic: what the result reads instead of the components'."""
+
+    latency: int
+    first_output: int | None
+    step_done: list[int]
+    slices: dict[tuple[str, int], SliceTiming]
+    counters: dict[str, int]
+    link_rows: list[dict[str, int]]
+    waits: dict[tuple[tuple[str, int], int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    passes: int = 1
+
+
+def _server(arrive: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Finish cycles of a single FIFO server: ``F_i = max(A_i, F_{i-1}) + c_i`` (F_{-1} = 0), vectorised as
+    ``F = C + cummax(A - C_prev)`` with ``C`` the cumulative cost."""
+    c = np.cumsum(cost)
+    return c + np.maximum.accumulate(np.maximum(arrive - (c - cost), 0.0))
+
+
+class _Routes:
+    """Each (source, destination) pair's route: the primary one (a randomised routing's most likely)."""
+
+    def __init__(self, routing: Any) -> None:
+        self.routing = routing
+        self._cache: dict[tuple[int, int], tuple[int, ...]] = {}
+
+    def route(self, src: int, dst: int) -> tuple[int, ...]:
+        key = (src, dst)
+        r = self._cache.get(key)
+        if r is None:
+            if src == dst:
+                r = (src,)
+            else:
+                r = tuple(max(self.routing.paths(src, dst), key=lambda pw: pw[1])[0])
+            self._cache[key] = r
+        return r
+
+
+COUNTER_KEYS = (
+    "packets",
+    "flits",
+    "bits",
+    "flit_hops",
+    "local_flits",
+    "crossbar_flits",
+    "route_ops",
+    "loopback_flits",
+)
+
+
+def evaluate(
+    plan: Any,
+    specs: list[tuple[tuple[str, int], Any]],
+    waits: dict[tuple[tuple[str, int], int], tuple[np.ndarray, np.ndarray]] | None = None,
+) -> AnalyticTiming:
+    """One analytic pass over the elaborated slices (``specs``, in layer order). ``waits``: per (slice, destination)
+    the queueing wait of each of its trains at the ports and links of its route, from a previous pass."""
+    cfg = plan.config
+    timing = PipelineTiming(cfg.noc)
+    routes = _Routes(plan.routing)
+    batch = cfg.run.batch_items
+    chunk = max(1, buffer_flits(cfg.noc) // 2)
+    policy = cfg.schedule.policy
+    by_layer: dict[str, list[tuple[tuple[str, int], SliceTiming]]] = {}
+    out: dict[tuple[str, int], SliceTiming] = {}
+    out_layer = plan.workload.output_layer.name
+    answer_first: list[float] = []
+    answer_steps: list[np.ndarray] = []
+    for key, spec in specs:
+        T, n_in = spec.T, spec.n_in
+        # ---- costs: absorbing each input position, and firing the outputs it releases
+        fire = spec.fire_rel  # (T, n_out) release order
+        rel = spec.rel_count  # (n_in + 1,)
+        n_out = fire.shape[1]
+        cf = np.concatenate([np.zeros((T, 1)), np.cumsum(fire, axis=1)], axis=1)  # (T, n_out + 1)
+        released_fire = cf[:, rel[1:]] - cf[:, rel[:-1]]  # (T, n_in) fire cycles released by each position
+        cost = (spec.absorb_pos + released_fire).ravel()
+        # ---- arrivals: the cycle each input position (step, absorption position) has all its parts
+        arrive = np.zeros((T, n_in), dtype=np.float64)
+        for link in spec.producers:
+            for k, (pkey, pt) in enumerate(by_layer.get(link.name, [])):
+                if pt.tid.shape[1] == 0:
+                    continue
+                hops = len(routes.route(pt.node, spec.node)) - 1
+                ser = np.maximum(1, -(-pt.train_flits * timing.flit_bits // timing.link_bits))
+                tail = pt.train_ready + timing.zero_load(hops, ser)  # (trains,) the tail lands
+                if waits is not None:
+                    wt, wv = waits[(pkey, spec.node)]
+                    tail = tail + np.interp(pt.train_ready, wt, wv)  # trains differ by pass: by time
+                arr = tail[pt.tid]  # (T, n_emit_k): each spine with its train's tail
+                if link.skip and link.skip_ops is not None:
+                    arr = arr + np.diff(link.skip_ops[k], axis=1)  # the residual unit adds the skip spikes
+                pm = link.posmaps[k]
+                if link.flatten:  # the producers' spines together are this slice's one input spine
+                    np.maximum(arrive[:, 0], arr.max(axis=1), out=arrive[:, 0])
+                elif pm is None:
+                    w = arr.shape[1]
+                    np.maximum(arrive[:, :w], arr, out=arrive[:, :w])
+                else:
+                    for t in range(T):
+                        np.maximum.at(arrive[t], pm, arr[t])
+        # ---- the lane group: one server, positions in absorption order
+        finish = _server(arrive.ravel(), cost).reshape(T, n_in)
+        busy = float(cost.sum())
+        # an output's fire ends within the cycles of the position that released it
+        pos_of = np.searchsorted(rel, np.arange(n_out) + 1, side="left") - 1
+        fire_end = finish[:, pos_of] - released_fire[:, pos_of] + (cf[:, 1:] - cf[:, rel[pos_of]])
+        fire_end = np.ceil(fire_end - 1e-9)
+        # ---- emission: a spine once the outputs it pools are fired, gated by the policy
+        emit_count = spec.emit_count
+        n_emit = int(emit_count[-1])
+        out_of = np.searchsorted(emit_count, np.arange(n_emit) + 1, side="left") - 1  # output emitting e
+        ready = fire_end[:, out_of]
+        if policy == "tbt":
+            ready = np.repeat(fire_end[:, -1:], n_emit, axis=1)
+        elif policy == "lbl":
+            ready = np.full((T, n_emit), fire_end[-1, -1])
+        # ---- trains: a train leaves with its last spine
+        tid = np.zeros((T, n_emit), dtype=np.int64)
+        gated = policy in ("tbt", "lbl")
+        # transactions: a new one when the group waited for input (it took what had arrived) or after
+        # run.batch_items positions; the flit generator closes a train at the end of each transaction
+        flat_a, flat_f = arrive.ravel(), finish.ravel()
+        idle = np.r_[True, flat_a[1:] > (flat_f[:-1] + 1e-9)]
+        grp = np.cumsum(idle) - 1
+        first_of = np.flatnonzero(idle)[grp]
+        tx_pos = (grp.astype(np.int64) << 20) + (np.arange(flat_a.size) - first_of) // batch
+        n_tx = int(np.unique(tx_pos).size)
+        tx_pos = tx_pos.reshape(T, n_in)
+        # trains over every step at once: a train per (step, transaction) cut into chunk-flit pieces (the
+        # flit generator cuts a long emission greedily; here at multiples of chunk within the transaction)
+        if n_emit:
+            tx = np.zeros((T, n_emit), np.int64) if gated else tx_pos[:, pos_of[out_of]]
+            key_tx = (np.arange(T)[:, None] << 40) + tx  # a step is never one transaction with the next
+            fl = spec.flits.astype(np.int64)
+            flat_key = key_tx.ravel()
+            new_tx = np.r_[True, flat_key[1:] != flat_key[:-1]]
+            cum = np.cumsum(fl.ravel())
+            start_cum = (cum - fl.ravel())[np.flatnonzero(new_tx)][np.cumsum(new_tx) - 1]
+            piece = (cum - fl.ravel() - start_cum) // chunk  # chunk-flit pieces within the transaction
+            cut = new_tx | np.r_[True, piece[1:] != piece[:-1]]
+            ids = np.cumsum(cut) - 1
+            tid = ids.reshape(T, n_emit)
+            starts = np.flatnonzero(cut)
+            ends = np.r_[starts[1:], ids.size] - 1
+            train_ready = ready.ravel()[ends].astype(np.float64)
+            tfl = np.add.reduceat(fl.ravel(), starts)
+            tpk = np.add.reduceat(spec.packets.astype(np.int64).ravel(), starts)
+            empty = tfl == 0  # only empty spines: one head-only flit announces them
+            train_flits, train_packets = np.where(empty, 1, tfl), np.where(empty, 1, tpk)
+        else:
+            train_ready, train_flits, train_packets = (
+                np.zeros(0),
+                np.zeros(0, np.int64),
+                np.zeros(0, np.int64),
+            )
+        st = SliceTiming(
+            spec.name,
+            spec.node,
+            int(np.ceil(busy - 1e-9)),
+            int(fire_end[0, 0]) if n_out else 0,
+            int(fire_end.max()) if n_out else 0,
+            fire_end[:, -1].astype(np.int64).tolist() if n_out else [0] * T,
+            tid,
+            train_ready,
+            train_flits,
+            train_packets,
+            list(spec.destinations),
+            n_tx,
+        )
+        for link in spec.producers:  # what arrived: every producer slice's trains
+            for _, pt in by_layer.get(link.name, []):
+                st.packets_in += int(pt.train_packets.sum())
+                st.flits_in += int(pt.train_flits.sum())
+        by_layer.setdefault(spec.layer, []).append((key, st))
+        out[key] = st
+        if spec.layer == out_layer:
+            src = ready if n_emit else fire_end
+            answer_first.append(float(src.min()))
+            answer_steps.append(src.max(axis=1))
+    step_done = np.max(np.vstack(answer_steps), axis=0).astype(np.int64).tolist()
+    counters, link_rows = _traffic(out, routes, timing, plan.topology)
+    return AnalyticTiming(int(max(step_done)), int(min(answer_first)), step_done, out, counters, link_rows)
+
+
+def _traffic(
+    slices: dict[tuple[str, int], SliceTiming], routes: _Routes, timing: PipelineTiming, topo: Any
+) -> tuple[dict[str, int], list[dict[str, int]]]:
+    """The transport's counters and per-link rows for every train (as the loosely-timed transport counts)."""
+    c = dict.fromkeys(COUNTER_KEYS, 0)
+    links = {lk: [0, 0, 0, 0] for lk in topo.links}
+    fb = timing.flit_bits
+    for st in slices.values():
+        if not st.destinations or st.train_flits.size == 0:
+            continue
+        fl, pk = int(st.train_flits.sum()), int(st.train_packets.sum())
+        ser = int(np.maximum(1, -(-st.train_flits * fb // timing.link_bits)).sum())
+        for d in st.destinations:
+            route = routes.route(st.node, d)
+            hops = len(route) - 1
+            c["packets"] += pk
+            c["flits"] += fl
+            c["bits"] += fl * fb
+            c["flit_hops"] += fl * hops
+            c["local_flits"] += 2 * fl
+            c["crossbar_flits"] += fl * (hops + 1)
+            c["route_ops"] += pk * (hops + 1)
+            if hops == 0:
+                c["loopback_flits"] += fl
+            for lk in zip(route, route[1:], strict=False):
+                row = links[lk]
+                row[0] += pk
+                row[1] += fl
+                row[2] += fl * fb
+                row[3] += ser
+    rows = [
+        {"src": u, "dst": v, "packets": r[0], "flits": r[1], "bits": r[2], "busy_cycles": r[3]}
+        for (u, v), r in sorted(links.items())
+    ]
+    return c, rows
+
+
+def port_waits(
+    at: AnalyticTiming, plan: Any
+) -> dict[tuple[tuple[str, int], int], tuple[np.ndarray, np.ndarray]]:
+    """Each train's queueing at the ports and links of its route, from a pass's timeline: every injection
+    port, link and ejection port is a FIFO server taking a train for its serialisation cycles, the trains in
+    the order they reach it at zero load (``F = C + cummax(A - C_prev)`` per resource). Returns per (slice,
+    destination) the summed wait of each train."""
+    timing = PipelineTiming(plan.config.noc)
+    routes = _Routes(plan.routing)
+    # per resource: arrival cycles, service cycles, (flow index, train index)
+    res: dict[tuple, list[tuple[np.ndarray, np.ndarray, int]]] = {}
+    flows: list[tuple[tuple[str, int], int, int]] = []
+    for key, st in at.slices.items():
+        if not st.destinations or st.train_flits.size == 0:
+            continue
+        ser = np.maximum(1, -(-st.train_flits * timing.flit_bits // timing.link_bits)).astype(np.float64)
+        for d in st.destinations:
+            route = routes.route(st.node, d)
+            f = len(flows)
+            flows.append((key, d, st.train_flits.size))
+            t0 = st.train_ready
+            res.setdefault(("inject", st.node), []).append((t0, ser, f))
+            for j, lk in enumerate(zip(route, route[1:], strict=False)):
+                res.setdefault(("link", lk), []).append((t0 + timing.d_inject + j * timing.d_hop, ser, f))
+            hops = len(route) - 1
+            res.setdefault(("eject", d), []).append((t0 + timing.d_inject + hops * timing.d_hop, ser, f))
+    waits = [np.zeros(n) for _, _, n in flows]
+    for parts in res.values():
+        arr = np.concatenate([a for a, _, _ in parts])
+        svc = np.concatenate([s for _, s, _ in parts])
+        owner = np.concatenate([np.full(a.size, f) for a, _, f in parts])
+        index = np.concatenate([np.arange(a.size) for a, _, _ in parts])
+        order = np.lexsort((owner, arr))
+        a, s = arr[order], svc[order]
+        end = _server(a, s)
+        w = end - s - a
+        for f in np.unique(owner):
+            m = owner[order] == f
+            wf = waits[f]
+            ix = index[order][m]
+            wf[ix] = np.maximum(wf[ix], w[m])  # pipelined flits queue once, at the busiest resource
+    return {(key, d): (at.slices[key].train_ready, waits[i]) for i, (key, d, _) in enumerate(flows)}
+
+
+# ------------------------------------------------------------------------------------------------ the run
+def residual_ops(specs: list[tuple[tuple[str, int], Any]]) -> int:
+    """The residual units' accumulator ops: each skip train is added once per consumer core (for all the join's
+    slices there), ceil(spikes / lanes) per spine (:mod:`elsa_tlm.hw.residual`)."""
+    seen: set[tuple[str, int, int]] = set()
+    ops = 0
+    for _, spec in specs:
+        for link in spec.producers:
+            if not link.skip or link.skip_ops is None:
+                continue
+            for k in range(len(link.skip_ops)):
+                tag = (link.name, k, spec.node)
+                if tag in seen:
+                    continue
+                seen.add(tag)
+                ops += int(link.skip_ops[k][:, -1].sum())
+    return ops
+
+
+def solve(plan: Any, specs: list[tuple[tuple[str, int], Any]]) -> AnalyticTiming:
+    """The zero-load pass, then one pass with each train's queueing at its route's ports and links."""
+    first = evaluate(plan, specs)
+    second = evaluate(plan, specs, port_waits(first, plan))
+    second.passes = 2
+    return second
+
+
+# settings that only time or price what the plan and its elaboration describe (none of them is read by
+# prepare or elaborate: tests/test_analytic.py changes each and checks the plan is reused, and changes every
+# other key and checks it is not)
+TIMING_ONLY: dict[str, tuple[str, ...]] = {
+    "chip": ("clock_mhz",),
+    "noc": (
+        "router_pipeline_cycles",
+        "route_compute_cycles",
+        "switch_alloc_cycles",
+        "switch_traversal_cycles",
+        "link_latency_cycles",
+        "local_port_cycles",
+        "router",
+        "virtual_channels",
+        "vc_buffer_flits",
+        "deadlock_timeout_cycles",
+    ),
+    "schedule": ("policy",),
+    "run": ("mode", "batch_items", "lt_batch_items"),
+    "output": ("*",),
+}
+CACHE_SIZE = 2  # plans kept per process (a ResNet-50 plan and elaboration: ~0.5 s to build, ~200 MB)
+
+
+def plan_key(cfg: Any) -> str:
+    """What the plan and its elaboration depend on: the resolved config without :data:`TIMING_ONLY`."""
+    import json
+
+    from elsa_tlm.config import as_dict
+
+    d = as_dict(cfg)
+    for section, keys in TIMING_ONLY.items():
+        if keys == ("*",):
+            d.pop(section, None)
+        else:
+            for k in keys:
+                d[section].pop(k, None)
+    return json.dumps({"base_dir": str(cfg.base_dir), **d}, sort_keys=True, default=str)
+
+
+class PlanCache:
+    """The last :data:`CACHE_SIZE` plans with their elaborations, by :func:`plan_key`: design points that
+    differ only in timing or pricing settings share one (a sweep's or an explorer's worker runs many)."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self.entries: dict[str, tuple[Any, Any, list[tuple[tuple[str, int], Any]]]] = {}
+        self.hits = self.misses = 0
+
+    def get(self, cfg: Any) -> tuple[Any, Any, list[tuple[tuple[str, int], Any]]]:
+        """(plan for ``cfg``, elaboration, slice specs): the cached ones with ``cfg`` as the plan's config."""
+        import dataclasses
+
+        from elsa_tlm.elaborate import elaborate
+        from elsa_tlm.plan import prepare
+
+        key = plan_key(cfg)
+        hit = self.entries.pop(key, None)
+        if hit is None:
+            self.misses += 1
+            plan = prepare(cfg)
+            el = elaborate(plan)
+            hit = (plan, el, list(el.specs))
+        else:
+            self.hits += 1
+        self.entries[key] = hit  # most recent last
+        while len(self.entries) > self.size:
+            self.entries.pop(next(iter(self.entries)))
+        plan, el, specs = hit
+        return dataclasses.replace(plan, config=cfg), el, specs
+
+
+CACHE = PlanCache()
+
+
+def run_config(cfg: Any, wall0: float) -> Any:
+    """:func:`run` of ``cfg`` with its plan and elaboration from :data:`CACHE`."""
+    plan, el, specs = CACHE.get(cfg)
+    return run(plan, wall0, el, specs)
+
+
+def run(
+    plan: Any, wall0: float, el: Any = None, specs: list[tuple[tuple[str, int], Any]] | None = None
+) -> Any:
+    """The :class:`~elsa_tlm.results.Result` of ``plan`` in the analytic mode: the elaboration, the closed-form
+    timeline (:func:`solve`) and the energy ledger from the same reports as a simulated run
+    (:func:`elsa_tlm.results.summary.build_summary`); ``summary["sim"]`` says ``mode = "analytic"``, 0 events."""
+    import time
+
+    from elsa_tlm.elaborate import elaborate
+    from elsa_tlm.results import Result
+    from elsa_tlm.results.summary import Measured, build_summary
+
+    if el is None or specs is None:
+        el = elaborate(plan)
+        specs = list(el.specs)
+    at = solve(plan, specs)
+    wl, mapping, act = plan.workload, plan.mapping, plan.activity
+    core_rows = _core_rows(plan, el, specs, at)
+    m = Measured(
+        at.latency,
+        at.first_output,
+        at.step_done,
+        at.counters,
+        at.link_rows,
+        residual_ops(specs),
+        core_rows,
+        mode="analytic",
+    )
+    summary, layer_energy = build_summary(plan, el, m, time.perf_counter() - wall0)
+    layer_rows = []
+    timeline: list[tuple[str, int, int, int, int]] = []
+    for layer in wl.layers:
+        keys = [(layer.name, s.index) for s in mapping.by_layer[layer.name]]
+        sl = [at.slices[k] for k in keys]
+        cs = [el.costs[k] for k in keys]
+        fl = sum(c.flushes for c in cs)
+        layer_rows.append(
+            {
+                "layer": layer.name,
+                "kind": layer.kind,
+                "cores": " ".join(str(s.core) for s in mapping.by_layer[layer.name]),
+                "input_spikes": int(act.inputs[layer.name].sum()),
+                "output_spikes": int(act.emitted[layer.name].sum()),
+                "expanded_events": int(el.events[layer.name].sum()),
+                "packets_in": sum(a.packets_in for a in sl),
+                "flits_in": sum(a.flits_in for a in sl),
+                "packets_out": sum(int(a.train_packets.sum()) * len(a.destinations) for a in sl),
+                "busy_cycles": max(a.busy_cycles for a in sl),
+                "first_spine_cycle": min(a.first_finish for a in sl),
+                "last_spine_cycle": max(a.last_finish for a in sl),
+                "transactions": sum(a.transactions for a in sl),
+                "flushes": fl,
+                "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
+                "evictions": sum(c.evictions for c in cs),
+                "fired_rows": int(el.fires[layer.name].sum()),
+                "energy_j": layer_energy.get(layer.name, 0.0),
+            }
+        )
+        for a in sl:  # one bar per slice and step: from the step's first to its last output
+            prev = 0
+            for t, done in enumerate(a.step_done):
+                timeline.append((layer.name, prev, done, t, t))
+                prev = done
+    return Result(
+        plan.config, wl, mapping, act, summary, layer_rows, at.link_rows, timeline, core_rows=core_rows
+    )
+
+
+def _core_rows(
+    plan: Any, el: Any, specs: list[tuple[tuple[str, int], Any]], at: AnalyticTiming
+) -> list[dict[str, Any]]:
+    """Per neural core, what the analytic mode knows: each lane group's busy cycles (its slice's absorb and fire
+    cycles), the core busy while its busiest group is (a lower bound: the groups overlap), the rest of the
+    latency starved; no stall on output (back-pressure is not modelled)."""
+    cap = buffer_flits(plan.config.noc)
+    by_core: dict[int, list[tuple[tuple[str, int], SliceTiming]]] = {}
+    for key, st in at.slices.items():
+        by_core.setdefault(st.node, []).append((key, st))
+    skip_cycles: dict[int, int] = {}
+    for _, spec in specs:
+        for link in spec.producers:
+            if link.skip and link.skip_ops is not None:
+                skip_cycles[spec.node] = skip_cycles.get(spec.node, 0) + sum(
+                    int(x[:, -1].sum()) for x in link.skip_ops
+                )
+    rows = []
+    for node in sorted(by_core):
+        items = by_core[node]
+        cs = [el.costs[k] for k, _ in items]
+        fl = sum(c.flushes for c in cs)
+        busy = max(st.busy_cycles for _, st in items)
+        pes = el.pes[node]
+        rows.append(
+            {
+                "core": node,
+                "layers": " ".join(st.name for _, st in items),
+                "busy_cycles": busy,
+                "stalled_on_output_cycles": 0,
+                "starved_on_input_cycles": max(0, at.latency - busy),
+                "busy_after_answer_cycles": 0,
+                "transactions": sum(st.transactions for _, st in items),
+                "lane_groups": len(items),
+                "group_busy_cycles": " ".join(str(st.busy_cycles) for _, st in items),
+                "im2col_wait_cycles": 0,
+                "fifo_capacity_flits": cap,
+                "flushes": fl,
+                "evictions": sum(c.evictions for c in cs),
+                "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
+                "lane_passes": " ".join(str(c.passes) for c in cs),
+                "pe_busy_cycles": " ".join(
+                    str(round(sum(st.busy_cycles * el.costs[k].pe_share[i] for k, st in items)))
+                    for i in range(len(pes))
+                ),
+                "residual_busy_cycles": skip_cycles.get(node, 0),
+            }
+        )
+    return rows

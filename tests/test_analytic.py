@@ -1,0 +1,138 @@
+"""The analytic mode (``run.mode = "analytic"``): its closed forms, its result, its plan cache, and its error
+against the simulation (reduced here; every case in ``make analytic-check``, docs/MODEL.md §8)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from conftest import SMALL
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elsa_tlm import analytic, sim
+from elsa_tlm.config import SECTIONS, as_dict, load_config
+from elsa_tlm.plan import prepare
+from elsa_tlm.results.schema import read_summary
+
+AN = [*SMALL, 'run.mode="analytic"']
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 9)), min_size=1, max_size=40))
+def test_the_server_closed_form_is_the_recurrence(items: list[tuple[int, int]]) -> None:
+    """F = C + cummax(A - C_prev) is F_i = max(A_i, F_{i-1}) + c_i, item by item."""
+    a = np.array([float(x) for x, _ in items])
+    c = np.array([float(y) for _, y in items])
+    f, prev = [], 0.0
+    for ai, ci in zip(a, c, strict=True):
+        prev = max(ai, prev) + ci
+        f.append(prev)
+    assert np.allclose(analytic._server(a, c), f)
+
+
+def test_an_analytic_run_is_a_full_result(tmp_path) -> None:
+    """Same keys as a simulated run, valid against the schema, mode and NoC model named, no events; the
+    traffic is the simulation's (same trains' packets within 3 %: the trains are cut by the same rules)."""
+    r = sim.run(load_config(None, AN))
+    s = r.summary
+    ref = sim.run(load_config(None, SMALL)).summary
+    assert set(s) == set(ref)
+    assert s["sim"]["mode"] == "analytic" and s["sim"]["events"] == 0
+    assert s["noc"]["router"] == "closed_form"
+    assert s["latency_cycles"] > 0 and s["first_output_cycle"] <= s["latency_cycles"]
+    assert s["step_done_cycles"] == sorted(s["step_done_cycles"])
+    assert abs(s["noc"]["packets"] / ref["noc"]["packets"] - 1) < 0.03
+    # counts that do not depend on timing are the simulation's exactly
+    for k in ("ops", "sops", "synaptic_events", "cores_used", "area_mm2"):
+        assert s[k] == ref[k], k
+    r.save(tmp_path / "run")
+    assert read_summary(tmp_path / "run")["sim"]["mode"] == "analytic"
+
+
+def test_an_analytic_run_is_deterministic() -> None:
+    a = sim.run(load_config(None, AN)).summary
+    b = sim.run(load_config(None, AN)).summary
+    a.pop("sim"), b.pop("sim")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        [],
+        ['schedule.policy="tbt"'],
+        ['workload.model="resnet18"', 'noc.topology="mesh:4x4"'],
+    ],
+    ids=["vgg16-spine", "vgg16-tbt", "resnet18-mesh4x4"],
+)
+def test_analytic_against_the_simulation(case: list[str]) -> None:
+    """Reduced accuracy check (T = 4): latency and on-chip energy within 15 % of ``at``, first output within
+    20 %. The bar of issue 34 (8 % / 15 %) and every case are in ``make analytic-check``; MODEL.md §8 holds the
+    table, including the cases that miss it and why."""
+    at = sim.run(load_config(None, [*SMALL, *case])).summary
+    an = sim.run(load_config(None, [*AN, *case])).summary
+    for key, bar in (("latency_cycles", 0.15), ("energy_j", 0.15), ("first_output_cycle", 0.20)):
+        err = an[key] / at[key] - 1
+        assert abs(err) <= bar, f"{key}: analytic {an[key]} against at {at[key]} ({100 * err:+.1f} %)"
+
+
+def test_the_plan_cache_hits_only_on_timing_settings() -> None:
+    """Design points that differ in a timing or pricing setting share a plan; any other key misses (nothing
+    stale), and each hit's result is the uncached run's."""
+    cache = analytic.PlanCache(size=4)
+    base = load_config(None, AN)
+    cache.get(base)
+    assert (cache.hits, cache.misses) == (0, 1)
+    for item in (
+        "chip.clock_mhz=400",
+        "noc.link_latency_cycles=3",
+        'schedule.policy="tbt"',
+        "run.batch_items=8",
+    ):
+        cfg = load_config(None, [*AN, item])
+        plan, _, _ = cache.get(cfg)
+        assert plan.config == cfg
+    assert cache.misses == 1
+    for item in (
+        "noc.flit_bits=128",
+        "pe.weight_ways=8",
+        "run.seed=2",
+        'memory.technology="edram"',
+        "run.time_steps=3",
+    ):
+        cache.get(load_config(None, [*AN, item]))
+    assert cache.misses == 6
+    # the cached plan gives the uncached answer
+    cfg = load_config(None, [*AN, "chip.clock_mhz=400"])
+    warm = analytic.run(*_from(cache, cfg)).summary
+    cold = analytic.run(prepare(cfg), 0.0).summary  # built afresh
+    warm.pop("sim"), cold.pop("sim")
+    assert warm == cold
+
+
+def _from(cache: analytic.PlanCache, cfg) -> tuple:
+    plan, el, specs = cache.get(cfg)
+    return plan, 0.0, el, specs
+
+
+def test_timing_only_keys_exist() -> None:
+    """Every key the cache ignores is a real config key (a renamed key would silently make the cache stale)."""
+    d = as_dict(load_config(None, []))
+    for section, keys in analytic.TIMING_ONLY.items():
+        assert section in SECTIONS
+        for k in keys:
+            assert k == "*" or k in d[section], f"{section}.{k}"
+
+
+def test_analytic_needs_no_chip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The analytic mode builds no component and runs no kernel."""
+
+    def boom(*a, **k):
+        raise AssertionError("the analytic mode built a chip")
+
+    monkeypatch.setattr(sim, "simulate", boom)
+    cfg = load_config(None, AN)
+    assert sim.run(dataclasses.replace(cfg)).summary["sim"]["events"] == 0
