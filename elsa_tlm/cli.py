@@ -1,5 +1,5 @@
-"""Command line: ``elsa-tlm run | validate | scenarios | noc | noc-plot | sweep | study | diff | plot | compare |
-baselines | report | export | pipelines | elastic | bench``, one table of subcommands (:data:`SUBCOMMANDS`).
+"""Command line: ``elsa-tlm run | validate | scenarios | noc | noc-plot | sweep | explore | study | diff | plot |
+compare | baselines | report | export | pipelines | elastic | bench``, one table of subcommands (:data:`SUBCOMMANDS`).
 
 Every command's arguments are declared here and nowhere else; each command calls :mod:`elsa_tlm.api` or a
 study (:mod:`elsa_tlm.studies`) and prints what it returned. Errors reach :func:`main`, the one place they
@@ -335,6 +335,93 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             f"error: {len(failed)} of {len(rows)} sweep points failed (status and error in sweep.csv)",
             file=sys.stderr,
         )
+        return 1
+    return 0
+
+
+class _TrialProgress(_Progress):
+    """``elsa-tlm explore``'s progress: ``run``'s, counted in trials (the total is known once explore.db is
+    read); its stage lines are always said."""
+
+    def __init__(self, tty: bool) -> None:
+        super().__init__(0, tty)
+        if self.bar is not None:
+            self.bar.unit = "trial"
+
+    def phase(self, text: str) -> None:
+        line = f"[{time.perf_counter() - self.t0:7.1f} s] {text.replace(' work items', ' trials')}"
+        if self.bar is None:
+            print(line, file=sys.stderr, flush=True)
+        else:
+            self.bar.write(line, file=sys.stderr)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is not None and self.bar.total != total:
+            self.bar.total = total
+        super().__call__(done, total)
+
+
+def register_explore(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "explore",
+        help="multi-objective design-space exploration: a Pareto front of a sweep's designs (Optuna)",
+        description="Search the designs of a sweep file's [axes] for the Pareto front of its [explore] "
+        "objectives (NSGA-II or TPE; every design once when trials >= the grid), under its constraints; re-run "
+        "the front in another mode. Writes trials.csv, pareto.csv, pareto.png, explore.json and explore.db "
+        "(rerun the same command on the same folder to resume or extend it).",
+        epilog="exit status: 0 explored (failed designs are trials too, in trials.csv); 1 no trial ran "
+        "successfully; 2 bad input (one 'error:' line, nothing written); 130 interrupted (rerun to resume).",
+    )
+    p.add_argument("spec", help="explore spec: a sweep TOML file with an [explore] table")
+    output_argument(p, "--out", "folder", help="output folder (default results/explore/<spec-name>)")
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    p.add_argument("--executor", choices=["process", "dask"], default="process")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler (default: a local cluster)")
+    p.add_argument("--seed", type=int, help="the sampler's seed (default: the spec's seed, else 1)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every design"
+    )
+    p.set_defaults(func=cmd_explore)
+    return p
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """The ``elsa-tlm explore`` command (exit status: see the subcommand's help)."""
+    from elsa_tlm.studies.explore import load_explore, run_explore
+    from elsa_tlm.studies.sweep import MAX_WORKERS, make_executor
+
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
+    if args.scheduler and args.executor != "dask":
+        raise ConfigError("--scheduler", args.scheduler, "needs --executor dask")
+    spec = load_explore(args.spec, args.set, args.seed)
+    out = Path(args.out) if args.out is not None else Path("results") / "explore" / spec.sweep.name
+    ex, close = (
+        (None, None) if args.executor == "process" else make_executor("dask", args.workers, args.scheduler)
+    )
+    bar = _TrialProgress(sys.stderr.isatty())
+    try:
+        res = run_explore(spec, out, ex, args.workers, log=_say, progress=bar, phase=bar.phase)
+    finally:
+        bar.close()
+        if close:
+            close()
+    c = res["counts"]
+    print(
+        f"explore {spec.sweep.name}: {c['trials']} trials ({c['simulated']} designs simulated now, "
+        f"{c['resumed']} trials resumed), {c['ok']} ok, {c['infeasible']} infeasible, {c['failed']} failed; "
+        f"{c['front']} designs on the front; {res['wall_s']:.1f} s"
+    )
+    if res["recheck"]:
+        errs = ", ".join(
+            f"{f} {e['max_abs'] * 100:.2f} %"
+            for f, e in res["recheck"]["errors"].items()
+            if e["max_abs"] is not None
+        )
+        print(f"recheck in {res['recheck']['mode']}: largest |error| of the front {errs or '(none re-ran)'}")
+    print(f"results: {out}/trials.csv, pareto.csv, pareto.png, explore.json (resume: explore.db)")
+    if c["ok"] + c["infeasible"] == 0:
+        print(f"error: none of the {c['trials']} trials ran (reasons in trials.csv)", file=sys.stderr)
         return 1
     return 0
 
@@ -762,6 +849,7 @@ SUBCOMMANDS: tuple[tuple[str, Callable[[argparse._SubParsersAction], argparse.Ar
     ("noc", register_noc),
     ("noc-plot", register_noc_plot),
     ("sweep", register_sweep),
+    ("explore", register_explore),
     ("study", register_study),
     ("diff", register_diff),
     ("plot", register_plot),

@@ -197,7 +197,15 @@ def ctx(tmp_path_factory) -> dict[str, Path]:
     )
     assert main(["sweep", str(sweep), "--out", str(base / "sw"), "--workers", "1"]) == 0
     (base / "curves").mkdir()
-    return {"run": base / "run", "sweep_file": sweep, "sweep": base / "sw", "curves": base / "curves"}
+    spec = base / "e.toml"
+    spec.write_text(sweep.read_text() + '[explore]\nobjectives = ["latency_ms"]\ntrials = 1\nmode = "lt"\n')
+    return {
+        "run": base / "run",
+        "sweep_file": sweep,
+        "sweep": base / "sw",
+        "curves": base / "curves",
+        "explore_spec": spec,
+    }
 
 
 # (subcommand, option) -> (suffix of a file target, argv builder from the target and the inputs)
@@ -209,6 +217,10 @@ SUBCOMMAND_RECIPES: dict[tuple[str, str], Recipe] = {
         lambda t, c, w: ["run", DEFAULT, *T2, "--out", str(w / "new"), "--save-activity", t],
     ),
     ("sweep", "--out"): ("", lambda t, c, w: ["sweep", str(c["sweep_file"]), "--out", t]),
+    ("explore", "--out"): (
+        "",
+        lambda t, c, w: ["explore", str(c["explore_spec"]), "--out", t, "--workers", "1"],
+    ),
     ("noc", "--out"): ("", lambda t, c, w: ["noc", "--topology", "mesh:2x2", "--cycles", "50", "--out", t]),
     ("plot", "--out"): (
         ".png",

@@ -290,17 +290,33 @@ def _row_from_summary(s: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_point(cfg: Config, folder: str) -> dict[str, Any]:
-    """Run one point and write its folder (in a worker). Never raises: errors come back in the row."""
+def summary_field(summary: dict[str, Any], name: str) -> Any:
+    """A summary.json field by name, a nested one by a dotted name (``noc.traffic_mb``); None if absent."""
+    value: Any = summary
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def run_point(cfg: Config, folder: str | None, fields: Sequence[str] = ()) -> dict[str, Any]:
+    """Run one point and write its folder (in a worker); ``folder`` None writes nothing (an explore trial).
+    ``fields``: summary.json fields (:func:`summary_field` names) added to the row. Never raises: errors come
+    back in the row."""
     from elsa_tlm import figures, sim
     from elsa_tlm.results import write_result
 
     t0 = time.perf_counter()
     status, error, row = "ok", "", {}
     try:
-        result = figures.attach(sim.run(cfg))
-        write_result(result, Path(folder))
-        row = _finished_row(Path(folder) / "summary.json") or {}  # as written (rounded), as a resume reads it
+        if folder is None:
+            summary = sim.run(cfg).summary
+            row = _row_from_summary(summary)
+        else:
+            write_result(figures.attach(sim.run(cfg)), Path(folder))
+            # as written (rounded), as a resume reads it
+            summary = json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))
+            row = _finished_row(Path(folder) / "summary.json") or {}
+        row |= {f: summary_field(summary, f) for f in fields}
     except DeadlockError as exc:
         status, error = "deadlock", str(exc)
     except StallError as exc:
