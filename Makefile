@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 RUNSTAMP := $(VENV)/.installed-run
 CLI := $(BIN)/elsa-tlm
 
-.PHONY: setup demo test lint bench monotonicity baselines noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits vit resnet101 yolov2 clean
+.PHONY: setup demo test lint bench monotonicity baselines noc-curve pipelines elastic products flits routing topologies scaling memory congestion split digits vit resnet101 yolov2 analytic-check clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 2; }
@@ -48,6 +48,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(CLI) bench --out results/bench/results.json
+
+# the analytic mode against at on every case (networks, schedules, what-ifs): results/analytic-check/ and the
+# error table in docs/MODEL.md §6b
+analytic-check: $(STAMP)
+	$(CLI) analytic-check --out results/analytic-check --doc docs/MODEL.md
 
 # a faster unit never makes the chip slower: free fires, weight ways, circuits, flits at each network's own T
 # (VGG16-CIFAR10, ResNet-18; CI runs the same tests at T = 4)

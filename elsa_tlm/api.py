@@ -127,6 +127,7 @@ def run(
     overrides: Iterable[str] = (),
     progress: Callable[[int, int], None] | None = None,
     plan: Any = None,
+    extend: Callable[[Any], None] | None = None,
 ) -> Result:
     """Simulate a scenario (a file, a :class:`Config`, or None for the defaults) and return its Result.
 
@@ -135,21 +136,25 @@ def run(
     inference over the test set; their summary carries the accuracies and ``save`` writes samples.csv.
     ``progress(done, total)`` is called now and then with finished and total work items; ``plan`` is a
     :func:`prepare` result of the same Config object when the caller already built one. With
-    ``output.plots`` the run's figures are drawn when the result is saved.
+    ``output.plots`` the run's figures are drawn when the result is saved. ``extend(chip)`` binds components of
+    your own to the built chip before time starts (docs/EXTENDING.md, examples/custom_component.py).
     """
     from elsa_tlm import figures, sim
 
     _function("progress", progress)
+    _function("extend", extend)
     if plan is not None and not isinstance(plan, sim.Plan):
         raise ConfigError("plan", plan, f"must be a Plan from check() or None, not {type(plan).__name__}")
     cfg = _as_config(scenario, overrides)
     if is_elastic(cfg):
+        if extend is not None:
+            raise ConfigError("extend", extend, "is for one chip run, not the elastic study over a test set")
         from elsa_tlm.studies import elastic
 
         return figures.attach(elastic.run(cfg).result)  # the accuracy study over the test set, and its runs
     if plan is None or plan.config is not cfg:
         plan = sim.prepare(cfg)
-    return figures.attach(sim.run(cfg, progress=progress, plan=plan))
+    return figures.attach(sim.run(cfg, progress=progress, plan=plan, extend=extend))
 
 
 def is_elastic(cfg: Config) -> bool:

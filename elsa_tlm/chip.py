@@ -19,6 +19,7 @@ import numpy as np
 
 from elsa_tlm.config import Config
 from elsa_tlm.elaborate import elaborate
+from elsa_tlm.hw.channel import Channel
 from elsa_tlm.hw.core import LayerSlice, NeuralCore
 from elsa_tlm.hw.input_buffer import BufferResult
 from elsa_tlm.hw.ni import NetworkInterface, local_queue_flits
@@ -169,3 +170,26 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
         el.payload_bits,
         trace,
     )
+
+
+def input_port(chip: Chip, capacity_flits: int, name: str = "host.in") -> Channel:
+    """Stream the first layer's input into ``chip`` through a bounded channel instead of having it on chip at
+    cycle 0 (the brief's assumption): every first-layer slice starts with no input; an item put into the
+    returned channel is a flat input position ``upto`` (step-major: ``t * n_in + position``), and the first
+    layer may absorb every input spine before it. The channel's credits come back as the item is admitted (the
+    spines are then in the core's input path). For components written as SimPy processes:
+    docs/EXTENDING.md."""
+    firsts = [s for s in chip.slices.values() if s.first]
+    for s in firsts:
+        s.input_limit = 0
+    cores = sorted({s.node for s in firsts})
+    ch = Channel(chip.kernel, capacity_flits, name)
+
+    def admit(item: Any) -> None:
+        upto = int(item)
+        for node in cores:
+            chip.cores[node].admit_input(upto)
+        ch.release(ch.used)  # the admitted spines left the channel
+
+    ch.sink = admit
+    return ch

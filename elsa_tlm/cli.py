@@ -726,6 +726,59 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_analytic_check(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from elsa_tlm.studies.analytic_check import CASES
+
+    p = sub.add_parser(
+        "analytic-check",
+        help="the analytic mode against at on every case: analytic_check.csv, .md (and docs/MODEL.md's table)",
+    )
+    output_argument(p, "--out", "folder", required=True, help="folder for analytic_check.csv and .md")
+    p.add_argument(
+        "--cases",
+        default="",
+        help=f"cases by number, comma-separated (default: all {len(CASES)}; `elsa-tlm analytic-check --list`)",
+    )
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every case"
+    )
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    output_argument(p, "--doc", "file", help="a MODEL.md whose analytic-check markers get the table")
+    p.set_defaults(func=cmd_analytic_check)
+    return p
+
+
+def cmd_analytic_check(args: argparse.Namespace) -> int:
+    from elsa_tlm.studies.analytic_check import CASES, check
+    from elsa_tlm.studies.sweep import MAX_WORKERS
+
+    if args.list:
+        for i, (name, sets) in enumerate(CASES):
+            print(f"{i:2d} {name:26s} {' '.join(sets)}")
+        return 0
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
+    cases = CASES
+    if args.cases:
+        try:
+            cases = [CASES[int(x)] for x in args.cases.split(",")]
+        except (ValueError, IndexError):
+            raise ConfigError(
+                "--cases", args.cases, f"must be case numbers 0-{len(CASES) - 1}, comma-separated"
+            ) from None
+    rows = check(args.out, cases, args.set, args.workers, args.doc)
+    for r in rows:
+        print(
+            f"{r['case']:26s} latency {r['latency_err_pct']:+6.1f} %  first {r['first_output_err_pct']:+6.1f} %  "
+            f"energy {r['energy_err_pct']:+6.1f} %  {r['speedup']}x faster  {'ok' if r['within_bar'] else 'MISS'}"
+        )
+    print(
+        f"wrote {args.out}/analytic_check.csv and analytic_check.md" + (f", {args.doc}" if args.doc else "")
+    )
+    return 0
+
+
 def register_elastic(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "elastic",
@@ -858,6 +911,7 @@ SUBCOMMANDS: tuple[tuple[str, Callable[[argparse._SubParsersAction], argparse.Ar
     ("report", register_report),
     ("export", register_export),
     ("pipelines", register_pipelines),
+    ("analytic-check", register_analytic_check),
     ("elastic", register_elastic),
     ("bench", register_bench),
 )

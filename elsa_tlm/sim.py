@@ -15,7 +15,7 @@ from collections.abc import Callable
 from elsa_tlm import analytic
 from elsa_tlm.chip import Chip, build_chip
 from elsa_tlm.config import Config
-from elsa_tlm.errors import StallError
+from elsa_tlm.errors import ConfigError, StallError
 from elsa_tlm.gc_pause import collector_paused
 from elsa_tlm.kernel import Kernel
 from elsa_tlm.plan import Plan, build_activity, prepare
@@ -34,30 +34,43 @@ def run(
     workload: Workload | None = None,
     progress: Callable[[int, int], None] | None = None,
     plan: Plan | None = None,
+    extend: Callable[[Chip], None] | None = None,
 ) -> Result:
     """Simulate one inference (or one functional sample) on the configured chip.
 
     ``progress(done, total)`` is called now and then with the fired and total (step, output spine) items;
-    ``plan`` is a :func:`prepare` result for ``cfg`` when the caller already built one.
+    ``plan`` is a :func:`prepare` result for ``cfg`` when the caller already built one; ``extend(chip)`` binds
+    components of the caller's to the built chip before time starts (docs/EXTENDING.md: a SimPy process on
+    ``chip.kernel``, a port such as :func:`elsa_tlm.chip.input_port`).
     """
     wall0 = time.perf_counter()
     with collector_paused():
         if cfg.run.mode == "analytic":  # the same plan in closed form: no chip, no events
+            if extend is not None:
+                raise ConfigError(
+                    "run.mode", "analytic", "has no chip to extend (components run in at or lt mode)"
+                )
             if plan is None and activity is None and workload is None:
                 return analytic.run_config(cfg, wall0)  # design points share plans (analytic.CACHE)
             return analytic.run(plan or prepare(cfg, activity, workload), wall0)
         plan = plan or prepare(cfg, activity, workload)
-        chip, n_events = simulate(plan, progress)
+        chip, n_events = simulate(plan, progress, extend)
         return collect(plan, chip, n_events, time.perf_counter() - wall0)
 
 
-def simulate(plan: Plan, progress: Callable[[int, int], None] | None = None) -> tuple[Chip, int]:
+def simulate(
+    plan: Plan,
+    progress: Callable[[int, int], None] | None = None,
+    extend: Callable[[Chip], None] | None = None,
+) -> tuple[Chip, int]:
     """Build the chip of ``plan``, run it to completion and return it with the number of SimPy events.
 
     Raises StallError when the pipeline stops with work left (a dependency that can never be met).
     """
     with collector_paused():  # see collector_paused: nothing for it to free, much for it to walk
         chip = build_chip(plan, record=True)
+        if extend is not None:
+            extend(chip)
         slices = list(chip.slices.values())
         total_items = plan.work_items
         n_events = _run_kernel(

@@ -247,6 +247,24 @@ SUBCOMMAND_RECIPES: dict[tuple[str, str], Recipe] = {
         "",
         lambda t, c, w: ["pipelines", "--models", "vgg16_cifar10", "--set", "run.time_steps=2", "--out", t],
     ),
+    ("analytic-check", "--out"): (
+        "",
+        lambda t, c, w: ["analytic-check", "--cases", "0", "--set", "run.time_steps=2", "--out", t],
+    ),
+    ("analytic-check", "--doc"): (
+        ".md",
+        lambda t, c, w: [
+            "analytic-check",
+            "--cases",
+            "0",
+            "--set",
+            "run.time_steps=2",
+            "--out",
+            str(w / "ac"),
+            "--doc",
+            t,
+        ],
+    ),
     ("elastic", "--out"): (
         "",
         lambda t, c, w: ["elastic", "--scenario", str(ROOT / "scenarios" / "digits.toml"), "--out", t],

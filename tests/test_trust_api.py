@@ -386,7 +386,7 @@ NAN = float("nan")
 _CFG = load_config()
 PUBLIC_ARGS: dict[str, dict[str, tuple[str, object]]] = {
     "run": {"scenario": ("scenario", None), "overrides": ("strs", ()), "progress": ("func", None),
-            "plan": ("plan", None)},
+            "plan": ("plan", None), "extend": ("func", None)},
     "load_config": {"scenario": ("scenario", None), "overrides": ("strs", ())},
     "configure": {"cfg": ("config", _CFG), "overrides": ("strs", ())},
     "check": {"scenario": ("scenario", None), "overrides": ("strs", ())},

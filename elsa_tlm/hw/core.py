@@ -214,6 +214,9 @@ class LayerSlice:
         self.stall_from, self.stall_to = self.ready.stall_from, self.ready.stall_to
         self.next_input = 0  # first layer: flat (step, position) of the next input spine
         self.n_total = T * n_in
+        # first layer: flat input positions on chip (all of them unless an input port streams them in:
+        # NeuralCore.admit_input, bound by chip.input_port)
+        self.input_limit = self.n_total
         self.pe_share = spec.pe_share  # per PE of the core: fraction of a transaction its circuits compute
         # output layer: told once its last step has left (bound by the builder: the answer watch)
         self.on_answered: Callable[[LayerSlice], None] | None = None
@@ -282,7 +285,7 @@ class LayerSlice:
             return True
         if self.first:
             j = self.next_input
-            return j < self.n_total and j // self.n_in <= t
+            return j < self.input_limit and j // self.n_in <= t
         return bool(self.parts)
 
     def take(self, limit: int) -> Work:
@@ -296,9 +299,9 @@ class LayerSlice:
         if self.first:
             j = self.next_input
             t = j // self.n_in
-            if t <= ft and t < self.T:
+            if t <= ft and t < self.T and j < self.input_limit:
                 lo = j - t * self.n_in
-                hi = min(lo + limit, self.n_in)
+                hi = min(lo + limit, self.n_in, self.input_limit - t * self.n_in)
                 # numpy, not a list comprehension: ~66 entries a transaction, 50 k transactions of a ResNet run
                 ca, cw = self.cum_absorb[t], self.cum_write[t]
                 acost = (ca[lo : hi + 1] - ca[lo]).tolist()
@@ -711,6 +714,14 @@ class NeuralCore:
             self.ni.return_credits(min(train.flits, self.ni.capacity), self.kernel.now())
         for g in woken:  # after the train's users are counted: a group may start absorbing it at once
             g.poke()
+
+    def admit_input(self, upto: int) -> None:
+        """Input port of a first layer: its input spines up to flat position ``upto`` (step-major) are on chip;
+        its group may absorb them (without a port every input spine is on chip from cycle 0)."""
+        for s in self.slices:
+            if s.first and upto > s.input_limit:
+                s.input_limit = upto if upto < s.n_total else s.n_total
+                self.group_of[s.name].poke()
 
     def _skip_added(self, item: tuple[Train, list[LayerSlice]]) -> None:
         """Port from the residual unit: the skip train is in the joins' membranes."""
