@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "version", "compiled", "gc_pause"),  # nothing of the package
     ("datafiles", "fileio"),  # checked data files; the output guard
     ("config",),
-    ("kernel", "transfer", "snn"),  # the chip's event kernel; what crosses between components; the SNN kernels
+    ("kernel", "transfer", "snn"),  # the event kernel; what crosses between components; SNN kernels
     ("workload",),
     ("schedule",),
     ("hw",),
