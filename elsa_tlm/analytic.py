@@ -70,6 +70,59 @@ class AnalyticTiming:
     passes: int = 1
 
 
+@dataclass
+class Static:
+    """What a slice's pass needs that does not depend on time, computed once per plan (:func:`statics`)."""
+
+    cost: np.ndarray  # (T * n_in,) absorb cycles of each position + the fire cycles of what it releases
+    busy: int
+    pos_emit: np.ndarray  # (n_emit,) the position whose absorption releases the output emitting each spine
+    emit_offset: np.ndarray  # (T, n_emit) that output's fire end, relative to its position's finish
+    last_pos: int  # the position releasing the step's last output
+    last_offset: np.ndarray  # (T,) the step's last output's fire end relative to that position's finish
+    first_offset: float  # the first output of step 0, relative to its position's finish
+    first_pos: int
+    flits: np.ndarray  # (T * n_emit,) int64
+    packets: np.ndarray  # (T * n_emit,) int64
+    cum_flits: np.ndarray  # (T * n_emit,) inclusive
+
+
+def statics(specs: list[tuple[tuple[str, int], Any]]) -> list[Static]:
+    """:class:`Static` of every slice (cached with the plan: a pass reads them, many passes share them)."""
+    out = []
+    for _, spec in specs:
+        T = spec.T
+        fire = spec.fire_rel  # (T, n_out) release order
+        rel = spec.rel_count  # (n_in + 1,) outputs released once a prefix of positions is complete
+        n_out = fire.shape[1]
+        cf = np.concatenate([np.zeros((T, 1)), np.cumsum(fire, axis=1)], axis=1)
+        released = cf[:, rel[1:]] - cf[:, rel[:-1]]  # (T, n_in) fire cycles released by each position
+        cost = (spec.absorb_pos + released).ravel()
+        pos_of = np.searchsorted(rel, np.arange(n_out) + 1, side="left") - 1  # the position releasing f
+        # an output's fire ends within the cycles of its releasing position: after the absorption and the fires
+        # of the outputs released before it there
+        offset = -released[:, pos_of] + (cf[:, 1:] - cf[:, rel[pos_of]]) if n_out else np.zeros((T, 0))
+        n_emit = int(spec.emit_count[-1])
+        out_of = np.searchsorted(spec.emit_count, np.arange(n_emit) + 1, side="left") - 1
+        fl = spec.flits.astype(np.int64).ravel()
+        out.append(
+            Static(
+                cost,
+                int(np.ceil(float(cost.sum()) - 1e-9)),
+                pos_of[out_of],
+                offset[:, out_of],
+                int(pos_of[-1]) if n_out else 0,
+                offset[:, -1] if n_out else np.zeros(T),
+                float(offset[0, 0]) if n_out else 0.0,
+                int(pos_of[0]) if n_out else 0,
+                fl,
+                spec.packets.astype(np.int64).ravel(),
+                np.cumsum(fl),
+            )
+        )
+    return out
+
+
 def _server(arrive: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Finish cycles of a single FIFO server: ``F_i = max(A_i, F_{i-1}) + c_i`` (F_{-1} = 0), vectorised as
     ``F = C + cummax(A - C_prev)`` with ``C`` the cumulative cost."""
@@ -112,9 +165,12 @@ def evaluate(
     plan: Any,
     specs: list[tuple[tuple[str, int], Any]],
     waits: dict[tuple[tuple[str, int], int], tuple[np.ndarray, np.ndarray]] | None = None,
+    static: list[Static] | None = None,
 ) -> AnalyticTiming:
     """One analytic pass over the elaborated slices (``specs``, in layer order). ``waits``: per (slice, destination)
-    the queueing wait of each of its trains at the ports and links of its route, from a previous pass."""
+    the queueing wait of each of its trains at the ports and links of its route, from a previous pass;
+    ``static``: :func:`statics` of ``specs`` when the caller keeps them."""
+    static = statics(specs) if static is None else static
     cfg = plan.config
     timing = PipelineTiming(cfg.noc)
     routes = _Routes(plan.routing)
@@ -126,15 +182,10 @@ def evaluate(
     out_layer = plan.workload.output_layer.name
     answer_first: list[float] = []
     answer_steps: list[np.ndarray] = []
-    for key, spec in specs:
+    for (key, spec), sx in zip(specs, static, strict=True):
         T, n_in = spec.T, spec.n_in
-        # ---- costs: absorbing each input position, and firing the outputs it releases
-        fire = spec.fire_rel  # (T, n_out) release order
-        rel = spec.rel_count  # (n_in + 1,)
-        n_out = fire.shape[1]
-        cf = np.concatenate([np.zeros((T, 1)), np.cumsum(fire, axis=1)], axis=1)  # (T, n_out + 1)
-        released_fire = cf[:, rel[1:]] - cf[:, rel[:-1]]  # (T, n_in) fire cycles released by each position
-        cost = (spec.absorb_pos + released_fire).ravel()
+        n_out = spec.fire_rel.shape[1]
+        cost = sx.cost  # absorbing each input position, and firing the outputs it releases
         # ---- arrivals: the cycle each input position (step, absorption position) has all its parts
         arrive = np.zeros((T, n_in), dtype=np.float64)
         for link in spec.producers:
@@ -161,26 +212,22 @@ def evaluate(
                         np.maximum.at(arrive[t], pm, arr[t])
         # ---- the lane group: one server, positions in absorption order
         finish = _server(arrive.ravel(), cost).reshape(T, n_in)
-        busy = float(cost.sum())
-        # an output's fire ends within the cycles of the position that released it
-        pos_of = np.searchsorted(rel, np.arange(n_out) + 1, side="left") - 1
-        fire_end = finish[:, pos_of] - released_fire[:, pos_of] + (cf[:, 1:] - cf[:, rel[pos_of]])
-        fire_end = np.ceil(fire_end - 1e-9)
+        flat_f = finish.ravel()
         # ---- emission: a spine once the outputs it pools are fired, gated by the policy
-        emit_count = spec.emit_count
-        n_emit = int(emit_count[-1])
-        out_of = np.searchsorted(emit_count, np.arange(n_emit) + 1, side="left") - 1  # output emitting e
-        ready = fire_end[:, out_of]
+        n_emit = sx.pos_emit.size
+        step_end = np.ceil(finish[:, sx.last_pos] + sx.last_offset - 1e-9) if n_out else np.zeros(T)
         if policy == "tbt":
-            ready = np.repeat(fire_end[:, -1:], n_emit, axis=1)
+            ready = np.repeat(step_end[:, None], n_emit, axis=1)
         elif policy == "lbl":
-            ready = np.full((T, n_emit), fire_end[-1, -1])
+            ready = np.full((T, n_emit), step_end[-1])
+        else:
+            ready = np.ceil(finish[:, sx.pos_emit] + sx.emit_offset - 1e-9)
         # ---- trains: a train leaves with its last spine
         tid = np.zeros((T, n_emit), dtype=np.int64)
         gated = policy in ("tbt", "lbl")
         # transactions: a new one when the group waited for input (it took what had arrived) or after
         # run.batch_items positions; the flit generator closes a train at the end of each transaction
-        flat_a, flat_f = arrive.ravel(), finish.ravel()
+        flat_a = arrive.ravel()
         idle = np.r_[True, flat_a[1:] > (flat_f[:-1] + 1e-9)]
         grp = np.cumsum(idle) - 1
         first_of = np.flatnonzero(idle)[grp]
@@ -190,22 +237,22 @@ def evaluate(
         # trains over every step at once: a train per (step, transaction) cut into chunk-flit pieces (the
         # flit generator cuts a long emission greedily; here at multiples of chunk within the transaction)
         if n_emit:
-            tx = np.zeros((T, n_emit), np.int64) if gated else tx_pos[:, pos_of[out_of]]
+            tx = np.zeros((T, n_emit), np.int64) if gated else tx_pos[:, sx.pos_emit]
             key_tx = (np.arange(T)[:, None] << 40) + tx  # a step is never one transaction with the next
-            fl = spec.flits.astype(np.int64)
+            fl, cum = sx.flits, sx.cum_flits
             flat_key = key_tx.ravel()
             new_tx = np.r_[True, flat_key[1:] != flat_key[:-1]]
-            cum = np.cumsum(fl.ravel())
-            start_cum = (cum - fl.ravel())[np.flatnonzero(new_tx)][np.cumsum(new_tx) - 1]
-            piece = (cum - fl.ravel() - start_cum) // chunk  # chunk-flit pieces within the transaction
+            before = cum - fl
+            start_cum = before[np.flatnonzero(new_tx)][np.cumsum(new_tx) - 1]
+            piece = (before - start_cum) // chunk  # chunk-flit pieces within the transaction
             cut = new_tx | np.r_[True, piece[1:] != piece[:-1]]
             ids = np.cumsum(cut) - 1
             tid = ids.reshape(T, n_emit)
             starts = np.flatnonzero(cut)
             ends = np.r_[starts[1:], ids.size] - 1
             train_ready = ready.ravel()[ends].astype(np.float64)
-            tfl = np.add.reduceat(fl.ravel(), starts)
-            tpk = np.add.reduceat(spec.packets.astype(np.int64).ravel(), starts)
+            tfl = np.add.reduceat(fl, starts)
+            tpk = np.add.reduceat(sx.packets, starts)
             empty = tfl == 0  # only empty spines: one head-only flit announces them
             train_flits, train_packets = np.where(empty, 1, tfl), np.where(empty, 1, tpk)
         else:
@@ -217,10 +264,10 @@ def evaluate(
         st = SliceTiming(
             spec.name,
             spec.node,
-            int(np.ceil(busy - 1e-9)),
-            int(fire_end[0, 0]) if n_out else 0,
-            int(fire_end.max()) if n_out else 0,
-            fire_end[:, -1].astype(np.int64).tolist() if n_out else [0] * T,
+            sx.busy,
+            int(np.ceil(finish[0, sx.first_pos] + sx.first_offset - 1e-9)) if n_out else 0,
+            int(step_end.max()) if n_out else 0,
+            step_end.astype(np.int64).tolist(),
             tid,
             train_ready,
             train_flits,
@@ -235,9 +282,12 @@ def evaluate(
         by_layer.setdefault(spec.layer, []).append((key, st))
         out[key] = st
         if spec.layer == out_layer:
-            src = ready if n_emit else fire_end
-            answer_first.append(float(src.min()))
-            answer_steps.append(src.max(axis=1))
+            if n_emit:
+                answer_first.append(float(ready.min()))
+                answer_steps.append(ready.max(axis=1))
+            else:
+                answer_first.append(float(st.first_finish))
+                answer_steps.append(step_end)
     step_done = np.max(np.vstack(answer_steps), axis=0).astype(np.int64).tolist()
     counters, link_rows = _traffic(out, routes, timing, plan.topology)
     return AnalyticTiming(int(max(step_done)), int(min(answer_first)), step_done, out, counters, link_rows)
@@ -343,10 +393,13 @@ def residual_ops(specs: list[tuple[tuple[str, int], Any]]) -> int:
     return ops
 
 
-def solve(plan: Any, specs: list[tuple[tuple[str, int], Any]]) -> AnalyticTiming:
+def solve(
+    plan: Any, specs: list[tuple[tuple[str, int], Any]], static: list[Static] | None = None
+) -> AnalyticTiming:
     """The zero-load pass, then one pass with each train's queueing at its route's ports and links."""
-    first = evaluate(plan, specs)
-    second = evaluate(plan, specs, port_waits(first, plan))
+    static = statics(specs) if static is None else static
+    first = evaluate(plan, specs, None, static)
+    second = evaluate(plan, specs, port_waits(first, plan), static)
     second.passes = 2
     return second
 
@@ -397,11 +450,12 @@ class PlanCache:
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
-        self.entries: dict[str, tuple[Any, Any, list[tuple[tuple[str, int], Any]]]] = {}
+        self.entries: dict[str, tuple[Any, Any, list[tuple[tuple[str, int], Any]], list[Static]]] = {}
         self.hits = self.misses = 0
 
-    def get(self, cfg: Any) -> tuple[Any, Any, list[tuple[tuple[str, int], Any]]]:
-        """(plan for ``cfg``, elaboration, slice specs): the cached ones with ``cfg`` as the plan's config."""
+    def get(self, cfg: Any) -> tuple[Any, Any, list[tuple[tuple[str, int], Any]], list[Static]]:
+        """(plan for ``cfg``, elaboration, slice specs, their statics): the cached ones, with ``cfg`` as the
+        plan's config."""
         import dataclasses
 
         from elsa_tlm.elaborate import elaborate
@@ -413,14 +467,15 @@ class PlanCache:
             self.misses += 1
             plan = prepare(cfg)
             el = elaborate(plan)
-            hit = (plan, el, list(el.specs))
+            specs = list(el.specs)
+            hit = (plan, el, specs, statics(specs))
         else:
             self.hits += 1
         self.entries[key] = hit  # most recent last
         while len(self.entries) > self.size:
             self.entries.pop(next(iter(self.entries)))
-        plan, el, specs = hit
-        return dataclasses.replace(plan, config=cfg), el, specs
+        plan, el, specs, static = hit
+        return dataclasses.replace(plan, config=cfg), el, specs, static
 
 
 CACHE = PlanCache()
@@ -428,12 +483,16 @@ CACHE = PlanCache()
 
 def run_config(cfg: Any, wall0: float) -> Any:
     """:func:`run` of ``cfg`` with its plan and elaboration from :data:`CACHE`."""
-    plan, el, specs = CACHE.get(cfg)
-    return run(plan, wall0, el, specs)
+    plan, el, specs, static = CACHE.get(cfg)
+    return run(plan, wall0, el, specs, static)
 
 
 def run(
-    plan: Any, wall0: float, el: Any = None, specs: list[tuple[tuple[str, int], Any]] | None = None
+    plan: Any,
+    wall0: float,
+    el: Any = None,
+    specs: list[tuple[tuple[str, int], Any]] | None = None,
+    static: list[Static] | None = None,
 ) -> Any:
     """The :class:`~elsa_tlm.results.Result` of ``plan`` in the analytic mode: the elaboration, the closed-form
     timeline (:func:`solve`) and the energy ledger from the same reports as a simulated run
@@ -447,7 +506,7 @@ def run(
     if el is None or specs is None:
         el = elaborate(plan)
         specs = list(el.specs)
-    at = solve(plan, specs)
+    at = solve(plan, specs, static)
     wl, mapping, act = plan.workload, plan.mapping, plan.activity
     core_rows = _core_rows(plan, el, specs, at)
     m = Measured(

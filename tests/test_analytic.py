@@ -93,7 +93,7 @@ def test_the_plan_cache_hits_only_on_timing_settings() -> None:
         "run.batch_items=8",
     ):
         cfg = load_config(None, [*AN, item])
-        plan, _, _ = cache.get(cfg)
+        plan, _, _, _ = cache.get(cfg)
         assert plan.config == cfg
     assert cache.misses == 1
     for item in (
@@ -114,8 +114,8 @@ def test_the_plan_cache_hits_only_on_timing_settings() -> None:
 
 
 def _from(cache: analytic.PlanCache, cfg) -> tuple:
-    plan, el, specs = cache.get(cfg)
-    return plan, 0.0, el, specs
+    plan, el, specs, static = cache.get(cfg)
+    return plan, 0.0, el, specs, static
 
 
 def test_timing_only_keys_exist() -> None:

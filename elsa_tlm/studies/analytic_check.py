@@ -85,8 +85,9 @@ def _one(args: tuple[str, list[str], list[str]]) -> dict[str, Any]:
     an_plan = prepare(load_config(None, [*sets, *extra, "output.plots=false", 'run.mode="analytic"']))
     el = elaborate(an_plan)
     specs = list(el.specs)
+    static = analytic.statics(specs)
     t = time.perf_counter()
-    an = analytic.run(an_plan, t, el, specs).summary
+    an = analytic.run(an_plan, t, el, specs, static).summary
     t_an = time.perf_counter() - t
 
     def err(key: str) -> float:
