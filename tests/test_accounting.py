@@ -10,7 +10,7 @@ from conftest import SMALL
 from elsa_tlm import sim
 from elsa_tlm.config import load_config
 from elsa_tlm.hw.input_buffer import HAZARDS, simulate_buffer
-from elsa_tlm.hw.pe import ProcessingElement, fire_mask, layer_stream, run_buffer, slice_costs
+from elsa_tlm.hw.pe import ProcessingElement, fire_mask, layer_stream, macro_counts, run_buffer, slice_costs
 from elsa_tlm.hw.sram import pe_macros
 from elsa_tlm.schedule.orders import Windows, window_sums
 from elsa_tlm.snn.products import gustavson_counts, inner_counts, outer_counts
@@ -33,7 +33,7 @@ PUBLISHED_GSOPS = {
 def test_sops_follow_the_published_convention(model: str) -> None:
     """``sops`` = 2 × synaptic events (expanded events × Cout), as the paper's #SOPs count them: within 5 %."""
     from elsa_tlm.elaborate import layer_events
-    from elsa_tlm.energy import sop_counts
+    from elsa_tlm.workload.activity import sop_counts
 
     wl = load_workload(model, 0)
     act = statistical_activity(wl, 1)
@@ -120,37 +120,37 @@ def _toy_layer(product: str, queues: int, depth: int, raw_hazard: str = "forward
     buf = run_buffer(stream, queues, depth, 16, 1, raw_hazard=raw_hazard) if product == "gustavson" else None
     pe = ProcessingElement(0, 0, pe_macros(load_config()), tiles={"toy#0": 16}, lanes={"toy#0": 128})
     c = slice_costs(product, stream, buf, [pe], "toy#0", "toy", 128, 16, 1, 16)
-    return c, events, fires
+    return c, macro_counts([pe], "toy"), events, fires
 
 
 def test_products_charge_what_their_dataflow_touches() -> None:
     """With a buffer big enough never to evict, Gustavson's flushes are the ideal ⌈e/N⌉ mini-batches of the
     functional kernel; outer and inner match their kernels' closed forms (counts for one 16-column PE)."""
-    g, events, fires = _toy_layer("gustavson", queues=64, depth=16, raw_hazard="stall")
+    g, gm, events, fires = _toy_layer("gustavson", queues=64, depth=16, raw_hazard="stall")
     ideal = gustavson_counts(events, 16, fire_rows=int(fires.sum()))
     assert g.evictions == 0
-    assert g.actions.mini_batches == ideal.mini_batches
-    assert g.actions.weight_row_reads == ideal.weight_row_reads == int(events.sum())
+    assert g.mini_batches == ideal.mini_batches
+    assert gm.weight_row_reads == ideal.weight_row_reads == int(events.sum())
     # without forwarding every mini-batch reads and writes its row; a fire pass is fused with the row's final
     # flush; a row whose spikes all left in full flushes (or that had none) reads its membrane once more
     unfused = int((fires & (events % 16 == 0)).sum())
-    assert g.actions.membrane_row_reads == ideal.membrane_row_reads + unfused
+    assert gm.membrane_row_reads == ideal.membrane_row_reads + unfused
     # with forwarding (ELSA) back-to-back mini-batches of one row share one read and one write
-    f, _, _ = _toy_layer("gustavson", queues=64, depth=16)
-    assert f.actions.mini_batches == g.actions.mini_batches
-    assert unfused < f.actions.membrane_row_reads < g.actions.membrane_row_reads
+    f, fm, _, _ = _toy_layer("gustavson", queues=64, depth=16)
+    assert f.mini_batches == g.mini_batches
+    assert unfused < fm.membrane_row_reads < gm.membrane_row_reads
     assert g.adder_lane_acts == pytest.approx(int(events.sum()) * 16 / (16 * 128))  # rows summed, lanes used
-    o, _, _ = _toy_layer("outer", 64, 16)
+    o, om, _, _ = _toy_layer("outer", 64, 16)
     oc = outer_counts(events, 16, fire_rows=int(fires.sum()))
-    assert o.actions.membrane_row_reads == oc.membrane_row_reads + int(fires.sum())  # events, then the fire
+    assert om.membrane_row_reads == oc.membrane_row_reads + int(fires.sum())  # events, then the fire
     assert o.adder_lane_acts == pytest.approx(g.adder_lane_acts)  # one row per event: 1/16 of an activation
-    i, _, _ = _toy_layer("inner", 64, 16)
+    i, im, _, _ = _toy_layer("inner", 64, 16)
     rows = int(((events > 0) | fires).sum())
     ic = inner_counts(rows, 72, 16)
-    assert i.actions.weight_row_reads == ic.weight_row_reads and i.actions.mini_batches == ic.mini_batches
+    assert im.weight_row_reads == ic.weight_row_reads and i.mini_batches == ic.mini_batches
     # a small buffer evicts: more, smaller mini-batches than the ideal
-    small_buf, _, _ = _toy_layer("gustavson", queues=2, depth=16)
-    assert small_buf.evictions > 0 and small_buf.actions.mini_batches > ideal.mini_batches
+    small_buf, _, _, _ = _toy_layer("gustavson", queues=2, depth=16)
+    assert small_buf.evictions > 0 and small_buf.mini_batches > ideal.mini_batches
 
 
 def test_product_energies_are_explained_by_their_mechanisms() -> None:

@@ -43,14 +43,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__",),
 )
 
-# Arrows that still go up, as (importing module, imported unit) -> why and what removes it. An entry no longer in
-# the code fails ``test_no_stale_exceptions``: remove it then.
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    # the synthetic-traffic run still prices its counters into noc.json's energy_j; its driver
-    # (studies/noc.py) is to price them instead, r["energy_j"] = energy.price_noc(r, params.flit_bits),
-    # and traffic.py then drops its energy import and the energy_j key
-    ("elsa_tlm.noc.traffic", "energy"): "pricing moves to the noc driver (studies/noc.py)",
-}
+# Arrows that still go up, as (importing module, imported unit) -> why and what removes it (none left). An entry
+# no longer in the code fails ``test_no_stale_exceptions``: remove it then.
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def module_name(f: Path) -> str:

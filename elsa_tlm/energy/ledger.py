@@ -34,7 +34,7 @@ class Ledger:
 
     def joules(self, table: ActionTable) -> dict[tuple[str, str, str], float]:
         """Every entry priced: count × the table's joules per count."""
-        return {k: n * table[(k[0], k[1])][0] for k, n in self.counts.items()}
+        return {k: table.joules((k[0], k[1]), n) for k, n in self.counts.items()}
 
     def by_category(self, table: ActionTable, categories: Iterable[str]) -> dict[str, float]:
         """The breakdown: joules per category, every listed category present (0.0 when nothing was done);

@@ -1,4 +1,4 @@
-"""The energy model of one configuration: how each component's counts enter the ledger, and its views.
+"""The energy model of one configuration: its prices, the entries no component counts, and the ledger's views.
 
 Every price comes from ``elsa_tlm/data/elsa_28nm.toml`` (ELSA's 28 nm characterisation,
 :class:`~elsa_tlm.energy.tables.ActionTable`) except the DRAM energy per bit (``chip.dram_pj_per_bit``) and
@@ -7,21 +7,26 @@ categories (``energy_breakdown_j``, summing to ``energy_j``): adder, weight_sram
 fire, input_buffer, scheduling_logic, residual, accumulator, packetisation, noc_hops, noc_local_delivery,
 routing_engine, refresh, leakage (+ softmax, layernorm, residual_add, operand_tracer for transformers). DRAM
 (the input image) is apart: ``dram_energy_j``, and ``system_energy_j`` = both.
+
+The counts are the components': each counts its actions where it does them and reports them into the
+:class:`Ledger` itself (``report(ledger)``: the PEs' macros and datapath, the router's im2col unit, order
+controller, update arbiters and accumulator per layer slice, the residual unit, the network interfaces' flit
+generators and decoders; the network's counters through :func:`report_noc`). This module adds only what is a
+matter of time and occupancy (eDRAM refresh, leakage) and prices; it derives nothing from the activity.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from elsa_tlm.config import Config
+from elsa_tlm.config import Config, NocConfig, from_dict
 from elsa_tlm.energy.area import AreaModel
 from elsa_tlm.energy.estimators import core_leakage_w
 from elsa_tlm.energy.ledger import Ledger
 from elsa_tlm.energy.tables import (
     CATEGORIES,
     MACRO_CATEGORY,
+    NOC_CATEGORIES,
     PE_CATEGORIES,
     PJ,
     TRANSFORMER_CATEGORIES,
@@ -29,30 +34,11 @@ from elsa_tlm.energy.tables import (
     load_tech,
     memory_table,
 )
-from elsa_tlm.hw.sram import OPERAND
 from elsa_tlm.snn.products import ActionCounts
 
 
-def sop_counts(wl: Any, events: dict[str, np.ndarray], act: Any = None) -> tuple[int, int]:
-    """(synaptic events, SOPs). Every expanded input event adds a weight into its fan-out membranes (Cout, a
-    head's block for spike × spike products, none for an addition): one synaptic event each. The published
-    #SOPs count 2 ops per synaptic event, as #Ops count 2 per MAC, over the inputs the recordings count: for
-    ViT's A·V the attention map only (its V operand's half, A_acc · V_t, is done and charged but not counted
-    in SOPs, as in the published figure)."""
-    syn = counted = 0
-    for la in wl.layers:
-        n = int(events[la.name].sum()) * la.fanout_cols
-        syn += n
-        if act is not None and la.operands and not la.counts_operands:
-            main = float(act.emitted[la.main].sum())
-            ops = sum(float(act.emitted[o].sum()) for o in la.operands)
-            n = int(round(n * main / (main + ops))) if main + ops > 0 else n
-        counted += n
-    return syn, 2 * counted
-
-
 class EnergyModel:
-    """Prices for one configuration, and how a run's components report into a :class:`Ledger`."""
+    """Prices for one configuration, the entries of time and occupancy, and the views of a :class:`Ledger`."""
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
@@ -62,77 +48,7 @@ class EnergyModel:
         self.area = AreaModel(cfg)
         self.table = ActionTable(cfg, self.core_leakage_w())
 
-    # ------------------------------------------------------------------ reports (components -> ledger)
-    def report_macros(self, ledger: Ledger, pes: list[Any]) -> None:
-        """Row reads and writes every PE's macros counted, per owner layer; a spike × spike product's
-        dynamic operand written into weight memory is its own action (``operand_read``/``operand_write``)."""
-        for pe in pes:
-            for kind, mac in pe.macros.items():
-                for counts, action in ((mac.reads, "read"), (mac.writes, "write")):
-                    for owner, n in counts.items():
-                        if owner.startswith(OPERAND):
-                            ledger.add(kind, f"operand_{action}", n, owner.removeprefix(OPERAND))
-                        else:
-                            ledger.add(kind, action, n, owner)
-
-    def report_datapath(self, ledger: Ledger, costs: dict[tuple[str, int], Any]) -> None:
-        """The PEs' adder trees (activations weighted by the fraction of the 128 lanes they use) and fire
-        units, and the router units of transformer layers (softmax and layer-norm activations, the residual
-        additions of add_norm), per layer slice."""
-        for (layer, _), c in costs.items():
-            ledger.add("adder_tree", "lane_activation", c.adder_lane_acts, layer)
-            ledger.add("fire", "activation", c.actions.fire_activations, layer)
-            ledger.add("softmax", "activation", c.softmax_acts, layer)
-            ledger.add("layernorm", "activation", c.layernorm_acts, layer)
-            ledger.add("accumulator", "add_norm_op", c.accumulator_ops, layer)
-
-    def report_scheduling(
-        self,
-        ledger: Ledger,
-        wl: Any,
-        act: Any,
-        mapping: Any,
-        events: dict[str, np.ndarray],
-        residual_ops: int,
-    ) -> None:
-        """im2col, order controller, update arbiter, residual add and first-layer accumulate (the input
-        buffer's queues are SRAM: :meth:`report_macros`).
-
-        Per consumer slice (each core holding a slice does its own expansion, and every slice absorbs all of
-        its layer's input spines by the end of a run): im2col per input spike; order controller per input
-        spine per step; update arbiter per input spine per step per active PE; the residual units'
-        ``residual_ops`` accumulator ops (what they added: ceil(spikes / lanes) per spine of every skip train,
-        :mod:`elsa_tlm.hw.residual`); the first layer's multi-bit pixels accumulate in the 16-lane
-        accumulator: one op per expanded event per 16 columns.
-        """
-        ledger.add("accumulator", "residual_op", residual_ops)
-        for layer in wl.layers:
-            slices = mapping.by_layer[layer.name]
-            n = len(slices)
-            spines = act.time_steps * layer.n_in
-            active_pes = sum(sum(1 for c in s.pe_cols if c > 0) for s in slices)
-            ledger.add("im2col", "spike", int(act.inputs[layer.name].sum()) * n, layer.name)
-            ledger.add("order_controller", "spine", spines * n, layer.name)
-            ledger.add("update_arbiter", "spine", spines * active_pes, layer.name)
-            if layer.index == 0:
-                blocks = sum(-(-c // 16) for s in slices for c in s.pe_cols if c > 0)
-                ledger.add(
-                    "accumulator", "first_layer_op", int(events[layer.name].sum()) * blocks / 16, layer.name
-                )
-
-    def report_packetisation(self, ledger: Ledger, packets_sent: int, flits_received: int) -> None:
-        """Flit generator per packet generated; flit decoder per flit received."""
-        ledger.add("flit_generator", "packet", packets_sent)
-        ledger.add("flit_decoder", "flit", flits_received)
-
-    def report_noc(self, ledger: Ledger, counters: dict[str, int], route_lookups_per_router: int = 1) -> None:
-        """Flit hops (DSENT: buffer, crossbar, arbitration and wire of one router + link hop), local
-        deliveries (flits whose source and destination are the same core) and route-table lookups (packets ×
-        routers visited × lookups per packet per router; a format that carries hop offsets needs none)."""
-        ledger.add("router", "flit_hop", counters["flit_hops"])
-        ledger.add("router", "local_delivery", counters.get("loopback_flits", 0))
-        ledger.add("routing_engine", "lookup", counters["route_ops"] * route_lookups_per_router)
-
+    # ------------------------------------------------------------------ entries of time and occupancy
     def report_refresh(self, ledger: Ledger, occupied: dict[str, Any], seconds: float) -> int:
         """eDRAM: every occupied row of weights, membranes and tracers is refreshed (read and written
         back) once per retention time while the inference runs; SRAM needs none. Returns the row refreshes."""
@@ -164,7 +80,7 @@ class EnergyModel:
         """Loading the input image from DRAM (apart from the chip's energy)."""
         h, w = wl.input_hw
         bits = h * w * wl.input_channels * self.cfg.chip.input_bits
-        return bits * self.table[("dram", "bit")][0]
+        return self.table.joules(("dram", "bit"), bits)
 
     # ------------------------------------------------------------------ prices
     def core_leakage_w(self) -> float:
@@ -174,16 +90,39 @@ class EnergyModel:
     def pe_energy(self, a: ActionCounts, adder_lane_acts: float) -> dict[str, float]:
         """Joules of a set of PE actions (``adder_lane_acts``: adder activations weighted by the fraction of the
         128 lanes they use), priced with the same table as the ledger."""
-        t = self.table
+        j = self.table.joules
         return {
-            "adder": adder_lane_acts * t[("adder_tree", "lane_activation")][0],
-            "weight_sram": a.weight_row_reads * t[("weight", "read")][0],
-            "membrane_sram": a.membrane_row_reads * t[("membrane", "read")][0]
-            + a.membrane_row_writes * t[("membrane", "write")][0],
-            "tracer_sram": a.tracer_reads * t[("tracer", "read")][0]
-            + a.tracer_writes * t[("tracer", "write")][0],
-            "fire": a.fire_activations * t[("fire", "activation")][0],
+            "adder": j(("adder_tree", "lane_activation"), adder_lane_acts),
+            "weight_sram": j(("weight", "read"), a.weight_row_reads),
+            "membrane_sram": j(("membrane", "read"), a.membrane_row_reads)
+            + j(("membrane", "write"), a.membrane_row_writes),
+            "tracer_sram": j(("tracer", "read"), a.tracer_reads) + j(("tracer", "write"), a.tracer_writes),
+            "fire": j(("fire", "activation"), a.fire_activations),
         }
 
 
-__all__ = ["EnergyModel", "Ledger", "sop_counts", "MACRO_CATEGORY", "PJ"]
+def report_noc(ledger: Ledger, counters: dict[str, int], route_lookups_per_router: int = 1) -> None:
+    """A network's counters into the ledger: flit hops (DSENT: buffer, crossbar, arbitration and wire of one
+    router + link hop), local deliveries (flits whose source and destination are the same core) and
+    route-table lookups (packets × routers visited × lookups per packet per router; a format that carries hop
+    offsets needs none). A chip run and a NoC-only run report the same entries."""
+    ledger.add("router", "flit_hop", counters["flit_hops"])
+    ledger.add("router", "local_delivery", counters.get("loopback_flits", 0))
+    ledger.add("routing_engine", "lookup", counters["route_ops"] * route_lookups_per_router)
+
+
+def price_noc(
+    counters: dict[str, int], noc: NocConfig, route_lookups_per_router: int = 1
+) -> dict[str, float]:
+    """A NoC-only run's ``energy_j`` (synthetic traffic: no chip around the network): its counters
+    (``flit_hops``, ``route_ops``, ``loopback_flits`` when any) reported into a :class:`Ledger` as a chip run
+    reports them (:func:`report_noc`) and priced by the :class:`ActionTable`'s NoC rows at ``noc``'s flit
+    width; joules per category and their ``total``."""
+    table = ActionTable(from_dict({"version": 1}).replace(noc=noc), 0.0)
+    ledger = Ledger()
+    report_noc(ledger, counters, route_lookups_per_router)
+    energy = ledger.by_category(table, NOC_CATEGORIES)
+    return energy | {"total": sum(energy.values())}
+
+
+__all__ = ["EnergyModel", "Ledger", "MACRO_CATEGORY", "PJ", "price_noc", "report_noc"]

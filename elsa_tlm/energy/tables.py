@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from elsa_tlm.datafiles import DataFile, number, read_text, read_toml, table
 
@@ -120,6 +120,7 @@ CATEGORIES = (
 )
 TRANSFORMER_CATEGORIES = ("softmax", "layernorm", "residual_add", "operand_tracer")
 PE_CATEGORIES = ("adder", "weight_sram", "membrane_sram", "tracer_sram", "fire")  # a layer's own energy
+NOC_CATEGORIES = ("noc_hops", "noc_local_delivery", "routing_engine")  # a NoC-only run's energy
 MACRO_CATEGORY = {
     "weight": "weight_sram",
     "membrane": "membrane_sram",
@@ -128,8 +129,20 @@ MACRO_CATEGORY = {
 }
 
 
+class Price(NamedTuple):
+    """One action's price: ``energy`` per count in the table's unit (pJ; W for a powered core's second),
+    its breakdown ``category``, a ``scale`` (the NoC's flit width over DSENT's 256 bits) and the ``unit`` in
+    joules."""
+
+    energy: float
+    category: str
+    scale: float = 1.0
+    unit: float = PJ
+
+
 class ActionTable:
-    """(component, action) -> (joules per count, breakdown category) for one configuration.
+    """(component, action) -> :class:`Price` (its energy per count and breakdown category) for one
+    configuration; ``table[key]`` is (joules per count, category), :meth:`joules` prices a count.
 
     Components and their actions: the PE macros (``weight``/``membrane``/``tracer``/``input_queue`` ×
     ``read``/``write``, and ``operand_read``/``operand_write`` for a spike × spike product's dynamic operand in
@@ -139,7 +152,9 @@ class ActionTable:
     ``softmax``/``activation``, ``layernorm``/``activation``, the NI's ``flit_generator``/``packet`` and
     ``flit_decoder``/``flit``, the NoC's ``router``/``flit_hop`` and ``local_delivery``,
     ``routing_engine``/``lookup``; eDRAM ``<macro>``/``row_refresh``; ``core``/``powered_second`` (leakage of
-    one powered core for one second); ``dram``/``bit``.
+    one powered core for one second); ``dram``/``bit``. The NoC's per-flit energies are DSENT's for 256-bit
+    flits, scaled by ``noc.flit_bits`` / 256; a NoC-only run is priced with the same rows
+    (:func:`elsa_tlm.energy.model.price_noc`).
     """
 
     def __init__(self, cfg: Any, core_leakage_w: float) -> None:
@@ -150,71 +165,49 @@ class ActionTable:
         # an op of the router's accumulator with accumulator_lanes lanes: lanes/16 of the characterised 16-lane
         # block (the same energy per spike added, whatever the width)
         per_op = lg["accumulator"]["energy_pj"] * cfg.chip.accumulator_lanes / 16
-        t: dict[tuple[str, str], tuple[float, str]] = {}
+        t: dict[tuple[str, str], Price] = {}
         for kind, cat in MACRO_CATEGORY.items():
-            t[(kind, "read")] = (mem[kind]["read_pj"] * PJ, cat)
-            t[(kind, "write")] = (mem[kind]["write_pj"] * PJ, cat)
-        t[("weight", "operand_read")] = (mem["weight"]["read_pj"] * PJ, "operand_tracer")
-        t[("weight", "operand_write")] = (mem["weight"]["write_pj"] * PJ, "operand_tracer")
-        t[("adder_tree", "lane_activation")] = (lg["adder_tree"]["energy_pj"] * PJ, "adder")
-        t[("fire", "activation")] = (lg["fire"]["energy_pj"] * PJ, "fire")
-        t[("im2col", "spike")] = (lg["im2col"]["energy_pj"] * PJ, "scheduling_logic")
-        t[("order_controller", "spine")] = (lg["order_controller"]["energy_pj"] * PJ, "scheduling_logic")
-        t[("update_arbiter", "spine")] = (lg["update_arbiter"]["energy_pj"] * PJ, "scheduling_logic")
-        t[("accumulator", "first_layer_op")] = (lg["accumulator"]["energy_pj"] * PJ, "accumulator")
-        t[("accumulator", "residual_op")] = (per_op * PJ, "residual")
-        t[("accumulator", "add_norm_op")] = (per_op * PJ, "residual_add")
-        t[("softmax", "activation")] = (lg["softmax"]["energy_pj"] * PJ, "softmax")
-        t[("layernorm", "activation")] = (lg["layernorm"]["energy_pj"] * PJ, "layernorm")
-        t[("flit_generator", "packet")] = (lg["flit_generator"]["energy_pj"] * PJ, "packetisation")
-        t[("flit_decoder", "flit")] = (lg["flit_decoder"]["energy_pj"] * PJ, "packetisation")
-        t[("router", "flit_hop")] = (noc["hop_energy_pj_per_flit"] * s * PJ, "noc_hops")
-        t[("router", "local_delivery")] = (
-            noc["local_delivery_energy_pj_per_flit"] * s * PJ,
-            "noc_local_delivery",
+            t[(kind, "read")] = Price(mem[kind]["read_pj"], cat)
+            t[(kind, "write")] = Price(mem[kind]["write_pj"], cat)
+        t[("weight", "operand_read")] = Price(mem["weight"]["read_pj"], "operand_tracer")
+        t[("weight", "operand_write")] = Price(mem["weight"]["write_pj"], "operand_tracer")
+        t[("adder_tree", "lane_activation")] = Price(lg["adder_tree"]["energy_pj"], "adder")
+        t[("fire", "activation")] = Price(lg["fire"]["energy_pj"], "fire")
+        t[("im2col", "spike")] = Price(lg["im2col"]["energy_pj"], "scheduling_logic")
+        t[("order_controller", "spine")] = Price(lg["order_controller"]["energy_pj"], "scheduling_logic")
+        t[("update_arbiter", "spine")] = Price(lg["update_arbiter"]["energy_pj"], "scheduling_logic")
+        t[("accumulator", "first_layer_op")] = Price(lg["accumulator"]["energy_pj"], "accumulator")
+        t[("accumulator", "residual_op")] = Price(per_op, "residual")
+        t[("accumulator", "add_norm_op")] = Price(per_op, "residual_add")
+        t[("softmax", "activation")] = Price(lg["softmax"]["energy_pj"], "softmax")
+        t[("layernorm", "activation")] = Price(lg["layernorm"]["energy_pj"], "layernorm")
+        t[("flit_generator", "packet")] = Price(lg["flit_generator"]["energy_pj"], "packetisation")
+        t[("flit_decoder", "flit")] = Price(lg["flit_decoder"]["energy_pj"], "packetisation")
+        t[("router", "flit_hop")] = Price(noc["hop_energy_pj_per_flit"], "noc_hops", s)
+        t[("router", "local_delivery")] = Price(
+            noc["local_delivery_energy_pj_per_flit"], "noc_local_delivery", s
         )
-        t[("routing_engine", "lookup")] = (lg["routing_engine"]["energy_pj"] * PJ, "routing_engine")
+        t[("routing_engine", "lookup")] = Price(lg["routing_engine"]["energy_pj"], "routing_engine")
         for kind in ("weight", "membrane", "tracer"):
-            t[(kind, "row_refresh")] = ((mem[kind]["read_pj"] + mem[kind]["write_pj"]) * PJ, "refresh")
-        t[("core", "powered_second")] = (core_leakage_w, "leakage")
-        t[("dram", "bit")] = (cfg.chip.dram_pj_per_bit * PJ, "dram")
-        self.entries = t
+            t[(kind, "row_refresh")] = Price(mem[kind]["read_pj"] + mem[kind]["write_pj"], "refresh")
+        t[("core", "powered_second")] = Price(core_leakage_w, "leakage", unit=1.0)  # watts x seconds
+        t[("dram", "bit")] = Price(cfg.chip.dram_pj_per_bit, "dram")
+        self.rows = t
 
-    def __getitem__(self, key: tuple[str, str]) -> tuple[float, str]:
+    def row(self, key: tuple[str, str]) -> Price:
+        """The price of one action (a missing one is named)."""
         try:
-            return self.entries[key]
+            return self.rows[key]
         except KeyError:
             raise KeyError(f"no energy for action {key[1]!r} of {key[0]!r} in the table") from None
 
+    def __getitem__(self, key: tuple[str, str]) -> tuple[float, str]:
+        """(joules per count, breakdown category)."""
+        p = self.row(key)
+        return p.energy * p.scale * p.unit, p.category
 
-def noc_energy_j(
-    counters: dict, flit_bits: int, tech: dict | None = None, route_lookups_per_router: int = 1
-) -> dict[str, float]:
-    """NoC dynamic energy (J) from action counters, as ELSA's DSENT figures characterise it (synthetic-traffic
-    runs, which have no chip around the network; a chip run prices the same counts in its ledger).
-
-    ``noc_hops``: flit_hops × the energy of one flit over one router + link hop (12.99 pJ, DSENT: buffer,
-    crossbar, arbitration and wire together, so the crossbar is not charged again); ``noc_local_delivery``:
-    flits whose source and destination are the same core × the local-delivery energy (5.03 pJ), the only
-    flits that pay it; ``routing_engine``: route_ops (packets × routers visited) × route-table lookups per
-    packet per router (a format that carries hop offsets needs none) × the routing engine's energy per
-    decision. Per-flit energies are characterised for 256-bit flits and scaled by flit_bits / 256.
-    """
-    tech = tech or load_tech()
-    s = flit_bits / NOC_TABLE_FLIT_BITS
-    noc, logic = tech["noc"], tech["logic"]
-    hops = counters["flit_hops"] * noc["hop_energy_pj_per_flit"] * s
-    local = counters.get("loopback_flits", 0) * noc["local_delivery_energy_pj_per_flit"] * s
-    lookups = counters["route_ops"] * route_lookups_per_router * logic["routing_engine"]["energy_pj"]
-    return {
-        "noc_hops": hops * 1e-12,
-        "noc_local_delivery": local * 1e-12,
-        "routing_engine": lookups * 1e-12,
-    }
-
-
-def price_noc(counters: dict, flit_bits: int, tech: dict | None = None) -> dict[str, float]:
-    """A NoC-only run's ``energy_j``: :func:`noc_energy_j` of its counters (``flit_hops``, ``route_ops``,
-    ``loopback_flits`` when any) and their ``total``. The synthetic-traffic run counts; its driver prices."""
-    energy = noc_energy_j(counters, flit_bits, tech)
-    return energy | {"total": sum(energy.values())}
+    def joules(self, key: tuple[str, str], n: float) -> float:
+        """``n`` counts of an action in joules: n × its energy, × its scale, × its unit, in that order (one
+        formula for every run, a chip's or a NoC-only one)."""
+        p = self.row(key)
+        return n * p.energy * p.scale * p.unit

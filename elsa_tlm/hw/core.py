@@ -40,6 +40,7 @@ import numpy as np
 from elsa_tlm.hw.im2col import Im2colUnit
 from elsa_tlm.hw.ni import FlitGenerator, NetworkInterface
 from elsa_tlm.hw.pe import ProcessingElement
+from elsa_tlm.hw.report import ActionSink
 from elsa_tlm.hw.residual import ResidualUnit
 from elsa_tlm.kernel import Kernel, Reusable
 from elsa_tlm.schedule.orders import prefix_sums
@@ -143,6 +144,26 @@ class SliceSpec:
     destinations: list[int]
     softmax: bool = False
     pe_share: list[float] = field(default_factory=list)  # per PE: fraction of a transaction it computes
+    # what the router's units do per input position, for their counts (owner: the layer): (T, n_in + 1)
+    # prefix sums of the spikes the im2col unit expands (None: none), and, first layer, of the expanded
+    # events its multi-bit pixels add in the accumulator; PEs with columns of the slice (update arbiters)
+    # and their 16-column blocks
+    in_spikes: np.ndarray | None = None
+    in_events: np.ndarray | None = None
+    active_pes: int = 0
+    blocks: int = 0
+
+
+def report_units(
+    ledger: ActionSink, layer: str, spikes: int, spines: int, arbitrated: int, event_blocks: int
+) -> None:
+    """A slice's share of the router's units, into the energy ledger (owner ``layer``): im2col per spike
+    expanded, order controller per spine ordered, update arbiters per spine per active PE, and the first
+    layer's accumulator (one op adds 16 expanded events over one 16-column block)."""
+    ledger.add("im2col", "spike", spikes, layer)
+    ledger.add("order_controller", "spine", spines, layer)
+    ledger.add("update_arbiter", "spine", arbitrated, layer)
+    ledger.add("accumulator", "first_layer_op", event_blocks / 16, layer)
 
 
 class LayerSlice:
@@ -220,6 +241,18 @@ class LayerSlice:
         self.pe_share = spec.pe_share  # per PE of the core: fraction of a transaction its circuits compute
         # output layer: told once its last step has left (bound by the builder: the answer watch)
         self.on_answered: Callable[[LayerSlice], None] | None = None
+        # the router's units' work for this slice, counted as the input spines of each step complete in
+        # absorption order (:meth:`_ordered`): spikes the im2col unit expanded, spines the order controller
+        # ordered, spines x active PEs the update arbiters took; first layer: expanded events x 16-column
+        # blocks its pixels added in the accumulator (16 per op)
+        self.rows_spikes = _rows(spec.in_spikes, T, n_in)
+        self.rows_events = _rows(spec.in_events, T, n_in) if self.first else []
+        self.active_pes, self.blocks = spec.active_pes, spec.blocks
+        self.counted = [0] * T  # per step: input positions counted (the complete prefix when last looked)
+        self.im2col_spikes = 0
+        self.ordered_spines = 0
+        self.arbitrated_spines = 0
+        self.event_blocks = 0
 
     # ------------------------------------------------------------------------------------------ inputs
     def is_skip(self, producer: str) -> bool:
@@ -231,6 +264,7 @@ class LayerSlice:
     def skip_added(self, train: Train) -> None:
         """The residual unit added a skip train: its spines' skip parts are complete."""
         self.ready.complete(self.producers[train.producer], train.items, train.src_slice, self.now)
+        self._count_complete(train.items)
 
     def arrive(self, train: Train) -> bool:
         """A train from a producer arrived; returns True if it needs PE time (a main-path part). A skip
@@ -308,6 +342,7 @@ class LayerSlice:
                 awrite = (cw[lo : hi + 1] - cw[lo]).tolist()
                 self.next_input = t * self.n_in + hi
                 self.prefix[t] = hi
+                self._ordered(t, lo, hi)
                 if t == ft:
                     thr = self.rel_count[lo : hi + 1]
                 else:
@@ -333,6 +368,7 @@ class LayerSlice:
                 awrite.append(sw)
                 n += p.n
                 self.ready.complete(p.link, p.items, p.train.src_slice, self.now)
+                self._count_complete(p.items)
                 thr.append(self._released(ft) if live else 0)
         fires: list[tuple[int, int, int]] = []
         fire = 0.0
@@ -347,6 +383,42 @@ class LayerSlice:
                 if f1 == self.n_out:
                     self.fire_step += 1
         return Work(acost[-1], awrite[-1], fire, parts, fires, acost, awrite, thr)
+
+    def _count_complete(self, items: list[tuple[int, int, int]]) -> None:
+        """After parts of ``items`` were completed: count the input positions that joined a step's complete
+        prefix since it was last looked at."""
+        prefix, counted = self.prefix, self.counted
+        for t, _, _ in items:
+            p, c = prefix[t], counted[t]
+            if p > c:
+                counted[t] = p
+                self._ordered(t, c, p)
+
+    def _ordered(self, t: int, a: int, b: int) -> None:
+        """Input positions ``a`` .. ``b`` of step ``t`` are complete, in absorption order: the im2col unit has
+        expanded their spikes into the PE input buffers, the order controller orders each spine, every active
+        PE's update arbiter takes it; the first layer's pixels are added in the accumulator."""
+        n = b - a
+        self.ordered_spines += n
+        self.arbitrated_spines += n * self.active_pes
+        rs = self.rows_spikes[t]
+        spikes: int = rs[b] - rs[a]
+        self.im2col_spikes += spikes
+        if self.first:
+            re = self.rows_events[t]
+            events: int = re[b] - re[a]
+            self.event_blocks += events * self.blocks
+
+    def report(self, ledger: ActionSink) -> None:
+        """The router's units' counts for this slice, into the energy ledger (owner: the layer)."""
+        report_units(
+            ledger,
+            self.layer,
+            self.im2col_spikes,
+            self.ordered_spines,
+            self.arbitrated_spines,
+            self.event_blocks,
+        )
 
     @property
     def done(self) -> bool:
@@ -431,6 +503,11 @@ class LayerSlice:
         out = self.flitgen.trains(items, ready)
         self.stats.packets_out, self.stats.flits_out = self.flitgen.packets_out, self.flitgen.flits_out
         return out
+
+
+def _rows(cum: np.ndarray | None, T: int, n_in: int) -> list[Any]:
+    """Per step, a slice's (T, n_in + 1) prefix sums as memoryviews (Python ints by index; None: zeros)."""
+    return [memoryview(r) for r in (np.zeros((T, n_in + 1), dtype=np.int64) if cum is None else cum)]
 
 
 class _Tx:

@@ -32,6 +32,7 @@ from typing import Any, Final
 import numpy as np
 
 from elsa_tlm.hw.channel import Channel
+from elsa_tlm.hw.report import ActionSink
 from elsa_tlm.kernel import Kernel
 from elsa_tlm.schedule.orders import prefix_sums
 from elsa_tlm.transfer import Train, Transport
@@ -193,6 +194,10 @@ class NetworkInterface:
         its FIFO space goes back to the router then (the flit decoder frees FIFO space as spikes leave)."""
         self.inbox.release(flits, at)
 
+    def report(self, ledger: ActionSink) -> None:
+        """The flit decoder's count into the energy ledger: every flit that landed in the input FIFOs."""
+        ledger.add("flit_decoder", "flit", self.flits_in)
+
 
 class FlitGenerator:
     """The flit generator of the router's network interface for one producer slice: packetises its emitted
@@ -286,6 +291,10 @@ class FlitGenerator:
         self.flits_out += flits * n
         layer, node, index = self.layer, self.node, self.index
         return [Train(layer, node, dst, items, flits, packets, spikes, index) for dst in self.destinations]
+
+    def report(self, ledger: ActionSink) -> None:
+        """The flit generator's count into the energy ledger: every packet it generated (per destination)."""
+        ledger.add("flit_generator", "packet", self.packets_out)
 
 
 def local_queue_flits(capacity: int, fifo_count: int, groups: int) -> int:

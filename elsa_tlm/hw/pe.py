@@ -24,7 +24,8 @@ components it is built of (ELSA_BRIEF §3):
   reads); the adder trees add only the rows an input spike meets; the fire rides on the write-back.
 
 Energy actions are counted from the same flushes, so timing and energy agree (docs/MODEL.md §4): each PE's
-macros count the row accesses its own columns make, and the energy ledger charges the SRAM from them.
+macros count the row accesses its own columns make — the one store of SRAM accesses (:func:`macro_counts` reads
+a layer's back) — and the PE reports them into the energy ledger (:meth:`ProcessingElement.report`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 
 from elsa_tlm.hw.im2col import WRITE_SPIKES_PER_CYCLE
 from elsa_tlm.hw.input_buffer import BufferResult, simulate_buffer
+from elsa_tlm.hw.report import ActionSink
 from elsa_tlm.hw.sram import OPERAND, SramMacro
 from elsa_tlm.schedule.orders import Windows
 from elsa_tlm.snn.products import ActionCounts
@@ -63,6 +65,28 @@ class ProcessingElement:
         """Lane passes over ``cols`` columns of ``owner``'s tile (default: the whole tile, a fire pass)."""
         c = self.tiles.get(owner, 0) if cols is None else cols
         return -(-c // max(1, self.lanes.get(owner, self.circuits))) if c > 0 else 0
+
+    def report(self, ledger: ActionSink) -> None:
+        """Its macros' row reads and writes into the energy ledger, per owner layer (weight, membrane, tracer,
+        input queue)."""
+        for mac in self.macros.values():
+            mac.report(ledger)
+
+
+def macro_counts(pes: list[ProcessingElement], owner: str) -> ActionCounts:
+    """The SRAM row accesses ``owner`` (a layer) made on ``pes``, read from their macros (the one store of
+    them; the datapath's counts are in its :class:`SliceCosts`)."""
+
+    def total(kind: str, counts: str) -> int:
+        return sum(getattr(pe.macros[kind], counts)[owner] for pe in pes)
+
+    return ActionCounts(
+        weight_row_reads=total("weight", "reads"),
+        membrane_row_reads=total("membrane", "reads"),
+        membrane_row_writes=total("membrane", "writes"),
+        tracer_reads=total("tracer", "reads"),
+        tracer_writes=total("tracer", "writes"),
+    )
 
 
 def row_cols(tiles: list[int], block: int = 0) -> list[int]:
@@ -205,12 +229,16 @@ def run_buffer(
 
 @dataclass
 class SliceCosts:
-    """Cycles and actions of one layer slice on its core."""
+    """Cycles and datapath actions of one layer slice on its core (its SRAM accesses are counted by the PEs'
+    macros only: :func:`macro_counts`)."""
 
     absorb: np.ndarray  # (T, n_in) cycles to absorb each whole input spine
     write: np.ndarray  # (T, n_in) of those, cycles the router's im2col unit writes the spine's spikes
     fire: np.ndarray  # (T, n_out) cycles to fire each output spine (0: nothing to do)
-    actions: ActionCounts  # all PEs of the slice, whole run
+    # all PEs of the slice, whole run: 128-lane fire-unit and adder-tree activations, mini-batches
+    fire_activations: int
+    adder_activations: int
+    mini_batches: int
     adder_lane_acts: float  # full adder-tree activations equivalent: rows summed / 16 × lanes used / 128
     queue_spikes: int  # expanded spikes written into (and read from) each active PE's input buffer
     flushes: int
@@ -230,6 +258,16 @@ class SliceCosts:
     row_cols: list[int] = dataclasses.field(default_factory=list)
     operand_row_cols: list[int] = dataclasses.field(default_factory=list)
     pe_share: list[float] = dataclasses.field(default_factory=list)
+
+    def report(self, ledger: ActionSink, layer: str) -> None:
+        """The slice's datapath counts into the energy ledger (owner ``layer``): its PEs' adder trees
+        (activations weighted by the fraction of the 128 lanes they use) and fire units, and the router units
+        of transformer layers (softmax and layer-norm activations, add_norm's 16-lane additions)."""
+        ledger.add("adder_tree", "lane_activation", self.adder_lane_acts, layer)
+        ledger.add("fire", "activation", self.fire_activations, layer)
+        ledger.add("softmax", "activation", self.softmax_acts, layer)
+        ledger.add("layernorm", "activation", self.layernorm_acts, layer)
+        ledger.add("accumulator", "add_norm_op", self.accumulator_ops, layer)
 
 
 def slice_costs(
@@ -339,7 +377,7 @@ def slice_costs(
         per_row = heads * -(-width // 128)
         fire = fire + per_row * fires
         softmax_acts = int(fires.sum()) * per_row
-    actions = ActionCounts()
+    fire_acts = adder_acts = batches = 0
     lane_acts = 0.0
     queue_spikes = int(writes.sum())  # every product writes the expanded spikes into the input buffer
     # the operand's share of the spikes, mini-batches and row accesses (whole run): its rows are op_cols wide
@@ -375,16 +413,9 @@ def slice_costs(
             + fused_o * max(0, wr_row - wr_o)
         )
         weight_reads = reads_m * wr_m + reads_o * wr_o
-        actions = actions + ActionCounts(
-            weight_row_reads=weight_reads,
-            membrane_row_reads=mem,
-            membrane_row_writes=mem,
-            tracer_reads=n_fired * wr_row,
-            tracer_writes=n_fired * wr_row,
-            adder_activations=mb_m * bl_m + mb_o * bl_o,
-            fire_activations=n_fired * bl_row,
-            mini_batches=mini_batches,
-        )
+        adder_acts += mb_m * bl_m + mb_o * bl_o
+        fire_acts += n_fired * bl_row
+        batches += int(mini_batches)
         # an adder-tree activation sums up to 16 rows over 128 lanes; it is charged for the rows it sums and
         # the lanes it uses (an outer-product event adds one row: 1/16 of a full activation)
         lane_acts += (adds_m * cm + adds_o * co) / (16 * 128)
@@ -404,7 +435,9 @@ def slice_costs(
         absorb=absorb.astype(float),
         write=write_cycles.astype(float),
         fire=fire.astype(float),
-        actions=actions,
+        fire_activations=fire_acts,
+        adder_activations=adder_acts,
+        mini_batches=batches,
         adder_lane_acts=lane_acts,
         queue_spikes=queue_spikes,
         flushes=int(flushes) if product == "gustavson" else 0,
@@ -454,20 +487,14 @@ def _add_norm_costs(
     absorb = (-(-stream.counts // acc_lanes)).astype(float)
     ln = -(-C // 128)
     fire = (ln + passes * fire_cycles) * fires.astype(float)
-    actions = ActionCounts()
+    fire_acts = 0
     for pe in pes:
         col = pe.tiles.get(owner, 0)
         if col <= 0:
             continue
         macros = pe.macros
         wr, bl = -(-col // words), -(-col // 128)
-        actions = actions + ActionCounts(
-            membrane_row_reads=n_fired * wr,
-            membrane_row_writes=n_fired * wr,
-            tracer_reads=n_fired * wr,
-            tracer_writes=n_fired * wr,
-            fire_activations=n_fired * bl,
-        )
+        fire_acts += n_fired * bl
         macros["membrane"].read(n_fired * wr, layer)
         macros["membrane"].write(n_fired * wr, layer)
         macros["tracer"].read(n_fired * wr, layer)
@@ -476,7 +503,9 @@ def _add_norm_costs(
         absorb=absorb,
         write=np.zeros_like(absorb),  # the router's adder takes the spikes, not the im2col unit
         fire=fire.astype(float),
-        actions=actions,
+        fire_activations=fire_acts,
+        adder_activations=0,
+        mini_batches=0,
         adder_lane_acts=0.0,
         queue_spikes=0,
         flushes=0,

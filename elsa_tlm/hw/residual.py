@@ -5,8 +5,8 @@ ELSA's router hosts the residual addition (ELSA_BRIEF §3) with a 16-lane accumu
 one spine go into one membrane row, so a spine of s skip spikes takes ceil(s / 16) cycles. The unit serves the
 skip trains of its core one at a time, in arrival order; a train keeps its FIFO credits until the unit has
 added it, so a busy unit back-pressures the skip path like busy PEs back-pressure the main path. It never
-waits for anything else, so it cannot deadlock. Its additions (``ops``) are what the energy ledger charges
-as ``residual``.
+waits for anything else, so it cannot deadlock. It counts its additions (``ops``) as it makes them and reports
+them into the energy ledger (:meth:`ResidualUnit.report`: ``residual``).
 
 A first-come-first-served server that never waits is fully described by the cycle it becomes free: a train
 that arrives at ``now`` is added by ``max(now, free_at) + ops``. So the unit schedules one timeout per train
@@ -21,6 +21,7 @@ from typing import Any
 
 import simpy
 
+from elsa_tlm.hw.report import ActionSink
 from elsa_tlm.kernel import Kernel
 
 
@@ -51,3 +52,7 @@ class ResidualUnit:
 
     def _added(self, _ev: simpy.Event) -> None:
         self.done(self.pending.popleft())
+
+    def report(self, ledger: ActionSink) -> None:
+        """Its additions into the energy ledger (the chip's: a skip train serves every join slice on the core)."""
+        ledger.add("accumulator", "residual_op", self.ops)

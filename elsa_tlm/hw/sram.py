@@ -8,14 +8,17 @@ macros are two-port (the row a mini-batch reads is written back while the next o
 cycle, ``memory.access_cycles`` cycles of latency, forwarded by the accumulator to a mini-batch of the same row,
 ``pe.raw_hazard``). ``banks``/``ports`` record this; the timing rules that use it live in the input-buffer
 kernel. A :class:`SramMacro` stands for all macros of one kind
-in one PE (the buffer) and counts its row accesses per owner (the layer that made them); the energy ledger
-multiplies them by the per-access energy of the technology (``memory.technology``: SRAM or eDRAM).
+in one PE (the buffer) and counts its row accesses per owner (the layer that made them): the one store of
+them. It reports them into the energy ledger (:meth:`SramMacro.report`), which multiplies them by the per-access
+energy of the technology (``memory.technology``: SRAM or eDRAM).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+
+from elsa_tlm.hw.report import ActionSink
 
 KINDS = ("weight", "membrane", "tracer", "input_queue")
 OPERAND = "operand:"  # owner prefix of a spike x spike product's dynamic operand written into weight memory
@@ -46,6 +49,16 @@ class SramMacro:
     def write(self, n: int, owner: str) -> None:
         if n:
             self.writes[owner] += int(n)
+
+    def report(self, ledger: ActionSink) -> None:
+        """Row reads and writes per owner into the energy ledger; a spike × spike product's dynamic operand
+        written into weight memory is its own action (``operand_read``/``operand_write``)."""
+        for counts, action in ((self.reads, "read"), (self.writes, "write")):
+            for owner, n in counts.items():
+                if owner.startswith(OPERAND):
+                    ledger.add(self.kind, f"operand_{action}", n, owner.removeprefix(OPERAND))
+                else:
+                    ledger.add(self.kind, action, n, owner)
 
     @property
     def total_reads(self) -> int:

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import simpy
 
-from elsa_tlm.energy.tables import price_noc  # moves to the noc driver: see the brief in test_layers
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.gc_pause import collector_paused
 from elsa_tlm.kernel import Kernel, Wake
@@ -361,7 +360,6 @@ def run_synthetic(
     warmup: int,
     seed: int,
     base_dir: Any = None,
-    tech: dict | None = None,
     drain_cycles: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
@@ -375,6 +373,10 @@ def run_synthetic(
     ``progress(cycle, warmup + cycles)`` is called a hundred times over the warm-up and measurement; if it
     also has ``phase(text)`` and ``note(text)`` (the ``noc`` subcommand's progress), the drain is said through
     the first, a large or oversaturated run through the second before it starts.
+
+    The report holds the network's action counters (``packets``, ``flits``, ``flit_hops``, ``route_ops``...),
+    not their energy: the driver prices them (:func:`elsa_tlm.studies.noc.synthetic`, through the energy
+    ledger).
     """
     _check_args(rate, packet_flits, cycles, warmup, seed)
     wall0 = time.perf_counter()
@@ -403,7 +405,7 @@ def run_synthetic(
                 "time and the drain"
             )
     env = simpy.Environment()
-    net = make_network(Kernel(env), topo, params, routing, seed=seed + 1, tech=tech)  # noc.router: fast or vc
+    net = make_network(Kernel(env), topo, params, routing, seed=seed + 1)  # noc.router: fast or vc
     t_end = warmup + cycles
     # per measured packet delivered: latency (creation to tail delivery) and link hops, in delivery order
     lat, hops = array("q"), array("q")
@@ -487,7 +489,6 @@ def run_synthetic(
         "local_flits": net.counters["local_flits"],
         "crossbar_flits": net.counters["crossbar_flits"],
         "route_ops": net.counters["route_ops"],
-        "energy_j": price_noc(net.counters, p.flit_bits, tech),
         "sim_cycles": sim_cycles,
         "events": events,
         "wall_s": round(time.perf_counter() - wall0, 3),

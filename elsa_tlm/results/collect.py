@@ -1,134 +1,64 @@
 """Collect a finished run into plain data: the summary, the CSV rows, the timeline and trace material.
 
 Reads the components' own counters (cores, PEs, network interfaces, the transport) and the energy model;
-draws nothing (figures live in :mod:`elsa_tlm.figures`).
+draws nothing (figures live in :mod:`elsa_tlm.figures`). :func:`collect` assembles what small builders
+make, one per part of the result: the answer's timing, the energy ledger the components report into, the
+summary's sections (configuration, energy, throughput, area, PEs, NoC totals), the per-layer and per-core
+rows, the timeline and trace.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from elsa_tlm.chip import answer
-from elsa_tlm.energy import EnergyModel, Ledger, sop_counts
+from elsa_tlm.energy import EnergyModel, Ledger, report_noc
 from elsa_tlm.results.result import Result
 from elsa_tlm.results.writers import peak_rss_mb
+from elsa_tlm.workload.activity import sop_counts
 
 if TYPE_CHECKING:
     from elsa_tlm.chip import Chip
+    from elsa_tlm.config import Config
+    from elsa_tlm.hw.pe import SliceCosts
     from elsa_tlm.plan import Plan
 
 
 def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
     """The summary, CSV rows, timeline and trace of a finished run."""
-    cfg, wl, act, topo, mapping = plan.config, plan.workload, plan.activity, plan.topology, plan.mapping
+    cfg, wl, mapping = plan.config, plan.workload, plan.mapping
     T = wl.time_steps
-    transport = chip.transport
+    step_done, first_output, latency = timing(plan, chip)
+    latency_s = latency / (cfg.chip.clock_mhz * 1e6)
+    counters = chip.transport.counters()
+    link_rows = chip.transport.link_rows()
+    core_rows = _core_rows(chip)
     energy = EnergyModel(cfg)
-    out_layer = wl.output_layer
-    out_slices = [chip.slices[(out_layer.name, s.index)] for s in mapping.by_layer[out_layer.name]]
-    # a step is done when its last output spine has left the chip (gated policies send it late)
-    step_done, first_output, answered = answer(out_slices, T)
-    latency = chip.kernel.now() if answered is None else answered
-    clock_hz = cfg.chip.clock_mhz * 1e6
-    counters = transport.counters()
-    events = chip.events
-    latency_s = latency / clock_hz
-    # the energy ledger: every component reports what it did; the breakdown and the per-layer energy are two
-    # views of the same entries
-    ledger = Ledger()
-    energy.report_datapath(ledger, chip.costs)
-    energy.report_macros(ledger, [pe for node in sorted(chip.pes) for pe in chip.pes[node]])
-    residual_ops = sum(c.residual.ops for c in chip.cores.values() if c.residual is not None)
-    energy.report_scheduling(ledger, wl, act, mapping, events, residual_ops)
-    energy.report_packetisation(ledger, int(counters["packets"]), int(counters["flits"]))  # each decoded once
-    energy.report_noc(ledger, counters, chip.fmt.route_lookups_per_router)
     occupied = energy.area.occupied(mapping.slices)
+    ledger = energy_ledger(chip, counters)
     refreshed_rows = energy.report_refresh(ledger, occupied, latency_s)
     energy.report_leakage(ledger, mapping.cores_used, latency_s)
-    transformer = wl.is_transformer
-    breakdown = energy.breakdown(ledger, transformer)
-    layer_energy = energy.layer_energy(ledger)
-    dram = energy.dram_energy(wl)
-    energy_j = float(sum(breakdown.values()))  # on chip
-    synaptic_events, sops = sop_counts(wl, events, act)  # the published #SOPs convention (MODEL.md §5)
-    ops = wl.dense_ops
-    link_rows = transport.link_rows()
-    nl = max(1, len(link_rows))
-    core_rows = _core_rows(chip)
-    flushes = sum(c.flushes for c in chip.costs.values())
-    flushed = sum(c.spikes_flushed for c in chip.costs.values())
+    breakdown = energy.breakdown(ledger, wl.is_transformer)
+    synaptic_events, sops = sop_counts(wl, chip.events, plan.activity)  # the published #SOPs (MODEL.md §5)
+    softmax = _softmax_stall(chip, T)
+    energy_part = energy_fields(breakdown, energy.dram_energy(wl))
     summary: dict[str, Any] = {
-        "model": wl.model,
-        "dataset": wl.dataset,
-        "time_steps": T,
-        "schedule": cfg.schedule.policy,
-        "product": cfg.pe.product,
-        "protocol": cfg.noc.protocol,
-        "flit_bits": cfg.noc.flit_bits,
-        "topology": topo.spec,
-        "routing": cfg.noc.routing,
-        "memory": cfg.memory.technology,
-        "clock_mhz": cfg.chip.clock_mhz,
-        "seed": cfg.run.seed,
-        "activity": act.source,
+        **config_fields(plan),
         "latency_cycles": latency,
         "latency_ms": latency_s * 1e3,
         "step_done_cycles": step_done,
         "first_output_cycle": first_output,
-        "energy_j": energy_j,
-        "energy_scope": "chip: dynamic + leakage (+ eDRAM refresh); DRAM apart (dram_energy_j)",
-        "energy_breakdown_j": breakdown,
-        "dram_energy_j": dram,
-        "system_energy_j": energy_j + dram,
-        "system_energy_breakdown_j": {**breakdown, "dram": dram},
-        "ops": ops,
-        "synaptic_events": synaptic_events,
-        "sops": sops,
-        "gops": ops / latency_s / 1e9 if latency_s > 0 else None,
-        "tops_per_w": ops / energy_j / 1e12 if energy_j > 0 else None,
-        "pj_per_sop": energy_j * 1e12 / sops if sops else None,
+        **energy_part,
+        **throughput_fields(wl.dense_ops, synaptic_events, sops, latency_s, energy_part["energy_j"]),
         "edram_row_refreshes": refreshed_rows,
-        "area_mm2": energy.area.chip_mm2(topo.n_nodes),
-        # the comparison tables' area efficiency: throughput per mm² of the simulated chip
-        "gops_per_mm2": ops / latency_s / 1e9 / energy.area.chip_mm2(topo.n_nodes) if latency_s > 0 else None,
-        "area_core_mm2": energy.area.core_mm2(),
-        "area_breakdown_mm2": energy.area.core_breakdown_mm2(),
-        "area_reconciliation": energy.area.reconciliation(topo.n_nodes),
-        "macros_occupied": occupied,
-        "cores_used": mapping.cores_used,
-        "cores_total": topo.n_nodes,
-        "pe": {
-            "flushes": flushes,
-            "mean_spikes_per_flush": flushed / flushes if flushes else None,
-            **_softmax_stall(chip, T),
-            "evictions": sum(c.evictions for c in chip.costs.values()),
-            "fired_rows": int(sum(int(f.sum()) for f in chip.fires.values())),
-            "row_steps": int(sum(f.size for f in chip.fires.values())),
-            "busy_cycles": sum(r["busy_cycles"] for r in core_rows),
-            "stalled_on_output_cycles": sum(r["stalled_on_output_cycles"] for r in core_rows),
-            "starved_on_input_cycles": sum(r["starved_on_input_cycles"] for r in core_rows),
-            "residual_busy_cycles": sum(r["residual_busy_cycles"] for r in core_rows),
-        },
-        "mean_spikes_per_flush": flushed / flushes if flushes else None,
-        **_softmax_stall(chip, T),
-        "noc": {
-            # the model that timed the trains: noc.router's routers (at), or the closed form (lt)
-            "router": cfg.noc.router if cfg.run.mode == "at" else "zero_load",
-            "protocol": cfg.noc.protocol,
-            "packets": int(counters["packets"]),  # BAER: one per spine and destination; AER: one per spike
-            "flits": int(counters["flits"]),
-            "injected_bits": int(counters["bits"]),  # flits × flit_bits entering the network
-            "payload_bits": chip.payload_bits,  # of those, headers, spikes and CRCs (no padding)
-            "link_bits": int(sum(r["bits"] for r in link_rows)),  # Σ over links traversed
-            "flit_hops": int(counters["flit_hops"]),
-            "loopback_flits": int(counters["loopback_flits"]),
-            "max_link_flits": int(max((r["flits"] for r in link_rows), default=0)),
-            "mean_link_utilisation": float(sum(r["busy_cycles"] for r in link_rows) / nl / max(latency, 1)),
-            "traffic_mb": counters["bits"] / 8e6,  # injected
-            "link_traffic_mb": sum(r["bits"] for r in link_rows) / 8e6,
-        },
+        **area_fields(energy, plan, wl.dense_ops, latency_s, occupied),
+        "pe": pe_fields(chip.costs.values(), chip.fires, core_rows, softmax),
+        **flush_fields(chip.costs.values()),
+        **softmax,
+        "noc": noc_totals(cfg, counters, link_rows, chip.payload_bits, latency),
         "elastic": None,
         # keys set away from their default that this configuration never reads (a what-if that did nothing)
         "warnings": plan.warnings,
@@ -139,19 +69,191 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
             "mode": cfg.run.mode,
         },
     }
-    layer_rows = []
-    for layer in wl.layers:
+    timeline, trace = _timeline_and_trace(chip, cfg.output.trace)
+    return Result(
+        cfg,
+        wl,
+        mapping,
+        plan.activity,
+        summary,
+        layer_rows(plan, chip, energy.layer_energy(ledger)),
+        link_rows,
+        timeline,
+        trace,
+        getattr(chip.transport, "transfers", []),
+        getattr(chip.transport, "fifo_samples", []),
+        core_rows,
+        softmax_stalls(chip),
+    )
+
+
+def timing(plan: Plan, chip: Chip) -> tuple[list[int], int | None, int]:
+    """When the answer left the chip: each step's done cycle, the first output's cycle and the latency."""
+    out_layer = plan.workload.output_layer
+    out_slices = [chip.slices[(out_layer.name, s.index)] for s in plan.mapping.by_layer[out_layer.name]]
+    # a step is done when its last output spine has left the chip (gated policies send it late)
+    step_done, first_output, answered = answer(out_slices, plan.workload.time_steps)
+    return step_done, first_output, chip.kernel.now() if answered is None else answered
+
+
+def energy_ledger(chip: Chip, counters: dict[str, int]) -> Ledger:
+    """The ledger every component reports its counted actions into."""
+    # the order the entries have always been reported in (a category's joules are summed in it): the slices'
+    # datapath, the PEs' macros, the residual units, the router's units per slice in layer order, the flit
+    # generators, the flit decoders, the network's counters
+    ledger = Ledger()
+    for (layer, _), costs in chip.costs.items():
+        costs.report(ledger, layer)
+    for node in sorted(chip.pes):
+        for pe in chip.pes[node]:
+            pe.report(ledger)
+    for core in chip.cores.values():
+        if core.residual is not None:
+            core.residual.report(ledger)
+    for s in chip.slices.values():  # in layer order: im2col, order controller, update arbiters, accumulator
+        s.report(ledger)
+    for s in chip.slices.values():
+        s.flitgen.report(ledger)
+    for ni in chip.nis.values():
+        ni.report(ledger)
+    report_noc(ledger, counters, chip.fmt.route_lookups_per_router)
+    return ledger
+
+
+def config_fields(plan: Plan) -> dict[str, Any]:
+    """What was run: the network, the chip's choices and the activity's source."""
+    cfg, wl = plan.config, plan.workload
+    return {
+        "model": wl.model,
+        "dataset": wl.dataset,
+        "time_steps": wl.time_steps,
+        "schedule": cfg.schedule.policy,
+        "product": cfg.pe.product,
+        "protocol": cfg.noc.protocol,
+        "flit_bits": cfg.noc.flit_bits,
+        "topology": plan.topology.spec,
+        "routing": cfg.noc.routing,
+        "memory": cfg.memory.technology,
+        "clock_mhz": cfg.chip.clock_mhz,
+        "seed": cfg.run.seed,
+        "activity": plan.activity.source,
+    }
+
+
+def energy_fields(breakdown: dict[str, float], dram: float) -> dict[str, Any]:
+    """The chip's energy (the breakdown's sum), its breakdown, and the system's with the DRAM load."""
+    energy_j = float(sum(breakdown.values()))  # on chip
+    return {
+        "energy_j": energy_j,
+        "energy_scope": "chip: dynamic + leakage (+ eDRAM refresh); DRAM apart (dram_energy_j)",
+        "energy_breakdown_j": breakdown,
+        "dram_energy_j": dram,
+        "system_energy_j": energy_j + dram,
+        "system_energy_breakdown_j": {**breakdown, "dram": dram},
+    }
+
+
+def throughput_fields(
+    ops: int, synaptic_events: int, sops: int, latency_s: float, energy_j: float
+) -> dict[str, Any]:
+    """Work done (dense ops, synaptic events, SOPs) and its rate per second and per joule."""
+    return {
+        "ops": ops,
+        "synaptic_events": synaptic_events,
+        "sops": sops,
+        "gops": ops / latency_s / 1e9 if latency_s > 0 else None,
+        "tops_per_w": ops / energy_j / 1e12 if energy_j > 0 else None,
+        "pj_per_sop": energy_j * 1e12 / sops if sops else None,
+    }
+
+
+def area_fields(
+    energy: EnergyModel, plan: Plan, ops: int, latency_s: float, occupied: dict[str, Any]
+) -> dict[str, Any]:
+    """The chip's and a core's area, reconciled with the paper; the macros and cores the mapping uses."""
+    area, n = energy.area, plan.topology.n_nodes
+    return {
+        "area_mm2": area.chip_mm2(n),
+        # the comparison tables' area efficiency: throughput per mm² of the simulated chip
+        "gops_per_mm2": ops / latency_s / 1e9 / area.chip_mm2(n) if latency_s > 0 else None,
+        "area_core_mm2": area.core_mm2(),
+        "area_breakdown_mm2": area.core_breakdown_mm2(),
+        "area_reconciliation": area.reconciliation(n),
+        "macros_occupied": occupied,
+        "cores_used": plan.mapping.cores_used,
+        "cores_total": n,
+    }
+
+
+def flush_fields(costs: Iterable[SliceCosts]) -> dict[str, Any]:
+    """The input buffers' mean spikes per flush over every slice."""
+    flushes = flushed = 0
+    for c in costs:
+        flushes += c.flushes
+        flushed += c.spikes_flushed
+    return {"mean_spikes_per_flush": flushed / flushes if flushes else None}
+
+
+def pe_fields(
+    costs: Collection[SliceCosts],
+    fires: dict[str, np.ndarray],
+    core_rows: list[dict[str, Any]],
+    softmax: dict[str, Any],
+) -> dict[str, Any]:
+    """The PEs' totals: flushes, evictions, rows fired, and the cores' busy, stalled and starved cycles."""
+    return {
+        "flushes": sum(c.flushes for c in costs),
+        **flush_fields(costs),
+        **softmax,
+        "evictions": sum(c.evictions for c in costs),
+        "fired_rows": int(sum(int(f.sum()) for f in fires.values())),
+        "row_steps": int(sum(f.size for f in fires.values())),
+        "busy_cycles": sum(r["busy_cycles"] for r in core_rows),
+        "stalled_on_output_cycles": sum(r["stalled_on_output_cycles"] for r in core_rows),
+        "starved_on_input_cycles": sum(r["starved_on_input_cycles"] for r in core_rows),
+        "residual_busy_cycles": sum(r["residual_busy_cycles"] for r in core_rows),
+    }
+
+
+def noc_totals(
+    cfg: Config, counters: dict[str, int], link_rows: list[dict[str, Any]], payload_bits: int, latency: int
+) -> dict[str, Any]:
+    """The network's totals: packets, flits and bits injected, over links and staying on their core."""
+    nl = max(1, len(link_rows))
+    return {
+        # the model that timed the trains: noc.router's routers (at), or the closed form (lt)
+        "router": cfg.noc.router if cfg.run.mode == "at" else "zero_load",
+        "protocol": cfg.noc.protocol,
+        "packets": int(counters["packets"]),  # BAER: one per spine and destination; AER: one per spike
+        "flits": int(counters["flits"]),
+        "injected_bits": int(counters["bits"]),  # flits × flit_bits entering the network
+        "payload_bits": payload_bits,  # of those, headers, spikes and CRCs (no padding)
+        "link_bits": int(sum(r["bits"] for r in link_rows)),  # Σ over links traversed
+        "flit_hops": int(counters["flit_hops"]),
+        "loopback_flits": int(counters["loopback_flits"]),
+        "max_link_flits": int(max((r["flits"] for r in link_rows), default=0)),
+        "mean_link_utilisation": float(sum(r["busy_cycles"] for r in link_rows) / nl / max(latency, 1)),
+        "traffic_mb": counters["bits"] / 8e6,  # injected
+        "link_traffic_mb": sum(r["bits"] for r in link_rows) / 8e6,
+    }
+
+
+def layer_rows(plan: Plan, chip: Chip, layer_energy: dict[str, float]) -> list[dict[str, Any]]:
+    """Per layer: spikes in and out, packets, PE time, flushes and its own energy (layers.csv)."""
+    act, mapping = plan.activity, plan.mapping
+    rows = []
+    for layer in plan.workload.layers:
         sl = [chip.slices[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
         cs = [chip.costs[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
         fl = sum(c.flushes for c in cs)
-        layer_rows.append(
+        rows.append(
             {
                 "layer": layer.name,
                 "kind": layer.kind,
                 "cores": " ".join(str(s.core) for s in mapping.by_layer[layer.name]),
                 "input_spikes": int(act.inputs[layer.name].sum()),
                 "output_spikes": int(act.emitted[layer.name].sum()),
-                "expanded_events": int(events[layer.name].sum()),
+                "expanded_events": int(chip.events[layer.name].sum()),
                 "packets_in": sum(a.stats.packets_in for a in sl),
                 "flits_in": sum(a.stats.flits_in for a in sl),
                 "packets_out": sum(a.stats.packets_out for a in sl),
@@ -166,33 +268,22 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
                 "energy_j": layer_energy.get(layer.name, 0.0),
             }
         )
-    timeline, trace = _timeline_and_trace(chip, cfg.output.trace)
-    return Result(
-        cfg,
-        wl,
-        mapping,
-        act,
-        summary,
-        layer_rows,
-        link_rows,
-        timeline,
-        trace,
-        getattr(transport, "transfers", []),
-        getattr(transport, "fifo_samples", []),
-        core_rows,
-        [
-            (sl.layer, int(sl.stall_from[t]), int(sl.stall_to[t]), t)
-            for sl in chip.slices.values()
-            if sl.softmax
-            for t in range(sl.T)
-            if sl.stall_to[t] >= 0
-        ],
-    )
+    return rows
+
+
+def softmax_stalls(chip: Chip) -> list[tuple[str, int, int, int]]:
+    """Transformers: (layer, from, to, step) of every step's softmax stall."""
+    return [
+        (sl.layer, int(sl.stall_from[t]), int(sl.stall_to[t]), t)
+        for sl in chip.slices.values()
+        if sl.softmax
+        for t in range(sl.T)
+        if sl.stall_to[t] >= 0
+    ]
 
 
 def _softmax_stall(chip: Chip, T: int) -> dict[str, Any]:
-    """Transformers: how long each step's softmax waited for the step's every Q and K token (cycles from the
-    first token absorbed to the last), summed over the softmax slices, and per step (mean over them)."""
+    """Transformers: the softmax stall (first Q/K token absorbed to the last), in total and per step."""
     sm = [s for s in chip.slices.values() if s.softmax]
     if not sm:
         return {}

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from elsa_tlm.energy import EnergyModel, Ledger, sop_counts
+from elsa_tlm.energy import EnergyModel, Ledger, report_noc
+from elsa_tlm.hw.core import report_units
 from elsa_tlm.results.writers import peak_rss_mb
+from elsa_tlm.workload.activity import sop_counts
 
 
 @dataclass
@@ -32,21 +34,42 @@ class Measured:
 
 
 def fill_ledger(energy: EnergyModel, plan: Any, el: Any, m: Measured) -> tuple[Ledger, int, dict[str, Any]]:
-    """The energy ledger of a run: every report a component makes (datapath, macros, scheduling, packetisation,
-    NoC), then refresh and leakage over the latency. Returns the ledger, the eDRAM row refreshes and the
-    occupied macros."""
+    """The energy ledger of a run from the elaboration and what the mode measured (the entries and order a
+    simulated run's components report, :func:`elsa_tlm.results.collect.energy_ledger`), then refresh and
+    leakage over the latency. Returns the ledger, the eDRAM row refreshes and the occupied macros."""
     cfg, mapping = plan.config, plan.mapping
     latency_s = m.latency / (cfg.chip.clock_mhz * 1e6)
     ledger = Ledger()
-    energy.report_datapath(ledger, el.costs)
-    energy.report_macros(ledger, [pe for node in sorted(el.pes) for pe in el.pes[node]])
-    energy.report_scheduling(ledger, plan.workload, plan.activity, mapping, el.events, m.residual_ops)
-    energy.report_packetisation(ledger, int(m.counters["packets"]), int(m.counters["flits"]))
-    energy.report_noc(ledger, m.counters, el.fmt.route_lookups_per_router)
+    for (layer, _), c in el.costs.items():
+        c.report(ledger, layer)
+    for node in sorted(el.pes):
+        for pe in el.pes[node]:
+            pe.report(ledger)
+    ledger.add("accumulator", "residual_op", m.residual_ops)
+    _router_units(ledger, plan, el)
+    ledger.add("flit_generator", "packet", int(m.counters["packets"]))
+    ledger.add("flit_decoder", "flit", int(m.counters["flits"]))
+    report_noc(ledger, m.counters, el.fmt.route_lookups_per_router)
     occupied = energy.area.occupied(mapping.slices)
     refreshed = energy.report_refresh(ledger, occupied, latency_s)
     energy.report_leakage(ledger, mapping.cores_used, latency_s)
     return ledger, refreshed, occupied
+
+
+def _router_units(ledger: Ledger, plan: Any, el: Any) -> None:
+    """The router's units per layer slice in closed form, for a mode without a simulation: every slice absorbs
+    all of its layer's input spines, which is what a simulated slice counts by the end of its run
+    (:meth:`elsa_tlm.hw.core.LayerSlice.report`; tests/test_energy_counts.py)."""
+    T = plan.workload.time_steps
+    for layer in plan.workload.layers:
+        spikes = int(plan.activity.inputs[layer.name].sum())
+        events = int(el.events[layer.name].sum()) if layer.index == 0 else 0
+        n = T * layer.n_in
+        for s in plan.mapping.by_layer[layer.name]:
+            active = [c for c in s.pe_cols if c > 0]
+            report_units(
+                ledger, layer.name, spikes, n, n * len(active), events * sum(-(-c // 16) for c in active)
+            )
 
 
 def build_summary(plan: Any, el: Any, m: Measured, wall_s: float) -> tuple[dict[str, Any], dict[str, float]]:

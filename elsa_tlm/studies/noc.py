@@ -3,7 +3,8 @@ routers' latency-throughput curves overlaid (``elsa-tlm noc-plot``, ``make noc-c
 
 :func:`synthetic` writes ``noc.json`` + ``links.csv`` (one point) or ``noc.json`` + ``noc_sweep.csv`` +
 ``latency_throughput.png`` (a sweep, :func:`elsa_tlm.figures.noc.plot_latency_throughput`); every argument is
-checked before the output folder is touched. The simulation itself is :mod:`elsa_tlm.noc.traffic`.
+checked before the output folder is touched. The simulation itself is :mod:`elsa_tlm.noc.traffic`, which counts;
+this driver prices its counters (:func:`priced`: the energy ledger and table a chip run uses).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from elsa_tlm.config import NocConfig, from_dict, inert_settings, parse_override
+from elsa_tlm.energy import price_noc
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.fileio import check_figure_file, claim_output_folder, write_csv_atomic, write_json_atomic
 from elsa_tlm.noc.params import noc_config
@@ -84,6 +86,17 @@ def saturated(r: dict) -> bool:
     return r["accepted_rate"] < 0.9 * r["offered_rate"] or r["avg_latency"] > 10 * r["zero_load_latency"]
 
 
+def priced(report: dict[str, Any], params: NocConfig) -> dict[str, Any]:
+    """A synthetic run's report with its ``energy_j``: the counters priced through the energy ledger
+    (:func:`elsa_tlm.energy.price_noc`), listed after ``route_ops`` as noc.json always had it."""
+    out: dict[str, Any] = {}
+    for k, v in report.items():
+        out[k] = v
+        if k == "route_ops":
+            out["energy_j"] = price_noc(report, params)
+    return out
+
+
 def synthetic(
     params: NocConfig,
     out: str | Path,
@@ -135,7 +148,8 @@ def synthetic(
     def one(r: float, what: str) -> tuple[dict[str, Any], Any]:
         bar = progress(what) if progress is not None else None
         try:
-            return run_synthetic(params, rate=r, seed=seed, base_dir=Path.cwd(), progress=bar, **base), bar
+            run = run_synthetic(params, rate=r, seed=seed, base_dir=Path.cwd(), progress=bar, **base)
+            return priced(run, params), bar
         finally:
             if bar is not None:
                 bar.close()

@@ -150,6 +150,24 @@ def emitted_totals(wl: Workload) -> dict[str, np.ndarray]:
     return out
 
 
+def sop_counts(wl: Workload, events: dict[str, np.ndarray], act: Activity | None = None) -> tuple[int, int]:
+    """(synaptic events, SOPs) of a workload's expanded events (per layer, (T, n_out)). Every expanded input
+    event adds a weight into its fan-out membranes (Cout, a head's block for spike × spike products, none for
+    an addition): one synaptic event each. The published #SOPs count 2 ops per synaptic event, as #Ops count
+    2 per MAC, over the inputs the recordings count: for ViT's A·V the attention map only (its V operand's
+    half, A_acc · V_t, is done and charged but not counted in SOPs, as in the published figure)."""
+    syn = counted = 0
+    for la in wl.layers:
+        n = int(events[la.name].sum()) * la.fanout_cols
+        syn += n
+        if act is not None and la.operands and not la.counts_operands:
+            main = float(act.emitted[la.main].sum())
+            ops = sum(float(act.emitted[o].sum()) for o in la.operands)
+            n = int(round(n * main / (main + ops))) if main + ops > 0 else n
+        counted += n
+    return syn, 2 * counted
+
+
 def statistical_activity(wl: Workload, seed: int) -> Activity:
     """Recorded totals per layer and step, spread over spines by the seeded saliency rule."""
     T = wl.time_steps

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import simpy
 
-from elsa_tlm.energy.tables import load_tech, noc_energy_j
+from elsa_tlm.config import from_dict
+from elsa_tlm.energy import EnergyModel, Ledger, price_noc, report_noc
+from elsa_tlm.energy.tables import NOC_CATEGORIES
 from elsa_tlm.errors import DeadlockError
 from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.network import Network
@@ -121,12 +123,18 @@ def test_ring_deadlock_is_detected():
 
 
 def test_energy_scaling():
-    tech = load_tech()
+    """A NoC-only run's counters priced through the ledger and the table's NoC rows (one pricing path)."""
     c = {"flit_hops": 10, "local_flits": 4, "crossbar_flits": 6, "route_ops": 3, "loopback_flits": 2}
-    e = noc_energy_j(c, 256, tech)
+    e = price_noc(c, noc_config(flit_bits=256))
     assert e["noc_hops"] == pytest.approx(10 * 12.99e-12)  # router + link per flit-hop; no crossbar on top
     assert e["noc_local_delivery"] == pytest.approx(2 * 5.03e-12)  # only flits that stay on their core
     assert e["routing_engine"] == pytest.approx(3 * 0.0077785e-12)
-    assert noc_energy_j(c, 256, tech, route_lookups_per_router=0)["routing_engine"] == 0.0
-    e128 = noc_energy_j(c, 128, tech)
+    assert e["total"] == sum(e[k] for k in ("noc_hops", "noc_local_delivery", "routing_engine"))
+    assert price_noc(c, noc_config(), route_lookups_per_router=0)["routing_engine"] == 0.0
+    e128 = price_noc(c, noc_config(flit_bits=128))
     assert e128["noc_hops"] == pytest.approx(e["noc_hops"] / 2)
+    # the same entries a chip run reports, priced by the same table
+    cfg = from_dict({"version": 1})
+    chip = Ledger()
+    report_noc(chip, c)
+    assert chip.by_category(EnergyModel(cfg).table, NOC_CATEGORIES) == {k: e[k] for k in NOC_CATEGORIES}
