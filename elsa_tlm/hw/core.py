@@ -507,7 +507,8 @@ class LayerSlice:
 
 def _rows(cum: np.ndarray | None, T: int, n_in: int) -> list[Any]:
     """Per step, a slice's (T, n_in + 1) prefix sums as memoryviews (Python ints by index; None: zeros)."""
-    return [memoryview(r) for r in (np.zeros((T, n_in + 1), dtype=np.int64) if cum is None else cum)]
+    rows: np.ndarray = np.zeros((T, n_in + 1), dtype=np.int64) if cum is None else cum
+    return [memoryview(r) for r in rows]
 
 
 class _Tx:
