@@ -118,6 +118,13 @@ sweep: $(STAMP)
 	@test -n "$(SWEEP)" || { echo "usage: make sweep SWEEP=path/to/sweep.toml [SWEEP_ARGS=...]"; exit 2; }
 	$(CLI) sweep $(SWEEP) --out results/sweeps/$(basename $(notdir $(SWEEP))) --workers $(WORKERS) $(SWEEP_ARGS)
 
+# multi-objective design-space exploration (elsa-tlm explore): ResNet-50 over six axes under 60 mm²
+# (scenarios/explore/resnet50.toml) -> results/explore/resnet50/ trials.csv, pareto.csv, pareto.png, explore.json;
+# rerunning resumes from its explore.db. EXPLORE_ARGS adds options (e.g. --seed 2, --set run.time_steps=4)
+EXPLORE_ARGS ?=
+explore: $(STAMP)
+	$(CLI) explore scenarios/explore/resnet50.toml --out results/explore/resnet50 --workers $(WORKERS) $(EXPLORE_ARGS)
+
 # one HTML page for a run or sweep folder: make report DIR=results/default
 report: $(STAMP)
 	@test -n "$(DIR)" || { echo "usage: make report DIR=results/<run-or-sweep>"; exit 2; }

@@ -379,6 +379,12 @@ def register_explore(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler (default: a local cluster)")
     p.add_argument("--seed", type=int, help="the sampler's seed (default: the spec's seed, else 1)")
     p.add_argument(
+        "--recheck",
+        metavar="MODE",
+        help="re-run the front in at or lt, or none (default: the spec's); on a finished folder only the "
+        "front runs",
+    )
+    p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every design"
     )
     p.set_defaults(func=cmd_explore)
@@ -394,7 +400,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
     if args.scheduler and args.executor != "dask":
         raise ConfigError("--scheduler", args.scheduler, "needs --executor dask")
-    spec = load_explore(args.spec, args.set, args.seed)
+    spec = load_explore(args.spec, args.set, args.seed, args.recheck)
     out = Path(args.out) if args.out is not None else Path("results") / "explore" / spec.sweep.name
     ex, close = (
         (None, None) if args.executor == "process" else make_executor("dask", args.workers, args.scheduler)

@@ -237,3 +237,36 @@ def test_failed_designs_are_trials_with_their_reason(tmp_path: Path) -> None:
     mask = _brute_front([[float(r["latency_ms"]), float(r["tops_per_w"])] for r in ok], [False, True])
     front = _csv(out / "pareto.csv")
     assert {r["trial"] for r in front} == {r["trial"] for r, m in zip(ok, mask, strict=True) if m}
+
+
+def test_recheck_on_a_finished_folder_runs_only_the_front(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o"
+    spec = _spec(tmp_path, 3)
+    first = _explore(spec, out)
+    assert first["recheck"] is None and "latency_ms_at" not in _csv(out / "pareto.csv")[0]
+    trials = (out / "trials.csv").read_bytes()
+    again = _explore(spec, out, "--recheck", "at")
+    assert again["counts"]["simulated"] == 0 and again["counts"]["rechecked"] == first["counts"]["front"]
+    assert (out / "trials.csv").read_bytes() == trials
+    assert all(r["recheck_status"] == "ok" for r in _csv(out / "pareto.csv"))
+    assert main(["explore", str(spec), "--out", str(out), "--recheck", "lt"]) == 2  # the screening mode
+    assert "--recheck" in capsys.readouterr().err
+
+
+def test_analytic_designs_sharing_a_plan_run_as_one_task_with_their_own_results(tmp_path: Path) -> None:
+    from elsa_tlm import sim
+    from elsa_tlm.studies import explore
+
+    try:
+        from_dict({"version": 1, "run": {"mode": "analytic"}})
+    except ConfigError:
+        pytest.skip("run.mode = analytic not there")
+    axes = '"chip.clock_mhz" = [200, 400]\n"schedule.policy" = ["spine", "tbt"]\n'
+    spec_path = _spec(tmp_path, 4, axes=axes, explore=EXPLORE.replace('mode = "lt"', 'mode = "analytic"'))
+    spec = load_explore(spec_path)
+    assert explore._groups(spec, [p.config for p in spec.points]) == [[0, 1, 2, 3]]  # timing and pricing only
+    _explore(spec_path, tmp_path / "o")
+    for row, p in zip(_csv(tmp_path / "o" / "trials.csv"), spec.points, strict=True):
+        alone = sim.run(p.config).summary
+        assert float(row["latency_ms"]) == pytest.approx(alone["latency_ms"], rel=1e-11)
+        assert float(row["energy_j"]) == pytest.approx(alone["energy_j"], rel=1e-11)

@@ -19,11 +19,11 @@ def _label(field: str, unit: str, maximise: bool) -> str:
 
 
 def _scale(ax: Any, axis: str, values: Sequence[float], unit: str = "") -> None:
-    """A log axis when the values are positive and span more than two decades; joules with SI prefixes."""
+    """A log axis when the values are positive and span more than a decade; joules with SI prefixes."""
     from matplotlib.ticker import EngFormatter
 
     vals = [v for v in values if v is not None and math.isfinite(v)]
-    if vals and min(vals) > 0 and max(vals) / min(vals) > 100:
+    if vals and min(vals) > 0 and max(vals) / min(vals) > 10:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
     if unit == "J":
         (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(EngFormatter(unit="J"))

@@ -323,6 +323,7 @@ def parse_explore(
     cli_sets: Sequence[str] = (),
     seed: int | None = None,
     source: Path | None = None,
+    recheck: str | None = None,
 ) -> ExploreSpec:
     """Validate a parsed spec (the sweep part, then ``[explore]``, then every grid point's configuration);
     the first bad field raises :class:`ConfigError` naming it, its value and the rule."""
@@ -364,9 +365,10 @@ def parse_explore(
         from_dict({"version": 1, "run": {"mode": mode}})
     except ConfigError as exc:
         raise ConfigError("explore.mode", mode, exc.rule) from None
-    recheck = _choice(table, "recheck", "none", RECHECKS)
+    where = "explore.recheck" if recheck is None else "--recheck"
+    recheck = _choice(table if recheck is None else {"recheck": recheck}, "recheck", "none", RECHECKS)
     if recheck == mode:
-        raise ConfigError("explore.recheck", recheck, f"must differ from mode ({mode}), or be none")
+        raise ConfigError(where, recheck, f"must differ from mode ({mode}), or be none")
     if seed is None:
         seed = _int(table, "seed", DEFAULT_SEED, 0, 2**32 - 1)
     elif type(seed) is not int or not 0 <= seed < 2**32:
@@ -382,17 +384,20 @@ def parse_explore(
         try:
             with_mode(points[0].config, recheck)
         except ConfigError as exc:
-            raise ConfigError("explore.recheck", recheck, exc.rule) from None
+            raise ConfigError(where, recheck, exc.rule) from None
     return ExploreSpec(
         sweep, points, objectives, constraints, trials, mode, recheck, seed, sampler, population, batch
     )
 
 
-def load_explore(path: str | Path, cli_sets: Sequence[str] = (), seed: int | None = None) -> ExploreSpec:
-    """Read and validate an explore spec file (``cli_sets``: extra fixed overrides; ``seed``: --seed)."""
+def load_explore(
+    path: str | Path, cli_sets: Sequence[str] = (), seed: int | None = None, recheck: str | None = None
+) -> ExploreSpec:
+    """Read and validate an explore spec file (``cli_sets``: extra fixed overrides; ``seed``, ``recheck``:
+    --seed and --recheck over the spec's)."""
     p = Path(path)
     data = read_toml(p, "explore spec")
-    return parse_explore(data, p.resolve().parent, p.stem, cli_sets, seed, p.resolve())
+    return parse_explore(data, p.resolve().parent, p.stem, cli_sets, seed, p.resolve(), recheck)
 
 
 # ------------------------------------------------------------------------------------------- Pareto front
@@ -420,7 +425,7 @@ class _Store:
     """explore.db: the spec's identity and every finished trial, one JSON record per trial number."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
-        self.path = path
+        self.path, self.committed = path, time.monotonic()
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         try:
             self.db = sqlite3.connect(uri, uri=True)
@@ -456,8 +461,12 @@ class _Store:
     def add(self, number: int, record: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO trials VALUES (?, ?)", (number, json.dumps(record, sort_keys=True)))
 
-    def commit(self) -> None:
-        self.db.commit()
+    def commit(self, every_s: float = 0.0) -> None:
+        """Commit, at most once per ``every_s`` seconds (a commit syncs the disk: ~20 ms here)."""
+        now = time.monotonic()
+        if now - self.committed >= every_s:
+            self.db.commit()
+            self.committed = now
 
     def close(self) -> None:
         self.db.close()
@@ -491,14 +500,62 @@ def _sampler_seed(seed: int, first_trial: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{first_trial}".encode()).digest()[:4], "little")
 
 
-def _make_sampler(spec: ExploreSpec, seed: int) -> Any:
+@cache
+def _samplers() -> dict[str, type]:
+    """Optuna's NSGA-II and TPE samplers told the search space: every trial of an exploration has every axis,
+    so the space Optuna would infer (the intersection of the finished trials' spaces, which each new sampler
+    recomputes over all trials: quadratic in the trials, ~3 s a batch at 3,000) is the axes, from the start."""
+    import optuna
+
+    def told(base: type) -> type:
+        class Told(base):  # type: ignore[misc, valid-type]
+            space: dict[str, Any] = {}
+
+            def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+                return {k: d for k, d in self.space.items() if not d.single()}
+
+        Told.__name__ = Told.__qualname__ = f"Explore{base.__name__}"
+        return Told
+
+    return {"nsga2": told(optuna.samplers.NSGAIISampler), "tpe": told(optuna.samplers.TPESampler)}
+
+
+def _make_sampler(spec: ExploreSpec, seed: int, space: dict[str, Any]) -> Any:
+    """The sampler that asks one batch (a new one per batch, seeded from its first trial number)."""
     import optuna
 
     if spec.exhaustive:
         return optuna.samplers.RandomSampler(seed=seed)  # never consulted: every trial is enqueued
+    cls = _samplers()[spec.sampler]
     if spec.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
-    return optuna.samplers.NSGAIISampler(seed=seed, population_size=spec.population)
+        sampler = cls(seed=seed, multivariate=True, constant_liar=True)
+    else:
+        sampler = cls(seed=seed, population_size=spec.population)
+    sampler.space = space
+    return sampler
+
+
+GROUP_MAX = 6  # designs run as one task at most (a worker's share of a batch stays balanced)
+
+
+def _groups(spec: ExploreSpec, configs: list[Config]) -> list[list[int]]:
+    """The designs to run (their indices), cut into tasks: in the analytic mode, designs that share a plan
+    (:func:`elsa_tlm.analytic.plan_key`: they differ only in timing or pricing settings) run one after the
+    other in one worker, which builds the plan once (its cache); otherwise one design a task."""
+    if spec.mode != "analytic":
+        return [[i] for i in range(len(configs))]
+    from elsa_tlm.analytic import plan_key
+
+    by_plan: dict[str, list[int]] = {}
+    for i, cfg in enumerate(configs):
+        by_plan.setdefault(plan_key(cfg), []).append(i)
+    return [g[s : s + GROUP_MAX] for g in by_plan.values() for s in range(0, len(g), GROUP_MAX)]
+
+
+def run_points(configs: list[Config], fields: Sequence[str]) -> list[dict[str, Any]]:
+    """:func:`~elsa_tlm.studies.sweep.run_point` of each design, nothing written, one after the other (in a
+    worker)."""
+    return [run_point(cfg, None, fields) for cfg in configs]
 
 
 def _key(spec: ExploreSpec, params: dict[str, Any]) -> tuple[str, ...]:
@@ -596,7 +653,7 @@ class _Search:
             start, batch = n_rec, max(1, target - n_rec)  # nothing to ask: everything at once
         else:  # a batch cut short is asked again, from its first trial
             start, batch = n_rec // spec.batch * spec.batch, spec.batch
-        study = optuna.create_study(directions=directions, sampler=_make_sampler(spec, spec.seed))
+        study = optuna.create_study(directions=directions, sampler=_make_sampler(spec, spec.seed, dists))
         study.add_trials([_frozen(spec, r, dists) for r in self.records[:start]])
         cache = {
             _key(spec, r["params"]): r["user_attrs"]["outcome"]
@@ -610,7 +667,7 @@ class _Search:
         n = start
         while n < target:
             size = min(batch, target - n)
-            study.sampler = _make_sampler(spec, _sampler_seed(spec.seed, n))
+            study.sampler = _make_sampler(spec, _sampler_seed(spec.seed, n), dists)
             asked = []
             for i in range(n, n + size):
                 if spec.exhaustive:
@@ -623,18 +680,19 @@ class _Search:
                         f"{self.records[t.number]['params']}, asked {t.params}: another Optuna version?); "
                         "give a new --out"
                     )
-            pending: dict[tuple[str, ...], Any] = {}
+            pending: dict[tuple[str, ...], tuple[Any, int]] = {}  # design -> (its task, its place in it)
             unsaved: list[int] = []
-            for t in asked:
-                key = _key(spec, t.params)
-                if key not in cache and key not in pending:
-                    pending[key] = self.submit(run_point, by_key[key].config, None, spec.fields)
+            new = list(dict.fromkeys(k for t in asked if (k := _key(spec, t.params)) not in cache))
+            for group in _groups(spec, [by_key[k].config for k in new]):
+                fut = self.submit(run_points, [by_key[new[i]].config for i in group], spec.fields)
+                pending |= {new[i]: (fut, j) for j, i in enumerate(group)}
             try:
                 for t in asked:
                     key = _key(spec, t.params)
                     if key not in cache:
                         try:
-                            row = pending[key].result()
+                            fut, j = pending[key]
+                            row = fut.result()[j]
                         except (
                             Exception
                         ) as exc:  # the executor itself failed (a killed worker, a lost cluster)
@@ -648,24 +706,28 @@ class _Search:
                     if t.number >= len(self.records):
                         unsaved.append(t.number)
                     if len(unsaved) >= spec.batch:
-                        self._save(study, unsaved)
+                        self._save(study, unsaved, every_s=1.0)
                     done += 1
                     self.progress(done, total)
-            finally:
+            except BaseException:
                 self._save(study, unsaved)  # what was told, also when interrupted
-                for fut in pending.values():
+                for fut, _ in pending.values():
                     fut.cancel()
+                raise
+            self._save(study, unsaved, every_s=1.0)
             n += size
+        self._save(study, [])
         self.trials = study.get_trials(deepcopy=False)[:target]
 
-    def _save(self, study: Any, numbers: list[int]) -> None:
-        """Write the told trials ``numbers`` into explore.db (and empty the list)."""
+    def _save(self, study: Any, numbers: list[int], every_s: float = 0.0) -> None:
+        """Write the told trials ``numbers`` into explore.db (and empty the list); commit at most once per
+        ``every_s`` seconds."""
         if numbers:
             trials = study.get_trials(deepcopy=False)
             for n in numbers:
                 self.store.add(n, _record(trials[n]))
-            self.store.commit()
             numbers.clear()
+        self.store.commit(every_s)
 
     def _tell(self, study: Any, trial: Any, outcome: dict[str, Any]) -> list[float] | None:
         """Tell the study a trial's outcome; returns the values told (None: failed)."""
