@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from elsa_tlm.cli import main
+from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc import traffic
 from elsa_tlm.noc.network import ROUTE_CACHE_PORTS, Network
 from elsa_tlm.noc.params import noc_config
@@ -178,9 +179,7 @@ def test_route_caches_are_bounded_on_a_64x64_mesh() -> None:
     p = noc_config(topology="mesh:64x64")
     topo = build_topology(p.topology)
     r = make_routing("xy", topo, 0)
-    import simpy
-
-    net = Network(simpy.Environment(), topo, p, r)
+    net = Network(Kernel.new(), topo, p, r)
     n = topo.n_nodes
     pairs = [(s, (s * 7 + k * 409) % n) for k in range(1, 13) for s in range(n)]  # 49,152 pairs, ~42 hops
     pairs += pairs[:5000]  # asked again
