@@ -517,7 +517,6 @@ def run(
         at.link_rows,
         residual_ops(specs),
         core_rows,
-        mode="analytic",
     )
     summary, layer_energy = build_summary(plan, el, m, time.perf_counter() - wall0)
     layer_rows = []

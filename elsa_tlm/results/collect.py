@@ -41,34 +41,22 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
     ledger = energy_ledger(chip, counters)
     refreshed_rows = energy.report_refresh(ledger, occupied, latency_s)
     energy.report_leakage(ledger, mapping.cores_used, latency_s)
-    breakdown = energy.breakdown(ledger, wl.is_transformer)
-    synaptic_events, sops = sop_counts(wl, chip.events, plan.activity)  # the published #SOPs (MODEL.md §5)
     softmax = _softmax_stall(chip, T)
-    energy_part = energy_fields(breakdown, energy.dram_energy(wl))
-    summary: dict[str, Any] = {
-        **config_fields(plan),
-        "latency_cycles": latency,
-        "latency_ms": latency_s * 1e3,
-        "step_done_cycles": step_done,
-        "first_output_cycle": first_output,
-        **energy_part,
-        **throughput_fields(wl.dense_ops, synaptic_events, sops, latency_s, energy_part["energy_j"]),
-        "edram_row_refreshes": refreshed_rows,
-        **area_fields(energy, plan, wl.dense_ops, latency_s, occupied),
-        "pe": pe_fields(chip.costs.values(), chip.fires, core_rows, softmax),
-        **flush_fields(chip.costs.values()),
-        **softmax,
-        "noc": noc_totals(cfg, counters, link_rows, chip.payload_bits, latency),
-        "elastic": None,
-        # keys set away from their default that this configuration never reads (a what-if that did nothing)
-        "warnings": plan.warnings,
-        "sim": {
-            "wall_s": round(wall_s, 3),
-            "events": n_events,
-            "peak_rss_mb": peak_rss_mb(),
-            "mode": cfg.run.mode,
-        },
-    }
+    summary = summary_fields(
+        plan,
+        energy,
+        ledger,
+        occupied,
+        refreshed_rows,
+        (step_done, first_output, latency),
+        chip.costs.values(),
+        chip.fires,
+        chip.events,
+        core_rows,
+        softmax,
+        noc_totals(cfg, counters, link_rows, chip.payload_bits, latency),
+        (n_events, wall_s),
+    )
     timeline, trace = _timeline_and_trace(chip, cfg.output.trace)
     return Result(
         cfg,
@@ -85,6 +73,57 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         core_rows,
         softmax_stalls(chip),
     )
+
+
+def summary_fields(
+    plan: Plan,
+    energy: EnergyModel,
+    ledger: Ledger,
+    occupied: dict[str, Any],
+    refreshed_rows: int,
+    answer_at: tuple[list[int], int | None, int],
+    costs: Collection[SliceCosts],
+    fires: dict[str, np.ndarray],
+    events: dict[str, np.ndarray],
+    core_rows: list[dict[str, Any]],
+    softmax: dict[str, Any],
+    noc: dict[str, Any],
+    run: tuple[int, float],
+) -> dict[str, Any]:
+    """summary.json from a run's parts, whichever mode measured them (a simulated run here, the analytic mode
+    in :mod:`elsa_tlm.results.summary`): ``answer_at`` (step done cycles, first output, latency), the filled
+    ledger, the elaboration's costs, fires and events, the cores' rows, the NoC totals, (events, wall s)."""
+    cfg, wl = plan.config, plan.workload
+    step_done, first_output, latency = answer_at
+    latency_s = latency / (cfg.chip.clock_mhz * 1e6)
+    breakdown = energy.breakdown(ledger, wl.is_transformer)
+    synaptic_events, sops = sop_counts(wl, events, plan.activity)  # the published #SOPs (MODEL.md §5)
+    energy_part = energy_fields(breakdown, energy.dram_energy(wl))
+    n_events, wall_s = run
+    return {
+        **config_fields(plan),
+        "latency_cycles": latency,
+        "latency_ms": latency_s * 1e3,
+        "step_done_cycles": step_done,
+        "first_output_cycle": first_output,
+        **energy_part,
+        **throughput_fields(wl.dense_ops, synaptic_events, sops, latency_s, energy_part["energy_j"]),
+        "edram_row_refreshes": refreshed_rows,
+        **area_fields(energy, plan, wl.dense_ops, latency_s, occupied),
+        "pe": pe_fields(costs, fires, core_rows, softmax),
+        **flush_fields(costs),
+        **softmax,
+        "noc": noc,
+        "elastic": None,
+        # keys set away from their default that this configuration never reads (a what-if that did nothing)
+        "warnings": plan.warnings,
+        "sim": {
+            "wall_s": round(wall_s, 3),
+            "events": n_events,
+            "peak_rss_mb": peak_rss_mb(),
+            "mode": cfg.run.mode,
+        },
+    }
 
 
 def timing(plan: Plan, chip: Chip) -> tuple[list[int], int | None, int]:
@@ -221,8 +260,9 @@ def noc_totals(
     """The network's totals: packets, flits and bits injected, over links and staying on their core."""
     nl = max(1, len(link_rows))
     return {
-        # the model that timed the trains: noc.router's routers (at), or the closed form (lt)
-        "router": cfg.noc.router if cfg.run.mode == "at" else "zero_load",
+        # the model that timed the trains: noc.router's routers (at), the zero-load closed form (lt), or that
+        # with each port's and link's queueing (analytic)
+        "router": {"at": cfg.noc.router, "lt": "zero_load"}.get(cfg.run.mode, "closed_form"),
         "protocol": cfg.noc.protocol,
         "packets": int(counters["packets"]),  # BAER: one per spine and destination; AER: one per spike
         "flits": int(counters["flits"]),

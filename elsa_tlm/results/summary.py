@@ -13,8 +13,6 @@ from typing import Any
 
 from elsa_tlm.energy import EnergyModel, Ledger, report_noc
 from elsa_tlm.hw.core import report_units
-from elsa_tlm.results.writers import peak_rss_mb
-from elsa_tlm.workload.activity import sop_counts
 
 
 @dataclass
@@ -30,7 +28,6 @@ class Measured:
     core_rows: list[dict[str, Any]] = field(default_factory=list)
     softmax: dict[str, Any] = field(default_factory=dict)  # softmax_stall_cycles(_per_step), transformers
     events: int = 0  # kernel events processed (0: analytic)
-    mode: str = "at"
 
 
 def fill_ledger(energy: EnergyModel, plan: Any, el: Any, m: Measured) -> tuple[Ledger, int, dict[str, Any]]:
@@ -73,103 +70,25 @@ def _router_units(ledger: Ledger, plan: Any, el: Any) -> None:
 
 
 def build_summary(plan: Any, el: Any, m: Measured, wall_s: float) -> tuple[dict[str, Any], dict[str, float]]:
-    """summary.json's fields and each layer's energy (joules by layer name)."""
-    cfg, wl, act, topo, mapping = plan.config, plan.workload, plan.activity, plan.topology, plan.mapping
-    T = wl.time_steps
-    energy = EnergyModel(cfg)
+    """summary.json's fields (:func:`elsa_tlm.results.collect.summary_fields`, as a simulated run's) and each
+    layer's energy (joules by layer name)."""
+    from elsa_tlm.results.collect import noc_totals, summary_fields
+
+    energy = EnergyModel(plan.config)
     ledger, refreshed, occupied = fill_ledger(energy, plan, el, m)
-    latency = m.latency
-    latency_s = latency / (cfg.chip.clock_mhz * 1e6)
-    breakdown = energy.breakdown(ledger, wl.is_transformer)
-    dram = energy.dram_energy(wl)
-    energy_j = float(sum(breakdown.values()))  # on chip
-    synaptic_events, sops = sop_counts(wl, el.events, act)  # the published #SOPs convention (MODEL.md §5)
-    ops = wl.dense_ops
-    counters, link_rows, core_rows = m.counters, m.link_rows, m.core_rows
-    nl = max(1, len(link_rows))
-    costs = el.costs.values()
-    flushes = sum(c.flushes for c in costs)
-    flushed = sum(c.spikes_flushed for c in costs)
-    area = energy.area.chip_mm2(topo.n_nodes)
-    summary: dict[str, Any] = {
-        "model": wl.model,
-        "dataset": wl.dataset,
-        "time_steps": T,
-        "schedule": cfg.schedule.policy,
-        "product": cfg.pe.product,
-        "protocol": cfg.noc.protocol,
-        "flit_bits": cfg.noc.flit_bits,
-        "topology": topo.spec,
-        "routing": cfg.noc.routing,
-        "memory": cfg.memory.technology,
-        "clock_mhz": cfg.chip.clock_mhz,
-        "seed": cfg.run.seed,
-        "activity": act.source,
-        "latency_cycles": latency,
-        "latency_ms": latency_s * 1e3,
-        "step_done_cycles": m.step_done,
-        "first_output_cycle": m.first_output,
-        "energy_j": energy_j,
-        "energy_scope": "chip: dynamic + leakage (+ eDRAM refresh); DRAM apart (dram_energy_j)",
-        "energy_breakdown_j": breakdown,
-        "dram_energy_j": dram,
-        "system_energy_j": energy_j + dram,
-        "system_energy_breakdown_j": {**breakdown, "dram": dram},
-        "ops": ops,
-        "synaptic_events": synaptic_events,
-        "sops": sops,
-        "gops": ops / latency_s / 1e9 if latency_s > 0 else None,
-        "tops_per_w": ops / energy_j / 1e12 if energy_j > 0 else None,
-        "pj_per_sop": energy_j * 1e12 / sops if sops else None,
-        "edram_row_refreshes": refreshed,
-        "area_mm2": area,
-        # the comparison tables' area efficiency: throughput per mm² of the simulated chip
-        "gops_per_mm2": ops / latency_s / 1e9 / area if latency_s > 0 else None,
-        "area_core_mm2": energy.area.core_mm2(),
-        "area_breakdown_mm2": energy.area.core_breakdown_mm2(),
-        "area_reconciliation": energy.area.reconciliation(topo.n_nodes),
-        "macros_occupied": occupied,
-        "cores_used": mapping.cores_used,
-        "cores_total": topo.n_nodes,
-        "pe": {
-            "flushes": flushes,
-            "mean_spikes_per_flush": flushed / flushes if flushes else None,
-            **m.softmax,
-            "evictions": sum(c.evictions for c in costs),
-            "fired_rows": int(sum(int(f.sum()) for f in el.fires.values())),
-            "row_steps": int(sum(f.size for f in el.fires.values())),
-            "busy_cycles": sum(r["busy_cycles"] for r in core_rows),
-            "stalled_on_output_cycles": sum(r["stalled_on_output_cycles"] for r in core_rows),
-            "starved_on_input_cycles": sum(r["starved_on_input_cycles"] for r in core_rows),
-            "residual_busy_cycles": sum(r["residual_busy_cycles"] for r in core_rows),
-        },
-        "mean_spikes_per_flush": flushed / flushes if flushes else None,
-        **m.softmax,
-        "noc": {
-            # the model that timed the trains: noc.router's routers (at), the zero-load closed form (lt), or
-            # the zero-load closed form with the ports' and links' queueing (analytic)
-            "router": {"at": cfg.noc.router, "lt": "zero_load", "analytic": "closed_form"}[m.mode],
-            "protocol": cfg.noc.protocol,
-            "packets": int(counters["packets"]),  # BAER: one per spine and destination; AER: one per spike
-            "flits": int(counters["flits"]),
-            "injected_bits": int(counters["bits"]),  # flits × flit_bits entering the network
-            "payload_bits": el.payload_bits,  # of those, headers, spikes and CRCs (no padding)
-            "link_bits": int(sum(r["bits"] for r in link_rows)),  # Σ over links traversed
-            "flit_hops": int(counters["flit_hops"]),
-            "loopback_flits": int(counters["loopback_flits"]),
-            "max_link_flits": int(max((r["flits"] for r in link_rows), default=0)),
-            "mean_link_utilisation": float(sum(r["busy_cycles"] for r in link_rows) / nl / max(latency, 1)),
-            "traffic_mb": counters["bits"] / 8e6,  # injected
-            "link_traffic_mb": sum(r["bits"] for r in link_rows) / 8e6,
-        },
-        "elastic": None,
-        # keys set away from their default that this configuration never reads (a what-if that did nothing)
-        "warnings": plan.warnings,
-        "sim": {
-            "wall_s": round(wall_s, 3),
-            "events": m.events,
-            "peak_rss_mb": peak_rss_mb(),
-            "mode": m.mode,
-        },
-    }
+    summary = summary_fields(
+        plan,
+        energy,
+        ledger,
+        occupied,
+        refreshed,
+        (m.step_done, m.first_output, m.latency),
+        el.costs.values(),
+        el.fires,
+        el.events,
+        m.core_rows,
+        m.softmax,
+        noc_totals(plan.config, m.counters, m.link_rows, el.payload_bits, m.latency),
+        (m.events, wall_s),
+    )
     return summary, energy.layer_energy(ledger)
