@@ -81,6 +81,14 @@ class Kernel:
         """A kernel on a fresh SimPy environment at cycle 0 (what the builder makes, once per run)."""
         return Kernel(simpy.Environment())
 
+    def peek(self) -> float:
+        """The cycle of the next event (``inf`` when none is left)."""
+        return self.env.peek()
+
+    def step(self) -> None:
+        """Run the next event alone (SimPy's own step: for a caller that checks something after each)."""
+        self.env.step()
+
     def run(self, report: Callable[[], None] | None = None, every: int = 50_000) -> int:
         """Run every event in time order until none is left (:func:`run`); returns the number processed."""
         return run(self.env, report, every)

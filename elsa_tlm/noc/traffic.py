@@ -24,12 +24,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-import simpy
 
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.gc_pause import collector_paused
 from elsa_tlm.kernel import Kernel, Wake
-from elsa_tlm.kernel import run as run_events
 from elsa_tlm.noc.multipath import MultipathRouting
 from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.routing import Routing, ValiantRouting, link_loads
@@ -404,8 +402,8 @@ def run_synthetic(
                 f"queues grow by ~{(rate - bound) * n / packet_flits:,.0f} packets a cycle, and with them memory, "
                 "time and the drain"
             )
-    env = simpy.Environment()
-    net = make_network(Kernel(env), topo, params, routing, seed=seed + 1)  # noc.router: fast or vc
+    kernel = Kernel.new()  # the run's event kernel: the network's and the injector's
+    net = make_network(kernel, topo, params, routing, seed=seed + 1)  # noc.router: fast or vc
     t_end = warmup + cycles
     # per measured packet delivered: latency (creation to tail delivery) and link hops, in delivery order
     lat, hops = array("q"), array("q")
@@ -421,7 +419,7 @@ def run_synthetic(
     net.on_eject = on_eject
     send = net.inject
 
-    def injector(env: simpy.Environment) -> Iterator[simpy.Event]:  # one event per cycle that creates packets
+    def injector() -> Iterator[Any]:  # a SimPy process: one event per cycle that creates packets
         for t_c, src_c, dst_c in _schedule(pattern, rate, packet_flits, t_end, seed):
             t_l, src_l, dst_l = t_c.tolist(), src_c.tolist(), dst_c.tolist()
             stats["created"] += len(t_l)
@@ -429,20 +427,25 @@ def run_synthetic(
             a, size = 0, len(t_l)
             while a < size:
                 t = t_l[a]
-                if t > env.now:
-                    yield env.timeout(t - env.now)
+                now = kernel.now()
+                if t > now:
+                    yield kernel.timeout(t - now)
                 b = a
                 while b < size and t_l[b] == t:
                     send(src_l[b], dst_l[b], packet_flits, 1)
                     b += 1
                 a = b
 
-    env.process(injector(env))
+    kernel.process(injector())
     with collector_paused():  # no cyclic garbage to find, millions of live objects to walk (as sim.simulate)
         events = _simulate(
-            env, net, t_end, t_end + (max(cycles, 2000) if drain_cycles is None else drain_cycles), progress
+            kernel,
+            net,
+            t_end,
+            t_end + (max(cycles, 2000) if drain_cycles is None else drain_cycles),
+            progress,
         )
-    sim_cycles = max(int(env.now), t_end)
+    sim_cycles = max(kernel.now(), t_end)
 
     # means of integers and a percentile: the same whatever the order the packets arrived in
     ml = np.frombuffer(lat, dtype=np.int64) if lat else np.zeros(0, np.int64)
@@ -497,7 +500,7 @@ def run_synthetic(
 
 
 def _simulate(
-    env: simpy.Environment, net: Any, t_end: int, limit: int, progress: Callable[[int, int], None] | None
+    kernel: Kernel, net: Any, t_end: int, limit: int, progress: Callable[[int, int], None] | None
 ) -> int:
     """Run the events of cycles before ``t_end`` (warm-up and measurement), then drain: on while packets are
     in flight and the next event is at most at ``limit``. Returns the events processed.
@@ -506,7 +509,7 @@ def _simulate(
     at C speed; a wake-up at ``t_end - 1`` ends it (its eid, like the progress wake-ups', only shifts every
     later event's by the same amount, so the order of events is SimPy's), the few events left before
     ``t_end`` are stepped, and the drain runs in the same loop with a check after every event."""
-    sched = Kernel(env)
+    sched = kernel
     counted = itertools.count()
     ticks = [0]
 
@@ -524,14 +527,14 @@ def _simulate(
                 sched.call_at(at, tick, at)
     sched.call_at(t_end - 1, stop, None)
     with contextlib.suppress(_Stop):
-        run_events(env, counted.__next__, 1)
+        kernel.run(counted.__next__, 1)
     events = next(counted) - ticks[0]
-    while env.peek() < t_end:
-        env.step()
+    while kernel.peek() < t_end:
+        kernel.step()
         events += 1
     if progress is not None:
         progress(t_end, t_end)
-    if not (net.in_flight and env.peek() <= limit):
+    if not (net.in_flight and kernel.peek() <= limit):
         return events
     say = getattr(progress, "phase", None)  # elsa-tlm's progress lines
     if say is not None:
@@ -540,9 +543,9 @@ def _simulate(
 
     def check() -> None:  # after every drain event: go on while packets are in flight, up to the limit
         drained[0] += 1
-        if not (net.in_flight and env.peek() <= limit):
+        if not (net.in_flight and kernel.peek() <= limit):
             raise _Stop
 
     with contextlib.suppress(_Stop):
-        run_events(env, check, 1)
+        kernel.run(check, 1)
     return events + drained[0]
