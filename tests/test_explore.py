@@ -270,3 +270,15 @@ def test_analytic_designs_sharing_a_plan_run_as_one_task_with_their_own_results(
         alone = sim.run(p.config).summary
         assert float(row["latency_ms"]) == pytest.approx(alone["latency_ms"], rel=1e-11)
         assert float(row["energy_j"]) == pytest.approx(alone["energy_j"], rel=1e-11)
+
+
+def test_on_a_dask_cluster_the_same_trials(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    from elsa_tlm.studies.explore import run_explore
+
+    spec = load_explore(_spec(tmp_path, 5))
+    ref = run_explore(spec, tmp_path / "ref")
+    with distributed.Client(processes=False, dashboard_address=None) as client:
+        res = run_explore(spec, tmp_path / "dask", client.get_executor())
+    assert res["counts"] == ref["counts"]
+    assert (tmp_path / "dask" / "trials.csv").read_bytes() == (tmp_path / "ref" / "trials.csv").read_bytes()

@@ -20,13 +20,17 @@ def _label(field: str, unit: str, maximise: bool) -> str:
 
 def _scale(ax: Any, axis: str, values: Sequence[float], unit: str = "") -> None:
     """A log axis when the values are positive and span more than a decade; joules with SI prefixes."""
-    from matplotlib.ticker import EngFormatter
+    from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
 
+    side = ax.xaxis if axis == "x" else ax.yaxis
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if vals and min(vals) > 0 and max(vals) / min(vals) > 10:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        side.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        side.set_minor_formatter(NullFormatter())
+        side.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     if unit == "J":
-        (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(EngFormatter(unit="J"))
+        side.set_major_formatter(EngFormatter(unit="J"))
 
 
 def plot_pareto(
