@@ -32,7 +32,7 @@ from elsa_tlm.hw.pe import (
 )
 from elsa_tlm.hw.sram import pe_macros
 from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
-from elsa_tlm.schedule.orders import prefix_sums, window_sums
+from elsa_tlm.schedule.orders import window_sums
 from elsa_tlm.schedule.readiness import Orders, emission, plan_orders, producer_links, slice_release
 
 
@@ -204,14 +204,11 @@ def elaborate(plan: Any) -> Elaboration:
             producers = producer_links(
                 layer, wl, mapping, order_in, emit_ids, spikes_of, cfg.chip.accumulator_lanes
             )
-            # per input position (absorption order), what the router's units count as each completes: the
-            # spikes the im2col unit expands; the first layer's expanded pixel events (the accumulator's)
+            # per step, what the router's units count once its input is complete: the spikes the im2col unit
+            # expands; the first layer's expanded pixel events (the accumulator's)
             counts = act.inputs[layer.name].reshape(T, -1)
-            in_spikes = prefix_sums(counts[:, order_in])
-            in_events = None
-            if layer.index == 0:
-                fanout = np.diff(orders.windows[layer.name].rev_ptr)
-                in_events = prefix_sums((counts * fanout[None, :])[:, order_in])
+            step_spikes = counts.sum(axis=1)
+            step_events = events[layer.name].sum(axis=1) if layer.index == 0 else None
             for s in mapping.by_layer[layer.name]:
                 tg = targets[(layer.name, s.index)]
                 rel_local, rel_count = slice_release(ra, tg, layer.n_in)
@@ -249,8 +246,8 @@ def elaborate(plan: Any) -> Elaboration:
                         dest_nodes,
                         softmax=layer.softmax,
                         pe_share=c.pe_share,
-                        in_spikes=in_spikes,
-                        in_events=in_events,
+                        step_spikes=step_spikes,
+                        step_events=step_events,
                         active_pes=sum(1 for x in s.pe_cols if x > 0),
                         blocks=sum(-(-x // 16) for x in s.pe_cols if x > 0),
                     ),

@@ -144,12 +144,12 @@ class SliceSpec:
     destinations: list[int]
     softmax: bool = False
     pe_share: list[float] = field(default_factory=list)  # per PE: fraction of a transaction it computes
-    # what the router's units do per input position, for their counts (owner: the layer): (T, n_in + 1)
-    # prefix sums of the spikes the im2col unit expands (None: none), and, first layer, of the expanded
-    # events its multi-bit pixels add in the accumulator; PEs with columns of the slice (update arbiters)
-    # and their 16-column blocks
-    in_spikes: np.ndarray | None = None
-    in_events: np.ndarray | None = None
+    # what the router's units do for the slice, for their counts (owner: the layer): per step, the input
+    # spikes the im2col unit expands and, first layer, the expanded events its multi-bit pixels add in the
+    # accumulator (None: none); the PEs holding columns of the slice (an update arbiter each) and their
+    # 16-column blocks
+    step_spikes: np.ndarray | None = None  # (T,)
+    step_events: np.ndarray | None = None  # (T,)
     active_pes: int = 0
     blocks: int = 0
 
@@ -242,12 +242,13 @@ class LayerSlice:
         # output layer: told once its last step has left (bound by the builder: the answer watch)
         self.on_answered: Callable[[LayerSlice], None] | None = None
         # the router's units' work for this slice, counted as the input spines of each step complete in
-        # absorption order (:meth:`_ordered`): spikes the im2col unit expanded, spines the order controller
-        # ordered, spines x active PEs the update arbiters took; first layer: expanded events x 16-column
-        # blocks its pixels added in the accumulator (16 per op)
-        self.rows_spikes = _rows(spec.in_spikes, T, n_in)
-        self.rows_events = _rows(spec.in_events, T, n_in) if self.first else []
-        self.active_pes, self.blocks = spec.active_pes, spec.blocks
+        # absorption order (:meth:`_ordered`): spines the order controller ordered, spines x active PEs the
+        # update arbiters took; once a step's input is complete, the spikes the im2col unit expanded and,
+        # first layer, the expanded events x 16-column blocks its pixels added in the accumulator (16 per op)
+        self.step_spikes: list[int] = [0] * T if spec.step_spikes is None else spec.step_spikes.tolist()
+        events = [0] * T if spec.step_events is None else spec.step_events.tolist()
+        self.step_event_blocks: list[int] = [e * spec.blocks for e in events]
+        self.active_pes = spec.active_pes
         self.counted = [0] * T  # per step: input positions counted (the complete prefix when last looked)
         self.im2col_spikes = 0
         self.ordered_spines = 0
@@ -395,19 +396,16 @@ class LayerSlice:
                 self._ordered(t, c, p)
 
     def _ordered(self, t: int, a: int, b: int) -> None:
-        """Input positions ``a`` .. ``b`` of step ``t`` are complete, in absorption order: the im2col unit has
-        expanded their spikes into the PE input buffers, the order controller orders each spine, every active
-        PE's update arbiter takes it; the first layer's pixels are added in the accumulator."""
+        """Input positions ``a`` .. ``b`` of step ``t`` are complete, in absorption order: the order controller
+        orders each spine, every active PE's update arbiter takes it. With the step's last one, the im2col
+        unit has expanded all of the step's spikes into the PE input buffers (the first layer's pixels are
+        added in the accumulator)."""
         n = b - a
         self.ordered_spines += n
         self.arbitrated_spines += n * self.active_pes
-        rs = self.rows_spikes[t]
-        spikes: int = rs[b] - rs[a]
-        self.im2col_spikes += spikes
-        if self.first:
-            re = self.rows_events[t]
-            events: int = re[b] - re[a]
-            self.event_blocks += events * self.blocks
+        if b == self.n_in:
+            self.im2col_spikes += self.step_spikes[t]
+            self.event_blocks += self.step_event_blocks[t]
 
     def report(self, ledger: ActionSink) -> None:
         """The router's units' counts for this slice, into the energy ledger (owner: the layer)."""
@@ -503,12 +501,6 @@ class LayerSlice:
         out = self.flitgen.trains(items, ready)
         self.stats.packets_out, self.stats.flits_out = self.flitgen.packets_out, self.flitgen.flits_out
         return out
-
-
-def _rows(cum: np.ndarray | None, T: int, n_in: int) -> list[Any]:
-    """Per step, a slice's (T, n_in + 1) prefix sums as memoryviews (Python ints by index; None: zeros)."""
-    rows: np.ndarray = np.zeros((T, n_in + 1), dtype=np.int64) if cum is None else cum
-    return [memoryview(r) for r in rows]
 
 
 class _Tx:
