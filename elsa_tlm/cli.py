@@ -416,7 +416,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     print(
         f"explore {spec.sweep.name}: {c['trials']} trials ({c['simulated']} designs simulated now, "
         f"{c['resumed']} trials resumed), {c['ok']} ok, {c['infeasible']} infeasible, {c['failed']} failed; "
-        f"{c['front']} designs on the front; {res['wall_s']:.1f} s"
+        f"{c['front']} design{'s' if c['front'] != 1 else ''} on the front; {res['wall_s']:.1f} s"
     )
     if res["recheck"]:
         errs = ", ".join(
