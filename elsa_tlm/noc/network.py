@@ -67,9 +67,8 @@ class NetworkBase:
         params: Any,
         routing: Routing,
         seed: int = 0,
-        tech: dict | None = None,
     ) -> None:
-        self.topo, self.params, self.routing, self.tech = topo, params, routing, tech
+        self.topo, self.params, self.routing = topo, params, routing
         self.rng = np.random.default_rng(seed)
         self.timing = PipelineTiming(params)
         self.flit_bits, self.link_bits = params.flit_bits, params.link_bits
@@ -328,9 +327,8 @@ class Network(NetworkBase):
         params: Any,
         routing: Routing,
         seed: int = 0,
-        tech: dict | None = None,
     ) -> None:
-        super().__init__(kernel, topo, params, routing, seed, tech)
+        super().__init__(kernel, topo, params, routing, seed)
         timing = self.timing
         self.cap = buffer_flits(params)
         self.R, self.P = timing.R, timing.P

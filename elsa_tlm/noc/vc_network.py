@@ -44,9 +44,8 @@ class VcNetwork(NetworkBase):
         params: Any,
         routing: Routing,
         seed: int = 0,
-        tech: dict | None = None,
     ) -> None:
-        super().__init__(kernel, topo, params, routing, seed, tech)
+        super().__init__(kernel, topo, params, routing, seed)
         stages = self.timing  # the router stages (noc.latency.PipelineTiming)
         self.n_vcs, self.depth = params.virtual_channels, params.vc_buffer_flits
         if self.n_vcs < 1 or self.depth < 1:
@@ -196,11 +195,10 @@ def make_network(
     params: Any,
     routing: Routing,
     seed: int = 0,
-    tech: dict | None = None,
 ) -> NetworkBase:
     """The network of ``params.router``: ``fast`` (:class:`Network`) or ``vc`` (:class:`VcNetwork`)."""
     cls = VcNetwork if getattr(params, "router", "fast") == "vc" else Network
-    return cls(kernel, topo, params, routing, seed=seed, tech=tech)
+    return cls(kernel, topo, params, routing, seed=seed)
 
 
 __all__ = ["VcNetwork", "credit_round_trip", "make_network"]
