@@ -671,6 +671,13 @@ def inert_settings(cfg: Config, transformer: bool | None = None) -> list[str]:
             inert(
                 RunConfig, "lt_batch_items", run.lt_batch_items, 'run.mode = "analytic" uses run.batch_items'
             )
+            # what the closed form does not model (docs/MODEL.md §6b): the groups' turns, their queues
+            no_groups = 'run.mode = "analytic" times every lane group as its own server, in parallel'
+            inert(PEConfig, "layer_groups", cfg.pe.layer_groups, no_groups)
+            inert(ScheduleConfig, "core_arbitration", cfg.schedule.core_arbitration, no_groups)
+            inert(
+                NocConfig, "local_queues", noc.local_queues, 'run.mode = "analytic" models no back-pressure'
+            )
     else:
         inert(RunConfig, "lt_batch_items", run.lt_batch_items, 'run.mode = "at" uses run.batch_items')
         if noc.router == "fast":

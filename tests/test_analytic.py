@@ -136,3 +136,14 @@ def test_analytic_needs_no_chip(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sim, "simulate", boom)
     cfg = load_config(None, AN)
     assert sim.run(dataclasses.replace(cfg)).summary["sim"]["events"] == 0
+
+
+def test_what_the_closed_form_does_not_model_is_said() -> None:
+    """Settings the analytic mode never reads (the groups' turns, per-group queues, the routers) are warnings
+    in its summary, not silent what-ifs."""
+    cfg = load_config(
+        None, [*AN, 'pe.layer_groups="time_shared"', 'noc.local_queues="shared"', 'noc.router="vc"']
+    )
+    warnings = sim.run(cfg).summary["warnings"]
+    for key in ("pe.layer_groups", "noc.local_queues", "noc.router"):
+        assert any(w.startswith(key) for w in warnings), (key, warnings)
