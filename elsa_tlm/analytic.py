@@ -123,6 +123,16 @@ def statics(specs: list[tuple[tuple[str, int], Any]]) -> list[Static]:
     return out
 
 
+def _carry(ready_then: np.ndarray, wait: np.ndarray, ready_now: np.ndarray) -> np.ndarray:
+    """A previous pass's per-train waits for this pass's trains: by index when the trains are the same ones,
+    else by the cycle they leave (the earlier pass's trains in leaving order, ties in train order)."""
+    if ready_then.size == ready_now.size:
+        return wait
+    order = np.argsort(ready_then, kind="stable")
+    idx = np.searchsorted(ready_then[order], ready_now, side="right") - 1
+    return wait[order][np.clip(idx, 0, max(0, order.size - 1))] if order.size else np.zeros(ready_now.size)
+
+
 def _server(arrive: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Finish cycles of a single FIFO server: ``F_i = max(A_i, F_{i-1}) + c_i`` (F_{-1} = 0), vectorised as
     ``F = C + cummax(A - C_prev)`` with ``C`` the cumulative cost."""
@@ -197,7 +207,7 @@ def evaluate(
                 tail = pt.train_ready + timing.zero_load(hops, ser)  # (trains,) the tail lands
                 if waits is not None:
                     wt, wv = waits[(pkey, spec.node)]
-                    tail = tail + np.interp(pt.train_ready, wt, wv)  # trains differ by pass: by time
+                    tail = tail + _carry(wt, wv, pt.train_ready)
                 arr = tail[pt.tid]  # (T, n_emit_k): each spine with its train's tail
                 if link.skip and link.skip_ops is not None:
                     arr = arr + np.diff(link.skip_ops[k], axis=1)  # the residual unit adds the skip spikes

@@ -147,3 +147,15 @@ def test_what_the_closed_form_does_not_model_is_said() -> None:
     warnings = sim.run(cfg).summary["warnings"]
     for key in ("pe.layer_groups", "noc.local_queues", "noc.router"):
         assert any(w.startswith(key) for w in warnings), (key, warnings)
+
+
+def test_waits_are_carried_by_train_not_by_a_tie() -> None:
+    """A pass's per-train waits reach the next pass's trains one for one when the trains are the same (trains
+    that leave together, as a gated policy's do, keep their own waits, not the last one's), and by leaving
+    cycle when the passes cut them differently."""
+    same = np.array([5.0, 5.0, 5.0])
+    waits = np.array([0.0, 3.0, 6.0])
+    assert analytic._carry(same, waits, same).tolist() == [0.0, 3.0, 6.0]
+    then = np.array([10.0, 20.0, 30.0])
+    now = np.array([12.0, 25.0, 31.0, 40.0])
+    assert analytic._carry(then, waits, now).tolist() == [0.0, 3.0, 6.0, 6.0]
