@@ -349,39 +349,37 @@ def port_waits(
     destination) the summed wait of each train."""
     timing = PipelineTiming(plan.config.noc)
     routes = _Routes(plan.routing)
-    # per resource: arrival cycles, service cycles, (flow index, train index)
-    res: dict[tuple, list[tuple[np.ndarray, np.ndarray, int]]] = {}
-    flows: list[tuple[tuple[str, int], int, int]] = []
+    # per resource: arrival cycles, service cycles, and each train's place in one array of every flow's trains
+    res: dict[tuple, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    flows: list[tuple[tuple[str, int], int, int, int]] = []  # (slice, destination, first place, trains)
+    n = 0
     for key, st in at.slices.items():
         if not st.destinations or st.train_flits.size == 0:
             continue
         ser = np.maximum(1, -(-st.train_flits * timing.flit_bits // timing.link_bits)).astype(np.float64)
         for d in st.destinations:
             route = routes.route(st.node, d)
-            f = len(flows)
-            flows.append((key, d, st.train_flits.size))
+            size = st.train_flits.size
+            place = np.arange(n, n + size)
+            flows.append((key, d, n, size))
+            n += size
             t0 = st.train_ready
-            res.setdefault(("inject", st.node), []).append((t0, ser, f))
+            res.setdefault(("inject", st.node), []).append((t0, ser, place))
             for j, lk in enumerate(zip(route, route[1:], strict=False)):
-                res.setdefault(("link", lk), []).append((t0 + timing.d_inject + j * timing.d_hop, ser, f))
+                res.setdefault(("link", lk), []).append((t0 + timing.d_inject + j * timing.d_hop, ser, place))
             hops = len(route) - 1
-            res.setdefault(("eject", d), []).append((t0 + timing.d_inject + hops * timing.d_hop, ser, f))
-    waits = [np.zeros(n) for _, _, n in flows]
+            res.setdefault(("eject", d), []).append((t0 + timing.d_inject + hops * timing.d_hop, ser, place))
+    wait = np.zeros(n)
     for parts in res.values():
         arr = np.concatenate([a for a, _, _ in parts])
         svc = np.concatenate([s for _, s, _ in parts])
-        owner = np.concatenate([np.full(a.size, f) for a, _, f in parts])
-        index = np.concatenate([np.arange(a.size) for a, _, _ in parts])
-        order = np.lexsort((owner, arr))
+        place = np.concatenate([q for _, _, q in parts])
+        order = np.lexsort((place, arr))  # in arrival order, ties in flow and train order
         a, s = arr[order], svc[order]
-        end = _server(a, s)
-        w = end - s - a
-        for f in np.unique(owner):
-            m = owner[order] == f
-            wf = waits[f]
-            ix = index[order][m]
-            wf[ix] = np.maximum(wf[ix], w[m])  # pipelined flits queue once, at the busiest resource
-    return {(key, d): (at.slices[key].train_ready, waits[i]) for i, (key, d, _) in enumerate(flows)}
+        # pipelined flits queue once: a train waits the most any one resource of its route makes it wait
+        np.maximum.at(wait, place[order], _server(a, s) - s - a)
+    waits = [wait[first : first + size] for _, _, first, size in flows]
+    return {(key, d): (at.slices[key].train_ready, waits[i]) for i, (key, d, _, _) in enumerate(flows)}
 
 
 # ------------------------------------------------------------------------------------------------ the run
