@@ -75,6 +75,8 @@ class Static:
     """What a slice's pass needs that does not depend on time, computed once per plan (:func:`statics`)."""
 
     cost: np.ndarray  # (T * n_in,) absorb cycles of each position + the fire cycles of what it releases
+    cum_cost: np.ndarray  # its running sum, C
+    cum_before: np.ndarray  # C - cost: the cost of the positions before each
     busy: int
     pos_emit: np.ndarray  # (n_emit,) the position whose absorption releases the output emitting each spine
     emit_offset: np.ndarray  # (T, n_emit) that output's fire end, relative to its position's finish
@@ -108,6 +110,8 @@ def statics(specs: list[tuple[tuple[str, int], Any]]) -> list[Static]:
         out.append(
             Static(
                 cost,
+                (cum := np.cumsum(cost)),
+                cum - cost,
                 int(np.ceil(float(cost.sum()) - 1e-9)),
                 pos_of[out_of],
                 offset[:, out_of],
@@ -195,7 +199,6 @@ def evaluate(
     for (key, spec), sx in zip(specs, static, strict=True):
         T, n_in = spec.T, spec.n_in
         n_out = spec.fire_rel.shape[1]
-        cost = sx.cost  # absorbing each input position, and firing the outputs it releases
         # ---- arrivals: the cycle each input position (step, absorption position) has all its parts
         arrive = np.zeros((T, n_in), dtype=np.float64)
         for link in spec.producers:
@@ -221,7 +224,10 @@ def evaluate(
                     for t in range(T):
                         np.maximum.at(arrive[t], pm, arr[t])
         # ---- the lane group: one server, positions in absorption order
-        finish = _server(arrive.ravel(), cost).reshape(T, n_in)
+        # the server's closed form with the slice's cumulative costs (static): F = C + cummax(A - C_prev)
+        finish = (
+            sx.cum_cost + np.maximum.accumulate(np.maximum(arrive.ravel() - sx.cum_before, 0.0))
+        ).reshape(T, n_in)
         flat_f = finish.ravel()
         # ---- emission: a spine once the outputs it pools are fired, gated by the policy
         n_emit = sx.pos_emit.size
