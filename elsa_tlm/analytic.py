@@ -435,6 +435,7 @@ TIMING_ONLY: dict[str, tuple[str, ...]] = {
         "vc_buffer_flits",
         "deadlock_timeout_cycles",
     ),
+    "memory": ("technology", "edram_retention_us"),  # priced (energy, area, refresh); access_cycles is timed
     "schedule": ("policy",),
     "run": ("mode", "batch_items", "lt_batch_items"),
     "output": ("*",),

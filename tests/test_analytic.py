@@ -91,6 +91,7 @@ def test_the_plan_cache_hits_only_on_timing_settings() -> None:
         "noc.link_latency_cycles=3",
         'schedule.policy="tbt"',
         "run.batch_items=8",
+        'memory.technology="edram"',
     ):
         cfg = load_config(None, [*AN, item])
         plan, _, _, _ = cache.get(cfg)
@@ -100,17 +101,18 @@ def test_the_plan_cache_hits_only_on_timing_settings() -> None:
         "noc.flit_bits=128",
         "pe.weight_ways=8",
         "run.seed=2",
-        'memory.technology="edram"',
+        "memory.access_cycles=2",
         "run.time_steps=3",
     ):
         cache.get(load_config(None, [*AN, item]))
     assert cache.misses == 6
     # the cached plan gives the uncached answer
-    cfg = load_config(None, [*AN, "chip.clock_mhz=400"])
-    warm = analytic.run(*_from(cache, cfg)).summary
-    cold = analytic.run(prepare(cfg), 0.0).summary  # built afresh
-    warm.pop("sim"), cold.pop("sim")
-    assert warm == cold
+    for item in ("chip.clock_mhz=400", 'memory.technology="edram"'):
+        cfg = load_config(None, [*AN, item])
+        warm = analytic.run(*_from(cache, cfg)).summary
+        cold = analytic.run(prepare(cfg), 0.0).summary  # built afresh
+        warm.pop("sim"), cold.pop("sim")
+        assert warm == cold, item
 
 
 def _from(cache: analytic.PlanCache, cfg) -> tuple:

@@ -104,8 +104,8 @@ def analytic_points(extra: list[str], by_mode: dict[tuple[str, str], dict]) -> d
     at_s = by_mode[("resnet50", "at")]["wall_s"]
     r["at_simulation_s"] = at_s
     r["warm_vs_at"] = r["warm_s"] / at_s
-    # scenarios/explore/resnet50.toml: 648 designs, 108 plans (only its policy axis is timing-only): one new
-    # plan per 6 designs when each plan's designs run in one worker (an upper bound on the reuse)
+    # scenarios/explore/resnet50.toml: 486 designs, 81 plans (its policy and memory axes are timing or pricing
+    # only): one new plan per 6 designs when each plan's designs run in one worker (explore groups them so)
     per_design = (r["miss_s"] + 5 * r["warm_s"]) / 6
     r["designs_10k_s"] = 10_000 * per_design / 2
     r["targets"] = {"warm_vs_at": ANALYTIC_RATIO, "designs_10k_s": DESIGNS_S}
