@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from elsa_tlm.hw.core import SliceStats
 from elsa_tlm.noc.latency import PipelineTiming
+from elsa_tlm.noc.network import COUNTERS
 from elsa_tlm.noc.params import buffer_flits
 
 
@@ -54,6 +56,21 @@ class SliceTiming:
     transactions: int = 0  # lane-group transactions (busy periods cut every run.batch_items positions)
     packets_in: int = 0
     flits_in: int = 0
+
+    def stats(self) -> SliceStats:
+        """The slice's statistics as a simulated slice keeps them (layers.csv reads either)."""
+        n = len(self.destinations)
+        return SliceStats(
+            self.busy_cycles,
+            self.first_finish,
+            self.last_finish,
+            self.packets_in,
+            self.flits_in,
+            int(self.train_packets.sum()) * n,
+            int(self.train_flits.sum()) * n,
+            self.transactions,
+            list(self.step_done),
+        )
 
 
 @dataclass
@@ -161,18 +178,6 @@ class _Routes:
                 r = tuple(max(self.routing.paths(src, dst), key=lambda pw: pw[1])[0])
             self._cache[key] = r
         return r
-
-
-COUNTER_KEYS = (
-    "packets",
-    "flits",
-    "bits",
-    "flit_hops",
-    "local_flits",
-    "crossbar_flits",
-    "route_ops",
-    "loopback_flits",
-)
 
 
 def evaluate(
@@ -313,7 +318,7 @@ def _traffic(
     slices: dict[tuple[str, int], SliceTiming], routes: _Routes, timing: PipelineTiming, topo: Any
 ) -> tuple[dict[str, int], list[dict[str, int]]]:
     """The transport's counters and per-link rows for every train (as the loosely-timed transport counts)."""
-    c = dict.fromkeys(COUNTER_KEYS, 0)
+    c = dict.fromkeys(COUNTERS, 0)
     links = {lk: [0, 0, 0, 0] for lk in topo.links}
     fb = timing.flit_bits
     for st in slices.values():
@@ -515,7 +520,7 @@ def run(
     import time
 
     from elsa_tlm.elaborate import elaborate
-    from elsa_tlm.results import Result
+    from elsa_tlm.results import Result, collect
     from elsa_tlm.results.summary import Measured, build_summary
 
     if el is None or specs is None:
@@ -534,40 +539,14 @@ def run(
         core_rows,
     )
     summary, layer_energy = build_summary(plan, el, m, time.perf_counter() - wall0)
-    layer_rows = []
     timeline: list[tuple[str, int, int, int, int]] = []
-    for layer in wl.layers:
-        keys = [(layer.name, s.index) for s in mapping.by_layer[layer.name]]
-        sl = [at.slices[k] for k in keys]
-        cs = [el.costs[k] for k in keys]
-        fl = sum(c.flushes for c in cs)
-        layer_rows.append(
-            {
-                "layer": layer.name,
-                "kind": layer.kind,
-                "cores": " ".join(str(s.core) for s in mapping.by_layer[layer.name]),
-                "input_spikes": int(act.inputs[layer.name].sum()),
-                "output_spikes": int(act.emitted[layer.name].sum()),
-                "expanded_events": int(el.events[layer.name].sum()),
-                "packets_in": sum(a.packets_in for a in sl),
-                "flits_in": sum(a.flits_in for a in sl),
-                "packets_out": sum(int(a.train_packets.sum()) * len(a.destinations) for a in sl),
-                "busy_cycles": max(a.busy_cycles for a in sl),
-                "first_spine_cycle": min(a.first_finish for a in sl),
-                "last_spine_cycle": max(a.last_finish for a in sl),
-                "transactions": sum(a.transactions for a in sl),
-                "flushes": fl,
-                "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
-                "evictions": sum(c.evictions for c in cs),
-                "fired_rows": int(el.fires[layer.name].sum()),
-                "energy_j": layer_energy.get(layer.name, 0.0),
-            }
-        )
-        for a in sl:  # one bar per slice and step: from the step's first to its last output
-            prev = 0
-            for t, done in enumerate(a.step_done):
-                timeline.append((layer.name, prev, done, t, t))
-                prev = done
+    for (layer, _), st in at.slices.items():  # one bar per slice and step: from its first to its last output
+        prev = 0
+        for t, done in enumerate(st.step_done):
+            timeline.append((layer, prev, done, t, t))
+            prev = done
+    stats = {k: st.stats() for k, st in at.slices.items()}
+    layer_rows = collect.layer_rows(plan, stats, el.costs, el.events, el.fires, layer_energy)
     return Result(
         plan.config, wl, mapping, act, summary, layer_rows, at.link_rows, timeline, core_rows=core_rows
     )

@@ -9,7 +9,7 @@ rows, the timeline and trace.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from elsa_tlm.workload.activity import sop_counts
 if TYPE_CHECKING:
     from elsa_tlm.chip import Chip
     from elsa_tlm.config import Config
+    from elsa_tlm.hw.core import SliceStats
     from elsa_tlm.hw.pe import SliceCosts
     from elsa_tlm.plan import Plan
 
@@ -64,7 +65,14 @@ def collect(plan: Plan, chip: Chip, n_events: int, wall_s: float) -> Result:
         mapping,
         plan.activity,
         summary,
-        layer_rows(plan, chip, energy.layer_energy(ledger)),
+        layer_rows(
+            plan,
+            {k: sl.stats for k, sl in chip.slices.items()},
+            chip.costs,
+            chip.events,
+            chip.fires,
+            energy.layer_energy(ledger),
+        ),
         link_rows,
         timeline,
         trace,
@@ -278,13 +286,22 @@ def noc_totals(
     }
 
 
-def layer_rows(plan: Plan, chip: Chip, layer_energy: dict[str, float]) -> list[dict[str, Any]]:
-    """Per layer: spikes in and out, packets, PE time, flushes and its own energy (layers.csv)."""
+def layer_rows(
+    plan: Plan,
+    stats: Mapping[tuple[str, int], SliceStats],
+    costs: Mapping[tuple[str, int], SliceCosts],
+    events: dict[str, np.ndarray],
+    fires: dict[str, np.ndarray],
+    layer_energy: dict[str, float],
+) -> list[dict[str, Any]]:
+    """Per layer: spikes in and out, packets, PE time, flushes and its own energy (layers.csv), from each
+    slice's statistics (a simulated slice's own, or the analytic mode's) and the elaboration."""
     act, mapping = plan.activity, plan.mapping
     rows = []
     for layer in plan.workload.layers:
-        sl = [chip.slices[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
-        cs = [chip.costs[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
+        keys = [(layer.name, s.index) for s in mapping.by_layer[layer.name]]
+        sl = [stats[k] for k in keys]
+        cs = [costs[k] for k in keys]
         fl = sum(c.flushes for c in cs)
         rows.append(
             {
@@ -293,18 +310,18 @@ def layer_rows(plan: Plan, chip: Chip, layer_energy: dict[str, float]) -> list[d
                 "cores": " ".join(str(s.core) for s in mapping.by_layer[layer.name]),
                 "input_spikes": int(act.inputs[layer.name].sum()),
                 "output_spikes": int(act.emitted[layer.name].sum()),
-                "expanded_events": int(chip.events[layer.name].sum()),
-                "packets_in": sum(a.stats.packets_in for a in sl),
-                "flits_in": sum(a.stats.flits_in for a in sl),
-                "packets_out": sum(a.stats.packets_out for a in sl),
-                "busy_cycles": max(a.stats.busy_cycles for a in sl),
-                "first_spine_cycle": min(a.stats.first_finish for a in sl),
-                "last_spine_cycle": max(a.stats.last_finish for a in sl),
-                "transactions": sum(a.stats.transactions for a in sl),
+                "expanded_events": int(events[layer.name].sum()),
+                "packets_in": sum(a.packets_in for a in sl),
+                "flits_in": sum(a.flits_in for a in sl),
+                "packets_out": sum(a.packets_out for a in sl),
+                "busy_cycles": max(a.busy_cycles for a in sl),
+                "first_spine_cycle": min(a.first_finish for a in sl),
+                "last_spine_cycle": max(a.last_finish for a in sl),
+                "transactions": sum(a.transactions for a in sl),
                 "flushes": fl,
                 "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
                 "evictions": sum(c.evictions for c in cs),
-                "fired_rows": int(chip.fires[layer.name].sum()),
+                "fired_rows": int(fires[layer.name].sum()),
                 "energy_j": layer_energy.get(layer.name, 0.0),
             }
         )
