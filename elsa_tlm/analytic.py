@@ -394,11 +394,11 @@ def port_waits(
 
 
 # ------------------------------------------------------------------------------------------------ the run
-def residual_ops(specs: list[tuple[tuple[str, int], Any]]) -> int:
-    """The residual units' accumulator ops: each skip train is added once per consumer core (for all the join's
-    slices there), ceil(spikes / lanes) per spine (:mod:`elsa_tlm.hw.residual`)."""
+def residual_ops(specs: list[tuple[tuple[str, int], Any]]) -> dict[int, int]:
+    """Per core, its residual unit's accumulator ops (= its busy cycles): each skip train is added once per
+    consumer core (for all the join's slices there), ceil(spikes / lanes) per spine (:mod:`elsa_tlm.hw.residual`)."""
     seen: set[tuple[str, int, int]] = set()
-    ops = 0
+    ops: dict[int, int] = {}
     for _, spec in specs:
         for link in spec.producers:
             if not link.skip or link.skip_ops is None:
@@ -408,7 +408,7 @@ def residual_ops(specs: list[tuple[tuple[str, int], Any]]) -> int:
                 if tag in seen:
                     continue
                 seen.add(tag)
-                ops += int(link.skip_ops[k][:, -1].sum())
+                ops[spec.node] = ops.get(spec.node, 0) + int(link.skip_ops[k][:, -1].sum())
     return ops
 
 
@@ -535,7 +535,7 @@ def run(
         at.step_done,
         at.counters,
         at.link_rows,
-        residual_ops(specs),
+        sum(residual_ops(specs).values()),
         core_rows,
     )
     summary, layer_energy = build_summary(plan, el, m, time.perf_counter() - wall0)
@@ -562,13 +562,7 @@ def _core_rows(
     by_core: dict[int, list[tuple[tuple[str, int], SliceTiming]]] = {}
     for key, st in at.slices.items():
         by_core.setdefault(st.node, []).append((key, st))
-    skip_cycles: dict[int, int] = {}
-    for _, spec in specs:
-        for link in spec.producers:
-            if link.skip and link.skip_ops is not None:
-                skip_cycles[spec.node] = skip_cycles.get(spec.node, 0) + sum(
-                    int(x[:, -1].sum()) for x in link.skip_ops
-                )
+    skip_cycles = residual_ops(specs)
     rows = []
     for node in sorted(by_core):
         items = by_core[node]

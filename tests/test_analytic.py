@@ -161,3 +161,14 @@ def test_waits_are_carried_by_train_not_by_a_tie() -> None:
     then = np.array([10.0, 20.0, 30.0])
     now = np.array([12.0, 25.0, 31.0, 40.0])
     assert analytic._carry(then, waits, now).tolist() == [0.0, 3.0, 6.0, 6.0]
+
+
+def test_residual_work_is_the_simulations() -> None:
+    """The residual units' additions do not depend on timing: the analytic mode counts what at's units do,
+    per core (cores.csv) and in total (each skip train added once per consumer core)."""
+    base = ['workload.model="resnet18"', "run.time_steps=2", "output.plots=false"]
+    at = sim.run(load_config(None, base))
+    an = sim.run(load_config(None, [*base, 'run.mode="analytic"']))
+    assert an.summary["pe"]["residual_busy_cycles"] == at.summary["pe"]["residual_busy_cycles"] > 0
+    per_core = {r["core"]: r["residual_busy_cycles"] for r in at.core_rows}
+    assert {r["core"]: r["residual_busy_cycles"] for r in an.core_rows} == per_core
