@@ -91,8 +91,8 @@ class AnalyticTiming:
 class Static:
     """What a slice's pass needs that does not depend on time, computed once per plan (:func:`statics`)."""
 
-    cost: np.ndarray  # (T * n_in,) absorb cycles of each position + the fire cycles of what it releases
-    cum_cost: np.ndarray  # its running sum, C
+    # a position's cost: its absorb cycles + the fire cycles of the outputs it releases, (T * n_in,) in flat order
+    cum_cost: np.ndarray  # their running sum, C
     cum_before: np.ndarray  # C - cost: the cost of the positions before each
     busy: int
     pos_emit: np.ndarray  # (n_emit,) the position whose absorption releases the output emitting each spine
@@ -126,7 +126,6 @@ def statics(specs: list[tuple[tuple[str, int], Any]]) -> list[Static]:
         fl = spec.flits.astype(np.int64).ravel()
         out.append(
             Static(
-                cost,
                 (cum := np.cumsum(cost)),
                 cum - cost,
                 int(np.ceil(float(cost.sum()) - 1e-9)),
