@@ -20,7 +20,7 @@ HOT := $(addprefix elsa_tlm/,compiled.py kernel.py hw/channel.py hw/core.py hw/i
 
 # runtime only (fast: what `make demo` needs); the dev extras add pytest, hypothesis, ruff and dask
 # setup.py, the C source and the compiled modules: the extensions are rebuilt when any of them changes
-$(RUNSTAMP): $(BIN)/python pyproject.toml setup.py elsa_tlm/hw/_ibuf_kernel.c $(HOT)
+$(RUNSTAMP): $(BIN)/python pyproject.toml setup.py elsa_tlm/hw/_ibuf_kernel.c elsa_tlm/_recurrences.c $(HOT)
 	$(BIN)/pip install -q --disable-pip-version-check -e .
 	@touch $(RUNSTAMP)
 

@@ -3,6 +3,8 @@ that no run waits for a JIT compiler. The rest of the project's metadata is in p
 
 * the PE input-buffer kernel (elsa_tlm/hw/_ibuf_kernel.c), a C extension; optional: without a C compiler
   the install still succeeds and elsa_tlm.hw.input_buffer falls back to numba (or plain Python);
+* the analytic mode's per-position loops (elsa_tlm/_recurrences.c), a C extension; optional too:
+  elsa_tlm.recurrences falls back to its numpy reference;
 * the simulation's hot path (the modules listed in elsa_tlm/compiled.py), compiled to C with mypyc (two to
   three times as fast, same results); optional too: without mypy, with ``ELSA_TLM_COMPILE=0`` or when a module
   fails to build, those modules run as Python. The SHA-256 of each compiled source goes into
@@ -22,19 +24,33 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).parent
 SOURCE = "elsa_tlm/hw/_ibuf_kernel.c"
-# compiled in: the module refuses a build whose source has changed since (an editable install not redone)
-SHA256 = hashlib.sha256((ROOT / SOURCE).read_bytes()).hexdigest()
+RECURRENCES = "elsa_tlm/_recurrences.c"
+
+
+def _sha256(path: str) -> str:
+    """Compiled in: the module refuses a build whose source has changed since (an editable install not redone)."""
+    return hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+
+
+# no fused multiply-adds (GCC contracts by default on targets with FMA, e.g. aarch64): the cycle sums must
+# round exactly as the Python references'
+NO_FMA = [] if sys.platform == "win32" else ["-ffp-contract=off"]
 
 ext_modules = [
     Extension(
         "elsa_tlm.hw._ibuf_kernel",
         [SOURCE],
-        define_macros=[("IBUF_SOURCE_SHA256", f'"{SHA256}"')],
-        # no fused multiply-adds (GCC contracts by default on targets with FMA, e.g. aarch64): the cycle
-        # sums must round exactly as the Python reference's
-        extra_compile_args=[] if sys.platform == "win32" else ["-ffp-contract=off"],
+        define_macros=[("IBUF_SOURCE_SHA256", f'"{_sha256(SOURCE)}"')],
+        extra_compile_args=NO_FMA,
         optional=True,
-    )
+    ),
+    Extension(
+        "elsa_tlm._recurrences",
+        [RECURRENCES],
+        define_macros=[("REC_SOURCE_SHA256", f'"{_sha256(RECURRENCES)}"')],
+        extra_compile_args=NO_FMA,
+        optional=True,
+    ),
 ]
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from elsa_tlm import recurrences
 from elsa_tlm.hw.core import SliceStats
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.network import COUNTERS
@@ -103,7 +104,6 @@ class Static:
     first_pos: int
     flits: np.ndarray  # (T * n_emit,) int64
     packets: np.ndarray  # (T * n_emit,) int64
-    cum_flits: np.ndarray  # (T * n_emit,) inclusive
 
 
 def statics(specs: list[tuple[tuple[str, int], Any]]) -> list[Static]:
@@ -137,7 +137,6 @@ def statics(specs: list[tuple[tuple[str, int], Any]]) -> list[Static]:
                 int(pos_of[0]) if n_out else 0,
                 fl,
                 spec.packets.astype(np.int64).ravel(),
-                np.cumsum(fl),
             )
         )
     return out
@@ -229,10 +228,8 @@ def evaluate(
                         np.maximum.at(arrive[t], pm, arr[t])
         # ---- the lane group: one server, positions in absorption order
         # the server's closed form with the slice's cumulative costs (static): F = C + cummax(A - C_prev)
-        finish = (
-            sx.cum_cost + np.maximum.accumulate(np.maximum(arrive.ravel() - sx.cum_before, 0.0))
-        ).reshape(T, n_in)
-        flat_f = finish.ravel()
+        flat_f, starts = recurrences.server(arrive.ravel(), sx.cum_cost, sx.cum_before)
+        finish = flat_f.reshape(T, n_in)
         # ---- emission: a spine once the outputs it pools are fired, gated by the policy
         n_emit = sx.pos_emit.size
         step_end = np.ceil(finish[:, sx.last_pos] + sx.last_offset - 1e-9) if n_out else np.zeros(T)
@@ -243,39 +240,17 @@ def evaluate(
         else:
             ready = np.ceil(finish[:, sx.pos_emit] + sx.emit_offset - 1e-9)
         # ---- trains: a train leaves with its last spine
-        tid = np.zeros((T, n_emit), dtype=np.int64)
-        gated = policy in ("tbt", "lbl")
-        # transactions: a new one when the group waited for input (it took what had arrived) or after
-        # run.batch_items positions; the flit generator closes a train at the end of each transaction
-        flat_a = arrive.ravel()
-        idle = np.r_[True, flat_a[1:] > (flat_f[:-1] + 1e-9)]
-        grp = np.cumsum(idle) - 1
-        first_of = np.flatnonzero(idle)[grp]
-        tx_pos = (grp.astype(np.int64) << 20) + (np.arange(flat_a.size) - first_of) // batch
-        n_tx = int(np.count_nonzero(tx_pos[1:] != tx_pos[:-1])) + 1  # ids rise along the flat order
-        tx_pos = tx_pos.reshape(T, n_in)
-        # trains over every step at once: a train per (step, transaction) cut into chunk-flit pieces (the
-        # flit generator cuts a long emission greedily; here at multiples of chunk within the transaction)
+        # transactions: a new one when the group waited for input (it took what had arrived: a busy period
+        # starts) or after run.batch_items positions; the flit generator closes a train at the end of each
+        # transaction, and cuts a long emission every chunk flits (recurrences.trains)
+        n_tx = int((-(-np.diff(np.r_[starts, flat_f.size]) // batch)).sum())
         if n_emit:
-            tx = np.zeros((T, n_emit), np.int64) if gated else tx_pos[:, sx.pos_emit]
-            key_tx = (np.arange(T)[:, None] << 40) + tx  # a step is never one transaction with the next
-            fl, cum = sx.flits, sx.cum_flits
-            flat_key = key_tx.ravel()
-            new_tx = np.r_[True, flat_key[1:] != flat_key[:-1]]
-            before = cum - fl
-            start_cum = before[np.flatnonzero(new_tx)][np.cumsum(new_tx) - 1]
-            piece = (before - start_cum) // chunk  # chunk-flit pieces within the transaction
-            cut = new_tx | np.r_[True, piece[1:] != piece[:-1]]
-            ids = np.cumsum(cut) - 1
-            tid = ids.reshape(T, n_emit)
-            starts = np.flatnonzero(cut)
-            ends = np.r_[starts[1:], ids.size] - 1
-            train_ready = ready.ravel()[ends].astype(np.float64)
-            tfl = np.add.reduceat(fl, starts)
-            tpk = np.add.reduceat(sx.packets, starts)
-            empty = tfl == 0  # only empty spines: one head-only flit announces them
-            train_flits, train_packets = np.where(empty, 1, tfl), np.where(empty, 1, tpk)
+            gated = policy in ("tbt", "lbl")
+            tid, train_ready, train_flits, train_packets = recurrences.trains(
+                T, n_in, sx.pos_emit, starts, batch, gated, sx.flits, sx.packets, ready, chunk
+            )
         else:
+            tid = np.zeros((T, 0), dtype=np.int64)
             train_ready, train_flits, train_packets = (
                 np.zeros(0),
                 np.zeros(0, np.int64),
@@ -463,13 +438,31 @@ def plan_key(cfg: Any) -> str:
     return json.dumps({"base_dir": str(cfg.base_dir), **d}, sort_keys=True, default=str)
 
 
+def inputs_key(cfg: Any) -> str | None:
+    """What the workload graph and its statistical activity depend on (the workload section, the time steps
+    and the seed), or None when the activity is not the statistical model's (a replayed trace, a functional
+    or NIR run: read or computed from more of the config, never shared)."""
+    import json
+
+    from elsa_tlm.config import as_dict
+
+    w = cfg.workload
+    if w.activity != "statistical" or str(w.model).startswith("nir:"):
+        return None
+    d = {"workload": as_dict(cfg)["workload"], "time_steps": cfg.run.time_steps, "seed": cfg.run.seed}
+    return json.dumps({"base_dir": str(cfg.base_dir), **d}, sort_keys=True, default=str)
+
+
 class PlanCache:
     """The last :data:`CACHE_SIZE` plans with their elaborations, by :func:`plan_key`: design points that
-    differ only in timing or pricing settings share one (a sweep's or an explorer's worker runs many)."""
+    differ only in timing or pricing settings share one (a sweep's or an explorer's worker runs many). A new
+    plan reuses the last workload graph and statistical activity when :func:`inputs_key` matches (a hardware
+    axis changes the mapping and the costs, not the spikes)."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
         self.entries: dict[str, tuple[Any, Any, list[tuple[tuple[str, int], Any]], list[Static]]] = {}
+        self.inputs: tuple[str, Any, Any] | None = None  # (inputs_key, workload, activity) of the last plan
         self.hits = self.misses = 0
 
     def get(self, cfg: Any) -> tuple[Any, Any, list[tuple[tuple[str, int], Any]], list[Static]]:
@@ -484,7 +477,12 @@ class PlanCache:
         hit = self.entries.pop(key, None)
         if hit is None:
             self.misses += 1
-            plan = prepare(cfg)
+            ikey = inputs_key(cfg)
+            if ikey is not None and self.inputs is not None and self.inputs[0] == ikey:
+                plan = prepare(cfg, activity=self.inputs[2], workload=self.inputs[1])
+            else:
+                plan = prepare(cfg)
+            self.inputs = None if ikey is None else (ikey, plan.workload, plan.activity)
             el = elaborate(plan)
             specs = list(el.specs)
             hit = (plan, el, specs, statics(specs))

@@ -17,12 +17,14 @@ each other natively, so they are compiled and loaded as one group) and says why 
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.machinery
 import importlib.util
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -132,3 +134,28 @@ def status() -> dict[str, object]:
 
 
 __all__ = ["MODULES", "COMPILED", "status", "source_hashes", "module_name"]
+
+
+def load_c_library(module: str, source: Path, sha_symbol: str, fallback: str) -> ctypes.CDLL | None:
+    """A C extension the install built (``module``, from ``source``) opened for ctypes, or None: not built,
+    not loadable, or built from another version of ``source`` (its ``sha_symbol`` function returns the SHA-256
+    compiled in; a clone whose source changed since ``pip install -e .`` warns and runs ``fallback``)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+        sha = getattr(lib, sha_symbol)
+        sha.restype = ctypes.c_char_p
+        built = sha().decode()
+    except (OSError, AttributeError) as e:
+        warnings.warn(f"{spec.origin} does not load ({e}); using {fallback}", stacklevel=3)
+        return None
+    if source.is_file() and hashlib.sha256(source.read_bytes()).hexdigest() != built:
+        warnings.warn(
+            f"{spec.origin} was built from another version of {source.name} (rebuild: pip install -e .); "
+            f"using {fallback}",
+            stacklevel=3,
+        )
+        return None
+    return lib

@@ -115,6 +115,29 @@ def test_the_plan_cache_hits_only_on_timing_settings() -> None:
         assert warm == cold, item
 
 
+def test_a_new_plan_reuses_the_spikes_only_when_the_workload_is_the_same() -> None:
+    """A hardware axis (a new plan) reuses the last workload graph and statistical activity, and its result is
+    a cold run's; a workload, time-step or seed change builds them again."""
+    cache = analytic.PlanCache(size=1)
+    first, _, _, _ = cache.get(load_config(None, AN))
+    for item in ("pe.weight_ways=8", "pe.neuron_circuits=64", "noc.flit_bits=128"):
+        cfg = load_config(None, [*AN, item])
+        plan, _, _, _ = cache.get(cfg)
+        assert plan.activity is first.activity and plan.workload is first.workload, item
+        warm = analytic.run(*_from(cache, cfg)).summary
+        cold = analytic.run(prepare(cfg), 0.0).summary
+        warm.pop("sim"), cold.pop("sim")
+        assert warm == cold, item
+    for item in ("run.seed=2", "run.time_steps=3", "workload.classifier_density=0.2"):
+        plan, _, _, _ = cache.get(load_config(None, [*AN, item]))
+        assert plan.activity is not first.activity, item
+        first = plan
+    assert (
+        analytic.inputs_key(load_config(None, ['workload.model="digits"', 'workload.activity="functional"']))
+        is None
+    )
+
+
 def _from(cache: analytic.PlanCache, cfg) -> tuple:
     plan, el, specs, static = cache.get(cfg)
     return plan, 0.0, el, specs, static

@@ -25,7 +25,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "version", "compiled", "gc_pause"),  # nothing of the package
     ("datafiles", "fileio"),  # checked data files; the output guard
     ("config",),
-    ("kernel", "transfer", "snn"),  # the event kernel; what crosses between components; SNN kernels
+    ("kernel", "transfer", "snn", "recurrences"),  # the event kernel; what crosses between components; SNN
+    # kernels; the analytic mode's loops
     ("workload",),
     ("schedule",),
     ("hw",),

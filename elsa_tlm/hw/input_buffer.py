@@ -33,16 +33,15 @@ Python; all three give bit-identical results (tests/test_input_buffer_kernel.py)
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import importlib.util
 import types
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from elsa_tlm.compiled import load_c_library
 
 # per-step statistics, columns of BufferResult.per_step: mini-batches (a flush of m spikes is ceil(m / ways) of
 # them), full-queue flushes, evictions, final flushes, spikes flushed, queue allocations, peak live queues,
@@ -286,22 +285,8 @@ _C_SOURCE = Path(__file__).with_name("_ibuf_kernel.c")
 def _load_c() -> Kernel | None:
     """The C kernel built by the install, called through ctypes; None if it was not built, or (a clone whose
     _ibuf_kernel.c changed since ``pip install -e .``) if it is stale."""
-    spec = importlib.util.find_spec(_C_MODULE)
-    if spec is None or not spec.origin:
-        return None
-    try:
-        lib = ctypes.CDLL(spec.origin)
-        lib.ibuf_source_sha256.restype = ctypes.c_char_p
-        built = lib.ibuf_source_sha256().decode()
-    except (OSError, AttributeError) as e:
-        warnings.warn(f"{spec.origin} does not load ({e}); using the slower fallback", stacklevel=3)
-        return None
-    if _C_SOURCE.is_file() and hashlib.sha256(_C_SOURCE.read_bytes()).hexdigest() != built:
-        warnings.warn(
-            f"{spec.origin} was built from another version of {_C_SOURCE.name} (rebuild: pip install -e .); "
-            "using the slower fallback",
-            stacklevel=3,
-        )
+    lib = load_c_library(_C_MODULE, _C_SOURCE, "ibuf_source_sha256", "the slower fallback")
+    if lib is None:
         return None
     i64, b = ctypes.c_int64, ctypes.c_int
     ints, reals = np.ctypeslib.ndpointer(np.int64, flags="C"), np.ctypeslib.ndpointer(np.float64, flags="C")

@@ -1,0 +1,162 @@
+"""The analytic mode's per-position loops: a normal install runs their C port, and it gives bit-identical
+results to the numpy reference on random inputs (fractional costs, idle gaps, gated and ungated trains,
+positions that go back, empty spines) and on a whole analytic run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+
+from elsa_tlm import recurrences as rec
+
+BUILT = importlib.util.find_spec(rec._C_MODULE) is not None
+needs_c = pytest.mark.skipif(not BUILT, reason="the C extension elsa_tlm._recurrences is not built")
+
+
+def _c() -> tuple[Any, Any]:
+    c = rec._load_c()
+    assert c is not None
+    return c
+
+
+def _bytes(*arrays: np.ndarray) -> bytes:
+    return b"|".join(np.ascontiguousarray(a).tobytes() for a in arrays)
+
+
+def _server_case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = int(rng.integers(1, 400))
+    cost = rng.random(n) * rng.choice([0.5, 3.0, 40.0]) * (rng.random(n) < 0.9)
+    cum = np.cumsum(cost)
+    # arrivals: mostly early (a busy server), some late (idle gaps), some exactly at the previous finish
+    arrive = np.sort(rng.random(n)) * cum[-1] * rng.choice([0.2, 1.0, 3.0])
+    arrive[rng.random(n) < 0.1] = 0.0
+    return arrive, cum, cum - cost
+
+
+@needs_c
+def test_the_installed_c_port_is_the_one_in_use() -> None:
+    code = "from elsa_tlm import recurrences as r; print(r.engine())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["c"]
+    env_code = "import os; os.environ['ELSA_TLM_RECURRENCES'] = 'numpy'; " + code
+    out = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["numpy"]
+
+
+@needs_c
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_server_is_bit_identical_to_the_reference(seed: int) -> None:
+    server_c, _ = _c()
+    rng = np.random.default_rng(seed)
+    gaps = 0
+    for _ in range(200):
+        a, cum, before = _server_case(rng)
+        fc, sc = server_c(a, cum, before)
+        fp, sp = rec.server_py(a, cum, before)
+        assert _bytes(fc, sc) == _bytes(fp, sp)
+        gaps += sc.size > 1
+    assert gaps > 50  # idle gaps were drawn
+
+
+def test_server_is_the_fifo_recurrence() -> None:
+    """The closed form against F_i = max(A_i, F_{i-1}) + c_i, busy periods where the server waited."""
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        a, cum, before = _server_case(rng)
+        cost = cum - before
+        f, starts = rec.server_py(a, cum, before)
+        prev, want = 0.0, []
+        for i in range(a.size):
+            if i == 0 or a[i] > prev + 1e-9:
+                want.append(i)
+            prev = max(a[i], prev) + cost[i]
+            assert f[i] == pytest.approx(prev, rel=1e-12, abs=1e-9)
+        assert starts.tolist() == want
+
+
+def _trains_case(rng: np.random.Generator) -> dict[str, Any]:
+    T, n_in = int(rng.integers(1, 5)), int(rng.integers(1, 60))
+    n_emit = int(rng.integers(1, 40))
+    pos_emit = np.sort(rng.integers(0, n_in, n_emit))
+    if rng.random() < 0.2:  # positions that go back (the C walk searches again)
+        pos_emit = rng.integers(0, n_in, n_emit)
+    starts = np.unique(np.r_[0, rng.integers(0, T * n_in, int(rng.integers(0, 30)))]).astype(np.int64)
+    flits = rng.integers(0, 9, T * n_emit) * (rng.random(T * n_emit) < 0.7)
+    return {
+        "T": T,
+        "n_in": n_in,
+        "pos_emit": pos_emit.astype(np.int64),
+        "starts": starts,
+        "batch": int(rng.choice([1, 3, 16])),
+        "gated": bool(rng.random() < 0.2),
+        "flits": flits.astype(np.int64),
+        "packets": (flits > 0).astype(np.int64) * rng.integers(1, 3, T * n_emit),
+        "ready": np.ceil(rng.random((T, n_emit)) * 500),
+        "chunk": int(rng.choice([1, 4, 32])),
+    }
+
+
+@needs_c
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_trains_are_bit_identical_to_the_reference(seed: int) -> None:
+    _, trains_c = _c()
+    rng = np.random.default_rng(seed)
+    kinds = set()
+    for _ in range(300):
+        kw = _trains_case(rng)
+        got, want = trains_c(**kw), rec.trains_py(**kw)
+        assert _bytes(*got) == _bytes(*want), {k: v for k, v in kw.items() if np.isscalar(v)}
+        kinds.add((kw["gated"], bool((want[2] == 1).any()), want[1].size > kw["T"]))
+    assert len(kinds) >= 4
+
+
+def test_trains_follow_the_flit_generator_rules() -> None:
+    """One train per (step, transaction), cut every chunk flits; it leaves with its last spine."""
+    kw = {
+        "T": 2,
+        "n_in": 4,
+        "pos_emit": np.array([0, 1, 2, 3], np.int64),
+        "starts": np.array([0, 2], np.int64),  # the group waited before position 2
+        "batch": 16,
+        "gated": False,
+        "flits": np.array([4, 3, 0, 5, 1, 1, 1, 1], np.int64),
+        "packets": np.array([1, 1, 0, 1, 1, 1, 1, 1], np.int64),
+        "ready": np.arange(8, dtype=np.float64).reshape(2, 4) * 10,
+        "chunk": 4,
+    }
+    tid, ready, flits, packets = rec.trains(**kw)
+    # step 0: positions 0-1 (one transaction: 4 + 3 flits, the second spine starts past 4 flits: two trains),
+    # 2-3 (a new transaction: 0 + 5 flits);
+    # step 1: positions 4-7 are in the busy period that started at 2, one transaction of 4 flits
+    assert tid.tolist() == [[0, 1, 2, 2], [3, 3, 3, 3]]
+    assert ready.tolist() == [0.0, 10.0, 30.0, 70.0]
+    assert flits.tolist() == [4, 3, 5, 4] and packets.tolist() == [1, 1, 1, 4]
+
+
+@needs_c
+def test_an_analytic_run_is_the_same_with_either_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from elsa_tlm import analytic
+    from elsa_tlm.config import load_config
+
+    cfg = load_config(
+        None, ['workload.model="resnet18"', "run.time_steps=2", 'run.mode="analytic"', "output.plots=false"]
+    )
+
+    def one() -> str:
+        r = analytic.run_config(cfg, time.perf_counter())
+        s = dict(r.summary)
+        s.pop("sim")
+        return json.dumps([s, r.layer_rows, r.core_rows, r.link_rows], sort_keys=True, default=str)
+
+    monkeypatch.setattr(analytic, "CACHE", analytic.PlanCache())
+    with_c = one()
+    monkeypatch.setattr(rec, "_engine", lambda: ("numpy", rec.server_py, rec.trains_py))
+    assert one() == with_c
