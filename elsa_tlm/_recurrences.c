@@ -1,6 +1,6 @@
 /* The analytic mode's two per-position loops (elsa_tlm/recurrences.py), in plain C.
  *
- * A port of server_py / trains_py there (the reference implementations, in numpy; read their docstrings for
+ * A port of server_py, trains_py, arrive_py and ready_py there (the reference implementations, in numpy; read their docstrings for
  * the model). Built by the normal install as the extension module elsa_tlm._recurrences (optional: without
  * it the numpy reference runs) and called through ctypes. Each result is bit-identical to the reference's:
  * the same double operations in the same order (build with -ffp-contract=off: no fused multiply-adds), the
@@ -11,6 +11,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 
 #ifdef _WIN32
@@ -107,6 +108,37 @@ REC_API int64_t rec_trains(int64_t T, int64_t n_emit, int64_t n_in, const int64_
         }
     }
     return ntr;
+}
+
+/* Arrivals from one producer slice: each of its spines lands with its train's tail (tail[tid]), plus the
+ * residual unit's cycles for a skip part (skip: (T, n_emit + 1) running sums of its ops, or NULL); a position
+ * has arrived when its last part has (arrive = max). The spine goes to position e (posmap NULL), posmap[e], or
+ * (flatten) every spine of a step to position 0. arrive is (T, n_in), updated in place. */
+REC_API void rec_arrive(int64_t T, int64_t n_in, int64_t n_emit, const int64_t *tid, const double *tail,
+                        const int64_t *skip, const int64_t *posmap, int64_t flatten, double *arrive) {
+    for (int64_t t = 0; t < T; t++) {
+        double *row = arrive + t * n_in;
+        const int64_t *ids = tid + t * n_emit;
+        const int64_t *sk = skip ? skip + t * (n_emit + 1) : NULL;
+        for (int64_t e = 0; e < n_emit; e++) {
+            double a = tail[ids[e]];
+            if (sk) a = a + (double)(sk[e + 1] - sk[e]);
+            int64_t i = flatten ? 0 : (posmap ? posmap[e] : e);
+            if (a > row[i]) row[i] = a;
+        }
+    }
+}
+
+/* The cycle each emitted spine is ready: ceil(finish[t, pos_emit[e]] + offset[t, e] - 1e-9), (T, n_emit). */
+REC_API void rec_ready(int64_t T, int64_t n_in, int64_t n_emit, const double *finish, const int64_t *pos_emit,
+                       const double *offset, double *ready) {
+    for (int64_t t = 0; t < T; t++) {
+        const double *f = finish + t * n_in;
+        for (int64_t e = 0; e < n_emit; e++) {
+            int64_t k = t * n_emit + e;
+            ready[k] = ceil((f[pos_emit[e]] + offset[k]) - 1e-9);
+        }
+    }
 }
 
 /* An importable extension module with nothing in it: the functions above are called through ctypes. */

@@ -130,7 +130,7 @@ def statics(specs: list[tuple[tuple[str, int], Any]]) -> list[Static]:
                 cum - cost,
                 int(np.ceil(float(cost.sum()) - 1e-9)),
                 pos_of[out_of],
-                offset[:, out_of],
+                np.ascontiguousarray(offset[:, out_of]),
                 int(pos_of[-1]) if n_out else 0,
                 offset[:, -1] if n_out else np.zeros(T),
                 float(offset[0, 0]) if n_out else 0.0,
@@ -214,18 +214,9 @@ def evaluate(
                 if waits is not None:
                     wt, wv = waits[(pkey, spec.node)]
                     tail = tail + _carry(wt, wv, pt.train_ready)
-                arr = tail[pt.tid]  # (T, n_emit_k): each spine with its train's tail
-                if link.skip and link.skip_ops is not None:
-                    arr = arr + np.diff(link.skip_ops[k], axis=1)  # the residual unit adds the skip spikes
-                pm = link.posmaps[k]
-                if link.flatten:  # the producers' spines together are this slice's one input spine
-                    np.maximum(arrive[:, 0], arr.max(axis=1), out=arrive[:, 0])
-                elif pm is None:
-                    w = arr.shape[1]
-                    np.maximum(arrive[:, :w], arr, out=arrive[:, :w])
-                else:
-                    for t in range(T):
-                        np.maximum.at(arrive[t], pm, arr[t])
+                # each spine with its train's tail, a skip part after the residual unit has added it
+                skip = link.skip_ops[k] if link.skip and link.skip_ops is not None else None
+                recurrences.arrive(arrive, tail, pt.tid, skip, link.posmaps[k], link.flatten)
         # ---- the lane group: one server, positions in absorption order
         # the server's closed form with the slice's cumulative costs (static): F = C + cummax(A - C_prev)
         flat_f, starts = recurrences.server(arrive.ravel(), sx.cum_cost, sx.cum_before)
@@ -238,7 +229,7 @@ def evaluate(
         elif policy == "lbl":
             ready = np.full((T, n_emit), step_end[-1])
         else:
-            ready = np.ceil(finish[:, sx.pos_emit] + sx.emit_offset - 1e-9)
+            ready = recurrences.ready(finish, sx.pos_emit, sx.emit_offset)
         # ---- trains: a train leaves with its last spine
         # transactions: a new one when the group waited for input (it took what had arrived: a busy period
         # starts) or after run.batch_items positions; the flit generator closes a train at the end of each

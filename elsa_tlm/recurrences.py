@@ -1,8 +1,9 @@
-"""The analytic mode's two per-position loops: a lane group as a FIFO server, and the flit generator's trains.
+"""The analytic mode's per-position loops: a lane group as a FIFO server, the flit generator's trains, the
+arrivals of a producer's spines at their positions and the cycle each emitted spine is ready.
 
-:func:`server_py` and :func:`trains_py` are the reference implementations (numpy); ``_recurrences.c`` is
-their port to C, built by the install as the extension ``elsa_tlm._recurrences`` and called through ctypes
-(one pass over the positions, no temporaries: the analytic mode's time per design point is mostly these two
+:func:`server_py`, :func:`trains_py`, :func:`arrive_py` and :func:`ready_py` are the reference
+implementations (numpy); ``_recurrences.c`` is their port to C, built by the install as the extension
+``elsa_tlm._recurrences`` and called through ctypes (one pass over the positions, no temporaries: the analytic mode's time per design point is mostly these
 loops over millions of positions). Both give bit-identical results (``tests/test_recurrences.py``);
 :func:`engine` names the one in use, ``ELSA_TLM_RECURRENCES=numpy`` forces the reference.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -81,30 +83,80 @@ def trains_py(
     )
 
 
-def _load_c() -> tuple[Callable[..., tuple[np.ndarray, np.ndarray]], Callable[..., Trains]] | None:
+def arrive_py(
+    arrive: np.ndarray,
+    tail: np.ndarray,
+    tid: np.ndarray,
+    skip: np.ndarray | None,
+    posmap: np.ndarray | None,
+    flatten: bool,
+) -> None:
+    """Arrivals from one producer slice, into ``arrive`` (T, n_in) in place: each of its spines lands with its
+    train's tail (``tail[tid]``) plus, for a skip part, the residual unit's cycles (``skip``: (T, n_emit + 1)
+    running sums of its ops); a position has arrived when its last part has. The spine goes to position e
+    (``posmap`` None), ``posmap[e]``, or (``flatten``: the producers' spines are one input spine) position 0."""
+    arr = tail[tid]  # (T, n_emit): each spine with its train's tail
+    if skip is not None:
+        arr = arr + np.diff(skip, axis=1)
+    if flatten:
+        np.maximum(arrive[:, 0], arr.max(axis=1), out=arrive[:, 0])
+    elif posmap is None:
+        w = arr.shape[1]
+        np.maximum(arrive[:, :w], arr, out=arrive[:, :w])
+    else:
+        for t in range(arrive.shape[0]):
+            np.maximum.at(arrive[t], posmap, arr[t])
+
+
+def ready_py(finish: np.ndarray, pos_emit: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """The cycle each emitted spine is ready (T, n_emit): its output's fire end, ``offset`` after the finish
+    of the position that released it, rounded up to a cycle."""
+    return np.ceil(finish[:, pos_emit] + offset - 1e-9)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The four loops, by one engine."""
+
+    name: str
+    server: Callable[..., tuple[np.ndarray, np.ndarray]]
+    trains: Callable[..., Trains]
+    arrive: Callable[..., None]
+    ready: Callable[..., np.ndarray]
+
+
+REFERENCE = Engine("numpy", server_py, trains_py, arrive_py, ready_py)
+
+
+def _load_c() -> Engine | None:
     """The C port built by the install, through ctypes; None if it was not built or is stale (a clone whose
-    _recurrences.c changed since ``pip install -e .``)."""
+    _recurrences.c changed since ``pip install -e .``). Arrays go as raw pointers (the wrappers make them
+    C-contiguous of the C side's type: ctypes' own array checks cost more than the small loops)."""
     lib = load_c_library(_C_MODULE, _C_SOURCE, "rec_source_sha256", "the numpy reference")
     if lib is None:
         return None
-    i64 = ctypes.c_int64
-    ints, reals = np.ctypeslib.ndpointer(np.int64, flags="C"), np.ctypeslib.ndpointer(np.float64, flags="C")
-    out_ints = np.ctypeslib.ndpointer(np.int64, flags="C,W")
-    out_reals = np.ctypeslib.ndpointer(np.float64, flags="C,W")
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
     srv = lib.rec_server
     srv.restype = i64
-    srv.argtypes = [i64, reals, reals, reals, out_reals, out_ints]
+    srv.argtypes = [i64, ptr, ptr, ptr, ptr, ptr]
     tr = lib.rec_trains
     tr.restype = i64
-    tr.argtypes = [i64, i64, i64, ints, ints, i64, i64, i64, ints, ints, reals, i64]
-    tr.argtypes += [out_ints, out_reals, out_ints, out_ints]
+    tr.argtypes = [i64, i64, i64, ptr, ptr, i64, i64, i64, ptr, ptr, ptr, i64, ptr, ptr, ptr, ptr]
+    arr = lib.rec_arrive
+    arr.restype = None
+    arr.argtypes = [i64, i64, i64, ptr, ptr, ptr, ptr, i64, ptr]
+    rdy = lib.rec_ready
+    rdy.restype = None
+    rdy.argtypes = [i64, i64, i64, ptr, ptr, ptr, ptr]
 
     def server_c(arrive: np.ndarray, cum: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = arrive.size
-        finish = np.empty(n)
-        starts = np.empty(max(n, 1), np.int64)
-        k = srv(n, np.ascontiguousarray(arrive, np.float64), cum, before, finish, starts)
-        return (finish, starts[:k]) if n else (finish, np.zeros(1, np.int64))
+        if n == 0:
+            return np.empty(0), np.zeros(1, np.int64)
+        a, c, b = _f64(arrive), _f64(cum), _f64(before)
+        finish, starts = np.empty(n), np.empty(n, np.int64)
+        k = srv(n, _p(a), _p(c), _p(b), _p(finish), _p(starts))
+        return finish, starts[:k]
 
     def trains_c(
         T: int,
@@ -120,50 +172,82 @@ def _load_c() -> tuple[Callable[..., tuple[np.ndarray, np.ndarray]], Callable[..
     ) -> Trains:
         n_emit = pos_emit.size
         n = T * n_emit
+        pe, st, fl, pk, rd = _i64(pos_emit), _i64(starts), _i64(flits), _i64(packets), _f64(ready)
         tid = np.empty(n, np.int64)
         t_ready, t_flits, t_packets = np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64)
-        k = tr(
-            T,
-            n_emit,
-            n_in,
-            np.ascontiguousarray(pos_emit, np.int64),
-            np.ascontiguousarray(starts, np.int64),
-            starts.size,
-            batch,
-            int(gated),
-            flits,
-            packets,
-            np.ascontiguousarray(ready, np.float64).ravel(),
-            chunk,
-            tid,
-            t_ready,
-            t_flits,
-            t_packets,
-        )
+        args = (_p(pe), _p(st), st.size, batch, int(gated), _p(fl), _p(pk), _p(rd), chunk)
+        k = tr(T, n_emit, n_in, *args, _p(tid), _p(t_ready), _p(t_flits), _p(t_packets))
         return tid.reshape(T, n_emit), t_ready[:k], t_flits[:k], t_packets[:k]
 
-    return server_c, trains_c
+    def arrive_c(
+        arrive: np.ndarray,
+        tail: np.ndarray,
+        tid: np.ndarray,
+        skip: np.ndarray | None,
+        posmap: np.ndarray | None,
+        flatten: bool,
+    ) -> None:
+        T, n_in = arrive.shape
+        assert arrive.dtype == np.float64 and arrive.flags.c_contiguous  # written in place
+        ids, tl = _i64(tid), _f64(tail)
+        sk = None if skip is None else _i64(skip)
+        pm = None if posmap is None else _i64(posmap)
+        n_emit = ids.shape[1]
+        sk_p = None if sk is None else _p(sk)
+        pm_p = None if pm is None else _p(pm)
+        arr(T, n_in, n_emit, _p(ids), _p(tl), sk_p, pm_p, int(flatten), _p(arrive))
+
+    def ready_c(finish: np.ndarray, pos_emit: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        T, n_in = finish.shape
+        f, pe, off = _f64(finish), _i64(pos_emit), _f64(offset)
+        out = np.empty((T, pe.size))
+        rdy(T, n_in, pe.size, _p(f), _p(pe), _p(off), _p(out))
+        return out
+
+    return Engine("c", server_c, trains_c, arrive_c, ready_c)
+
+
+def _p(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]  # type: ignore[no-any-return]
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return a if a.dtype == np.float64 and a.flags.c_contiguous else np.ascontiguousarray(a, np.float64)
+
+
+def _i64(a: np.ndarray) -> np.ndarray:
+    return a if a.dtype == np.int64 and a.flags.c_contiguous else np.ascontiguousarray(a, np.int64)
 
 
 @lru_cache(maxsize=1)
-def _engine() -> tuple[str, Callable[..., tuple[np.ndarray, np.ndarray]], Callable[..., Trains]]:
+def _engine() -> Engine:
     if os.environ.get("ELSA_TLM_RECURRENCES", "") != "numpy":
         c = _load_c()
         if c is not None:
-            return "c", c[0], c[1]
-    return "numpy", server_py, trains_py
+            return c
+    return REFERENCE
 
 
 def engine() -> str:
     """``c`` (the installed extension) or ``numpy`` (the reference); chosen once per process."""
-    return _engine()[0]
+    return _engine().name
 
 
 def server(arrive: np.ndarray, cum: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`server_py`, by the engine in use."""
-    return _engine()[1](arrive, cum, before)
+    return _engine().server(arrive, cum, before)
 
 
 def trains(*args: Any, **kwargs: Any) -> Trains:
     """:func:`trains_py` (its arguments), by the engine in use."""
-    return _engine()[2](*args, **kwargs)
+    return _engine().trains(*args, **kwargs)
+
+
+def arrive(*args: Any, **kwargs: Any) -> None:
+    """:func:`arrive_py` (its arguments), by the engine in use."""
+    _engine().arrive(*args, **kwargs)
+
+
+def ready(finish: np.ndarray, pos_emit: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """:func:`ready_py`, by the engine in use."""
+    return _engine().ready(finish, pos_emit, offset)

@@ -19,7 +19,7 @@ BUILT = importlib.util.find_spec(rec._C_MODULE) is not None
 needs_c = pytest.mark.skipif(not BUILT, reason="the C extension elsa_tlm._recurrences is not built")
 
 
-def _c() -> tuple[Any, Any]:
+def _c() -> rec.Engine:
     c = rec._load_c()
     assert c is not None
     return c
@@ -52,7 +52,7 @@ def test_the_installed_c_port_is_the_one_in_use() -> None:
 @needs_c
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_server_is_bit_identical_to_the_reference(seed: int) -> None:
-    server_c, _ = _c()
+    server_c = _c().server
     rng = np.random.default_rng(seed)
     gaps = 0
     for _ in range(200):
@@ -105,7 +105,7 @@ def _trains_case(rng: np.random.Generator) -> dict[str, Any]:
 @needs_c
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_trains_are_bit_identical_to_the_reference(seed: int) -> None:
-    _, trains_c = _c()
+    trains_c = _c().trains
     rng = np.random.default_rng(seed)
     kinds = set()
     for _ in range(300):
@@ -114,6 +114,29 @@ def test_trains_are_bit_identical_to_the_reference(seed: int) -> None:
         assert _bytes(*got) == _bytes(*want), {k: v for k, v in kw.items() if np.isscalar(v)}
         kinds.add((kw["gated"], bool((want[2] == 1).any()), want[1].size > kw["T"]))
     assert len(kinds) >= 4
+
+
+@needs_c
+@pytest.mark.parametrize("seed", [1, 2])
+def test_arrivals_and_ready_cycles_are_bit_identical_to_the_reference(seed: int) -> None:
+    c = _c()
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        T, n_in, trains = int(rng.integers(1, 4)), int(rng.integers(1, 50)), int(rng.integers(1, 20))
+        flatten = bool(rng.random() < 0.15)
+        n_emit = int(rng.integers(1, 40)) if flatten else int(rng.integers(1, n_in + 1))
+        tail = np.ceil(rng.random(trains) * 300)
+        tid = np.sort(rng.integers(0, trains, (T, n_emit)), axis=1)
+        skip = np.cumsum(rng.integers(0, 4, (T, n_emit + 1)), axis=1) if rng.random() < 0.4 else None
+        posmap = rng.integers(0, n_in, n_emit) if (rng.random() < 0.5 and not flatten) else None
+        base = np.where(rng.random((T, n_in)) < 0.3, np.ceil(rng.random((T, n_in)) * 400), 0.0)
+        got, want = base.copy(), base.copy()
+        c.arrive(got, tail, tid, skip, posmap, flatten)
+        rec.arrive_py(want, tail, tid, skip, posmap, flatten)
+        assert _bytes(got) == _bytes(want)
+        pos_emit = np.sort(rng.integers(0, n_in, n_emit))
+        offset = -rng.random((T, n_emit)) * 5
+        assert _bytes(c.ready(got, pos_emit, offset)) == _bytes(rec.ready_py(got, pos_emit, offset))
 
 
 def test_trains_follow_the_flit_generator_rules() -> None:
@@ -158,5 +181,5 @@ def test_an_analytic_run_is_the_same_with_either_engine(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(analytic, "CACHE", analytic.PlanCache())
     with_c = one()
-    monkeypatch.setattr(rec, "_engine", lambda: ("numpy", rec.server_py, rec.trains_py))
+    monkeypatch.setattr(rec, "_engine", lambda: rec.REFERENCE)
     assert one() == with_c
