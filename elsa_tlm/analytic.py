@@ -2,27 +2,31 @@
 
 Same plan as ``at`` (mapping, per-slice costs, orders, packets and their flits, the schedule's readiness and
 emission rules: :mod:`elsa_tlm.elaborate`), evaluated slice by slice in the layers' topological order with
-numpy (docs/MODEL.md §8 names each formula and the ``at`` mechanism it stands for):
+numpy (docs/MODEL.md §6b names each formula and the ``at`` mechanism it stands for):
 
 * **a lane group is one server** (:class:`~elsa_tlm.hw.core.LaneGroup`): it absorbs its slice's input spines in
   absorption order and fires the outputs each one releases right after it, so the cycle input position ``i`` is
   done is the single-server recurrence ``F_i = max(A_i, F_{i-1}) + c_i``, with ``A_i`` the cycle its last part
   arrived and ``c_i`` its absorb cycles plus the fire cycles of the outputs it releases (``rel_count``); in
-  closed form ``F = C + cummax(A - C + c)`` over cumulative costs ``C`` (one numpy pass per slice);
+  closed form ``F = C + cummax(A - C_prev)`` over cumulative costs ``C``;
 * **outputs and emission**: an output's fire ends inside the cycles of the position that released it; a
   spine is emitted once the outputs it pools are fired (``emit_count``), gated by the policy (``spine`` and
   ``token``: at once; ``tbt``: the step's last output; ``lbl``: the layer's last);
-* **trains** (the flit generator): emitted spines of a step go in trains of at most one transaction's outputs
-  (``run.batch_items``) and half the consumer's FIFOs (``chunk`` flits); a train leaves with its last spine;
+* **trains** (the flit generator): a train per transaction (a new one when the group waited for input, or
+  every ``run.batch_items`` positions), cut every ``chunk`` flits (half the consumer's FIFOs); a train leaves
+  with its last spine;
 * **the NoC**: a train arrives after the zero-load latency of its route and its serialisation
-  (:class:`~elsa_tlm.noc.latency.PipelineTiming`, what ``lt`` uses) plus a queueing wait per hop from the
-  link's load (M/D/1: ``ρ·ser / (2(1-ρ))``, ρ the link's flits over the run's cycles, from a first pass);
+  (:class:`~elsa_tlm.noc.latency.PipelineTiming`, what ``lt`` uses); a second pass adds each train's queueing
+  at the busiest injection port, link or ejection port of its route, each a FIFO server over the first pass's
+  trains (:func:`port_waits`);
 * **skip trains** are added by the residual unit (its cycles per spine, no queueing).
 
-What is not modelled (named in MODEL.md with its measured effect): back-pressure (full output buffers and input
-FIFOs), contention for the shared im2col write port between co-mapped groups, switch-allocation order beyond
-the load's mean wait, and the softmax stall of a spiking softmax. Leakage and refresh are priced on the
-computed latency, every other energy count is the elaboration's (they do not depend on timing).
+The per-position loops (the server, the trains, arrivals and ready cycles) run in C when the install built it
+(:mod:`elsa_tlm.recurrences`, bit-identical to its numpy reference). What is not modelled (named in MODEL.md
+§6b with its measured effect): back-pressure (full output buffers and shared input FIFOs), contention for the
+shared im2col write port between co-mapped groups, and switch allocation beyond FIFO order at each port.
+Leakage and refresh are priced on the computed latency, every other energy count is the elaboration's (they do
+not depend on timing).
 """
 
 from __future__ import annotations

@@ -430,7 +430,7 @@ class RunConfig:
         "at",
         str,
         _one_of("at", "lt", "analytic"),
-        "approximately timed (contention), loosely timed, or analytic (closed form, no events: docs/MODEL.md §8)",
+        "approximately timed (contention), loosely timed, or analytic (closed form, no events: docs/MODEL.md §6b)",
     )
     batch_items: int = meta(
         16, int, _in_range(1, 4096), "max spines absorbed (and fired) per PE transaction: the time quantum"
