@@ -282,3 +282,31 @@ def test_on_a_dask_cluster_the_same_trials(tmp_path: Path) -> None:
         res = run_explore(spec, tmp_path / "dask", client.get_executor())
     assert res["counts"] == ref["counts"]
     assert (tmp_path / "dask" / "trials.csv").read_bytes() == (tmp_path / "ref" / "trials.csv").read_bytes()
+
+
+# ------------------------------------------------------------------------------------------ shipped specs
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "scenarios" / "explore").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_specs_run_reduced(path: Path, tmp_path: Path) -> None:
+    """Each shipped spec (a make target) loads, and a reduced search of it runs: three trials at T = 1."""
+    text = path.read_text()
+    text = text.replace(
+        'base = "../default.toml"', f"base = {json.dumps(str(path.parent.parent / 'default.toml'))}"
+    )
+    small = tmp_path / path.name
+    small.write_text("\n".join("trials = 3" if x.startswith("trials =") else x for x in text.splitlines()))
+    got = _explore(small, tmp_path / "out", "--set", "run.time_steps=1")
+    assert got["spec"]["grid"] == len(load_explore(path).points)
+    assert len(_csv(tmp_path / "out" / "trials.csv")) == 3
+
+
+def test_the_ten_thousand_design_spec_is_what_it_says() -> None:
+    """scenarios/explore/resnet50_10k.toml: 9,720 designs, each once, a new plan every six designs (1,620 plans),
+    the mix make bench's 10^4-design estimate assumes."""
+    from elsa_tlm.analytic import plan_key
+
+    spec = load_explore(Path(__file__).resolve().parents[1] / "scenarios" / "explore" / "resnet50_10k.toml")
+    assert len(spec.points) == 9720 and spec.exhaustive and spec.mode == "analytic"
+    assert len({plan_key(p.config) for p in spec.points}) == 1620
