@@ -179,6 +179,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"energy {s['energy_j'] * 1e6:.4g} uJ, {s['tops_per_w']:.3g} TOPS/W"
     )
     print(f"results: {out}/summary.json, layers.csv, links.csv, mapping.json, config.resolved.toml")
+    if s["sim"]["mode"] == "analytic":
+        print(
+            "note: analytic mode: the plan in closed form, without back-pressure; where co-mapped layers share a "
+            "core's input FIFOs it runs early (each case against at: docs/MODEL.md §6b); confirm a design with "
+            'run.mode="at"',
+            file=sys.stderr,
+        )
     if s.get("elastic"):
         el = s["elastic"]
         print(

@@ -148,3 +148,15 @@ def test_replay_of_wrong_file_is_refused(tmp_path):
         ]
     )
     assert rc == 2 and not (tmp_path / "c").exists()
+
+
+def test_an_analytic_run_says_what_it_leaves_out(tmp_path, capsys):
+    """The closed form's numbers come with its caveat (no back-pressure) and where it is measured; a simulated
+    run's do not."""
+    scen = tmp_path / "tiny.toml"
+    scen.write_text(SMALL_SCENARIO.format(plots="false"))
+    assert main(["run", str(scen), "--out", str(tmp_path / "an"), "--set", 'run.mode="analytic"']) == 0
+    err = capsys.readouterr().err
+    assert "note: analytic mode" in err and "back-pressure" in err and "MODEL.md §6b" in err
+    assert main(["run", str(scen), "--out", str(tmp_path / "at")]) == 0
+    assert "note: analytic mode" not in capsys.readouterr().err
