@@ -128,6 +128,13 @@ def test_the_default_mode_is_analytic_and_the_config_decides_if_it_runs(tmp_path
         assert load_explore(spec).mode == "analytic"
 
 
+def test_an_analytic_screening_is_rechecked_in_at_unless_the_spec_says_otherwise(tmp_path: Path) -> None:
+    analytic = EXPLORE.replace('mode = "lt"\n', 'mode = "analytic"\n')
+    assert load_explore(_spec(tmp_path, 4, explore=analytic)).recheck == "at"
+    assert load_explore(_spec(tmp_path, 4, 'recheck = "none"\n', explore=analytic)).recheck == "none"
+    assert load_explore(_spec(tmp_path, 4)).recheck == "none"  # an lt screening: its own mode's numbers
+
+
 # ---------------------------------------------------------------------------------------------- searches
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory) -> tuple[Path, dict]:

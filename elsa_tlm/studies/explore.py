@@ -9,7 +9,8 @@ plus an ``[explore]`` table::
     constraints = ["area_mm2 <= 60"]     # optional: FIELD OP NUMBER, OP one of <= >= < >
     trials = 400                         # designs tried; >= the grid: every grid point once, in grid order
     mode = "analytic"                    # run.mode of the screening runs (default "analytic")
-    recheck = "at"                       # re-run the Pareto front in "at" or "lt" and write both; "none"
+    recheck = "at"                       # re-run the Pareto front in "at" or "lt" and write both, or "none"
+                                         # (default: "at" after an analytic screening, else "none")
     seed = 1                             # the sampler's seed (--seed overrides); not run.seed
     sampler = "nsga2"                    # NSGA-II (default) or "tpe" (multivariate TPE, constant liar)
     population = 50                      # optional: NSGA-II's population
@@ -366,7 +367,12 @@ def parse_explore(
     except ConfigError as exc:
         raise ConfigError("explore.mode", mode, exc.rule) from None
     where = "explore.recheck" if recheck is None else "--recheck"
-    recheck = _choice(table if recheck is None else {"recheck": recheck}, "recheck", "none", RECHECKS)
+    # an analytic screening's front is re-run in at unless the spec says otherwise: the closed form leaves
+    # back-pressure out (docs/MODEL.md §6b), and the front is a handful of designs
+    default_recheck = "at" if mode == "analytic" else "none"
+    recheck = _choice(
+        table if recheck is None else {"recheck": recheck}, "recheck", default_recheck, RECHECKS
+    )
     if recheck == mode:
         raise ConfigError(where, recheck, f"must differ from mode ({mode}), or be none")
     if seed is None:
