@@ -415,22 +415,40 @@ TIMING_ONLY: dict[str, tuple[str, ...]] = {
     "output": ("*",),
 }
 CACHE_SIZE = 2  # plans kept per process (a ResNet-50 plan and elaboration: ~0.5 s to build, ~200 MB)
+# of those, the settings that only price a timeline (its cycles do not depend on them: nothing in solve reads
+# them; tests/test_analytic.py checks a repriced result equals a cold run): a design point that differs from the
+# last one only here reuses its timeline
+PRICING_ONLY: dict[str, tuple[str, ...]] = {
+    "chip": ("clock_mhz",),
+    "memory": ("technology", "edram_retention_us"),
+    "output": ("*",),
+}
+TIMELINES = 2  # timelines kept per plan
 
 
-def plan_key(cfg: Any) -> str:
-    """What the plan and its elaboration depend on: the resolved config without :data:`TIMING_ONLY`."""
+def _key_without(cfg: Any, leave_out: dict[str, tuple[str, ...]]) -> str:
     import json
 
     from elsa_tlm.config import as_dict
 
     d = as_dict(cfg)
-    for section, keys in TIMING_ONLY.items():
+    for section, keys in leave_out.items():
         if keys == ("*",):
             d.pop(section, None)
         else:
             for k in keys:
                 d[section].pop(k, None)
     return json.dumps({"base_dir": str(cfg.base_dir), **d}, sort_keys=True, default=str)
+
+
+def plan_key(cfg: Any) -> str:
+    """What the plan and its elaboration depend on: the resolved config without :data:`TIMING_ONLY`."""
+    return _key_without(cfg, TIMING_ONLY)
+
+
+def timeline_key(cfg: Any) -> str:
+    """What the analytic timeline (in cycles) depends on: the resolved config without :data:`PRICING_ONLY`."""
+    return _key_without(cfg, PRICING_ONLY)
 
 
 def inputs_key(cfg: Any) -> str | None:
@@ -458,7 +476,9 @@ class PlanCache:
         self.size = size
         self.entries: dict[str, tuple[Any, Any, list[tuple[tuple[str, int], Any]], list[Static]]] = {}
         self.inputs: tuple[str, Any, Any] | None = None  # (inputs_key, workload, activity) of the last plan
+        self.timelines: dict[str, dict[str, AnalyticTiming]] = {}  # per plan key, by timeline_key
         self.hits = self.misses = 0
+        self.repriced = 0  # design points that reused a timeline
 
     def get(self, cfg: Any) -> tuple[Any, Any, list[tuple[tuple[str, int], Any]], list[Static]]:
         """(plan for ``cfg``, elaboration, slice specs, their statics): the cached ones, with ``cfg`` as the
@@ -484,10 +504,27 @@ class PlanCache:
         else:
             self.hits += 1
         self.entries[key] = hit  # most recent last
-        while len(self.entries) > self.size:
-            self.entries.pop(next(iter(self.entries)))
+        while len(self.entries) > self.size:  # the oldest plan goes, with its timelines
+            oldest = next(iter(self.entries))
+            del self.entries[oldest]
+            self.timelines.pop(oldest, None)
         plan, el, specs, static = hit
         return dataclasses.replace(plan, config=cfg), el, specs, static
+
+    def timing(self, cfg: Any, plan: Any, specs: list[tuple[tuple[str, int], Any]], static: list[Static]) -> Any:
+        """:func:`solve` of ``cfg``'s plan (from :meth:`get`), or the timeline of a design point that differs
+        from it only in :data:`PRICING_ONLY` settings."""
+        pkey, tkey = plan_key(cfg), timeline_key(cfg)
+        kept = self.timelines.setdefault(pkey, {})
+        at = kept.pop(tkey, None)
+        if at is None:
+            at = solve(plan, specs, static)
+        else:
+            self.repriced += 1
+        kept[tkey] = at  # most recent last
+        while len(kept) > TIMELINES:
+            kept.pop(next(iter(kept)))
+        return at
 
 
 CACHE = PlanCache()
@@ -496,7 +533,7 @@ CACHE = PlanCache()
 def run_config(cfg: Any, wall0: float) -> Any:
     """:func:`run` of ``cfg`` with its plan and elaboration from :data:`CACHE`."""
     plan, el, specs, static = CACHE.get(cfg)
-    return run(plan, wall0, el, specs, static)
+    return run(plan, wall0, el, specs, static, CACHE.timing(cfg, plan, specs, static))
 
 
 def run(
@@ -505,10 +542,12 @@ def run(
     el: Any = None,
     specs: list[tuple[tuple[str, int], Any]] | None = None,
     static: list[Static] | None = None,
+    timing: AnalyticTiming | None = None,
 ) -> Any:
     """The :class:`~elsa_tlm.results.Result` of ``plan`` in the analytic mode: the elaboration, the closed-form
-    timeline (:func:`solve`) and the energy ledger from the same reports as a simulated run
-    (:func:`elsa_tlm.results.summary.build_summary`); ``summary["sim"]`` says ``mode = "analytic"``, 0 events."""
+    timeline (:func:`solve`, or ``timing`` when the caller has it) and the energy ledger from the same reports as
+    a simulated run (:func:`elsa_tlm.results.summary.build_summary`); ``summary["sim"]`` says
+    ``mode = "analytic"``, 0 events."""
     import time
 
     from elsa_tlm.elaborate import elaborate
@@ -518,7 +557,7 @@ def run(
     if el is None or specs is None:
         el = elaborate(plan)
         specs = list(el.specs)
-    at = solve(plan, specs, static)
+    at = solve(plan, specs, static) if timing is None else timing
     wl, mapping, act = plan.workload, plan.mapping, plan.activity
     core_rows = _core_rows(plan, el, specs, at)
     m = Measured(

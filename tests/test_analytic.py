@@ -115,6 +115,39 @@ def test_the_plan_cache_hits_only_on_timing_settings() -> None:
         assert warm == cold, item
 
 
+def test_a_pricing_only_change_reuses_the_timeline_and_prices_it_as_a_cold_run(monkeypatch) -> None:
+    """Clock and memory technology do not move a cycle (nothing in solve reads them): the last timeline is
+    priced again, and the result is a cold run's; a timing setting (the policy) computes a new one."""
+    monkeypatch.setattr(analytic, "CACHE", analytic.PlanCache())
+
+    def one(*extra: str) -> dict:
+        r = analytic.run_config(load_config(None, [*AN, *extra]), 0.0)
+        s = dict(r.summary)
+        s.pop("sim")
+        return {"summary": s, "layers": r.layer_rows, "cores": r.core_rows, "links": r.link_rows}
+
+    one()
+    for extra in (("chip.clock_mhz=400",), ('memory.technology="edram"', "memory.edram_retention_us=20")):
+        before = analytic.CACHE.repriced
+        warm = one(*extra)
+        assert analytic.CACHE.repriced == before + 1, extra
+        cold = analytic.run(prepare(load_config(None, [*AN, *extra])), 0.0)
+        s = dict(cold.summary)
+        s.pop("sim")
+        assert warm == {
+            "summary": s,
+            "layers": cold.layer_rows,
+            "cores": cold.core_rows,
+            "links": cold.link_rows,
+        }
+    before = analytic.CACHE.repriced
+    one('schedule.policy="tbt"')
+    assert analytic.CACHE.repriced == before
+    assert set(analytic.PRICING_ONLY) <= set(analytic.TIMING_ONLY)  # a pricing key never changes the plan
+    for section, keys in analytic.PRICING_ONLY.items():
+        assert keys == ("*",) or set(keys) <= set(analytic.TIMING_ONLY[section])
+
+
 def test_a_new_plan_reuses_the_spikes_only_when_the_workload_is_the_same() -> None:
     """A hardware axis (a new plan) reuses the last workload graph and statistical activity, and its result is
     a cold run's; a workload, time-step or seed change builds them again."""
