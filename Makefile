@@ -126,7 +126,7 @@ explore: $(STAMP)
 	$(CLI) explore scenarios/explore/resnet50.toml --out results/explore/resnet50 --workers $(WORKERS) $(EXPLORE_ARGS)
 
 # ten thousand ResNet-50 designs, every one once (scenarios/explore/resnet50_10k.toml: 9,720 designs, 1,620 plans);
-# ~11 min on 2 cores -> results/explore/resnet50_10k/ (resumes from its explore.db)
+# ~8 min on 2 cores -> results/explore/resnet50_10k/ (resumes from its explore.db)
 explore-10k: $(STAMP)
 	$(CLI) explore scenarios/explore/resnet50_10k.toml --out results/explore/resnet50_10k --workers $(WORKERS) $(EXPLORE_ARGS)
 
