@@ -411,7 +411,7 @@ TIMING_ONLY: dict[str, tuple[str, ...]] = {
     ),
     "memory": ("technology", "edram_retention_us"),  # priced (energy, area, refresh); access_cycles is timed
     "schedule": ("policy",),
-    "run": ("mode", "batch_items", "lt_batch_items"),
+    "run": ("mode", "batch_items", "lt_batch_items", "lt_backpressure"),
     "output": ("*",),
 }
 CACHE_SIZE = 2  # plans kept per process (a ResNet-50 plan and elaboration: ~0.5 s to build, ~200 MB)
@@ -511,7 +511,9 @@ class PlanCache:
         plan, el, specs, static = hit
         return dataclasses.replace(plan, config=cfg), el, specs, static
 
-    def timing(self, cfg: Any, plan: Any, specs: list[tuple[tuple[str, int], Any]], static: list[Static]) -> Any:
+    def timing(
+        self, cfg: Any, plan: Any, specs: list[tuple[tuple[str, int], Any]], static: list[Static]
+    ) -> Any:
         """:func:`solve` of ``cfg``'s plan (from :meth:`get`), or the timeline of a design point that differs
         from it only in :data:`PRICING_ONLY` settings."""
         pkey, tkey = plan_key(cfg), timeline_key(cfg)

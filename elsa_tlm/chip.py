@@ -123,12 +123,15 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
         by_core[sl.node].append(sl)
     trace: list[tuple] = []
     recorder = trace.append if record else None  # rows: (node, thread, name, start, end[, step, fired])
+    # the interfaces' buffers are timing constraints in at, and in lt with run.lt_backpressure (a full output
+    # queue stalls its producer; the transport admits a train into the input FIFOs only when they have room)
+    bounded = at or (cfg.run.mode == "lt" and cfg.run.lt_backpressure)
     nis = {
         node: NetworkInterface(
             kernel,
             node,
             cap,
-            at,
+            bounded,
             sorted({s.layer for s in by_core[node]}) if per_group else None,
             share(node),
         )

@@ -436,6 +436,13 @@ class RunConfig:
         16, int, _in_range(1, 4096), "max spines absorbed (and fired) per PE transaction: the time quantum"
     )
     lt_batch_items: int = meta(64, int, _in_range(1, 4096), "the same in lt mode: its coarser time quantum")
+    lt_backpressure: bool = meta(
+        False,
+        bool,
+        None,
+        "lt mode: the cores' input FIFOs admit a train only when they have room and a full output queue stalls "
+        "its producer (the network stays zero-load; docs/MODEL.md §6)",
+    )
     exit_confidence: float = meta(
         0.0, (int, float), _in_range(0.0, 1.0), "early exit at max softmax >= this (0 = off)"
     )
@@ -680,6 +687,15 @@ def inert_settings(cfg: Config, transformer: bool | None = None) -> list[str]:
             )
     else:
         inert(RunConfig, "lt_batch_items", run.lt_batch_items, 'run.mode = "at" uses run.batch_items')
+    if run.mode != "lt":
+        inert(
+            RunConfig,
+            "lt_backpressure",
+            run.lt_backpressure,
+            f'run.mode = "{run.mode}": '
+            + ("its buffers are always" if run.mode == "at" else "no buffer is")
+            + " a timing constraint",
+        )
         if noc.router == "fast":
             no_vcs = 'noc.router = "fast" has no virtual channels (set noc.router = "vc")'
             inert(NocConfig, "virtual_channels", noc.virtual_channels, no_vcs)

@@ -32,6 +32,8 @@ def test_defaults_and_every_shipped_scenario_have_no_inert_setting() -> None:
         (["run.mode=lt", "noc.deadlock_timeout_cycles=500"], "noc.deadlock_timeout_cycles"),
         (["run.mode=lt", "run.batch_items=4"], "run.batch_items"),
         (["run.lt_batch_items=8"], "run.lt_batch_items"),
+        (["run.lt_backpressure=true"], "run.lt_backpressure"),
+        (['run.mode="analytic"', "run.lt_backpressure=true"], "run.lt_backpressure"),
         (["noc.virtual_channels=2"], "noc.virtual_channels"),
         (["noc.vc_buffer_flits=4"], "noc.vc_buffer_flits"),
         (["memory.edram_retention_us=3"], "memory.edram_retention_us"),
@@ -49,6 +51,7 @@ def test_an_inert_key_is_named_with_its_value_and_why(overrides: list[str], key:
     [
         ["noc.router=vc", "noc.virtual_channels=2", "noc.vc_buffer_flits=4"],  # the vc router reads them
         ["run.mode=lt", "run.lt_batch_items=8"],
+        ["run.mode=lt", "run.lt_backpressure=true"],
         ["run.batch_items=4", "noc.deadlock_timeout_cycles=500"],
         ["memory.technology=edram", "memory.edram_retention_us=3"],
         ["workload.model=resnet18", "workload.classifier_density=0.5"],

@@ -63,6 +63,7 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "run.time_steps": ("2", []),
     "run.mode": ('"lt"', []),
     "run.lt_batch_items": ("4", ['run.mode="lt"']),
+    "run.lt_backpressure": ("true", ['run.mode="lt"']),
     "run.batch_items": ("2", []),
     "run.exit_confidence": ("0.9", DIGITS),
     "pe.tracer_bits": ("16", []),

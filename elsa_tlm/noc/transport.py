@@ -9,10 +9,15 @@ input-queued virtual-channel routers with VC/switch allocation and credit round 
 port takes the input channel's credits. ``lt`` (loosely timed)
 delivers it after the zero-load closed form (:mod:`elsa_tlm.noc.latency`) — no contention, no queueing, no
 credits — while counting the same link traffic along the same routes, so energy and link statistics agree.
+With ``run.lt_backpressure`` the network stays zero-load but the buffers at its two ends are timing
+constraints again: a train enters its destination's input FIFOs only when they have room for it (in arrival
+order at each core: head-of-line, as the ejection port), and until then it holds its credits in the sender's
+output queue, whose producer stalls when the queue is full (the network interfaces are bounded).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -45,8 +50,17 @@ class LooselyTimedTransport:
     a train costs O(1) however long its route.
     """
 
-    def __init__(self, kernel: Kernel, topo: Topology, params: Any, routing: Routing) -> None:
+    def __init__(
+        self, kernel: Kernel, topo: Topology, params: Any, routing: Routing, backpressure: bool = False
+    ) -> None:
         self.topo, self.routing = topo, routing
+        self.backpressure = backpressure
+        # with back-pressure, per destination: the trains that arrived and wait for room in its input FIFOs (in
+        # arrival order), and the cycle a wake-up to admit them is due (-1: none)
+        self.waiting: dict[int, deque[tuple[Any, int, Channel, int]]] = {}
+        self.wake_at: dict[int, int] = {}
+        self._arrive_cb = self._arrive
+        self._wake_cb = self._wake
         self.sched = kernel
         self.timing = PipelineTiming(params)
         self.flit_bits = params.flit_bits
@@ -64,12 +78,18 @@ class LooselyTimedTransport:
 
     def bind_inbox(self, node: int, inbox: Channel) -> None:
         self.inboxes[node] = inbox
+        if self.backpressure:
+            self.waiting[node] = deque()
+            self.wake_at[node] = -1
+            inbox.node = node
+            inbox.on_credit = self._on_credit
 
     def send(
         self, payload: Any, src: int, dst: int, flits: int, packets: int, out: Channel, held: int
     ) -> None:
         now = self.sched.now()
-        out.credit(now, held)  # no contention: the injection port takes the train at once
+        if not self.backpressure:
+            out.credit(now, held)  # no contention: the injection port takes the train at once
         key = src * self._stride + dst
         flow = self._flows.get(key)
         if flow is None:
@@ -100,11 +120,53 @@ class LooselyTimedTransport:
             at = flow.last
         flow.last = at
         inbox = self.inboxes[dst]
-        self.sched.call_at(at, self._deliver_cb, (payload, inbox, min(flits, inbox.cap)))
+        if self.backpressure:  # its tail reaches the ejection port then; it enters when the FIFOs have room
+            self.sched.call_at(at, self._arrive_cb, (payload, dst, min(flits, inbox.cap), out, held))
+        else:
+            self.sched.call_at(at, self._deliver_cb, (payload, inbox, min(flits, inbox.cap)))
 
     def _deliver(self, ev: Wake) -> None:
         payload, inbox, need = ev.obj
         inbox.push(payload, need)  # no credits in lt: the FIFO counts the train as it lands
+
+    # ---- back-pressure (run.lt_backpressure) ---------------------------------------------------------
+    def _arrive(self, ev: Wake) -> None:
+        payload, dst, need, out, held = ev.obj
+        self.waiting[dst].append((payload, need, out, held))
+        self._admit(dst)
+
+    def _on_credit(self, inbox: Channel) -> None:
+        """Credits came back to a core's input FIFOs (dated, maybe later): admit what now fits."""
+        self._admit(inbox.node)
+
+    def _wake(self, ev: Wake) -> None:
+        dst: int = ev.obj
+        self.wake_at[dst] = -1
+        self._admit(dst)
+
+    def _admit(self, dst: int) -> None:
+        """The trains waiting at ``dst``, in arrival order, while its input FIFOs have room: each takes its
+        credits there and gives the sender's output queue its own back; the first that does not fit waits
+        (and holds those behind it) for the release that frees enough room."""
+        q = self.waiting[dst]
+        inbox = self.inboxes[dst]
+        now = self.sched.now()
+        while q:
+            payload, need, out, held = q[0]
+            if not inbox.fits(need, now):
+                at = inbox.room_at(need)  # None: not with the releases known yet (a credit will call back)
+                if at is not None:
+                    if at < now:
+                        at = now
+                    w = self.wake_at[dst]
+                    if w < 0 or w > at:
+                        self.wake_at[dst] = at
+                        self.sched.call_at(at, self._wake_cb, dst)
+                return
+            q.popleft()
+            inbox.reserve(need)
+            out.credit(now, held)
+            inbox.push(payload, 0)
 
     def counters(self) -> dict[str, int]:
         c = dict.fromkeys(COUNTERS, 0)
@@ -177,4 +239,4 @@ def make_transport(cfg: Any, kernel: Kernel, topo: Topology, routing: Routing) -
         return TimedTransport(
             make_network(kernel, topo, cfg.noc, routing, seed=cfg.run.seed), record=cfg.output.trace
         )
-    return LooselyTimedTransport(kernel, topo, cfg.noc, routing)
+    return LooselyTimedTransport(kernel, topo, cfg.noc, routing, cfg.run.lt_backpressure)
