@@ -183,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             "note: analytic mode: the plan in closed form, without back-pressure; where co-mapped layers share a "
             "core's input FIFOs it runs early (each case against at: docs/MODEL.md §6b); confirm a design with "
-            'run.mode="at"',
+            'run.mode="at", or run.mode="lt" with run.lt_backpressure=true (about half of at\'s time)',
             file=sys.stderr,
         )
     if s.get("elastic"):
@@ -785,6 +785,8 @@ def cmd_analytic_check(args: argparse.Namespace) -> int:
         print(
             f"{r['case']:26s} latency {r['latency_err_pct']:+6.1f} %  first {r['first_output_err_pct']:+6.1f} %  "
             f"energy {r['energy_err_pct']:+6.1f} %  {r['speedup']}x faster  {'ok' if r['within_bar'] else 'MISS'}"
+            f"  | lt back-pressure: latency {r['lt_bp_latency_err_pct']:+6.1f} %  first "
+            f"{r['lt_bp_first_output_err_pct']:+6.1f} %  {'ok' if r['lt_bp_within_bar'] else 'MISS'}"
         )
     print(
         f"wrote {args.out}/analytic_check.csv and analytic_check.md" + (f", {args.doc}" if args.doc else "")
