@@ -163,6 +163,9 @@ def _server(arrive: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return c + np.maximum.accumulate(np.maximum(arrive - (c - cost), 0.0))
 
 
+_FIRST_START = np.zeros(1, np.int64)  # a first layer's one busy period starts at its first position
+
+
 class _Routes:
     """Each (source, destination) pair's route: the primary one (a randomised routing's most likely)."""
 
@@ -182,15 +185,49 @@ class _Routes:
         return r
 
 
+def _lane_group(
+    spec: Any,
+    sx: Static,
+    by_layer: dict[str, list[tuple[tuple[str, int], SliceTiming]]],
+    routes: _Routes,
+    timing: PipelineTiming,
+    waits: dict[tuple[tuple[str, int], int], tuple[np.ndarray, np.ndarray]] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A slice's arrivals (the cycle each input position, step by step, has all its parts: every producer
+    slice's trains after the NoC and their waits, skip parts after the residual unit) and its lane group as one
+    FIFO server over them: the finish cycle of every position and the positions that start a busy period."""
+    T, n_in = spec.T, spec.n_in
+    arrive = np.zeros((T, n_in), dtype=np.float64)
+    for link in spec.producers:
+        for k, (pkey, pt) in enumerate(by_layer.get(link.name, [])):
+            if pt.tid.shape[1] == 0:
+                continue
+            hops = len(routes.route(pt.node, spec.node)) - 1
+            ser = np.maximum(1, -(-pt.train_flits * timing.flit_bits // timing.link_bits))
+            tail = pt.train_ready + timing.zero_load(hops, ser)  # (trains,) the tail lands
+            if waits is not None:
+                wt, wv = waits[(pkey, spec.node)]
+                tail = tail + _carry(wt, wv, pt.train_ready)
+            # each spine with its train's tail, a skip part after the residual unit has added it
+            skip = link.skip_ops[k] if link.skip and link.skip_ops is not None else None
+            recurrences.arrive(arrive, tail, pt.tid, skip, link.posmaps[k], link.flatten)
+    # ---- the lane group: one server, positions in absorption order
+    # the server's closed form with the slice's cumulative costs (static): F = C + cummax(A - C_prev)
+    flat_f, starts = recurrences.server(arrive.ravel(), sx.cum_cost, sx.cum_before)
+    return flat_f, starts
+
+
 def evaluate(
     plan: Any,
     specs: list[tuple[tuple[str, int], Any]],
     waits: dict[tuple[tuple[str, int], int], tuple[np.ndarray, np.ndarray]] | None = None,
     static: list[Static] | None = None,
+    reuse: dict[tuple[str, int], SliceTiming] | None = None,
 ) -> AnalyticTiming:
     """One analytic pass over the elaborated slices (``specs``, in layer order). ``waits``: per (slice, destination)
     the queueing wait of each of its trains at the ports and links of its route, from a previous pass;
-    ``static``: :func:`statics` of ``specs`` when the caller keeps them."""
+    ``static``: :func:`statics` of ``specs`` when the caller keeps them; ``reuse``: a previous pass's slices,
+    whose first-layer ones (no producers: nothing a pass changes reaches them) are taken as they are."""
     static = statics(specs) if static is None else static
     cfg = plan.config
     timing = PipelineTiming(cfg.noc)
@@ -204,26 +241,17 @@ def evaluate(
     answer_first: list[float] = []
     answer_steps: list[np.ndarray] = []
     for (key, spec), sx in zip(specs, static, strict=True):
+        if reuse is not None and not spec.producers and spec.layer != out_layer and key in reuse:
+            st = reuse[key]  # a first layer's input is on chip from cycle 0 in every pass
+            by_layer.setdefault(spec.layer, []).append((key, st))
+            out[key] = st
+            continue
         T, n_in = spec.T, spec.n_in
         n_out = spec.fire_rel.shape[1]
-        # ---- arrivals: the cycle each input position (step, absorption position) has all its parts
-        arrive = np.zeros((T, n_in), dtype=np.float64)
-        for link in spec.producers:
-            for k, (pkey, pt) in enumerate(by_layer.get(link.name, [])):
-                if pt.tid.shape[1] == 0:
-                    continue
-                hops = len(routes.route(pt.node, spec.node)) - 1
-                ser = np.maximum(1, -(-pt.train_flits * timing.flit_bits // timing.link_bits))
-                tail = pt.train_ready + timing.zero_load(hops, ser)  # (trains,) the tail lands
-                if waits is not None:
-                    wt, wv = waits[(pkey, spec.node)]
-                    tail = tail + _carry(wt, wv, pt.train_ready)
-                # each spine with its train's tail, a skip part after the residual unit has added it
-                skip = link.skip_ops[k] if link.skip and link.skip_ops is not None else None
-                recurrences.arrive(arrive, tail, pt.tid, skip, link.posmaps[k], link.flatten)
-        # ---- the lane group: one server, positions in absorption order
-        # the server's closed form with the slice's cumulative costs (static): F = C + cummax(A - C_prev)
-        flat_f, starts = recurrences.server(arrive.ravel(), sx.cum_cost, sx.cum_before)
+        if not spec.producers:  # its input is on chip at cycle 0: the server never waits, F = C
+            flat_f, starts = sx.cum_cost, _FIRST_START
+        else:
+            flat_f, starts = _lane_group(spec, sx, by_layer, routes, timing, waits)
         finish = flat_f.reshape(T, n_in)
         # ---- emission: a spine once the outputs it pools are fired, gated by the policy
         n_emit = sx.pos_emit.size
@@ -387,7 +415,7 @@ def solve(
     """The zero-load pass, then one pass with each train's queueing at its route's ports and links."""
     static = statics(specs) if static is None else static
     first = evaluate(plan, specs, None, static)
-    second = evaluate(plan, specs, port_waits(first, plan), static)
+    second = evaluate(plan, specs, port_waits(first, plan), static, first.slices)
     second.passes = 2
     return second
 
