@@ -61,6 +61,12 @@ class SliceTiming:
     transactions: int = 0  # lane-group transactions (busy periods cut every run.batch_items positions)
     packets_in: int = 0
     flits_in: int = 0
+    packets_sent: int = field(init=False)  # its trains' packets and flits, to one destination
+    flits_sent: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.packets_sent = int(self.train_packets.sum())
+        self.flits_sent = int(self.train_flits.sum())
 
     def stats(self) -> SliceStats:
         """The slice's statistics as a simulated slice keeps them (layers.csv reads either)."""
@@ -71,8 +77,8 @@ class SliceTiming:
             self.last_finish,
             self.packets_in,
             self.flits_in,
-            int(self.train_packets.sum()) * n,
-            int(self.train_flits.sum()) * n,
+            self.packets_sent * n,
+            self.flits_sent * n,
             self.transactions,
             list(self.step_done),
         )
@@ -154,13 +160,6 @@ def _carry(ready_then: np.ndarray, wait: np.ndarray, ready_now: np.ndarray) -> n
     order = np.argsort(ready_then, kind="stable")
     idx = np.searchsorted(ready_then[order], ready_now, side="right") - 1
     return wait[order][np.clip(idx, 0, max(0, order.size - 1))] if order.size else np.zeros(ready_now.size)
-
-
-def _server(arrive: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """Finish cycles of a single FIFO server: ``F_i = max(A_i, F_{i-1}) + c_i`` (F_{-1} = 0), vectorised as
-    ``F = C + cummax(A - C_prev)`` with ``C`` the cumulative cost."""
-    c = np.cumsum(cost)
-    return c + np.maximum.accumulate(np.maximum(arrive - (c - cost), 0.0))
 
 
 _FIRST_START = np.zeros(1, np.int64)  # a first layer's one busy period starts at its first position
@@ -295,8 +294,8 @@ def evaluate(
         )
         for link in spec.producers:  # what arrived: every producer slice's trains
             for _, pt in by_layer.get(link.name, []):
-                st.packets_in += int(pt.train_packets.sum())
-                st.flits_in += int(pt.train_flits.sum())
+                st.packets_in += pt.packets_sent
+                st.flits_in += pt.flits_sent
         by_layer.setdefault(spec.layer, []).append((key, st))
         out[key] = st
         if spec.layer == out_layer:
@@ -321,7 +320,7 @@ def _traffic(
     for st in slices.values():
         if not st.destinations or st.train_flits.size == 0:
             continue
-        fl, pk = int(st.train_flits.sum()), int(st.train_packets.sum())
+        fl, pk = st.flits_sent, st.packets_sent
         ser = int(np.maximum(1, -(-st.train_flits * fb // timing.link_bits)).sum())
         for d in st.destinations:
             route = routes.route(st.node, d)
@@ -377,15 +376,26 @@ def port_waits(
                 res.setdefault(("link", lk), []).append((t0 + timing.d_inject + j * timing.d_hop, ser, place))
             hops = len(route) - 1
             res.setdefault(("eject", d), []).append((t0 + timing.d_inject + hops * timing.d_hop, ser, place))
-    wait = np.zeros(n)
+    # every resource's trains in the order it serves them (arrival, ties in flow and train order), one after
+    # the other; pipelined flits queue once: a train waits the most any one resource of its route makes it wait
+    arrs, svcs, places, bounds = [], [], [], [0]
     for parts in res.values():
         arr = np.concatenate([a for a, _, _ in parts])
-        svc = np.concatenate([s for _, s, _ in parts])
         place = np.concatenate([q for _, _, q in parts])
-        order = np.lexsort((place, arr))  # in arrival order, ties in flow and train order
-        a, s = arr[order], svc[order]
-        # pipelined flits queue once: a train waits the most any one resource of its route makes it wait
-        np.maximum.at(wait, place[order], _server(a, s) - s - a)
+        order = np.lexsort((place, arr))
+        arrs.append(arr[order])
+        svcs.append(np.concatenate([s for _, s, _ in parts])[order])
+        places.append(place[order])
+        bounds.append(bounds[-1] + order.size)
+    wait = np.zeros(n)
+    if arrs:
+        recurrences.queues(
+            np.array(bounds, np.int64),
+            np.concatenate(arrs),
+            np.concatenate(svcs),
+            np.concatenate(places),
+            wait,
+        )
     waits = [wait[first : first + size] for _, _, first, size in flows]
     return {(key, d): (at.slices[key].train_ready, waits[i]) for i, (key, d, _, _) in enumerate(flows)}
 

@@ -1,8 +1,9 @@
 """The analytic mode's per-position loops: a lane group as a FIFO server, the flit generator's trains, the
-arrivals of a producer's spines at their positions and the cycle each emitted spine is ready.
+arrivals of a producer's spines at their positions, the cycle each emitted spine is ready, and the NoC's ports
+and links as FIFO servers over the trains.
 
-:func:`server_py`, :func:`trains_py`, :func:`arrive_py` and :func:`ready_py` are the reference
-implementations (numpy); ``_recurrences.c`` is their port to C, built by the install as the extension
+:func:`server_py`, :func:`trains_py`, :func:`arrive_py`, :func:`ready_py` and :func:`queues_py` are the
+reference implementations (numpy); ``_recurrences.c`` is their port to C, built by the install as the extension
 ``elsa_tlm._recurrences`` and called through ctypes (one pass over the positions, no temporaries: the analytic mode's time per design point is mostly these
 loops over millions of positions). Both give bit-identical results (``tests/test_recurrences.py``);
 :func:`engine` names the one in use, ``ELSA_TLM_RECURRENCES=numpy`` forces the reference.
@@ -114,6 +115,19 @@ def ready_py(finish: np.ndarray, pos_emit: np.ndarray, offset: np.ndarray) -> np
     return np.ceil(finish[:, pos_emit] + offset - 1e-9)
 
 
+def queues_py(
+    bounds: np.ndarray, arrive: np.ndarray, service: np.ndarray, place: np.ndarray, wait: np.ndarray
+) -> None:
+    """FIFO servers, one per resource: resource r's entries are ``[bounds[r], bounds[r + 1])``, in the order it
+    serves them (:func:`server_py`'s closed form each). Each entry's wait (finish - service - arrival) goes to
+    its train, ``place``, which keeps the largest over its resources (``wait`` updated in place)."""
+    for r in range(bounds.size - 1):
+        a, s, q = (x[bounds[r] : bounds[r + 1]] for x in (arrive, service, place))
+        c = np.cumsum(s)
+        f = c + np.maximum.accumulate(np.maximum(a - (c - s), 0.0))
+        np.maximum.at(wait, q, f - s - a)
+
+
 @dataclass(frozen=True)
 class Engine:
     """The four loops, by one engine."""
@@ -123,9 +137,10 @@ class Engine:
     trains: Callable[..., Trains]
     arrive: Callable[..., None]
     ready: Callable[..., np.ndarray]
+    queues: Callable[..., None]
 
 
-REFERENCE = Engine("numpy", server_py, trains_py, arrive_py, ready_py)
+REFERENCE = Engine("numpy", server_py, trains_py, arrive_py, ready_py, queues_py)
 
 
 def _load_c() -> Engine | None:
@@ -148,6 +163,9 @@ def _load_c() -> Engine | None:
     rdy = lib.rec_ready
     rdy.restype = None
     rdy.argtypes = [i64, i64, i64, ptr, ptr, ptr, ptr]
+    qs = lib.rec_queues
+    qs.restype = None
+    qs.argtypes = [i64, ptr, ptr, ptr, ptr, ptr]
 
     def server_c(arrive: np.ndarray, cum: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = arrive.size
@@ -204,7 +222,14 @@ def _load_c() -> Engine | None:
         rdy(T, n_in, pe.size, _p(f), _p(pe), _p(off), _p(out))
         return out
 
-    return Engine("c", server_c, trains_c, arrive_c, ready_c)
+    def queues_c(
+        bounds: np.ndarray, arrive: np.ndarray, service: np.ndarray, place: np.ndarray, wait: np.ndarray
+    ) -> None:
+        assert wait.dtype == np.float64 and wait.flags.c_contiguous  # written in place
+        b, a, s, q = _i64(bounds), _f64(arrive), _f64(service), _i64(place)
+        qs(b.size - 1, _p(b), _p(a), _p(s), _p(q), _p(wait))
+
+    return Engine("c", server_c, trains_c, arrive_c, ready_c, queues_c)
 
 
 def _p(a: np.ndarray) -> int:
@@ -251,3 +276,10 @@ def arrive(*args: Any, **kwargs: Any) -> None:
 def ready(finish: np.ndarray, pos_emit: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """:func:`ready_py`, by the engine in use."""
     return _engine().ready(finish, pos_emit, offset)
+
+
+def queues(
+    bounds: np.ndarray, arrive: np.ndarray, service: np.ndarray, place: np.ndarray, wait: np.ndarray
+) -> None:
+    """:func:`queues_py`, by the engine in use."""
+    _engine().queues(bounds, arrive, service, place, wait)

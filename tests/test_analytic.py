@@ -12,7 +12,7 @@ from conftest import SMALL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elsa_tlm import analytic, sim
+from elsa_tlm import analytic, recurrences, sim
 from elsa_tlm.config import SECTIONS, as_dict, load_config
 from elsa_tlm.plan import prepare
 from elsa_tlm.results.schema import read_summary
@@ -30,7 +30,11 @@ def test_the_server_closed_form_is_the_recurrence(items: list[tuple[int, int]]) 
     for ai, ci in zip(a, c, strict=True):
         prev = max(ai, prev) + ci
         f.append(prev)
-    assert np.allclose(analytic._server(a, c), f)
+    cum = np.cumsum(c)
+    assert np.allclose(recurrences.server(a, cum, cum - c)[0], f)
+    wait = np.zeros(a.size)  # the ports' servers: each train's wait is its finish - its service - its arrival
+    recurrences.queues(np.array([0, a.size]), a, c, np.arange(a.size), wait)
+    assert np.allclose(wait, np.array(f) - c - a)
 
 
 def test_an_analytic_run_is_a_full_result(tmp_path) -> None:

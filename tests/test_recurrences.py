@@ -183,3 +183,22 @@ def test_an_analytic_run_is_the_same_with_either_engine(monkeypatch: pytest.Monk
     with_c = one()
     monkeypatch.setattr(rec, "_engine", lambda: rec.REFERENCE)
     assert one() == with_c
+
+
+@needs_c
+@pytest.mark.parametrize("seed", [1, 2])
+def test_queues_are_bit_identical_to_the_reference(seed: int) -> None:
+    queues_c = _c().queues
+    rng = np.random.default_rng(seed)
+    for _ in range(100):
+        n_res, n = int(rng.integers(1, 8)), int(rng.integers(1, 300))
+        bounds = np.r_[0, np.sort(rng.integers(0, n + 1, n_res - 1)), n].astype(np.int64)
+        arrive = np.ceil(rng.random(n) * 400)
+        for r in range(n_res):  # each resource serves its entries in arrival order
+            arrive[bounds[r] : bounds[r + 1]].sort()
+        service = rng.integers(1, 12, n).astype(np.float64)
+        place = rng.integers(0, max(1, n // 3), n)
+        got, want = np.zeros(place.max() + 1), np.zeros(place.max() + 1)
+        queues_c(bounds, arrive, service, place, got)
+        rec.queues_py(bounds, arrive, service, place, want)
+        assert _bytes(got) == _bytes(want)
