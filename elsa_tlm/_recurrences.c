@@ -162,6 +162,45 @@ REC_API void rec_queues(int64_t n_res, const int64_t *bounds, const double *arri
     }
 }
 
+/* The NoC's ports and links as FIFO servers over every flow's trains (queues_py's work, without sorting):
+ * flow f's trains are places [flow_first[f], flow_first[f] + flow_size[f]) of t0 (the cycle each leaves,
+ * nondecreasing within a flow) and ser (its serialisation cycles); resource r serves the trains of the flows
+ * res_flow[res_ptr[r] .. res_ptr[r + 1]) (in increasing flow order), a train reaching it res_offset[.] cycles
+ * after it leaves. Each resource takes its trains in arrival order, ties in place order (a k-way merge of its
+ * flows), and each train keeps the largest wait any resource gives it: wait[place] = max(...). */
+REC_API void rec_port_queues(int64_t n_res, const int64_t *res_ptr, const int64_t *res_flow,
+                             const double *res_offset, const int64_t *flow_first, const int64_t *flow_size,
+                             const double *t0, const double *ser, int64_t *cursor, double *wait) {
+    for (int64_t r = 0; r < n_res; r++) {
+        int64_t lo = res_ptr[r], hi = res_ptr[r + 1];
+        for (int64_t i = lo; i < hi; i++) cursor[i] = flow_first[res_flow[i]];
+        double c = 0.0, m = 0.0;
+        for (;;) {
+            int64_t best = -1;
+            double ba = 0.0;
+            for (int64_t i = lo; i < hi; i++) { /* the earliest head; ties: the lower place (earlier flow) */
+                int64_t f = res_flow[i];
+                if (cursor[i] >= flow_first[f] + flow_size[f]) continue;
+                double a = t0[cursor[i]] + res_offset[i];
+                if (best < 0 || a < ba || (a == ba && cursor[i] < cursor[best])) {
+                    best = i;
+                    ba = a;
+                }
+            }
+            if (best < 0) break;
+            int64_t q = cursor[best]++;
+            double s = ser[q];
+            c = c + s;
+            double before = c - s;
+            double d = ba - before;
+            if (d < 0.0) d = 0.0;
+            if (d > m) m = d;
+            double w = ((c + m) - s) - ba;
+            if (w > wait[q]) wait[q] = w;
+        }
+    }
+}
+
 /* An importable extension module with nothing in it: the functions above are called through ctypes. */
 static struct PyModuleDef rec_module = {PyModuleDef_HEAD_INIT, "_recurrences", NULL, -1, NULL};
 

@@ -356,9 +356,11 @@ def port_waits(
     destination) the summed wait of each train."""
     timing = PipelineTiming(plan.config.noc)
     routes = _Routes(plan.routing)
-    # per resource: arrival cycles, service cycles, and each train's place in one array of every flow's trains
-    res: dict[tuple, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    # every flow's trains in one array (their places), and per resource the flows it serves with the cycles a
+    # train takes to reach it after it leaves
+    res: dict[tuple, list[tuple[int, float]]] = {}
     flows: list[tuple[tuple[str, int], int, int, int]] = []  # (slice, destination, first place, trains)
+    t0s, sers = [], []
     n = 0
     for key, st in at.slices.items():
         if not st.destinations or st.train_flits.size == 0:
@@ -366,33 +368,34 @@ def port_waits(
         ser = np.maximum(1, -(-st.train_flits * timing.flit_bits // timing.link_bits)).astype(np.float64)
         for d in st.destinations:
             route = routes.route(st.node, d)
+            f = len(flows)
             size = st.train_flits.size
-            place = np.arange(n, n + size)
             flows.append((key, d, n, size))
+            t0s.append(st.train_ready)
+            sers.append(ser)
             n += size
-            t0 = st.train_ready
-            res.setdefault(("inject", st.node), []).append((t0, ser, place))
+            res.setdefault(("inject", st.node), []).append((f, 0.0))
             for j, lk in enumerate(zip(route, route[1:], strict=False)):
-                res.setdefault(("link", lk), []).append((t0 + timing.d_inject + j * timing.d_hop, ser, place))
+                res.setdefault(("link", lk), []).append((f, float(timing.d_inject + j * timing.d_hop)))
             hops = len(route) - 1
-            res.setdefault(("eject", d), []).append((t0 + timing.d_inject + hops * timing.d_hop, ser, place))
-    # every resource's trains in the order it serves them (arrival, ties in flow and train order), one after
-    # the other; pipelined flits queue once: a train waits the most any one resource of its route makes it wait
-    groups = list(res.values())
-    bounds = np.zeros(len(groups) + 1, np.int64)
-    np.cumsum([sum(q.size for _, _, q in parts) for parts in groups], out=bounds[1:])
-    arrive, service, place = np.empty(bounds[-1]), np.empty(bounds[-1]), np.empty(bounds[-1], np.int64)
-    for r, parts in enumerate(groups):
-        lo, hi = bounds[r], bounds[r + 1]
-        arr = np.concatenate([a for a, _, _ in parts])
-        # the parts are in flow order and each flow's places rise: a stable sort by arrival keeps ties in flow
-        # and train order (timsort, over the runs a flow's trains mostly leave in already)
-        order = np.argsort(arr, kind="stable")
-        np.take(arr, order, out=arrive[lo:hi])
-        np.take(np.concatenate([s for _, s, _ in parts]), order, out=service[lo:hi])
-        np.take(np.concatenate([q for _, _, q in parts]), order, out=place[lo:hi])
+            res.setdefault(("eject", d), []).append((f, float(timing.d_inject + hops * timing.d_hop)))
+    # each resource serves its trains in arrival order (ties in flow and train order); pipelined flits queue
+    # once: a train waits the most any one resource of its route makes it wait (recurrences.port_queues)
     wait = np.zeros(n)
-    recurrences.queues(bounds, arrive, service, place, wait)
+    if flows:
+        entries = [e for parts in res.values() for e in parts]
+        res_ptr = np.zeros(len(res) + 1, np.int64)
+        np.cumsum([len(parts) for parts in res.values()], out=res_ptr[1:])
+        recurrences.port_queues(
+            res_ptr,
+            np.array([f for f, _ in entries], np.int64),
+            np.array([o for _, o in entries], np.float64),
+            np.array([first for _, _, first, _ in flows], np.int64),
+            np.array([size for _, _, _, size in flows], np.int64),
+            np.concatenate(t0s),
+            np.concatenate(sers),
+            wait,
+        )
     waits = [wait[first : first + size] for _, _, first, size in flows]
     return {(key, d): (at.slices[key].train_ready, waits[i]) for i, (key, d, _, _) in enumerate(flows)}
 

@@ -128,6 +128,41 @@ def queues_py(
         np.maximum.at(wait, q, f - s - a)
 
 
+def port_queues_py(
+    res_ptr: np.ndarray,
+    res_flow: np.ndarray,
+    res_offset: np.ndarray,
+    flow_first: np.ndarray,
+    flow_size: np.ndarray,
+    t0: np.ndarray,
+    ser: np.ndarray,
+    wait: np.ndarray,
+) -> None:
+    """The NoC's ports and links as FIFO servers over every flow's trains: flow f's trains are the places
+    ``[flow_first[f], flow_first[f] + flow_size[f])`` of ``t0`` (the cycle each leaves) and ``ser`` (its
+    serialisation cycles); resource r serves the flows ``res_flow[res_ptr[r]:res_ptr[r + 1]]`` (in flow order),
+    a train reaching it ``res_offset`` cycles after it leaves, in arrival order (ties in place order), as
+    :func:`queues_py` does; each train keeps the largest wait any resource gives it (``wait`` in place)."""
+    bounds = [0]
+    arrive, service, place = [], [], []
+    for r in range(res_ptr.size - 1):
+        parts = [
+            np.arange(flow_first[f], flow_first[f] + flow_size[f])
+            for f in res_flow[res_ptr[r] : res_ptr[r + 1]]
+        ]
+        q = np.concatenate(parts)
+        a = t0[q] + np.repeat(res_offset[res_ptr[r] : res_ptr[r + 1]], [x.size for x in parts])
+        order = np.argsort(a, kind="stable")  # the places rise along q: ties stay in place order
+        arrive.append(a[order])
+        service.append(ser[q][order])
+        place.append(q[order])
+        bounds.append(bounds[-1] + q.size)
+    if len(bounds) > 1:
+        queues_py(
+            np.array(bounds), np.concatenate(arrive), np.concatenate(service), np.concatenate(place), wait
+        )
+
+
 @dataclass(frozen=True)
 class Engine:
     """The four loops, by one engine."""
@@ -138,9 +173,10 @@ class Engine:
     arrive: Callable[..., None]
     ready: Callable[..., np.ndarray]
     queues: Callable[..., None]
+    port_queues: Callable[..., None]
 
 
-REFERENCE = Engine("numpy", server_py, trains_py, arrive_py, ready_py, queues_py)
+REFERENCE = Engine("numpy", server_py, trains_py, arrive_py, ready_py, queues_py, port_queues_py)
 
 
 def _load_c() -> Engine | None:
@@ -166,6 +202,9 @@ def _load_c() -> Engine | None:
     qs = lib.rec_queues
     qs.restype = None
     qs.argtypes = [i64, ptr, ptr, ptr, ptr, ptr]
+    pq = lib.rec_port_queues
+    pq.restype = None
+    pq.argtypes = [i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr]
 
     def server_c(arrive: np.ndarray, cum: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = arrive.size
@@ -229,7 +268,31 @@ def _load_c() -> Engine | None:
         b, a, s, q = _i64(bounds), _f64(arrive), _f64(service), _i64(place)
         qs(b.size - 1, _p(b), _p(a), _p(s), _p(q), _p(wait))
 
-    return Engine("c", server_c, trains_c, arrive_c, ready_c, queues_c)
+    def port_queues_c(
+        res_ptr: np.ndarray,
+        res_flow: np.ndarray,
+        res_offset: np.ndarray,
+        flow_first: np.ndarray,
+        flow_size: np.ndarray,
+        t0: np.ndarray,
+        ser: np.ndarray,
+        wait: np.ndarray,
+    ) -> None:
+        tt = _f64(t0)
+        # the merge needs each flow's trains leaving in order (a slice's trains leave with their last spine, in
+        # emission order: they do on every network measured); if one does not, the reference sorts
+        rising = tt[1:] >= tt[:-1]
+        rising[flow_first[1:] - 1] = True  # a flow's first train after the previous flow's last
+        if not rising.all():
+            port_queues_py(res_ptr, res_flow, res_offset, flow_first, flow_size, tt, ser, wait)
+            return
+        assert wait.dtype == np.float64 and wait.flags.c_contiguous  # written in place
+        rp, rf, ro = _i64(res_ptr), _i64(res_flow), _f64(res_offset)
+        ff, fs, ss = _i64(flow_first), _i64(flow_size), _f64(ser)
+        cursor = np.empty(rf.size, np.int64)
+        pq(rp.size - 1, _p(rp), _p(rf), _p(ro), _p(ff), _p(fs), _p(tt), _p(ss), _p(cursor), _p(wait))
+
+    return Engine("c", server_c, trains_c, arrive_c, ready_c, queues_c, port_queues_c)
 
 
 def _p(a: np.ndarray) -> int:
@@ -283,3 +346,8 @@ def queues(
 ) -> None:
     """:func:`queues_py`, by the engine in use."""
     _engine().queues(bounds, arrive, service, place, wait)
+
+
+def port_queues(*args: Any) -> None:
+    """:func:`port_queues_py` (its arguments), by the engine in use."""
+    _engine().port_queues(*args)

@@ -202,3 +202,33 @@ def test_queues_are_bit_identical_to_the_reference(seed: int) -> None:
         queues_c(bounds, arrive, service, place, got)
         rec.queues_py(bounds, arrive, service, place, want)
         assert _bytes(got) == _bytes(want)
+
+
+@needs_c
+@pytest.mark.parametrize("seed", [1, 2])
+def test_port_queues_merge_is_bit_identical_to_the_reference_sort(seed: int) -> None:
+    """The C port merges each resource's flows (their trains leave in order) where the reference sorts; a flow
+    whose trains do not leave in order goes to the reference."""
+    port_c = _c().port_queues
+    rng = np.random.default_rng(seed)
+    for k in range(100):
+        n_flows = int(rng.integers(1, 8))
+        sizes = rng.integers(1, 40, n_flows)
+        first = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+        t0 = np.concatenate([np.sort(np.ceil(rng.random(s) * 300)) for s in sizes])
+        if k % 10 == 0:  # not in order: the fallback
+            t0 = rng.permutation(t0)
+        ser = rng.integers(1, 9, t0.size).astype(np.float64)
+        n_res = int(rng.integers(1, 6))
+        per = [
+            np.sort(rng.choice(n_flows, int(rng.integers(1, n_flows + 1)), replace=False))
+            for _ in range(n_res)
+        ]
+        res_ptr = np.r_[0, np.cumsum([p.size for p in per])].astype(np.int64)
+        res_flow = np.concatenate(per).astype(np.int64)
+        res_offset = rng.integers(0, 20, res_flow.size).astype(np.float64)
+        args = (res_ptr, res_flow, res_offset, first, sizes.astype(np.int64), t0, ser)
+        got, want = np.zeros(t0.size), np.zeros(t0.size)
+        port_c(*args, got)
+        rec.port_queues_py(*args, want)
+        assert _bytes(got) == _bytes(want)
