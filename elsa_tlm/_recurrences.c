@@ -1,6 +1,6 @@
 /* The analytic mode's two per-position loops (elsa_tlm/recurrences.py), in plain C.
  *
- * A port of server_py, trains_py, arrive_py, ready_py and queues_py there (the reference implementations, in numpy; read their docstrings for
+ * A port of server_py, trains_py, arrive_py, ready_py and port_queues_py there (the reference implementations, in numpy; read their docstrings for
  * the model). Built by the normal install as the extension module elsa_tlm._recurrences (optional: without
  * it the numpy reference runs) and called through ctypes. Each result is bit-identical to the reference's:
  * the same double operations in the same order (build with -ffp-contract=off: no fused multiply-adds), the
@@ -141,28 +141,7 @@ REC_API void rec_ready(int64_t T, int64_t n_in, int64_t n_emit, const double *fi
     }
 }
 
-/* FIFO servers, one per resource (a port or a link): resource r's entries are [bounds[r], bounds[r + 1]), in the
- * order it serves them, each arriving at arrive[k] and taking service[k] cycles (the closed form of server_py,
- * F = C + max(0, max(A - C_prev)), per resource). Each entry's wait (F - service - arrive) goes to its train,
- * place[k], which keeps the largest over its resources: wait[place[k]] = max(...). wait is updated in place. */
-REC_API void rec_queues(int64_t n_res, const int64_t *bounds, const double *arrive, const double *service,
-                        const int64_t *place, double *wait) {
-    for (int64_t r = 0; r < n_res; r++) {
-        double c = 0.0, m = 0.0;
-        for (int64_t k = bounds[r]; k < bounds[r + 1]; k++) {
-            double s = service[k];
-            c = c + s;
-            double before = c - s; /* as the reference: the running sum less this cost */
-            double d = arrive[k] - before;
-            if (d < 0.0) d = 0.0;
-            if (d > m) m = d;
-            double w = ((c + m) - s) - arrive[k];
-            if (w > wait[place[k]]) wait[place[k]] = w;
-        }
-    }
-}
-
-/* The NoC's ports and links as FIFO servers over every flow's trains (queues_py's work, without sorting):
+/* The NoC's ports and links as FIFO servers over every flow's trains (port_queues_py's, merging, not sorting):
  * flow f's trains are places [flow_first[f], flow_first[f] + flow_size[f]) of t0 (the cycle each leaves,
  * nondecreasing within a flow) and ser (its serialisation cycles); resource r serves the trains of the flows
  * res_flow[res_ptr[r] .. res_ptr[r + 1]) (in increasing flow order), a train reaching it res_offset[.] cycles

@@ -2,8 +2,8 @@
 arrivals of a producer's spines at their positions, the cycle each emitted spine is ready, and the NoC's ports
 and links as FIFO servers over the trains.
 
-:func:`server_py`, :func:`trains_py`, :func:`arrive_py`, :func:`ready_py` and :func:`queues_py` are the
-reference implementations (numpy); ``_recurrences.c`` is their port to C, built by the install as the extension
+:func:`server_py`, :func:`trains_py`, :func:`arrive_py`, :func:`ready_py` and :func:`port_queues_py` are
+the reference implementations (numpy); ``_recurrences.c`` is their port to C, built by the install as the extension
 ``elsa_tlm._recurrences`` and called through ctypes (one pass over the positions, no temporaries: the analytic mode's time per design point is mostly these
 loops over millions of positions). Both give bit-identical results (``tests/test_recurrences.py``);
 :func:`engine` names the one in use, ``ELSA_TLM_RECURRENCES=numpy`` forces the reference.
@@ -172,11 +172,10 @@ class Engine:
     trains: Callable[..., Trains]
     arrive: Callable[..., None]
     ready: Callable[..., np.ndarray]
-    queues: Callable[..., None]
     port_queues: Callable[..., None]
 
 
-REFERENCE = Engine("numpy", server_py, trains_py, arrive_py, ready_py, queues_py, port_queues_py)
+REFERENCE = Engine("numpy", server_py, trains_py, arrive_py, ready_py, port_queues_py)
 
 
 def _load_c() -> Engine | None:
@@ -199,9 +198,6 @@ def _load_c() -> Engine | None:
     rdy = lib.rec_ready
     rdy.restype = None
     rdy.argtypes = [i64, i64, i64, ptr, ptr, ptr, ptr]
-    qs = lib.rec_queues
-    qs.restype = None
-    qs.argtypes = [i64, ptr, ptr, ptr, ptr, ptr]
     pq = lib.rec_port_queues
     pq.restype = None
     pq.argtypes = [i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr]
@@ -261,13 +257,6 @@ def _load_c() -> Engine | None:
         rdy(T, n_in, pe.size, _p(f), _p(pe), _p(off), _p(out))
         return out
 
-    def queues_c(
-        bounds: np.ndarray, arrive: np.ndarray, service: np.ndarray, place: np.ndarray, wait: np.ndarray
-    ) -> None:
-        assert wait.dtype == np.float64 and wait.flags.c_contiguous  # written in place
-        b, a, s, q = _i64(bounds), _f64(arrive), _f64(service), _i64(place)
-        qs(b.size - 1, _p(b), _p(a), _p(s), _p(q), _p(wait))
-
     def port_queues_c(
         res_ptr: np.ndarray,
         res_flow: np.ndarray,
@@ -292,7 +281,7 @@ def _load_c() -> Engine | None:
         cursor = np.empty(rf.size, np.int64)
         pq(rp.size - 1, _p(rp), _p(rf), _p(ro), _p(ff), _p(fs), _p(tt), _p(ss), _p(cursor), _p(wait))
 
-    return Engine("c", server_c, trains_c, arrive_c, ready_c, queues_c, port_queues_c)
+    return Engine("c", server_c, trains_c, arrive_c, ready_c, port_queues_c)
 
 
 def _p(a: np.ndarray) -> int:
@@ -339,13 +328,6 @@ def arrive(*args: Any, **kwargs: Any) -> None:
 def ready(finish: np.ndarray, pos_emit: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """:func:`ready_py`, by the engine in use."""
     return _engine().ready(finish, pos_emit, offset)
-
-
-def queues(
-    bounds: np.ndarray, arrive: np.ndarray, service: np.ndarray, place: np.ndarray, wait: np.ndarray
-) -> None:
-    """:func:`queues_py`, by the engine in use."""
-    _engine().queues(bounds, arrive, service, place, wait)
 
 
 def port_queues(*args: Any) -> None:

@@ -33,7 +33,7 @@ def test_the_server_closed_form_is_the_recurrence(items: list[tuple[int, int]]) 
     cum = np.cumsum(c)
     assert np.allclose(recurrences.server(a, cum, cum - c)[0], f)
     wait = np.zeros(a.size)  # the ports' servers: each train's wait is its finish - its service - its arrival
-    recurrences.queues(np.array([0, a.size]), a, c, np.arange(a.size), wait)
+    recurrences.queues_py(np.array([0, a.size]), a, c, np.arange(a.size), wait)
     assert np.allclose(wait, np.array(f) - c - a)
 
 

@@ -187,25 +187,6 @@ def test_an_analytic_run_is_the_same_with_either_engine(monkeypatch: pytest.Monk
 
 @needs_c
 @pytest.mark.parametrize("seed", [1, 2])
-def test_queues_are_bit_identical_to_the_reference(seed: int) -> None:
-    queues_c = _c().queues
-    rng = np.random.default_rng(seed)
-    for _ in range(100):
-        n_res, n = int(rng.integers(1, 8)), int(rng.integers(1, 300))
-        bounds = np.r_[0, np.sort(rng.integers(0, n + 1, n_res - 1)), n].astype(np.int64)
-        arrive = np.ceil(rng.random(n) * 400)
-        for r in range(n_res):  # each resource serves its entries in arrival order
-            arrive[bounds[r] : bounds[r + 1]].sort()
-        service = rng.integers(1, 12, n).astype(np.float64)
-        place = rng.integers(0, max(1, n // 3), n)
-        got, want = np.zeros(place.max() + 1), np.zeros(place.max() + 1)
-        queues_c(bounds, arrive, service, place, got)
-        rec.queues_py(bounds, arrive, service, place, want)
-        assert _bytes(got) == _bytes(want)
-
-
-@needs_c
-@pytest.mark.parametrize("seed", [1, 2])
 def test_port_queues_merge_is_bit_identical_to_the_reference_sort(seed: int) -> None:
     """The C port merges each resource's flows (their trains leave in order) where the reference sorts; a flow
     whose trains do not leave in order goes to the reference."""
