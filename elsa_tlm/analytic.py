@@ -157,9 +157,14 @@ def _carry(ready_then: np.ndarray, wait: np.ndarray, ready_now: np.ndarray) -> n
     else by the cycle they leave (the earlier pass's trains in leaving order, ties in train order)."""
     if ready_then.size == ready_now.size:
         return wait
+    if not ready_then.size:
+        return np.zeros(ready_now.size)
+    if (ready_then[1:] >= ready_then[:-1]).all():  # already in leaving order (as a slice's trains leave)
+        idx = np.searchsorted(ready_then, ready_now, side="right") - 1
+        return wait[np.clip(idx, 0, ready_then.size - 1)]
     order = np.argsort(ready_then, kind="stable")
     idx = np.searchsorted(ready_then[order], ready_now, side="right") - 1
-    return wait[order][np.clip(idx, 0, max(0, order.size - 1))] if order.size else np.zeros(ready_now.size)
+    return wait[order][np.clip(idx, 0, order.size - 1)]
 
 
 _FIRST_START = np.zeros(1, np.int64)  # a first layer's one busy period starts at its first position
