@@ -432,6 +432,12 @@ def cmd_explore(args: argparse.Namespace) -> int:
             if e["max_abs"] is not None
         )
         print(f"recheck in {res['recheck']['mode']}: largest |error| of the front {errs or '(none re-ran)'}")
+    elif spec.mode == "analytic":
+        print(
+            'note: the front is the closed form\'s, not re-run (recheck = "none"): it leaves back-pressure '
+            "out (docs/MODEL.md §6b); --recheck at re-runs only the front",
+            file=sys.stderr,
+        )
     print(f"results: {out}/trials.csv, pareto.csv, pareto.png, explore.json (resume: explore.db)")
     if c["ok"] + c["infeasible"] == 0:
         print(f"error: none of the {c['trials']} trials ran (reasons in trials.csv)", file=sys.stderr)

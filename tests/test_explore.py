@@ -317,3 +317,13 @@ def test_the_ten_thousand_design_spec_is_what_it_says() -> None:
     spec = load_explore(Path(__file__).resolve().parents[1] / "scenarios" / "explore" / "resnet50_10k.toml")
     assert len(spec.points) == 9720 and spec.exhaustive and spec.mode == "analytic"
     assert len({plan_key(p.config) for p in spec.points}) == 1620
+
+
+def test_an_unchecked_analytic_front_says_so(tmp_path: Path, capsys) -> None:
+    """A front screened in the closed form and not re-run carries its caveat on stderr; a re-run one does not
+    need it."""
+    analytic = EXPLORE.replace('mode = "lt"\n', 'mode = "analytic"\n')
+    _explore(_spec(tmp_path, 2, 'recheck = "none"\n', explore=analytic), tmp_path / "a")
+    assert "note: the front is the closed form's" in capsys.readouterr().err
+    _explore(_spec(tmp_path, 2, explore=EXPLORE), tmp_path / "b")  # lt screening: its own mode's numbers
+    assert "note: the front is the closed form's" not in capsys.readouterr().err
