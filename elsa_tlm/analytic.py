@@ -39,7 +39,7 @@ import numpy as np
 from elsa_tlm import recurrences
 from elsa_tlm.hw.core import SliceStats
 from elsa_tlm.noc.latency import PipelineTiming
-from elsa_tlm.noc.network import COUNTERS
+from elsa_tlm.noc.network import route_counters, route_link_rows
 from elsa_tlm.noc.params import buffer_flits
 
 
@@ -317,10 +317,10 @@ def evaluate(
 
 def _traffic(
     slices: dict[tuple[str, int], SliceTiming], routes: _Routes, timing: PipelineTiming, topo: Any
-) -> tuple[dict[str, int], list[dict[str, int]]]:
-    """The transport's counters and per-link rows for every train (as the loosely-timed transport counts)."""
-    c = dict.fromkeys(COUNTERS, 0)
-    links = {lk: [0, 0, 0, 0] for lk in topo.links}
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """The transport's counters and per-link rows for every train, kept per route as the loosely-timed
+    transport keeps them (:func:`~elsa_tlm.noc.network.route_counters`, :func:`~elsa_tlm.noc.network.route_link_rows`)."""
+    per_route: dict[tuple[int, ...], list[int]] = {}
     fb = timing.flit_bits
     for st in slices.values():
         if not st.destinations or st.train_flits.size == 0:
@@ -328,28 +328,12 @@ def _traffic(
         fl, pk = st.flits_sent, st.packets_sent
         ser = int(np.maximum(1, -(-st.train_flits * fb // timing.link_bits)).sum())
         for d in st.destinations:
-            route = routes.route(st.node, d)
-            hops = len(route) - 1
-            c["packets"] += pk
-            c["flits"] += fl
-            c["bits"] += fl * fb
-            c["flit_hops"] += fl * hops
-            c["local_flits"] += 2 * fl
-            c["crossbar_flits"] += fl * (hops + 1)
-            c["route_ops"] += pk * (hops + 1)
-            if hops == 0:
-                c["loopback_flits"] += fl
-            for lk in zip(route, route[1:], strict=False):
-                row = links[lk]
-                row[0] += pk
-                row[1] += fl
-                row[2] += fl * fb
-                row[3] += ser
-    rows = [
-        {"src": u, "dst": v, "packets": r[0], "flits": r[1], "bits": r[2], "busy_cycles": r[3]}
-        for (u, v), r in sorted(links.items())
-    ]
-    return c, rows
+            row = per_route.setdefault(routes.route(st.node, d), [0, 0, 0, 0])
+            row[0] += pk
+            row[1] += fl
+            row[2] += fl * fb
+            row[3] += ser
+    return route_counters(per_route.items()), route_link_rows(per_route.items(), topo.links)
 
 
 def port_waits(

@@ -12,7 +12,7 @@ engine: :mod:`elsa_tlm.noc.router`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import networkx as nx
@@ -44,6 +44,42 @@ COUNTERS = (
     "route_ops",
     "loopback_flits",
 )
+
+
+def route_counters(routes: Iterable[tuple[tuple[int, ...], list[int]]]) -> dict[str, int]:
+    """The transport's :data:`COUNTERS` from per-route totals ``(path, [packets, flits, bits, busy cycles])``:
+    a train counts once on its injection and ejection ports and on every router and link of its path (the
+    loosely-timed transport and the analytic mode keep their traffic per route)."""
+    c = dict.fromkeys(COUNTERS, 0)
+    for path, (packets, flits, bits, _) in routes:
+        hops = len(path) - 1
+        c["packets"] += packets
+        c["flits"] += flits
+        c["bits"] += bits
+        c["flit_hops"] += flits * hops
+        c["local_flits"] += 2 * flits
+        c["crossbar_flits"] += flits * (hops + 1)
+        c["route_ops"] += packets * (hops + 1)
+        if hops == 0:
+            c["loopback_flits"] += flits
+    return c
+
+
+def route_link_rows(
+    routes: Iterable[tuple[tuple[int, ...], list[int]]], links: Iterable[tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """Per link, the packets, flits, bits and busy cycles of the routes that cross it (``links.csv``), in
+    link order."""
+    acc: dict[tuple[int, int], list[int]] = {lk: [0, 0, 0, 0] for lk in links}
+    for path, row in routes:
+        for lk in zip(path, path[1:], strict=False):
+            a = acc[lk]
+            for i in range(4):
+                a[i] += row[i]
+    return [
+        {"src": u, "dst": v, "packets": r[0], "flits": r[1], "bits": r[2], "busy_cycles": r[3]}
+        for (u, v), r in sorted(acc.items())
+    ]
 
 
 class NetworkBase:

@@ -25,7 +25,7 @@ import numpy as np
 from elsa_tlm.hw.channel import Channel
 from elsa_tlm.kernel import Kernel, Wake
 from elsa_tlm.noc.latency import PipelineTiming
-from elsa_tlm.noc.network import COUNTERS, NetworkBase
+from elsa_tlm.noc.network import NetworkBase, route_counters, route_link_rows
 from elsa_tlm.noc.routing import Routing
 from elsa_tlm.noc.topology import Topology
 from elsa_tlm.noc.vc_network import make_network
@@ -169,31 +169,10 @@ class LooselyTimedTransport:
             inbox.push(payload, 0)
 
     def counters(self) -> dict[str, int]:
-        c = dict.fromkeys(COUNTERS, 0)
-        for path, (packets, flits, bits, _) in self.routes.items():
-            hops = len(path) - 1
-            c["packets"] += packets
-            c["flits"] += flits
-            c["bits"] += bits
-            c["flit_hops"] += flits * hops
-            c["local_flits"] += 2 * flits
-            c["crossbar_flits"] += flits * (hops + 1)
-            c["route_ops"] += packets * (hops + 1)
-            if hops == 0:
-                c["loopback_flits"] += flits
-        return c
+        return route_counters(self.routes.items())
 
     def link_rows(self) -> list[dict[str, Any]]:
-        links = {lk: [0, 0, 0, 0] for lk in self.topo.links}
-        for path, row in self.routes.items():
-            for lk in zip(path, path[1:], strict=False):
-                acc = links[lk]
-                for i in range(4):
-                    acc[i] += row[i]
-        return [
-            {"src": u, "dst": v, "packets": r[0], "flits": r[1], "bits": r[2], "busy_cycles": r[3]}
-            for (u, v), r in sorted(links.items())
-        ]
+        return route_link_rows(self.routes.items(), self.topo.links)
 
 
 class TimedTransport:
