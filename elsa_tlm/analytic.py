@@ -57,6 +57,9 @@ class SliceTiming:
     train_ready: np.ndarray  # (trains,) the cycle each train leaves the flit generator (its last spine's)
     train_flits: np.ndarray  # (trains,)
     train_packets: np.ndarray  # (trains,)
+    train_ser: (
+        np.ndarray
+    )  # (trains,) cycles each train occupies a port or link (PipelineTiming.ser, per train)
     destinations: list[int]
     transactions: int = 0  # lane-group transactions (busy periods cut every run.batch_items positions)
     packets_in: int = 0
@@ -207,8 +210,7 @@ def _lane_group(
             if pt.tid.shape[1] == 0:
                 continue
             hops = len(routes.route(pt.node, spec.node)) - 1
-            ser = np.maximum(1, -(-pt.train_flits * timing.flit_bits // timing.link_bits))
-            tail = pt.train_ready + timing.zero_load(hops, ser)  # (trains,) the tail lands
+            tail = pt.train_ready + timing.zero_load(hops, pt.train_ser)  # (trains,) the tail lands
             if waits is not None:
                 wt, wv = waits[(pkey, spec.node)]
                 tail = tail + _carry(wt, wv, pt.train_ready)
@@ -294,6 +296,7 @@ def evaluate(
             train_ready,
             train_flits,
             train_packets,
+            np.maximum(1, -(-train_flits * timing.flit_bits // timing.link_bits)),
             list(spec.destinations),
             n_tx,
         )
@@ -326,7 +329,7 @@ def _traffic(
         if not st.destinations or st.train_flits.size == 0:
             continue
         fl, pk = st.flits_sent, st.packets_sent
-        ser = int(np.maximum(1, -(-st.train_flits * fb // timing.link_bits)).sum())
+        ser = int(st.train_ser.sum())
         for d in st.destinations:
             row = per_route.setdefault(routes.route(st.node, d), [0, 0, 0, 0])
             row[0] += pk
@@ -354,7 +357,7 @@ def port_waits(
     for key, st in at.slices.items():
         if not st.destinations or st.train_flits.size == 0:
             continue
-        ser = np.maximum(1, -(-st.train_flits * timing.flit_bits // timing.link_bits)).astype(np.float64)
+        ser = st.train_ser.astype(np.float64)
         for d in st.destinations:
             route = routes.route(st.node, d)
             f = len(flows)
