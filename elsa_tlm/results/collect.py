@@ -143,17 +143,23 @@ def timing(plan: Plan, chip: Chip) -> tuple[list[int], int | None, int]:
     return step_done, first_output, chip.kernel.now() if answered is None else answered
 
 
+def report_work(ledger: Ledger, costs: Mapping[tuple[str, int], Any], pes: Mapping[int, list[Any]]) -> None:
+    """The ledger's first entries, in every mode: each slice's datapath (its elaborated costs, by layer), then
+    each PE's macros, core by core."""
+    for (layer, _), c in costs.items():
+        c.report(ledger, layer)
+    for node in sorted(pes):
+        for pe in pes[node]:
+            pe.report(ledger)
+
+
 def energy_ledger(chip: Chip, counters: dict[str, int]) -> Ledger:
     """The ledger every component reports its counted actions into."""
     # the order the entries have always been reported in (a category's joules are summed in it): the slices'
     # datapath, the PEs' macros, the residual units, the router's units per slice in layer order, the flit
     # generators, the flit decoders, the network's counters
     ledger = Ledger()
-    for (layer, _), costs in chip.costs.items():
-        costs.report(ledger, layer)
-    for node in sorted(chip.pes):
-        for pe in chip.pes[node]:
-            pe.report(ledger)
+    report_work(ledger, chip.costs, chip.pes)
     for core in chip.cores.values():
         if core.residual is not None:
             core.residual.report(ledger)

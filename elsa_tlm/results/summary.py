@@ -34,14 +34,12 @@ def fill_ledger(energy: EnergyModel, plan: Any, el: Any, m: Measured) -> tuple[L
     """The energy ledger of a run from the elaboration and what the mode measured (the entries and order a
     simulated run's components report, :func:`elsa_tlm.results.collect.energy_ledger`), then refresh and
     leakage over the latency. Returns the ledger, the eDRAM row refreshes and the occupied macros."""
+    from elsa_tlm.results.collect import report_work
+
     cfg, mapping = plan.config, plan.mapping
     latency_s = m.latency / (cfg.chip.clock_mhz * 1e6)
     ledger = Ledger()
-    for (layer, _), c in el.costs.items():
-        c.report(ledger, layer)
-    for node in sorted(el.pes):
-        for pe in el.pes[node]:
-            pe.report(ledger)
+    report_work(ledger, el.costs, el.pes)
     ledger.add("accumulator", "residual_op", m.residual_ops)
     _router_units(ledger, plan, el)
     ledger.add("flit_generator", "packet", int(m.counters["packets"]))
