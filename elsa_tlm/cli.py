@@ -261,6 +261,24 @@ def register_validate(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     return sv
 
 
+def workers_arguments(p: argparse.ArgumentParser, dask: bool = False) -> None:
+    """``--workers`` of a command that runs many points (with ``dask``: ``--executor`` and ``--scheduler``)."""
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    if dask:
+        p.add_argument("--executor", choices=["process", "dask"], default="process")
+        p.add_argument(
+            "--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler (default: a local cluster)"
+        )
+
+
+def check_workers(n: int) -> None:
+    """``--workers`` refused outside 1 … the sweep's MAX_WORKERS (before any work)."""
+    from elsa_tlm.studies.sweep import MAX_WORKERS
+
+    if not 1 <= n <= MAX_WORKERS:
+        raise ConfigError("--workers", n, f"must be between 1 and {MAX_WORKERS}")
+
+
 def register_sweep(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``sweep`` subcommand to the main parser."""
     p = subparsers.add_parser(
@@ -271,9 +289,7 @@ def register_sweep(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     )
     p.add_argument("sweep", help="sweep TOML file (version = 1, base, set, [axes], points)")
     output_argument(p, "--out", "folder", help="output folder (default results/sweeps/<sweep-name>)")
-    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
-    p.add_argument("--executor", choices=["process", "dask"], default="process")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler (default: a local cluster)")
+    workers_arguments(p, dask=True)
     p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every point"
     )
@@ -293,10 +309,9 @@ def register_sweep(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
 def cmd_sweep(args: argparse.Namespace) -> int:
     """The ``elsa-tlm sweep`` command (exit status: see the subcommand's help)."""
     from elsa_tlm import api
-    from elsa_tlm.studies.sweep import MAX_WORKERS, _describe, check_points, load_sweep, make_executor, plan
+    from elsa_tlm.studies.sweep import _describe, check_points, load_sweep, make_executor, plan
 
-    if not 1 <= args.workers <= MAX_WORKERS:
-        raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
+    check_workers(args.workers)
     sweep = load_sweep(args.sweep, args.set, args.axis)
     if args.infeasible:
         sweep = dataclasses.replace(sweep, infeasible=args.infeasible)
@@ -381,9 +396,7 @@ def register_explore(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     )
     p.add_argument("spec", help="explore spec: a sweep TOML file with an [explore] table")
     output_argument(p, "--out", "folder", help="output folder (default results/explore/<spec-name>)")
-    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
-    p.add_argument("--executor", choices=["process", "dask"], default="process")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="Dask scheduler (default: a local cluster)")
+    workers_arguments(p, dask=True)
     p.add_argument("--seed", type=int, help="the sampler's seed (default: the spec's seed, else 1)")
     p.add_argument(
         "--recheck",
@@ -401,10 +414,9 @@ def register_explore(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
 def cmd_explore(args: argparse.Namespace) -> int:
     """The ``elsa-tlm explore`` command (exit status: see the subcommand's help)."""
     from elsa_tlm.studies.explore import load_explore, run_explore
-    from elsa_tlm.studies.sweep import MAX_WORKERS, make_executor
+    from elsa_tlm.studies.sweep import make_executor
 
-    if not 1 <= args.workers <= MAX_WORKERS:
-        raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
+    check_workers(args.workers)
     if args.scheduler and args.executor != "dask":
         raise ConfigError("--scheduler", args.scheduler, "needs --executor dask")
     spec = load_explore(args.spec, args.set, args.seed, args.recheck)
@@ -724,17 +736,15 @@ def register_pipelines(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every run"
     )
-    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    workers_arguments(p)
     p.set_defaults(func=cmd_pipelines)
     return p
 
 
 def cmd_pipelines(args: argparse.Namespace) -> int:
     from elsa_tlm.studies.pipelines import pipelines
-    from elsa_tlm.studies.sweep import MAX_WORKERS
 
-    if not 1 <= args.workers <= MAX_WORKERS:
-        raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
+    check_workers(args.workers)
     rows = pipelines(args.out, _names(args.models), args.set, args.workers)
     for r in rows:
         print(
@@ -762,7 +772,7 @@ def register_analytic_check(sub: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every case"
     )
-    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    workers_arguments(p)
     output_argument(p, "--doc", "file", help="a MODEL.md whose analytic-check markers get the table")
     p.set_defaults(func=cmd_analytic_check)
     return p
@@ -770,14 +780,12 @@ def register_analytic_check(sub: argparse._SubParsersAction) -> argparse.Argumen
 
 def cmd_analytic_check(args: argparse.Namespace) -> int:
     from elsa_tlm.studies.analytic_check import CASES, check
-    from elsa_tlm.studies.sweep import MAX_WORKERS
 
     if args.list:
         for i, (name, sets) in enumerate(CASES):
             print(f"{i:2d} {name:26s} {' '.join(sets)}")
         return 0
-    if not 1 <= args.workers <= MAX_WORKERS:
-        raise ConfigError("--workers", args.workers, f"must be between 1 and {MAX_WORKERS}")
+    check_workers(args.workers)
     cases = CASES
     if args.cases:
         try:
