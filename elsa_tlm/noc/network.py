@@ -50,19 +50,19 @@ def route_counters(routes: Iterable[tuple[tuple[int, ...], list[int]]]) -> dict[
     """The transport's :data:`COUNTERS` from per-route totals ``(path, [packets, flits, bits, busy cycles])``:
     a train counts once on its injection and ejection ports and on every router and link of its path (the
     loosely-timed transport and the analytic mode keep their traffic per route)."""
-    c = dict.fromkeys(COUNTERS, 0)
-    for path, (packets, flits, bits, _) in routes:
+    pk = fl = bits = flit_hops = crossbar = route_ops = loopback = 0
+    for path, (packets, flits, b, _) in routes:
         hops = len(path) - 1
-        c["packets"] += packets
-        c["flits"] += flits
-        c["bits"] += bits
-        c["flit_hops"] += flits * hops
-        c["local_flits"] += 2 * flits
-        c["crossbar_flits"] += flits * (hops + 1)
-        c["route_ops"] += packets * (hops + 1)
+        pk += packets
+        fl += flits
+        bits += b
+        flit_hops += flits * hops
+        crossbar += flits * (hops + 1)
+        route_ops += packets * (hops + 1)
         if hops == 0:
-            c["loopback_flits"] += flits
-    return c
+            loopback += flits
+    values = (pk, fl, bits, flit_hops, 2 * fl, crossbar, route_ops, loopback)
+    return dict(zip(COUNTERS, values, strict=True))
 
 
 def route_link_rows(
@@ -75,7 +75,7 @@ def route_link_rows(
         for lk in zip(path, path[1:], strict=False):
             a = acc[lk]
             for i in range(4):
-                a[i] += row[i]
+                a[i] = a[i] + row[i]  # hot-path rule 2 (docs/ARCHITECTURE.md): no += on an item
     return [
         {"src": u, "dst": v, "packets": r[0], "flits": r[1], "bits": r[2], "busy_cycles": r[3]}
         for (u, v), r in sorted(acc.items())
