@@ -348,6 +348,7 @@ def port_waits(
     destination) the summed wait of each train."""
     timing = PipelineTiming(plan.config.noc)
     routes = _Routes(plan.routing)
+    two_paths = plan.config.noc.local_paths == 2
     # every flow's trains in one array (their places), and per resource the flows it serves with the cycles a
     # train takes to reach it after it leaves
     res: dict[tuple, list[tuple[int, float]]] = {}
@@ -366,7 +367,9 @@ def port_waits(
             t0s.append(st.train_ready)
             sers.append(ser)
             n += size
-            res.setdefault(("inject", st.node), []).append((f, 0.0))
+            # a loopback train takes the router's second local path (noc.local_paths = 2), not the injection port
+            path = "loopback" if d == st.node and two_paths else "inject"
+            res.setdefault((path, st.node), []).append((f, 0.0))
             for j, lk in enumerate(zip(route, route[1:], strict=False)):
                 res.setdefault(("link", lk), []).append((f, float(timing.d_inject + j * timing.d_hop)))
             hops = len(route) - 1

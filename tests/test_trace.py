@@ -58,7 +58,7 @@ def test_every_pid_and_tid_is_named(trace_doc: dict) -> None:
     assert {n for n in names if n.startswith("fifo")} == set()  # counters sit on the process
     counters = {e["name"] for e in events if e["ph"] == "C"}
     assert "fifo local (flits)" in counters and counters <= {
-        f"fifo {p} (flits)" for p in ("local", "from N", "from E", "from S", "from W")
+        f"fifo {p} (flits)" for p in ("local", "from N", "from E", "from S", "from W", "loopback")
     }
     pe = [e for e in events if e["ph"] == "X" and e.get("cat") == "pe"]
     assert any("#" in e["name"] for e in pe)  # a transaction names its layer slice

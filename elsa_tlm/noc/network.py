@@ -95,6 +95,9 @@ class NetworkBase:
     routers: list[Any]
     inject_ports: list[Any]
     eject_ports: list[Any]
+    # the second local path (``noc.local_paths = 2``): a core's loopback trains enter their router here, not
+    # through ``inject_ports``; empty with one local path (and in the vc router, whose local VCs keep them apart)
+    loop_ports: list[Any] = []
 
     def __init__(
         self,
@@ -198,7 +201,9 @@ class NetworkBase:
             "flits": self._sent[1],
             "bits": self._sent[2],
             "flit_hops": link_flits,
-            "local_flits": sum(p.flits for p in self.inject_ports) + eject_flits,
+            "local_flits": sum(p.flits for p in self.inject_ports)
+            + sum(p.flits for p in self.loop_ports)
+            + eject_flits,
             "crossbar_flits": link_flits + eject_flits,
             "route_ops": sum(p.packets for p in links) + sum(p.packets for p in ej),
             "loopback_flits": sum(p.loopback_flits for p in ej),
@@ -241,6 +246,8 @@ class NetworkBase:
 
     def _build_ports(self, path: tuple[int, ...]) -> tuple[Any, ...]:
         lp = self.link_ports
+        if len(path) == 1 and self.loop_ports:  # a loopback train takes the second local path
+            return (self.loop_ports[path[0]], self.eject_ports[path[0]])
         return (
             (self.inject_ports[path[0]],)
             + tuple(lp[(a, b)] for a, b in zip(path[:-1], path[1:], strict=True))
@@ -383,7 +390,16 @@ class Network(NetworkBase):
                 ch.node, ch.idx = v, i
             self.routers.append(Router(v, inputs, timing, self.sched, self.act, self._check, self.timeout))
         self.local_bufs = [r.inputs[0] for r in self.routers]
-        n_in = [1 + g.degree(v) for v in range(n)]
+        # the second local path (ELSA_BRIEF §3: "two local paths for spikes from the core's own PEs ... so they
+        # do not contend"): its own input buffer, last of the router's inputs, for the trains a core sends to
+        # itself; with one path they share the local input buffer with the network-bound trains
+        two = getattr(params, "local_paths", 1) == 2
+        if two:
+            for v, r in enumerate(self.routers):
+                ch = Channel(kernel, self.cap, f"router{v}.loopback")
+                ch.node, ch.idx = v, len(r.inputs)
+                r.inputs.append(ch)
+        n_in = [len(r.inputs) for r in self.routers]
         self.link_ports: dict[tuple[int, int], Link] = {
             (u, v): Link(u, v, n_in[u], self.in_bufs[(u, v)], self.routers[u], timing.d_stages, timing.L)
             for u, v in topo.links
@@ -391,15 +407,23 @@ class Network(NetworkBase):
         self.inject_ports: list[Port] = [
             Port(INJECT, v, v, 1, self.local_bufs[v], self.routers[v], timing.d_inject) for v in range(n)
         ]
+        self.loop_ports: list[Port] = (
+            [
+                Port(INJECT, v, v, 1, self.routers[v].inputs[-1], self.routers[v], timing.d_inject)
+                for v in range(n)
+            ]
+            if two
+            else []
+        )
         self.eject_ports: list[Port] = [
             Port(EJECT, v, v, n_in[v], None, self.routers[v], timing.d_eject) for v in range(n)
         ]
         # ---- bind: where a granted head goes next, whom a channel returns its credits to, ejection
         for (_u, v), link in self.link_ports.items():
             link.next_hop = self.routers[v].arrive_cbs
-        for v, port in enumerate(self.inject_ports):
-            port.next_hop = self.routers[v].arrive_cbs
-        for port in [*self.link_ports.values(), *self.inject_ports]:
+        for v, port in enumerate([*self.inject_ports, *self.loop_ports]):
+            port.next_hop = self.routers[v % n].arrive_cbs
+        for port in [*self.link_ports.values(), *self.inject_ports, *self.loop_ports]:
             port.dest_buf.up = port
             port.dest_buf.on_credit = port.router.on_credit
         for r in self.routers:

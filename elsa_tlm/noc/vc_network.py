@@ -77,12 +77,21 @@ class VcNetwork(NetworkBase):
                 self.in_ports[(u, v)] = ip
                 r.inputs.append(ip)
             self.routers.append(r)
+        # the second local path (noc.local_paths = 2, ELSA_BRIEF §3): an input port of its own, last of the
+        # router's, for the trains a core sends to itself
+        two = getattr(params, "local_paths", 1) == 2
+        if two:
+            for v, r in enumerate(self.routers):
+                r.inputs.append(InputPort(r, len(r.inputs), V, f"router{v}.loopback"))
         self.link_ports: dict[tuple[int, int], OutputPort] = {
             (u, v): OutputPort(LINK, u, v, self.routers[u], V, B) for u, v in topo.links
         }
         self.inject_ports: list[OutputPort] = [
             OutputPort(INJECT, v, v, self.routers[v], V, B) for v in range(n)
         ]
+        self.loop_ports: list[OutputPort] = (
+            [OutputPort(INJECT, v, v, self.routers[v], V, B) for v in range(n)] if two else []
+        )
         self.eject_ports: list[OutputPort] = [
             OutputPort(EJECT, v, v, self.routers[v], 1, 0) for v in range(n)
         ]
@@ -96,7 +105,12 @@ class VcNetwork(NetworkBase):
             o.credit_delay = stages.P + 1
             r.inject_port, r.eject_port = o, self.eject_ports[v]
             r.on_eject = self._ejected
-        for o in [*self.link_ports.values(), *self.inject_ports]:
+            if two:
+                lo = self.loop_ports[v]
+                lo.down = r.inputs[-1]
+                lo.credit_delay = stages.P + 1
+                r.loop_port = lo
+        for o in [*self.link_ports.values(), *self.inject_ports, *self.loop_ports]:
             for ivc in o.down.vcs:
                 ivc.up = o
 

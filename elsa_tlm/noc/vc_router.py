@@ -181,6 +181,7 @@ class VcRouter:
 
     inject_port: OutputPort  # bound by the network
     eject_port: OutputPort
+    loop_port: OutputPort | None  # the second local path's injection port (noc.local_paths = 2), or None
 
     def __init__(
         self,
@@ -198,6 +199,8 @@ class VcRouter:
         self.classes = classes
         self.inputs: list[InputPort] = []
         self.source: deque[Txn] = deque()  # the core's packets not yet injected (unbounded)
+        self.loop_source: deque[Txn] = deque()  # those it sends to itself, with a second local path
+        self.loop_port = None
         self.active: list[InputVc] = []  # input VCs holding packets
         self.wakes: set[int] = set()  # cycles with an allocation pass scheduled
         self.RC, self.SA = timing.RC, timing.SA
@@ -231,20 +234,31 @@ class VcRouter:
 
     # ---- taking a packet in --------------------------------------------------------------------------
     def enqueue(self, t: Txn) -> None:
-        """A packet joins the core's source queue (served FIFO by the injection port)."""
-        self.source.append(t)
-        if len(self.source) == 1:
-            nxt = self.inject(self.sched.now())
+        """A packet joins the source queue of its local path (each served FIFO by its injection port)."""
+        o: OutputPort = t.ports[0]
+        src = self.source if o is self.inject_port else self.loop_source
+        src.append(t)
+        if len(src) == 1:
+            nxt = self._inject(src, o, self.sched.now())
             if nxt < NEVER:
                 self.wake(nxt)
 
     def inject(self, now: int) -> int:
-        """Serve the source queue at cycle ``now``: the head takes a free local VC with room for it. Returns
-        the cycle to try again (NEVER: nothing to do, or waiting for a credit not yet on its way)."""
-        src = self.source
+        """Serve the source queues at cycle ``now`` (the network-bound one, then the loopback one of the second
+        local path). Returns the cycle to try again (NEVER: nothing to do, or waiting for a credit not yet on
+        its way)."""
+        nxt = self._inject(self.source, self.inject_port, now)
+        lo = self.loop_port
+        if self.loop_source and lo is not None:
+            at = self._inject(self.loop_source, lo, now)
+            if at < nxt:
+                nxt = at
+        return nxt
+
+    def _inject(self, src: deque[Txn], o: OutputPort, now: int) -> int:
+        """Serve one source queue: its head takes a free VC of its local input with room for it."""
         if not src:
             return NEVER
-        o = self.inject_port
         if o.busy_until > now:
             return o.busy_until
         t = src[0]

@@ -160,7 +160,8 @@ def trace_events(result: Any) -> list[dict[str, Any]]:
 
 def _port_names(result: Any) -> dict[tuple[int, int], str]:
     """(node, input port) -> its name: ``local`` for port 0, then the neighbours in ascending order, named
-    N/E/S/W on a mesh or torus (N: the row above), ``from core U`` on other graphs."""
+    N/E/S/W on a mesh or torus (N: the row above), ``from core U`` on other graphs, then ``loopback`` (the
+    second local path, ``noc.local_paths = 2``)."""
     from elsa_tlm.noc.topology import build_topology
 
     try:
@@ -184,6 +185,8 @@ def _port_names(result: Any) -> dict[tuple[int, int], str]:
                     (0, 1): "from E",
                 }.get((dr, dc), name)
             out[(v, i)] = name
+        if result.config.noc.local_paths == 2:
+            out[(v, 1 + topo.graph.degree(v))] = "loopback"
     return out
 
 

@@ -1,0 +1,54 @@
+"""The router's two local paths (ELSA_BRIEF §3, ``noc.local_paths``): a core's trains to itself do not contend
+with its network-bound trains, for both router models; with one path (the what-if) they share it."""
+
+from __future__ import annotations
+
+import pytest
+import simpy
+
+from elsa_tlm.hw.channel import Channel
+from elsa_tlm.kernel import Kernel
+from elsa_tlm.noc.params import buffer_flits, noc_config
+from elsa_tlm.noc.routes import make_routing
+from elsa_tlm.noc.topology import build_topology
+from elsa_tlm.noc.vc_network import make_network
+
+ROUTERS = {"fast": {}, "vc": {"virtual_channels": 1, "vc_buffer_flits": 8}}
+
+
+def _remote_latency(router: str, paths: int) -> tuple[int, int, int, dict[str, int]]:
+    """Core 0's input FIFOs are full until cycle 400. Core 0 sends itself a train that fills the router's local
+    input buffer (one VC with the vc router), then a one-flit train to core 1. Returns the remote train's
+    latency, its zero-load latency, when the loopback train reached core 0, and the counters."""
+    spec = "mesh:1x3"
+    topo = build_topology(spec)
+    p = noc_config(topology=spec, local_paths=paths, router=router, **ROUTERS[router])
+    env = simpy.Environment()
+    net = make_network(Kernel(env), topo, p, make_routing("xy", topo, 0))
+    cap = p.vc_buffer_flits if router == "vc" else buffer_flits(p)
+    inbox = Channel(Kernel(env), cap, "ni0.in")
+    got: list[int] = []
+    inbox.sink = lambda _train: got.append(int(env.now))
+    net.attach_inbox(0, inbox)
+    inbox.reserve(cap)
+    inbox.release(cap, at=400)
+    net.transfer("self", 0, 0, cap, 1, Channel(Kernel(env), cap, "ni0.out"), 0)
+    remote = net.send(0, 1, 1)
+    env.run()
+    assert net.in_flight == 0
+    return int(remote.value), net.zero_load_latency(0, 1, 1), got[0], dict(net.counters)
+
+
+@pytest.mark.parametrize("router", sorted(ROUTERS))
+def test_a_loopback_train_does_not_hold_up_the_network_bound_ones(router: str) -> None:
+    two, zl, looped2, c2 = _remote_latency(router, 2)
+    one, _, looped1, c1 = _remote_latency(router, 1)
+    assert two == zl  # its own path: the blocked loopback train is not in the way
+    assert one > 400  # one path: it waits until the loopback train has left the local input buffer
+    assert looped1 > 400 and looped2 > 400  # the loopback train itself waits for core 0's FIFOs either way
+    assert c1 == c2  # the same traffic is counted, whichever path it took
+    assert c2["loopback_flits"] > 0
+
+
+def test_the_second_path_is_the_default() -> None:
+    assert noc_config().local_paths == 2
