@@ -390,15 +390,6 @@ class Network(NetworkBase):
                 ch.node, ch.idx = v, i
             self.routers.append(Router(v, inputs, timing, self.sched, self.act, self._check, self.timeout))
         self.local_bufs = [r.inputs[0] for r in self.routers]
-        # the second local path (ELSA_BRIEF §3: "two local paths for spikes from the core's own PEs ... so they
-        # do not contend"): its own input buffer, last of the router's inputs, for the trains a core sends to
-        # itself; with one path they share the local input buffer with the network-bound trains
-        two = getattr(params, "local_paths", 1) == 2
-        if two:
-            for v, r in enumerate(self.routers):
-                ch = Channel(kernel, self.cap, f"router{v}.loopback")
-                ch.node, ch.idx = v, len(r.inputs)
-                r.inputs.append(ch)
         n_in = [len(r.inputs) for r in self.routers]
         self.link_ports: dict[tuple[int, int], Link] = {
             (u, v): Link(u, v, n_in[u], self.in_bufs[(u, v)], self.routers[u], timing.d_stages, timing.L)
@@ -407,12 +398,14 @@ class Network(NetworkBase):
         self.inject_ports: list[Port] = [
             Port(INJECT, v, v, 1, self.local_bufs[v], self.routers[v], timing.d_inject) for v in range(n)
         ]
+        # the second local path (ELSA_BRIEF §3: "two local paths for spikes from the core's own PEs ... so they
+        # do not contend"): the trains a core sends to itself go from its output queues straight to its ejection
+        # port (the local input reducer writes into the core's own FIFO queues), with no router buffer of their
+        # own: a train stays in its group's output queue until ejected. With one path they take the injection
+        # port and share the local input buffer with the network-bound trains.
         self.loop_ports: list[Port] = (
-            [
-                Port(INJECT, v, v, 1, self.routers[v].inputs[-1], self.routers[v], timing.d_inject)
-                for v in range(n)
-            ]
-            if two
+            [Port(INJECT, v, v, 1, None, self.routers[v], timing.d_inject) for v in range(n)]
+            if getattr(params, "local_paths", 1) == 2
             else []
         )
         self.eject_ports: list[Port] = [
@@ -423,7 +416,7 @@ class Network(NetworkBase):
             link.next_hop = self.routers[v].arrive_cbs
         for v, port in enumerate([*self.inject_ports, *self.loop_ports]):
             port.next_hop = self.routers[v % n].arrive_cbs
-        for port in [*self.link_ports.values(), *self.inject_ports, *self.loop_ports]:
+        for port in [*self.link_ports.values(), *self.inject_ports]:
             port.dest_buf.up = port
             port.dest_buf.on_credit = port.router.on_credit
         for r in self.routers:

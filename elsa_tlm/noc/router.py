@@ -115,10 +115,12 @@ class Router:
         act = self.act
         act.pending -= 1
         buf = t.buf
-        assert buf is not None  # a head in the network has its tail in an input buffer
+        # its tail is in an input buffer, or (the second local path) still in the core's output queue, or nowhere
+        # (synthetic traffic): the ejection port queues those with the local input's (index 0)
+        inp = 0 if buf is None else buf.idx
         # it waits, or it left the network: can anything still move (the watchdog's two conditions)?
         if (
-            not self.request(t.ports[t.idx], t, buf.idx)
+            not self.request(t.ports[t.idx], t, inp)
             and act.in_flight
             and (not act.pending or self.sched.now() - act.last_progress > self.timeout)
         ):
@@ -200,6 +202,15 @@ class Router:
         if end > act.last_progress:  # a granted train streams until its tail leaves: that is progress
             act.last_progress = end
         old = t.buf
+        if port.kind != EJECT and port.dest_buf is None:
+            # a local path without a buffer of its own (the second local path): the train stays in the core's
+            # output queue, holding its credits there, until the ejection port takes it
+            t.idx += 1
+            act.pending += 1
+            act.events += 1
+            t.callbacks = port.next_hop
+            self.sched.at(now + port.delay, t)
+            return
         if old is not None:  # the tail leaves the buffer it is in (a router's, or the core's output queue)
             old.credit(end, t.held)
         if port.kind != EJECT:

@@ -78,7 +78,8 @@ class VcNetwork(NetworkBase):
                 r.inputs.append(ip)
             self.routers.append(r)
         # the second local path (noc.local_paths = 2, ELSA_BRIEF §3): an input port of its own, last of the
-        # router's, for the trains a core sends to itself
+        # router's, for the trains a core sends to itself; it takes no credits (a train keeps its output queue's
+        # until the ejection port takes it, as the fast router's bufferless path)
         two = getattr(params, "local_paths", 1) == 2
         if two:
             for v, r in enumerate(self.routers):

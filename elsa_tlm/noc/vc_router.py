@@ -272,8 +272,8 @@ class VcRouter:
                 if fa < retry:
                     retry = fa
                 continue
-            if o.credits_at(w, now) >= t.need:
-                break
+            if o is self.loop_port or o.credits_at(w, now) >= t.need:
+                break  # the second local path has no buffer of its own to take credits in (see _send)
             at = o.credits_ready(w, t.need)
             if at < retry:
                 retry = at
@@ -454,6 +454,10 @@ class VcRouter:
             act = self.act
             if len(t.ports) == 2:
                 o.loopback_flits += t.flits
+            out = t.buf
+            if out is not None:  # the second local path: the train held its output queue's credits until now
+                out.credit(end, t.held)
+                t.buf = None
             if o.inbox is not None:
                 o.inbox.reserve(min(t.flits, o.inbox.cap))
             act.in_flight -= 1
@@ -481,7 +485,9 @@ class VcRouter:
         self._occupy(o, t, end)
         if o.kind == INJECT:
             out = t.buf
-            if out is not None:  # the core's output queue frees when the tail has left it
+            # the core's output queue frees when the tail has left it; on the second local path it keeps the
+            # train's credits until the ejection port takes it (_grant): that path has no buffer of its own
+            if out is not None and o is not self.loop_port:
                 out.credit(end, t.held)
                 t.buf = None
             arrive = now + self.d_local

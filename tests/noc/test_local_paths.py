@@ -17,9 +17,10 @@ ROUTERS = {"fast": {}, "vc": {"virtual_channels": 1, "vc_buffer_flits": 8}}
 
 
 def _remote_latency(router: str, paths: int) -> tuple[int, int, int, dict[str, int]]:
-    """Core 0's input FIFOs are full until cycle 400. Core 0 sends itself a train that fills the router's local
-    input buffer (one VC with the vc router), then a one-flit train to core 1. Returns the remote train's
-    latency, its zero-load latency, when the loopback train reached core 0, and the counters."""
+    """Core 0's input FIFOs are full until cycle 400. Core 0 sends itself a train as long as a router buffer (one
+    path: it fills the router's local input buffer, or its one VC with the vc router; two: it waits in the core's
+    output queue), then a one-flit train to core 1. Returns the remote train's latency, its zero-load latency,
+    when the loopback train reached core 0, and the counters."""
     spec = "mesh:1x3"
     topo = build_topology(spec)
     p = noc_config(topology=spec, local_paths=paths, router=router, **ROUTERS[router])
@@ -48,6 +49,29 @@ def test_a_loopback_train_does_not_hold_up_the_network_bound_ones(router: str) -
     assert looped1 > 400 and looped2 > 400  # the loopback train itself waits for core 0's FIFOs either way
     assert c1 == c2  # the same traffic is counted, whichever path it took
     assert c2["loopback_flits"] > 0
+
+
+@pytest.mark.parametrize("router", sorted(ROUTERS))
+def test_the_second_path_has_no_buffer_of_its_own(router: str) -> None:
+    """A loopback train keeps its credits in the core's output queue until the ejection port takes it (the
+    local input reducer writes into the core's own FIFOs): the output queue frees only after cycle 400."""
+    spec = "mesh:1x3"
+    topo = build_topology(spec)
+    p = noc_config(topology=spec, router=router, **ROUTERS[router])
+    env = simpy.Environment()
+    net = make_network(Kernel(env), topo, p, make_routing("xy", topo, 0))
+    inbox = Channel(Kernel(env), 8, "ni0.in")
+    inbox.sink = lambda _train: None
+    net.attach_inbox(0, inbox)
+    inbox.reserve(8)
+    inbox.release(8, at=400)
+    out = Channel(Kernel(env), 8, "ni0.out")
+    out.reserve(4)
+    net.transfer("self", 0, 0, 4, 1, out, 4)
+    env.run(until=300)
+    assert out.occupancy(300) == 4  # still held: the train waits for core 0's FIFOs in its output queue
+    env.run()
+    assert out.occupancy(int(env.now)) == 0 and net.in_flight == 0
 
 
 def test_the_second_path_is_the_default() -> None:
