@@ -48,11 +48,11 @@ def test_a_faster_unit_is_never_slower(model: str, what: str, default: dict[str,
 def test_wider_flits_are_never_slower(model: str) -> None:
     """The default flit (256 bits, the widest) against 128-bit flits, at a transaction quantum of 4 spines.
 
-    At the default quantum (16) VGG16-CIFAR10 at T = 4 is 3.0 % slower with 256-bit flits (42,915 against
-    41,662 cycles) and equal at its own T: a transaction's emitted spines leave as one train when its last
+    At the default quantum (16) VGG16-CIFAR10 at T = 4 is 2.6 % slower with 256-bit flits (42,606 against
+    41,508 cycles) and equal at its own T: a transaction's emitted spines leave as one train when its last
     spine has fired unless they exceed a train (half the consumer's FIFOs), and 128-bit flits cut them into
     more, earlier trains. That is the model's time quantum, not the flit (at 4 and 8 spines 256 bits is the
-    faster, 38,450 against 40,346 and 40,659 against 40,767): docs/MODEL.md §8, the transaction quantum."""
+    faster, 38,631 against 40,020 and 39,691 against 39,967): docs/MODEL.md §7b, the transaction quantum."""
     quantum = ["run.batch_items=4"]
     assert _latency(model, quantum) <= SLACK * _latency(model, [*quantum, "noc.flit_bits=128"])
 
