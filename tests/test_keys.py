@@ -38,9 +38,9 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "noc.switch_traversal_cycles": ("3", ["noc.route_compute_cycles=2", "noc.switch_alloc_cycles=3"]),
     "noc.router": ('"vc"', []),
     "noc.virtual_channels": ("2", ['noc.router="vc"']),
-    # two-flit VCs on the co-mapped ResNet-18 (VGG16 at T = 1 no longer depends on the depth once the second
-    # local path's trains take no VC credits)
-    "noc.vc_buffer_flits": ("2", ['noc.router="vc"', *R18]),
+    # deep VCs on the co-mapped ResNet-18 (VGG16 at T = 1 no longer depends on the depth once a core's local
+    # paths take no VC credits)
+    "noc.vc_buffer_flits": ("64", ['noc.router="vc"', *R18]),
     "mapping.partition": ('"none"', R18),
     "mapping.placement": ('"linear"', []),
     "mapping.refine": ("false", []),

@@ -400,9 +400,8 @@ class Network(NetworkBase):
         ]
         # the second local path (ELSA_BRIEF §3: "two local paths for spikes from the core's own PEs ... so they
         # do not contend"): the trains a core sends to itself go from its output queues straight to its ejection
-        # port (the local input reducer writes into the core's own FIFO queues), with no router buffer of their
-        # own: a train stays in its group's output queue until ejected. With one path they take the injection
-        # port and share the local input buffer with the network-bound trains.
+        # port (the local input reducer writes into the core's own FIFO queues), serialised apart from the
+        # injection port's. With one path they take the injection port with the network-bound trains.
         self.loop_ports: list[Port] = (
             [Port(INJECT, v, v, 1, None, self.routers[v], timing.d_inject) for v in range(n)]
             if getattr(params, "local_paths", 1) == 2
@@ -428,6 +427,12 @@ class Network(NetworkBase):
         port.dest_buf = inbox
         inbox.up = port
         inbox.on_credit = port.router.on_credit
+        # a core's injection port feeds the switch straight from its output queues (the NI's: they are the
+        # router's local input FIFO queues, ELSA_BRIEF §3's 4 x 512 B of the local port, divided among the core's
+        # lane groups), not through a second, pooled buffer: a train keeps its output-queue credits until a link
+        # or the ejection port takes it, so one group's trains waiting for a full path hold no other group's.
+        # (Synthetic traffic, with no cores, keeps the router's local input buffer.)
+        self.inject_ports[node].dest_buf = None
 
     # ---- taking transactions in -----------------------------------------------------------------------
 

@@ -203,8 +203,8 @@ class Router:
             act.last_progress = end
         old = t.buf
         if port.kind != EJECT and port.dest_buf is None:
-            # a local path without a buffer of its own (the second local path): the train stays in the core's
-            # output queue, holding its credits there, until the ejection port takes it
+            # a local path (injection, or the second local path) has no buffer of its own: the train stays in the
+            # core's output queue, holding its credits there, until a link or the ejection port takes it
             t.idx += 1
             act.pending += 1
             act.events += 1

@@ -118,6 +118,9 @@ class VcNetwork(NetworkBase):
     def attach_inbox(self, node: int, inbox: Channel) -> None:
         port = self.eject_ports[node]
         port.inbox = inbox
+        # as the fast router's: the core's output queues are the local port's FIFO queues, so a train keeps their
+        # credits until the switch takes it out of the local input VC (which then takes no credits of its own)
+        self.routers[node].hold_out = True
         inbox.up = port
         inbox.on_credit = self._inbox_credit
 

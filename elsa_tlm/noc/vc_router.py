@@ -201,6 +201,7 @@ class VcRouter:
         self.source: deque[Txn] = deque()  # the core's packets not yet injected (unbounded)
         self.loop_source: deque[Txn] = deque()  # those it sends to itself, with a second local path
         self.loop_port = None
+        self.hold_out = False  # a core's router: its trains keep their output queue's credits (attach_inbox)
         self.active: list[InputVc] = []  # input VCs holding packets
         self.wakes: set[int] = set()  # cycles with an allocation pass scheduled
         self.RC, self.SA = timing.RC, timing.SA
@@ -272,8 +273,8 @@ class VcRouter:
                 if fa < retry:
                     retry = fa
                 continue
-            if o is self.loop_port or o.credits_at(w, now) >= t.need:
-                break  # the second local path has no buffer of its own to take credits in (see _send)
+            if self.hold_out or o is self.loop_port or o.credits_at(w, now) >= t.need:
+                break  # a core's local paths take no credits of their own (see _send)
             at = o.credits_ready(w, t.need)
             if at < retry:
                 retry = at
@@ -437,6 +438,10 @@ class VcRouter:
         t = ivc.q.popleft()
         p = ivc.port
         end = now + t.ser
+        out = t.buf
+        if out is not None:  # a core's train held its output queue's credits until the switch took it on
+            out.credit(end, t.held)
+            t.buf = None
         p.busy_until = end
         p.rr = ivc.v
         o.sa_rr = p.idx
@@ -454,10 +459,6 @@ class VcRouter:
             act = self.act
             if len(t.ports) == 2:
                 o.loopback_flits += t.flits
-            out = t.buf
-            if out is not None:  # the second local path: the train held its output queue's credits until now
-                out.credit(end, t.held)
-                t.buf = None
             if o.inbox is not None:
                 o.inbox.reserve(min(t.flits, o.inbox.cap))
             act.in_flight -= 1
@@ -485,9 +486,9 @@ class VcRouter:
         self._occupy(o, t, end)
         if o.kind == INJECT:
             out = t.buf
-            # the core's output queue frees when the tail has left it; on the second local path it keeps the
-            # train's credits until the ejection port takes it (_grant): that path has no buffer of its own
-            if out is not None and o is not self.loop_port:
+            # the core's output queue frees when the tail has left it; a core's trains keep its credits until
+            # the switch takes them on (_grant): the output queues are the local port's FIFO queues
+            if out is not None and not self.hold_out and o is not self.loop_port:
                 out.credit(end, t.held)
                 t.buf = None
             arrive = now + self.d_local
