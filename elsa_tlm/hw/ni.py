@@ -1,7 +1,8 @@
 """Network interface of a neural core: the router's local port seen from the core.
 
 Out (reducer + flit generator): a finished transaction's spines, packetised, wait in the interface's output
-buffer until the router's injection port takes them. The buffer holds ``noc.fifo_count`` × ``noc.fifo_bytes``
+buffer (the router's local input FIFO queues) until a link or the ejection port takes them on: the injection
+port and the second local path are paths, not buffers. The buffer holds ``noc.fifo_count`` × ``noc.fifo_bytes``
 of flits; a train that does not fit makes the sending layer slice wait (stalled on output), which is how a
 full network reaches back into the producer's PEs. Trains are at most one buffer long (longer outputs are cut
 into several trains), so every train can always fit an empty buffer.

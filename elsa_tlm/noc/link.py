@@ -4,7 +4,9 @@ A :class:`Port` is an output that one transaction at a time occupies for ``ser``
 link_bits): a core's injection port into its router, a router's ejection port into its core's input FIFOs,
 or a :class:`Link` to a neighbouring router. It feeds one downstream :class:`~elsa_tlm.hw.channel.Channel`
 (the next router's input buffer, the router's own local input buffer, or the core's input FIFOs) and grants a
-transaction only when that channel has credits for it (virtual cut-through on packet-sized credits).
+transaction only when that channel has credits for it (virtual cut-through on packet-sized credits). A local
+port without a channel (a core's injection port in a chip run, the second local path) is a path, not a buffer:
+the transaction keeps its credits in the core's output queue until the next port grants it.
 Transactions waiting for the port queue per input port of its router; the router's switch allocator grants
 them round-robin (:mod:`elsa_tlm.noc.router`). Every port counts what crossed it; the network's counters are
 sums over its ports.
