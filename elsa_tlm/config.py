@@ -330,7 +330,7 @@ class NocConfig:
         _in_range(1, 2),
         "the router's local paths from its core's PEs: 2 (ELSA: trains a core sends to itself take their own "
         "path into its input FIFOs, apart from the network-bound ones, so they do not contend) or 1 (what-if: "
-        "one injection path and input buffer for both, first come first served)",
+        "one injection path for both, first come first served)",
     )
     router_pipeline_cycles: int = meta(
         8, int, _in_range(1, 1000), "per-hop router latency (sum of the three stages)"

@@ -29,8 +29,8 @@ FASTER = {
 SLACK = 1.02
 
 
-def _latency(model: str, extra: list[str]) -> int:
-    T = NETWORKS[model] if FULL else 4
+def _latency(model: str, extra: list[str], ci_t: int = 4) -> int:
+    T = NETWORKS[model] if FULL else ci_t
     keys = [f'workload.model="{model}"', f"run.time_steps={T}", "output.plots=false", *extra]
     return sim.run(load_config(None, keys)).summary["latency_cycles"]
 
@@ -57,11 +57,9 @@ FLIT_T = {"vgg16_cifar10": 16}
 @pytest.mark.parametrize("model", sorted(NETWORKS))
 def test_wider_flits_are_never_slower(model: str) -> None:
     """The default flit (256 bits, the widest) against 128-bit flits."""
-    T = NETWORKS[model] if FULL else FLIT_T.get(model, 4)
-    keys = [f'workload.model="{model}"', f"run.time_steps={T}", "output.plots=false"]
-    wide = sim.run(load_config(None, keys)).summary["latency_cycles"]
-    narrow = sim.run(load_config(None, [*keys, "noc.flit_bits=128"])).summary["latency_cycles"]
-    assert wide <= SLACK * narrow, f"{model} at T = {T}: {wide} cycles with 256-bit flits against {narrow}"
+    ci_t = FLIT_T.get(model, 4)
+    wide, narrow = _latency(model, [], ci_t), _latency(model, ["noc.flit_bits=128"], ci_t)
+    assert wide <= SLACK * narrow, f"{model}: {wide} cycles with 256-bit flits against {narrow}"
 
 
 def test_the_shared_local_fifo_what_if_shows_the_inversion(default: dict[str, int]) -> None:

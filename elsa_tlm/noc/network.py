@@ -95,8 +95,8 @@ class NetworkBase:
     routers: list[Any]
     inject_ports: list[Any]
     eject_ports: list[Any]
-    # the second local path (``noc.local_paths = 2``): a core's loopback trains enter their router here, not
-    # through ``inject_ports``; empty with one local path (and in the vc router, whose local VCs keep them apart)
+    # the second local path (``noc.local_paths = 2``, both router models): a core's loopback trains take these
+    # ports, not ``inject_ports``; empty with one local path
     loop_ports: list[Any] = []
 
     def __init__(
@@ -404,7 +404,7 @@ class Network(NetworkBase):
         # injection port's. With one path they take the injection port with the network-bound trains.
         self.loop_ports: list[Port] = (
             [Port(INJECT, v, v, 1, None, self.routers[v], timing.d_inject) for v in range(n)]
-            if getattr(params, "local_paths", 1) == 2
+            if params.local_paths == 2
             else []
         )
         self.eject_ports: list[Port] = [
@@ -413,8 +413,8 @@ class Network(NetworkBase):
         # ---- bind: where a granted head goes next, whom a channel returns its credits to, ejection
         for (_u, v), link in self.link_ports.items():
             link.next_hop = self.routers[v].arrive_cbs
-        for v, port in enumerate([*self.inject_ports, *self.loop_ports]):
-            port.next_hop = self.routers[v % n].arrive_cbs
+        for port in [*self.inject_ports, *self.loop_ports]:
+            port.next_hop = self.routers[port.src].arrive_cbs
         for port in [*self.link_ports.values(), *self.inject_ports]:
             port.dest_buf.up = port
             port.dest_buf.on_credit = port.router.on_credit

@@ -80,7 +80,7 @@ class VcNetwork(NetworkBase):
         # the second local path (noc.local_paths = 2, ELSA_BRIEF §3): an input port of its own, last of the
         # router's, for the trains a core sends to itself; it takes no credits (a train keeps its output queue's
         # until the ejection port takes it, as the fast router's bufferless path)
-        two = getattr(params, "local_paths", 1) == 2
+        two = params.local_paths == 2
         if two:
             for v, r in enumerate(self.routers):
                 r.inputs.append(InputPort(r, len(r.inputs), V, f"router{v}.loopback"))
