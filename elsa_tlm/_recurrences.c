@@ -13,6 +13,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef _WIN32
 #define REC_API __declspec(dllexport)
@@ -46,18 +47,36 @@ REC_API int64_t rec_server(int64_t n, const double *arrive, const double *cum, c
     return k;
 }
 
+/* A spine's ready cycle, by where it comes from: a given array, rec_ready's formula, or its step's (gated). */
+typedef struct {
+    const double *ready;  /* (T * n_emit,) each spine's, or NULL */
+    const double *finish; /* (T * n_in,) with offset (T * n_emit,): ceil(finish[t, pos_emit[e]] + offset[k] - 1e-9) */
+    const double *offset;
+    const double *step; /* (T,) every spine of step t at step[t] (ready and finish NULL) */
+    int64_t n_in;
+} SpineReady;
+
+static inline double spine_ready(const SpineReady *r, const int64_t *pos_emit, int64_t t, int64_t e, int64_t k) {
+    if (r->ready) return r->ready[k];
+    if (r->finish) return ceil((r->finish[t * r->n_in + pos_emit[e]] + r->offset[k]) - 1e-9);
+    return r->step[t];
+}
+
 /* The flit generator's trains over T steps of n_emit emitted spines (flat, step-major). A spine's transaction:
  * 0 when gated, else (its busy period << 20) + (its position's offset in the period) / batch, its position
  * being t * n_in + pos_emit[e] and its busy period the last of starts[0..n_starts) at or before it. A train
  * starts at a new (step, transaction) and every chunk flits into one (counted from the transaction's first
- * spine). Writes each spine's train (tid) and each train's ready (its last spine's), flits and packets (an
- * all-empty train: one flit, one packet); returns the number of trains. */
-REC_API int64_t rec_trains(int64_t T, int64_t n_emit, int64_t n_in, const int64_t *pos_emit,
-                           const int64_t *starts, int64_t n_starts, int64_t batch, int64_t gated,
-                           const int64_t *flits, const int64_t *packets, const double *ready, int64_t chunk,
-                           int64_t *tid, double *tr_ready, int64_t *tr_flits, int64_t *tr_packets) {
+ * spine). Writes each spine's train (tid) and each train's ready (its last spine's: computed for that spine
+ * only), flits and packets (an all-empty train: one flit, one packet); returns the number of trains. */
+static int64_t trains_core(int64_t T, int64_t n_emit, int64_t n_in, const int64_t *pos_emit, const int64_t *starts,
+                           int64_t n_starts, int64_t batch, int64_t gated, const int64_t *flits,
+                           const int64_t *packets, const SpineReady *rd, int64_t chunk, int64_t *tid,
+                           double *tr_ready, int64_t *tr_flits, int64_t *tr_packets) {
     int64_t ntr = 0, sent = 0, start_cum = 0, prev_key = 0, prev_piece = 0, piece_end = 0;
     int64_t g = 0; /* the busy period of the previous spine's position (positions rarely go back: a walk) */
+    int64_t q_g = -1, q = 0, q_lo = 0; /* the previous spine's transaction in its busy period, from position q_lo */
+    int64_t last_t = 0, last_e = 0, last_k = 0; /* the current train's last spine */
+    int64_t acc_flits = 0, acc_packets = 0;     /* the current train's flits and packets so far */
     for (int64_t t = 0; t < T; t++) {
         for (int64_t e = 0; e < n_emit; e++) {
             int64_t k = t * n_emit + e;
@@ -74,7 +93,17 @@ REC_API int64_t rec_trains(int64_t T, int64_t n_emit, int64_t n_in, const int64_
                     g = lo - 1;
                 }
                 while (g + 1 < n_starts && starts[g + 1] <= p) g++;
-                tx = (g << 20) + (p - starts[g]) / batch;
+                /* (p - starts[g]) / batch, by a walk from the previous spine's transaction (a division only
+                 * when the position jumps: the same integer either way) */
+                if (g != q_g || p < q_lo || p >= q_lo + 2 * batch) {
+                    q = (p - starts[g]) / batch;
+                    q_lo = starts[g] + q * batch;
+                    q_g = g;
+                } else if (p >= q_lo + batch) {
+                    q++;
+                    q_lo += batch;
+                }
+                tx = (g << 20) + q;
             }
             int64_t key = (t << 40) + tx;
             int new_tx = (k == 0 || key != prev_key);
@@ -88,26 +117,44 @@ REC_API int64_t rec_trains(int64_t T, int64_t n_emit, int64_t n_in, const int64_
                 piece_end = start_cum + (piece + 1) * chunk;
             }
             if (new_tx || piece != prev_piece) {
-                tr_flits[ntr] = 0;
-                tr_packets[ntr] = 0;
+                if (ntr > 0) { /* the previous train closes */
+                    tr_ready[ntr - 1] = spine_ready(rd, pos_emit, last_t, last_e, last_k);
+                    tr_flits[ntr - 1] = acc_flits ? acc_flits : 1; /* all empty: one head-only flit */
+                    tr_packets[ntr - 1] = acc_flits ? acc_packets : 1;
+                }
+                acc_flits = 0;
+                acc_packets = 0;
                 ntr++;
             }
             tid[k] = ntr - 1;
-            tr_flits[ntr - 1] += flits[k];
-            tr_packets[ntr - 1] += packets[k];
-            tr_ready[ntr - 1] = ready[k];
+            acc_flits += flits[k];
+            acc_packets += packets[k];
+            last_t = t;
+            last_e = e;
+            last_k = k;
             sent += flits[k];
             prev_key = key;
             prev_piece = piece;
         }
     }
-    for (int64_t j = 0; j < ntr; j++) {
-        if (tr_flits[j] == 0) {
-            tr_flits[j] = 1;
-            tr_packets[j] = 1;
-        }
+    if (ntr > 0) {
+        tr_ready[ntr - 1] = spine_ready(rd, pos_emit, last_t, last_e, last_k);
+        tr_flits[ntr - 1] = acc_flits ? acc_flits : 1;
+        tr_packets[ntr - 1] = acc_flits ? acc_packets : 1;
     }
     return ntr;
+}
+
+/* trains_core with each spine's ready cycle from ready (T * n_emit), or (ready NULL) rec_ready's formula over
+ * finish (T * n_in) and offset (T * n_emit). */
+REC_API int64_t rec_trains(int64_t T, int64_t n_emit, int64_t n_in, const int64_t *pos_emit,
+                           const int64_t *starts, int64_t n_starts, int64_t batch, int64_t gated,
+                           const int64_t *flits, const int64_t *packets, const double *ready,
+                           const double *finish, const double *offset, int64_t chunk,
+                           int64_t *tid, double *tr_ready, int64_t *tr_flits, int64_t *tr_packets) {
+    SpineReady rd = {ready, ready ? NULL : finish, offset, NULL, n_in};
+    return trains_core(T, n_emit, n_in, pos_emit, starts, n_starts, batch, gated, flits, packets, &rd, chunk,
+                       tid, tr_ready, tr_flits, tr_packets);
 }
 
 /* Arrivals from one producer slice: each of its spines lands with its train's tail (tail[tid]), plus the
@@ -152,8 +199,23 @@ REC_API void rec_port_queues(int64_t n_res, const int64_t *res_ptr, const int64_
                              const double *t0, const double *ser, int64_t *cursor, double *wait) {
     for (int64_t r = 0; r < n_res; r++) {
         int64_t lo = res_ptr[r], hi = res_ptr[r + 1];
-        for (int64_t i = lo; i < hi; i++) cursor[i] = flow_first[res_flow[i]];
         double c = 0.0, m = 0.0;
+        if (hi - lo == 1) { /* one flow: its trains in order, nothing to merge */
+            const int64_t f = res_flow[lo];
+            const double off = res_offset[lo];
+            for (int64_t q = flow_first[f]; q < flow_first[f] + flow_size[f]; q++) {
+                double a = t0[q] + off, s = ser[q];
+                c = c + s;
+                double before = c - s;
+                double d = a - before;
+                if (d < 0.0) d = 0.0;
+                if (d > m) m = d;
+                double w = ((c + m) - s) - a;
+                if (w > wait[q]) wait[q] = w;
+            }
+            continue;
+        }
+        for (int64_t i = lo; i < hi; i++) cursor[i] = flow_first[res_flow[i]];
         for (;;) {
             int64_t best = -1;
             double ba = 0.0;
@@ -176,6 +238,194 @@ REC_API void rec_port_queues(int64_t n_res, const int64_t *res_ptr, const int64_
             if (d > m) m = d;
             double w = ((c + m) - s) - ba;
             if (w > wait[q]) wait[q] = w;
+        }
+    }
+}
+
+/* ---- one analytic pass over every slice (analytic.solve's passes; analytic.evaluate is its reference) ----
+ *
+ * Slices in layer order, each described by a row of sm (S_NCOL int64 columns, below) and its producer parts by
+ * rows of qm (Q_NCOL columns: a part is one producer slice of one producer link). The plan's static arrays are
+ * concatenated, each slice at its offsets: cum and before (positions), pos_emit (emitted spines of one step),
+ * emit_offset, flits and packets (emitted spines), last_offset (steps), skip (a skip part's (T, n_emit + 1)
+ * running sums of residual-unit cycles) and posmap (a part's absorption position per emitted spine).
+ *
+ * The pass writes two buffers, each slice at its static offsets (lay = {cap, sum_T}, cap = sum of T * n_emit):
+ *   fb (double): tr_ready [cap] | step_end [sum_T] | answer per step [sum_T] | first_finish [S] | answer first [S]
+ *   ib (int64):  tid [cap] | tr_flits [cap] | tr_packets [cap] | tr_ser [cap] | n_trains [S] | n_tx [S]
+ * A slice's trains are at its spine offset (a slice has at most T * n_emit of them).
+ *
+ * The second pass carries each train's wait at the NoC (c_t0: every flow's trains' leave cycles in the previous
+ * pass, c_wait their waits, flow f at places [c_first[f], c_first[f] + c_size[f])) and copies the slices
+ * marked reuse from the previous pass's buffers (prev_fb, prev_ib). Scratch, kept by the caller between passes:
+ * arrive, finish and starts (the largest T * n_in), tail (the largest T * n_emit), gate (the largest T). */
+enum { S_T, S_NIN, S_NEMIT, S_NOUT, S_POS, S_EMIT, S_SPINE, S_STEP, S_LASTPOS, S_FIRSTPOS, S_PLO, S_PHI, S_PROD,
+       S_OUT, S_REUSE, S_NCOL };
+enum { Q_SRC, Q_SKIP, Q_POSMAP, Q_FLATTEN, Q_FLOW, Q_ZL, Q_NCOL };
+
+/* analytic._carry for one train leaving at x: the previous pass's wait of the train at the same index (same
+ * count), else of the last train that left at or before x (ties: the later one), else the first to leave. */
+static double carry_wait(const double *then, const double *wait, int64_t n_then, int64_t n_now, int sorted,
+                         int64_t j, double x) {
+    if (n_then == n_now) return wait[j];
+    if (n_then == 0) return 0.0;
+    if (sorted) {
+        int64_t lo = 0, hi = n_then; /* the first place after x */
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            if (then[mid] <= x) lo = mid + 1;
+            else hi = mid;
+        }
+        return wait[lo > 0 ? lo - 1 : 0];
+    }
+    /* a stable sort's searchsorted: the largest (then, index) at or before x, else the smallest */
+    int64_t best = -1, low = 0;
+    for (int64_t i = 0; i < n_then; i++) {
+        if (then[i] <= x && (best < 0 || then[i] >= then[best])) best = i;
+        if (then[i] < then[low]) low = i;
+    }
+    return wait[best >= 0 ? best : low];
+}
+
+REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, const int64_t *qm,
+                         const double *cum, const double *before, const int64_t *pos_emit,
+                         const double *emit_offset, const double *last_offset, const int64_t *flits,
+                         const int64_t *packets, const int64_t *skip, const int64_t *posmap, int64_t policy,
+                         int64_t batch, int64_t chunk, int64_t flit_bits, int64_t link_bits, const int64_t *lay,
+                         const double *c_t0, const double *c_wait, const int64_t *c_first, const int64_t *c_size,
+                         const double *prev_fb, const int64_t *prev_ib, double *fb, int64_t *ib,
+                         double *arrive, double *finish, int64_t *starts, double *tail, double *gate) {
+    const int64_t cap = lay[0], sum_T = lay[1];
+    double *f_ready = fb, *f_step = fb + cap, *f_ans = fb + cap + sum_T, *f_first = fb + cap + 2 * sum_T;
+    double *f_ans_first = f_first + S;
+    int64_t *i_tid = ib, *i_fl = ib + cap, *i_pk = ib + 2 * cap, *i_ser = ib + 3 * cap;
+    int64_t *i_ntr = ib + 4 * cap, *i_ntx = i_ntr + S;
+    for (int64_t s = 0; s < S; s++) {
+        const int64_t *m = sm + s * S_NCOL;
+        const int64_t T = m[S_T], n_in = m[S_NIN], n_emit = m[S_NEMIT], has_out = m[S_NOUT];
+        const int64_t sp = m[S_SPINE], st = m[S_STEP], N = T * n_in;
+        if (m[S_REUSE] && prev_fb) { /* its input is on chip from cycle 0: the previous pass's, as it is */
+            const int64_t n = prev_ib[4 * cap + s];
+            memcpy(i_tid + sp, prev_ib + sp, sizeof(int64_t) * (size_t)(T * n_emit));
+            memcpy(f_ready + sp, prev_fb + sp, sizeof(double) * (size_t)n);
+            memcpy(i_fl + sp, prev_ib + cap + sp, sizeof(int64_t) * (size_t)n);
+            memcpy(i_pk + sp, prev_ib + 2 * cap + sp, sizeof(int64_t) * (size_t)n);
+            memcpy(i_ser + sp, prev_ib + 3 * cap + sp, sizeof(int64_t) * (size_t)n);
+            memcpy(f_step + st, prev_fb + cap + st, sizeof(double) * (size_t)T);
+            memcpy(f_ans + st, prev_fb + cap + sum_T + st, sizeof(double) * (size_t)T);
+            f_first[s] = prev_fb[cap + 2 * sum_T + s];
+            f_ans_first[s] = prev_fb[cap + 2 * sum_T + S + s];
+            i_ntr[s] = n;
+            i_ntx[s] = prev_ib[4 * cap + S + s];
+            continue;
+        }
+        /* ---- arrivals: every producer part's spines with their trains' tails */
+        const double *fin;
+        int64_t k;
+        if (m[S_PROD]) {
+            memset(arrive, 0, sizeof(double) * (size_t)N);
+            for (int64_t qi = m[S_PLO]; qi < m[S_PHI]; qi++) {
+                const int64_t *q = qm + qi * Q_NCOL;
+                const int64_t p = q[Q_SRC], *pm = sm + p * S_NCOL;
+                const int64_t pe = pm[S_NEMIT], psp = pm[S_SPINE], ntr = i_ntr[p];
+                if (pe == 0) continue;
+                const double *pr = f_ready + psp;
+                const int64_t *pser = i_ser + psp, *ptid = i_tid + psp;
+                const int64_t zl = q[Q_ZL];
+                for (int64_t j = 0; j < ntr; j++) tail[j] = pr[j] + (double)(zl + pser[j]);
+                if (q[Q_FLOW] >= 0 && c_t0) {
+                    const int64_t f = q[Q_FLOW], n_then = c_size[f];
+                    const double *then = c_t0 + c_first[f], *w = c_wait + c_first[f];
+                    int sorted = 1;
+                    for (int64_t i = 1; i < n_then; i++)
+                        if (then[i] < then[i - 1]) { sorted = 0; break; }
+                    for (int64_t j = 0; j < ntr; j++)
+                        tail[j] = tail[j] + carry_wait(then, w, n_then, ntr, sorted, j, pr[j]);
+                }
+                const int64_t *sk = q[Q_SKIP] >= 0 ? skip + q[Q_SKIP] : NULL;
+                const int64_t *pmap = q[Q_POSMAP] >= 0 ? posmap + q[Q_POSMAP] : NULL;
+                const int64_t flat = q[Q_FLATTEN];
+                for (int64_t t = 0; t < T; t++) {
+                    double *row = arrive + t * n_in;
+                    const int64_t *ids = ptid + t * pe;
+                    const int64_t *skt = sk ? sk + t * (pe + 1) : NULL;
+                    for (int64_t e = 0; e < pe; e++) {
+                        double a = tail[ids[e]];
+                        if (skt) a = a + (double)(skt[e + 1] - skt[e]);
+                        int64_t i = flat ? 0 : (pmap ? pmap[e] : e);
+                        if (a > row[i]) row[i] = a;
+                    }
+                }
+            }
+            /* ---- the lane group: one FIFO server over the positions (rec_server) */
+            const double *c = cum + m[S_POS], *b = before + m[S_POS];
+            double mx = 0.0;
+            k = 0;
+            for (int64_t i = 0; i < N; i++) {
+                double d = arrive[i] - b[i];
+                if (d < 0.0) d = 0.0;
+                if (d > mx) mx = d;
+                finish[i] = c[i] + mx;
+                if (i == 0 || arrive[i] > finish[i - 1] + 1e-9) starts[k++] = i;
+            }
+            fin = finish;
+        } else { /* its input is on chip at cycle 0: the server never waits, F = C */
+            fin = cum + m[S_POS];
+            starts[0] = 0;
+            k = 1;
+        }
+        int64_t ntx = 0;
+        for (int64_t j = 0; j < k; j++) {
+            int64_t len = (j + 1 < k ? starts[j + 1] : N) - starts[j];
+            ntx += (len + batch - 1) / batch;
+        }
+        i_ntx[s] = ntx;
+        /* ---- each step's last output, the first output */
+        double *step_end = f_step + st;
+        for (int64_t t = 0; t < T; t++)
+            step_end[t] = has_out ? ceil((fin[t * n_in + m[S_LASTPOS]] + last_offset[st + t]) - 1e-9) : 0.0;
+        f_first[s] = has_out ? ceil((fin[m[S_FIRSTPOS]] + first_offset[s]) - 1e-9) : 0.0;
+        /* ---- trains: each spine's ready cycle at once (spine, token), at its step's end (tbt), the layer's (lbl) */
+        SpineReady rd = {NULL, NULL, NULL, NULL, n_in};
+        const double *off = emit_offset + sp;
+        if (policy == 0) {
+            rd.finish = fin;
+            rd.offset = off;
+        } else if (policy == 1) {
+            rd.step = step_end;
+        } else {
+            for (int64_t t = 0; t < T; t++) gate[t] = step_end[T - 1];
+            rd.step = gate;
+        }
+        const int64_t *pem = pos_emit + m[S_EMIT];
+        int64_t ntr = 0;
+        if (n_emit)
+            ntr = trains_core(T, n_emit, n_in, pem, starts, k, batch, policy != 0, flits + sp, packets + sp,
+                              &rd, chunk, i_tid + sp, f_ready + sp, i_fl + sp, i_pk + sp);
+        i_ntr[s] = ntr;
+        for (int64_t j = 0; j < ntr; j++) {
+            int64_t ser = (i_fl[sp + j] * flit_bits + link_bits - 1) / link_bits;
+            i_ser[sp + j] = ser > 1 ? ser : 1;
+        }
+        /* ---- the answer: every spine's ready cycle (the output layer), else the slice's outputs */
+        if (m[S_OUT]) {
+            double *ans = f_ans + st;
+            if (n_emit) {
+                double lo = 0.0;
+                for (int64_t t = 0; t < T; t++) {
+                    double hi = 0.0;
+                    for (int64_t e = 0; e < n_emit; e++) {
+                        double r = spine_ready(&rd, pem, t, e, t * n_emit + e);
+                        if (e == 0 || r > hi) hi = r;
+                        if ((t == 0 && e == 0) || r < lo) lo = r;
+                    }
+                    ans[t] = hi;
+                }
+                f_ans_first[s] = lo;
+            } else {
+                for (int64_t t = 0; t < T; t++) ans[t] = step_end[t];
+                f_ans_first[s] = f_first[s];
+            }
         }
     }
 }

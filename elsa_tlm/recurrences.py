@@ -48,15 +48,21 @@ def trains_py(
     gated: bool,
     flits: np.ndarray,
     packets: np.ndarray,
-    ready: np.ndarray,
+    ready: np.ndarray | None,
     chunk: int,
+    finish: np.ndarray | None = None,
+    offset: np.ndarray | None = None,
 ) -> Trains:
     """The flit generator's trains over every step's emitted spines (flat, step-major): a train per (step,
     transaction), cut every ``chunk`` flits counted from the transaction's first spine; a train leaves with its
     last spine. A spine's transaction: its position's busy period (the last of ``starts`` at or before it,
     the position being ``t * n_in + pos_emit``) and its offset there // ``batch`` (``gated``: one per step).
     Returns each spine's train and each train's ready cycle, flits and packets (an all-empty train carries
-    one head-only flit)."""
+    one head-only flit). A spine's ready cycle is ``ready``'s, or (``ready`` None) :func:`ready_py` of ``finish``
+    and ``offset`` (the C port computes it for a train's last spine only)."""
+    if ready is None:
+        assert finish is not None and offset is not None
+        ready = ready_py(finish, pos_emit, offset)
     n_emit = pos_emit.size
     if gated:
         tx = np.zeros((T, n_emit), np.int64)
@@ -173,6 +179,9 @@ class Engine:
     arrive: Callable[..., None]
     ready: Callable[..., np.ndarray]
     port_queues: Callable[..., None]
+    # a whole analytic pass in one call (the C engine's ``rec_pass``; :func:`elsa_tlm.analytic.evaluate`, which
+    # calls the loops above one slice at a time, is its reference): None when the engine has none
+    one_pass: Callable[..., None] | None = None
 
 
 REFERENCE = Engine("numpy", server_py, trains_py, arrive_py, ready_py, port_queues_py)
@@ -191,7 +200,7 @@ def _load_c() -> Engine | None:
     srv.argtypes = [i64, ptr, ptr, ptr, ptr, ptr]
     tr = lib.rec_trains
     tr.restype = i64
-    tr.argtypes = [i64, i64, i64, ptr, ptr, i64, i64, i64, ptr, ptr, ptr, i64, ptr, ptr, ptr, ptr]
+    tr.argtypes = [i64, i64, i64, ptr, ptr, i64, i64, i64, ptr, ptr, ptr, ptr, ptr, i64, ptr, ptr, ptr, ptr]
     arr = lib.rec_arrive
     arr.restype = None
     arr.argtypes = [i64, i64, i64, ptr, ptr, ptr, ptr, i64, ptr]
@@ -220,15 +229,24 @@ def _load_c() -> Engine | None:
         gated: bool,
         flits: np.ndarray,
         packets: np.ndarray,
-        ready: np.ndarray,
+        ready: np.ndarray | None,
         chunk: int,
+        finish: np.ndarray | None = None,
+        offset: np.ndarray | None = None,
     ) -> Trains:
         n_emit = pos_emit.size
         n = T * n_emit
-        pe, st, fl, pk, rd = _i64(pos_emit), _i64(starts), _i64(flits), _i64(packets), _f64(ready)
+        pe, st, fl, pk = _i64(pos_emit), _i64(starts), _i64(flits), _i64(packets)
+        if ready is None:
+            assert finish is not None and offset is not None and finish.shape[0] == T
+            rd, fi, of = None, _f64(finish), _f64(offset)
+            rdp, fip, ofp = None, _p(fi), _p(of)
+        else:
+            rd = _f64(ready)
+            rdp, fip, ofp = _p(rd), None, None
         tid = np.empty(n, np.int64)
         t_ready, t_flits, t_packets = np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64)
-        args = (_p(pe), _p(st), st.size, batch, int(gated), _p(fl), _p(pk), _p(rd), chunk)
+        args = (_p(pe), _p(st), st.size, batch, int(gated), _p(fl), _p(pk), rdp, fip, ofp, chunk)
         k = tr(T, n_emit, n_in, *args, _p(tid), _p(t_ready), _p(t_flits), _p(t_packets))
         return tid.reshape(T, n_emit), t_ready[:k], t_flits[:k], t_packets[:k]
 
@@ -281,7 +299,46 @@ def _load_c() -> Engine | None:
         cursor = np.empty(rf.size, np.int64)
         pq(rp.size - 1, _p(rp), _p(rf), _p(ro), _p(ff), _p(fs), _p(tt), _p(ss), _p(cursor), _p(wait))
 
-    return Engine("c", server_c, trains_c, arrive_c, ready_c, port_queues_c)
+    ps = lib.rec_pass
+    ps.restype = None
+    ps.argtypes = [i64, *[ptr] * 13, i64, i64, i64, i64, i64, *[ptr] * 13]
+
+    def one_pass(
+        sm: np.ndarray,
+        first_offset: np.ndarray,
+        qm: np.ndarray,
+        arrays: tuple[np.ndarray, ...],
+        policy: int,
+        batch: int,
+        chunk: int,
+        flit_bits: int,
+        link_bits: int,
+        lay: np.ndarray,
+        carry: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+        prev: tuple[np.ndarray, np.ndarray] | None,
+        fb: np.ndarray,
+        ib: np.ndarray,
+        scratch: tuple[np.ndarray, ...],
+    ) -> None:
+        """``rec_pass`` (its comment in _recurrences.c says what each argument holds): ``arrays`` are cum,
+        before, pos_emit, emit_offset, last_offset, flits, packets, skip and posmap; ``fb`` and ``ib`` are
+        written; ``scratch`` is arrive, finish, starts, tail and gate, each large enough."""
+        assert [a.dtype for a in scratch] == [np.float64, np.float64, np.int64, np.float64, np.float64]
+        for a in (sm, qm, lay, ib, *arrays[5:]):
+            assert a.dtype == np.int64 and a.flags.c_contiguous
+        for a in (first_offset, fb, *arrays[:2], arrays[3], arrays[4]):
+            assert a.dtype == np.float64 and a.flags.c_contiguous
+        assert arrays[2].dtype == np.int64 and arrays[2].flags.c_contiguous
+        kept = [] if carry is None else [_f64(carry[0]), _f64(carry[1]), _i64(carry[2]), _i64(carry[3])]
+        cp = tuple(_p(a) for a in kept) if kept else (None,) * 4
+        pp = (None, None) if prev is None else (_p(prev[0]), _p(prev[1]))
+        ps(
+            sm.shape[0], _p(sm), _p(first_offset), _p(qm), *(_p(a) for a in arrays),
+            policy, batch, chunk, flit_bits, link_bits, _p(lay), *cp, *pp, _p(fb), _p(ib),
+            *(_p(a) for a in scratch),
+        )  # fmt: skip
+
+    return Engine("c", server_c, trains_c, arrive_c, ready_c, port_queues_c, one_pass)
 
 
 def _p(a: np.ndarray) -> int:
@@ -328,6 +385,11 @@ def arrive(*args: Any, **kwargs: Any) -> None:
 def ready(finish: np.ndarray, pos_emit: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """:func:`ready_py`, by the engine in use."""
     return _engine().ready(finish, pos_emit, offset)
+
+
+def one_pass() -> Callable[..., None] | None:
+    """The engine's whole-pass call (``rec_pass``), or None (the numpy reference has none)."""
+    return _engine().one_pass
 
 
 def port_queues(*args: Any) -> None:

@@ -163,15 +163,33 @@ def test_trains_follow_the_flit_generator_rules() -> None:
 
 
 @needs_c
-def test_an_analytic_run_is_the_same_with_either_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ['workload.model="resnet18"', "run.time_steps=2"],  # skip links, co-mapped slices
+        ['workload.model="resnet18"', "run.time_steps=2", 'schedule.policy="tbt"', "run.batch_items=5"],
+        [
+            'workload.model="resnet18"',
+            "run.time_steps=2",
+            'schedule.policy="lbl"',
+            'noc.topology="torus:6x6"',
+        ],
+        ["run.time_steps=3", "noc.fifo_bytes=128", "noc.flit_bits=64"],  # VGG16: many trains cut in chunks
+        ['workload.model="vit_small"', "run.time_steps=1", 'schedule.policy="token"'],
+    ],
+    ids=["resnet18", "tbt", "lbl-torus", "vgg16-chunks", "vit-token"],
+)
+def test_an_analytic_run_is_the_same_with_either_engine(
+    monkeypatch: pytest.MonkeyPatch, sets: list[str]
+) -> None:
+    """The C engine's one call per pass (rec_pass) against the reference's slice-by-slice evaluate, on the
+    three CNN schedules, a transformer's token pipeline and chunked trains: the same bytes."""
     import time
 
     from elsa_tlm import analytic
     from elsa_tlm.config import load_config
 
-    cfg = load_config(
-        None, ['workload.model="resnet18"', "run.time_steps=2", 'run.mode="analytic"', "output.plots=false"]
-    )
+    cfg = load_config(None, [*sets, 'run.mode="analytic"', "output.plots=false"])
 
     def one() -> str:
         r = analytic.run_config(cfg, time.perf_counter())
@@ -182,6 +200,7 @@ def test_an_analytic_run_is_the_same_with_either_engine(monkeypatch: pytest.Monk
     monkeypatch.setattr(analytic, "CACHE", analytic.PlanCache())
     with_c = one()
     monkeypatch.setattr(rec, "_engine", lambda: rec.REFERENCE)
+    monkeypatch.setattr(analytic, "CACHE", analytic.PlanCache())  # not the C engine's cached timeline
     assert one() == with_c
 
 
