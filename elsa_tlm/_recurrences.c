@@ -68,15 +68,18 @@ static inline double spine_ready(const SpineReady *r, const int64_t *pos_emit, i
  * starts at a new (step, transaction) and every chunk flits into one (counted from the transaction's first
  * spine). Writes each spine's train (tid) and each train's ready (its last spine's: computed for that spine
  * only), flits and packets (an all-empty train: one flit, one packet); returns the number of trains. */
-static int64_t trains_core(int64_t T, int64_t n_emit, int64_t n_in, const int64_t *pos_emit, const int64_t *starts,
-                           int64_t n_starts, int64_t batch, int64_t gated, const int64_t *flits,
-                           const int64_t *packets, const SpineReady *rd, int64_t chunk, int64_t *tid,
-                           double *tr_ready, int64_t *tr_flits, int64_t *tr_packets) {
+static inline __attribute__((always_inline)) int64_t
+trains_core(int64_t T, int64_t n_emit, int64_t n_in, const int64_t *pos_emit, const int64_t *starts, int64_t n_starts,
+            int64_t batch, int64_t gated, const int64_t *flits, const int64_t *packets, const int64_t *packed,
+            const SpineReady *rd, int64_t chunk, int64_t *tid, double *tr_ready, int64_t *tr_flits,
+            int64_t *tr_packets) {
+    /* packed (or NULL: flits and packets): a spine's packets << 32 | its flits, one stream to read and one sum for
+     * both (a train's flits stay far below 2^32) */
     int64_t ntr = 0, sent = 0, start_cum = 0, prev_key = 0, prev_piece = 0, piece_end = 0;
     int64_t g = 0; /* the busy period of the previous spine's position (positions rarely go back: a walk) */
     int64_t q_g = -1, q = 0, q_lo = 0; /* the previous spine's transaction in its busy period, from position q_lo */
     int64_t last_t = 0, last_e = 0, last_k = 0; /* the current train's last spine */
-    int64_t acc_flits = 0, acc_packets = 0;     /* the current train's flits and packets so far */
+    int64_t acc_flits = 0, acc_packets = 0, acc_packed = 0; /* the current train's flits and packets so far */
     for (int64_t t = 0; t < T; t++) {
         for (int64_t e = 0; e < n_emit; e++) {
             int64_t k = t * n_emit + e;
@@ -117,6 +120,10 @@ static int64_t trains_core(int64_t T, int64_t n_emit, int64_t n_in, const int64_
                 piece_end = start_cum + (piece + 1) * chunk;
             }
             if (new_tx || piece != prev_piece) {
+                if (packed) {
+                    acc_flits = acc_packed & 0xffffffff;
+                    acc_packets = acc_packed >> 32;
+                }
                 if (ntr > 0) { /* the previous train closes */
                     tr_ready[ntr - 1] = spine_ready(rd, pos_emit, last_t, last_e, last_k);
                     tr_flits[ntr - 1] = acc_flits ? acc_flits : 1; /* all empty: one head-only flit */
@@ -124,18 +131,30 @@ static int64_t trains_core(int64_t T, int64_t n_emit, int64_t n_in, const int64_
                 }
                 acc_flits = 0;
                 acc_packets = 0;
+                acc_packed = 0;
                 ntr++;
             }
             tid[k] = ntr - 1;
-            acc_flits += flits[k];
-            acc_packets += packets[k];
+            int64_t fl;
+            if (packed) {
+                acc_packed += packed[k];
+                fl = packed[k] & 0xffffffff;
+            } else {
+                fl = flits[k];
+                acc_flits += fl;
+                acc_packets += packets[k];
+            }
             last_t = t;
             last_e = e;
             last_k = k;
-            sent += flits[k];
+            sent += fl;
             prev_key = key;
             prev_piece = piece;
         }
+    }
+    if (packed) {
+        acc_flits = acc_packed & 0xffffffff;
+        acc_packets = acc_packed >> 32;
     }
     if (ntr > 0) {
         tr_ready[ntr - 1] = spine_ready(rd, pos_emit, last_t, last_e, last_k);
@@ -153,7 +172,7 @@ REC_API int64_t rec_trains(int64_t T, int64_t n_emit, int64_t n_in, const int64_
                            const double *finish, const double *offset, int64_t chunk,
                            int64_t *tid, double *tr_ready, int64_t *tr_flits, int64_t *tr_packets) {
     SpineReady rd = {ready, ready ? NULL : finish, offset, NULL, n_in};
-    return trains_core(T, n_emit, n_in, pos_emit, starts, n_starts, batch, gated, flits, packets, &rd, chunk,
+    return trains_core(T, n_emit, n_in, pos_emit, starts, n_starts, batch, gated, flits, packets, NULL, &rd, chunk,
                        tid, tr_ready, tr_flits, tr_packets);
 }
 
@@ -247,7 +266,7 @@ REC_API void rec_port_queues(int64_t n_res, const int64_t *res_ptr, const int64_
  * Slices in layer order, each described by a row of sm (S_NCOL int64 columns, below) and its producer parts by
  * rows of qm (Q_NCOL columns: a part is one producer slice of one producer link). The plan's static arrays are
  * concatenated, each slice at its offsets: cum and before (positions), pos_emit (emitted spines of one step),
- * emit_offset, flits and packets (emitted spines), last_offset (steps), skip (a skip part's (T, n_emit + 1)
+ * emit_offset and packed (emitted spines: packets << 32 | flits), last_offset (steps), skip (a skip part's (T, n_emit + 1)
  * running sums of residual-unit cycles) and posmap (a part's absorption position per emitted spine).
  *
  * The pass writes two buffers, each slice at its static offsets (lay = {cap, sum_T}, cap = sum of T * n_emit):
@@ -260,37 +279,58 @@ REC_API void rec_port_queues(int64_t n_res, const int64_t *res_ptr, const int64_
  * marked reuse from the previous pass's buffers (prev_fb, prev_ib). Scratch, kept by the caller between passes:
  * arrive, finish and starts (the largest T * n_in), tail (the largest T * n_emit), gate (the largest T). */
 enum { S_T, S_NIN, S_NEMIT, S_NOUT, S_POS, S_EMIT, S_SPINE, S_STEP, S_LASTPOS, S_FIRSTPOS, S_PLO, S_PHI, S_PROD,
-       S_OUT, S_REUSE, S_NCOL };
+       S_OUT, S_REUSE, S_SHIFTED, S_NCOL };
 enum { Q_SRC, Q_SKIP, Q_POSMAP, Q_FLATTEN, Q_FLOW, Q_ZL, Q_NCOL };
 
-/* analytic._carry for one train leaving at x: the previous pass's wait of the train at the same index (same
- * count), else of the last train that left at or before x (ties: the later one), else the first to leave. */
-static double carry_wait(const double *then, const double *wait, int64_t n_then, int64_t n_now, int sorted,
-                         int64_t j, double x) {
-    if (n_then == n_now) return wait[j];
-    if (n_then == 0) return 0.0;
-    if (sorted) {
-        int64_t lo = 0, hi = n_then; /* the first place after x */
-        while (lo < hi) {
-            int64_t mid = lo + (hi - lo) / 2;
-            if (then[mid] <= x) lo = mid + 1;
-            else hi = mid;
+/* analytic._carry, added to tail: each of the n_now trains leaving at x[j] takes the previous pass's wait of the
+ * train at the same index (same count), else of the last train that left at or before x[j] (ties: the later
+ * one), else of the first to leave. The trains leave in order, nearly always: a walk, a search when x goes back. */
+static void add_carry(double *tail, const double *x, int64_t n_now, const double *then, const double *wait,
+                      int64_t n_then) {
+    if (n_then == n_now) {
+        for (int64_t j = 0; j < n_now; j++) tail[j] = tail[j] + wait[j];
+        return;
+    }
+    if (n_then == 0) return; /* + 0.0: the same double */
+    int sorted = 1;
+    for (int64_t i = 1; i < n_then; i++)
+        if (then[i] < then[i - 1]) {
+            sorted = 0;
+            break;
         }
-        return wait[lo > 0 ? lo - 1 : 0];
+    if (sorted) {
+        int64_t lo = 0; /* how many trains of then left at or before x[j] */
+        for (int64_t j = 0; j < n_now; j++) {
+            const double xj = x[j];
+            if (lo > 0 && then[lo - 1] > xj) { /* went back: a binary search */
+                int64_t hi = lo;
+                lo = 0;
+                while (lo < hi) {
+                    int64_t mid = lo + (hi - lo) / 2;
+                    if (then[mid] <= xj) lo = mid + 1;
+                    else hi = mid;
+                }
+            }
+            while (lo < n_then && then[lo] <= xj) lo++;
+            tail[j] = tail[j] + wait[lo > 0 ? lo - 1 : 0];
+        }
+        return;
     }
-    /* a stable sort's searchsorted: the largest (then, index) at or before x, else the smallest */
-    int64_t best = -1, low = 0;
-    for (int64_t i = 0; i < n_then; i++) {
-        if (then[i] <= x && (best < 0 || then[i] >= then[best])) best = i;
-        if (then[i] < then[low]) low = i;
+    /* not in order: a stable sort's searchsorted, the largest (then, index) at or before x, else the smallest */
+    for (int64_t j = 0; j < n_now; j++) {
+        int64_t best = -1, low = 0;
+        for (int64_t i = 0; i < n_then; i++) {
+            if (then[i] <= x[j] && (best < 0 || then[i] >= then[best])) best = i;
+            if (then[i] < then[low]) low = i;
+        }
+        tail[j] = tail[j] + wait[best >= 0 ? best : low];
     }
-    return wait[best >= 0 ? best : low];
 }
 
 REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, const int64_t *qm,
                          const double *cum, const double *before, const int64_t *pos_emit,
-                         const double *emit_offset, const double *last_offset, const int64_t *flits,
-                         const int64_t *packets, const int64_t *skip, const int64_t *posmap, int64_t policy,
+                         const double *emit_offset, const double *last_offset, const int64_t *packed,
+                         const int64_t *skip, const int64_t *posmap, int64_t policy,
                          int64_t batch, int64_t chunk, int64_t flit_bits, int64_t link_bits, const int64_t *lay,
                          const double *c_t0, const double *c_wait, const int64_t *c_first, const int64_t *c_size,
                          const double *prev_fb, const int64_t *prev_ib, double *fb, int64_t *ib,
@@ -334,13 +374,8 @@ REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, 
                 const int64_t zl = q[Q_ZL];
                 for (int64_t j = 0; j < ntr; j++) tail[j] = pr[j] + (double)(zl + pser[j]);
                 if (q[Q_FLOW] >= 0 && c_t0) {
-                    const int64_t f = q[Q_FLOW], n_then = c_size[f];
-                    const double *then = c_t0 + c_first[f], *w = c_wait + c_first[f];
-                    int sorted = 1;
-                    for (int64_t i = 1; i < n_then; i++)
-                        if (then[i] < then[i - 1]) { sorted = 0; break; }
-                    for (int64_t j = 0; j < ntr; j++)
-                        tail[j] = tail[j] + carry_wait(then, w, n_then, ntr, sorted, j, pr[j]);
+                    const int64_t f = q[Q_FLOW];
+                    add_carry(tail, pr, ntr, c_t0 + c_first[f], c_wait + c_first[f], c_size[f]);
                 }
                 const int64_t *sk = q[Q_SKIP] >= 0 ? skip + q[Q_SKIP] : NULL;
                 const int64_t *pmap = q[Q_POSMAP] >= 0 ? posmap + q[Q_POSMAP] : NULL;
@@ -359,10 +394,11 @@ REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, 
             }
             /* ---- the lane group: one FIFO server over the positions (rec_server) */
             const double *c = cum + m[S_POS], *b = before + m[S_POS];
+            const int shifted = (int)m[S_SHIFTED]; /* before[i] == cum[i - 1] (checked): one stream less */
             double mx = 0.0;
             k = 0;
             for (int64_t i = 0; i < N; i++) {
-                double d = arrive[i] - b[i];
+                double d = arrive[i] - (shifted ? (i ? c[i - 1] : 0.0) : b[i]);
                 if (d < 0.0) d = 0.0;
                 if (d > mx) mx = d;
                 finish[i] = c[i] + mx;
@@ -400,8 +436,8 @@ REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, 
         const int64_t *pem = pos_emit + m[S_EMIT];
         int64_t ntr = 0;
         if (n_emit)
-            ntr = trains_core(T, n_emit, n_in, pem, starts, k, batch, policy != 0, flits + sp, packets + sp,
-                              &rd, chunk, i_tid + sp, f_ready + sp, i_fl + sp, i_pk + sp);
+            ntr = trains_core(T, n_emit, n_in, pem, starts, k, batch, policy != 0, NULL, NULL, packed + sp, &rd,
+                              chunk, i_tid + sp, f_ready + sp, i_fl + sp, i_pk + sp);
         i_ntr[s] = ntr;
         for (int64_t j = 0; j < ntr; j++) {
             int64_t ser = (i_fl[sp + j] * flit_bits + link_bits - 1) / link_bits;

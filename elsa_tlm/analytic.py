@@ -462,9 +462,8 @@ class PassLayout:
     first_offset: np.ndarray  # (S,)
     qm: np.ndarray  # (parts, Q_NCOL) int64, its zero-load column filled per timing
     q_hops: np.ndarray  # (parts,) link hops from the producer's core to the consumer's
-    arrays: tuple[
-        np.ndarray, ...
-    ]  # cum, before, pos_emit, emit_offset, last_offset, flits, packets, skip, posmap
+    # cum, before, pos_emit, emit_offset, last_offset, packed (packets << 32 | flits), skip, posmap
+    arrays: tuple[np.ndarray, ...]
     lay: np.ndarray  # (cap, sum_T)
     flows: list[tuple[int, int]]  # (slice, destination core), in port_waits' order
     res_ptr: np.ndarray
@@ -499,7 +498,7 @@ class PassLayout:
 
 # rec_pass's row layouts (the enums in _recurrences.c)
 _S_COLS = ("T", "n_in", "n_emit", "n_out", "pos", "emit", "spine", "step", "last_pos", "first_pos", "part_lo",
-           "part_hi", "producers", "out", "reuse")  # fmt: skip
+           "part_hi", "producers", "out", "reuse", "shifted")  # fmt: skip
 _S = {c: i for i, c in enumerate(_S_COLS)}
 _Q_COLS = ("src", "skip", "posmap", "flatten", "flow", "zero_load")
 _Q = {c: i for i, c in enumerate(_Q_COLS)}
@@ -526,6 +525,13 @@ def pass_layout(plan: Any, specs: list[tuple[tuple[str, int], Any]], static: lis
         row[[_S["pos"], _S["emit"], _S["spine"], _S["step"]]] = (pos, emit, spine, step)
         row[[_S["last_pos"], _S["first_pos"]]] = (sx.last_pos, sx.first_pos)
         row[_S["producers"]] = int(bool(spec.producers))
+        # the costs before a position are the running sum's previous entry, exactly (whole cycles): the engine
+        # reads one array, not two
+        row[_S["shifted"]] = int(
+            sx.cum_before.size > 0
+            and sx.cum_before[0] == 0
+            and np.array_equal(sx.cum_before[1:], sx.cum_cost[:-1])
+        )
         row[_S["out"]] = int(spec.layer == out_layer)
         first_offset[i] = sx.first_offset
         pos += T * spec.n_in
@@ -584,6 +590,10 @@ def pass_layout(plan: Any, specs: list[tuple[tuple[str, int], Any]], static: lis
         producers.append(mine)
     qm = np.array(q_rows, np.int64).reshape(-1, len(_Q_COLS))
 
+    for sx in static:
+        if sx.flits.size and (sx.flits.max() >= 2**31 or sx.packets.max() >= 2**31 or sx.flits.min() < 0):
+            raise ValueError("a spine's flits or packets do not fit the engine's packed 32-bit halves")
+
     def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
         return (
             np.concatenate([np.ravel(a) for a in parts]).astype(dtype, copy=False)
@@ -597,8 +607,8 @@ def pass_layout(plan: Any, specs: list[tuple[tuple[str, int], Any]], static: lis
         cat([sx.pos_emit for sx in static], np.int64),
         cat([sx.emit_offset for sx in static], np.float64),
         cat([sx.last_offset for sx in static], np.float64),
-        cat([sx.flits for sx in static], np.int64),
-        cat([sx.packets for sx in static], np.int64),
+        # a spine's packets and flits in one int64 (one stream, one sum; both far below 2^31, checked above)
+        cat([(sx.packets.astype(np.int64) << 32) | sx.flits for sx in static], np.int64),
         cat(skips, np.int64),
         cat(posmaps, np.int64),
     )
@@ -611,8 +621,6 @@ def pass_layout(plan: Any, specs: list[tuple[tuple[str, int], Any]], static: lis
         sx.pos_emit = arrays[2][e0 : e0 + n_emit]
         sx.emit_offset = arrays[3][s0 : s0 + T * n_emit].reshape(T, n_emit)
         sx.last_offset = arrays[4][t0 : t0 + T]
-        sx.flits = arrays[5][s0 : s0 + T * n_emit]
-        sx.packets = arrays[6][s0 : s0 + T * n_emit]
     return PassLayout(
         [key for key, _ in specs],
         [spec for _, spec in specs],
@@ -937,7 +945,7 @@ def run(
         at.step_done,
         at.counters,
         at.link_rows,
-        sum(residual_ops(specs).values()),
+        sum(_residual_ops(el, specs).values()),
         core_rows,
     )
     summary, layer_energy = build_summary(plan, el, m, time.perf_counter() - wall0)
@@ -948,10 +956,21 @@ def run(
             timeline.append((layer, prev, done, t, t))
             prev = done
     stats = {k: st.stats() for k, st in at.slices.items()}
-    layer_rows = collect.layer_rows(plan, stats, el.costs, el.events, el.fires, layer_energy)
+    activity = el.memo.get("layer_activity")
+    if activity is None:
+        activity = el.memo["layer_activity"] = collect.layer_activity(plan, el.costs, el.events, el.fires)
+    layer_rows = collect.layer_rows(plan, stats, el.costs, el.events, el.fires, layer_energy, activity)
     return Result(
         plan.config, wl, mapping, act, summary, layer_rows, at.link_rows, timeline, core_rows=core_rows
     )
+
+
+def _residual_ops(el: Any, specs: list[tuple[tuple[str, int], Any]]) -> dict[int, int]:
+    """:func:`residual_ops`, once per elaboration."""
+    ops = el.memo.get("residual_ops")
+    if ops is None:
+        ops = el.memo["residual_ops"] = residual_ops(specs)
+    return ops  # type: ignore[no-any-return]
 
 
 def _core_rows(
@@ -964,7 +983,7 @@ def _core_rows(
     by_core: dict[int, list[tuple[tuple[str, int], SliceTiming]]] = {}
     for key, st in at.slices.items():
         by_core.setdefault(st.node, []).append((key, st))
-    skip_cycles = residual_ops(specs)
+    skip_cycles = _residual_ops(el, specs)
     rows = []
     for node in sorted(by_core):
         items = by_core[node]

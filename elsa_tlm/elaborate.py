@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,9 @@ class Elaboration:
         0  # meaningful bits of every packet sent (headers, spikes, CRCs; no padding); complete
     )
     # once ``specs`` is exhausted
+    # what a mode without components derives from the elaboration alone (its work counts for the energy ledger,
+    # layers.csv's activity columns), computed once: the analytic mode's design points share an elaboration
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 def layer_events(wl: Any, act: Any) -> dict[str, np.ndarray]:

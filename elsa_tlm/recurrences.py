@@ -301,7 +301,10 @@ def _load_c() -> Engine | None:
 
     ps = lib.rec_pass
     ps.restype = None
-    ps.argtypes = [i64, *[ptr] * 13, i64, i64, i64, i64, i64, *[ptr] * 13]
+    # S; sm, first_offset, qm and the 8 arrays; policy, batch, chunk, flit_bits, link_bits; lay, the 4 carry
+    # arrays, the 2 previous buffers, fb, ib and the 5 scratch arrays (every pointer typed: an untyped one would
+    # go as a 32-bit int)
+    ps.argtypes = [i64, *[ptr] * 11, i64, i64, i64, i64, i64, *[ptr] * 14]
 
     def one_pass(
         sm: np.ndarray,
@@ -321,9 +324,10 @@ def _load_c() -> Engine | None:
         scratch: tuple[np.ndarray, ...],
     ) -> None:
         """``rec_pass`` (its comment in _recurrences.c says what each argument holds): ``arrays`` are cum,
-        before, pos_emit, emit_offset, last_offset, flits, packets, skip and posmap; ``fb`` and ``ib`` are
-        written; ``scratch`` is arrive, finish, starts, tail and gate, each large enough."""
+        before, pos_emit, emit_offset, last_offset, packed (packets << 32 | flits), skip and posmap; ``fb`` and
+        ``ib`` are written; ``scratch`` is arrive, finish, starts, tail and gate, each large enough."""
         assert [a.dtype for a in scratch] == [np.float64, np.float64, np.int64, np.float64, np.float64]
+        assert len(arrays) == 8
         for a in (sm, qm, lay, ib, *arrays[5:]):
             assert a.dtype == np.int64 and a.flags.c_contiguous
         for a in (first_offset, fb, *arrays[:2], arrays[3], arrays[4]):
@@ -332,11 +336,13 @@ def _load_c() -> Engine | None:
         kept = [] if carry is None else [_f64(carry[0]), _f64(carry[1]), _i64(carry[2]), _i64(carry[3])]
         cp = tuple(_p(a) for a in kept) if kept else (None,) * 4
         pp = (None, None) if prev is None else (_p(prev[0]), _p(prev[1]))
-        ps(
+        args = (
             sm.shape[0], _p(sm), _p(first_offset), _p(qm), *(_p(a) for a in arrays),
             policy, batch, chunk, flit_bits, link_bits, _p(lay), *cp, *pp, _p(fb), _p(ib),
             *(_p(a) for a in scratch),
         )  # fmt: skip
+        assert len(args) == len(ps.argtypes)
+        ps(*args)
 
     return Engine("c", server_c, trains_c, arrive_c, ready_c, port_queues_c, one_pass)
 

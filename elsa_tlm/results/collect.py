@@ -299,24 +299,19 @@ def layer_rows(
     events: dict[str, np.ndarray],
     fires: dict[str, np.ndarray],
     layer_energy: dict[str, float],
+    activity: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Per layer: spikes in and out, packets, PE time, flushes and its own energy (layers.csv), from each
-    slice's statistics (a simulated slice's own, or the analytic mode's) and the elaboration."""
-    act, mapping = plan.activity, plan.mapping
+    slice's statistics (a simulated slice's own, or the analytic mode's) and the elaboration (``activity``:
+    :func:`layer_activity`'s columns when the caller keeps them)."""
+    mapping = plan.mapping
+    activity = layer_activity(plan, costs, events, fires) if activity is None else activity
     rows = []
-    for layer in plan.workload.layers:
-        keys = [(layer.name, s.index) for s in mapping.by_layer[layer.name]]
-        sl = [stats[k] for k in keys]
-        cs = [costs[k] for k in keys]
-        fl = sum(c.flushes for c in cs)
+    for layer, act in zip(plan.workload.layers, activity, strict=True):
+        sl = [stats[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
         rows.append(
             {
-                "layer": layer.name,
-                "kind": layer.kind,
-                "cores": " ".join(str(s.core) for s in mapping.by_layer[layer.name]),
-                "input_spikes": int(act.inputs[layer.name].sum()),
-                "output_spikes": int(act.emitted[layer.name].sum()),
-                "expanded_events": int(events[layer.name].sum()),
+                **act,
                 "packets_in": sum(a.packets_in for a in sl),
                 "flits_in": sum(a.flits_in for a in sl),
                 "packets_out": sum(a.packets_out for a in sl),
@@ -324,14 +319,47 @@ def layer_rows(
                 "first_spine_cycle": min(a.first_finish for a in sl),
                 "last_spine_cycle": max(a.last_finish for a in sl),
                 "transactions": sum(a.transactions for a in sl),
+                "energy_j": layer_energy.get(layer.name, 0.0),
+            }
+        )
+    return [{k: r[k] for k in _LAYER_COLUMNS} for r in rows]
+
+
+_LAYER_COLUMNS = (
+    "layer", "kind", "cores", "input_spikes", "output_spikes", "expanded_events", "packets_in", "flits_in",
+    "packets_out", "busy_cycles", "first_spine_cycle", "last_spine_cycle", "transactions", "flushes",
+    "mean_spikes_per_flush", "evictions", "fired_rows", "energy_j",
+)  # fmt: skip
+
+
+def layer_activity(
+    plan: Plan,
+    costs: Mapping[tuple[str, int], SliceCosts],
+    events: dict[str, np.ndarray],
+    fires: dict[str, np.ndarray],
+) -> list[dict[str, Any]]:
+    """layers.csv's columns that come from the plan and its elaboration alone (spikes, events, flushes,
+    evictions, rows fired), per layer: the same for every run of one elaboration."""
+    act, mapping = plan.activity, plan.mapping
+    out = []
+    for layer in plan.workload.layers:
+        cs = [costs[(layer.name, s.index)] for s in mapping.by_layer[layer.name]]
+        fl = sum(c.flushes for c in cs)
+        out.append(
+            {
+                "layer": layer.name,
+                "kind": layer.kind,
+                "cores": " ".join(str(s.core) for s in mapping.by_layer[layer.name]),
+                "input_spikes": int(act.inputs[layer.name].sum()),
+                "output_spikes": int(act.emitted[layer.name].sum()),
+                "expanded_events": int(events[layer.name].sum()),
                 "flushes": fl,
                 "mean_spikes_per_flush": sum(c.spikes_flushed for c in cs) / fl if fl else "",
                 "evictions": sum(c.evictions for c in cs),
                 "fired_rows": int(fires[layer.name].sum()),
-                "energy_j": layer_energy.get(layer.name, 0.0),
             }
         )
-    return rows
+    return out
 
 
 def softmax_stalls(chip: Chip) -> list[tuple[str, int, int, int]]:

@@ -38,10 +38,18 @@ def fill_ledger(energy: EnergyModel, plan: Any, el: Any, m: Measured) -> tuple[L
 
     cfg, mapping = plan.config, plan.mapping
     latency_s = m.latency / (cfg.chip.clock_mhz * 1e6)
+    work = el.memo.get("work_counts")
+    if work is None:  # the elaboration's counts: the same for every design point that shares it
+        done = Ledger()
+        report_work(done, el.costs, el.pes)
+        units = _Adds()
+        _router_units(units, plan, el)
+        work = el.memo["work_counts"] = (done.counts, units.adds)
     ledger = Ledger()
-    report_work(ledger, el.costs, el.pes)
+    ledger.counts = dict(work[0])  # report_work's entries, in their order
     ledger.add("accumulator", "residual_op", m.residual_ops)
-    _router_units(ledger, plan, el)
+    for add in work[1]:  # the router's units, as _router_units adds them
+        ledger.add(*add)
     ledger.add("flit_generator", "packet", int(m.counters["packets"]))
     ledger.add("flit_decoder", "flit", int(m.counters["flits"]))
     report_noc(ledger, m.counters, el.fmt.route_lookups_per_router)
@@ -51,7 +59,17 @@ def fill_ledger(energy: EnergyModel, plan: Any, el: Any, m: Measured) -> tuple[L
     return ledger, refreshed, occupied
 
 
-def _router_units(ledger: Ledger, plan: Any, el: Any) -> None:
+class _Adds:
+    """An energy-ledger sink that keeps its adds in order (to replay them into another ledger)."""
+
+    def __init__(self) -> None:
+        self.adds: list[tuple[str, str, float, str]] = []
+
+    def add(self, component: str, action: str, n: float, owner: str = "") -> None:
+        self.adds.append((component, action, n, owner))
+
+
+def _router_units(ledger: Any, plan: Any, el: Any) -> None:
     """The router's units per layer slice in closed form, for a mode without a simulation: every slice absorbs
     all of its layer's input spines, which is what a simulated slice counts by the end of its run
     (:meth:`elsa_tlm.hw.core.LayerSlice.report`; tests/test_energy_counts.py)."""
