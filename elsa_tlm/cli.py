@@ -312,6 +312,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from elsa_tlm.studies.sweep import _describe, check_points, load_sweep, make_executor, plan
 
     check_workers(args.workers)
+    if args.scheduler and args.executor != "dask":  # as explore: a scheduler the run would not use is refused
+        raise ConfigError("--scheduler", args.scheduler, "needs --executor dask")
     sweep = load_sweep(args.sweep, args.set, args.axis)
     if args.infeasible:
         sweep = dataclasses.replace(sweep, infeasible=args.infeasible)

@@ -194,3 +194,18 @@ def test_dry_run_lists_points(two_points: Path, tmp_path: Path, capsys) -> None:
     assert main(["sweep", str(two_points), "--dry-run", "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert "memory.technology=sram" in out and "2 points" in out and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["sweep", "explore"])
+def test_a_scheduler_without_dask_is_refused_before_any_work(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--scheduler names a Dask scheduler: without --executor dask the run would not use it, so both commands that
+    take it refuse it (one line, exit 2), and nothing is written."""
+    spec = "scenarios/studies/flits.toml" if command == "sweep" else "scenarios/explore/resnet50.toml"
+    out = tmp_path / "out"
+    code = main([command, spec, "--out", str(out), "--scheduler", "tcp://127.0.0.1:8786"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--scheduler" in err and "needs --executor dask" in err
+    assert not out.exists()
