@@ -760,6 +760,16 @@ def _timing_of(
     )
 
 
+# the terms the closed form leaves out (docs/MODEL.md §6b measures what each costs against at) and the simulation
+# that models them, both named in every analytic summary (summary.json's sim.not_modelled, sim.fallback)
+NOT_MODELLED = (
+    "back-pressure: a full output queue stalls its producer, a core's shared input FIFOs admit trains only "
+    "with room (head-of-line between co-mapped groups)",
+    "contention of co-mapped groups for the core's im2col write port",
+    "switch allocation beyond first-come first-served at each port and link",
+)
+FALLBACK = 'run.mode = "lt" with run.lt_backpressure = true'
+
 # settings that only time or price what the plan and its elaboration describe (none of them is read by
 # prepare or elaborate: tests/test_analytic.py changes each and checks the plan is reused, and changes every
 # other key and checks it is not)
@@ -922,11 +932,12 @@ def run(
     specs: list[tuple[tuple[str, int], Any]] | None = None,
     static: list[Static] | None = None,
     timing: AnalyticTiming | None = None,
+    layout: PassLayout | None = None,
 ) -> Any:
     """The :class:`~elsa_tlm.results.Result` of ``plan`` in the analytic mode: the elaboration, the closed-form
     timeline (:func:`solve`, or ``timing`` when the caller has it) and the energy ledger from the same reports as
     a simulated run (:func:`elsa_tlm.results.summary.build_summary`); ``summary["sim"]`` says
-    ``mode = "analytic"``, 0 events."""
+    ``mode = "analytic"``, 0 events. ``layout``: the plan's :class:`PassLayout` when the caller keeps one."""
     import time
 
     from elsa_tlm.elaborate import elaborate
@@ -936,7 +947,7 @@ def run(
     if el is None or specs is None:
         el = elaborate(plan)
         specs = list(el.specs)
-    at = solve(plan, specs, static) if timing is None else timing
+    at = solve(plan, specs, static, layout) if timing is None else timing
     wl, mapping, act = plan.workload, plan.mapping, plan.activity
     core_rows = _core_rows(plan, el, specs, at)
     m = Measured(
@@ -949,6 +960,9 @@ def run(
         core_rows,
     )
     summary, layer_energy = build_summary(plan, el, m, time.perf_counter() - wall0)
+    # what the closed form leaves out, and the simulation that has it (docs/MODEL.md §6b: the error it costs)
+    summary["sim"]["not_modelled"] = list(NOT_MODELLED)
+    summary["sim"]["fallback"] = FALLBACK
     timeline: list[tuple[str, int, int, int, int]] = []
     for (layer, _), st in at.slices.items():  # one bar per slice and step: from its first to its last output
         prev = 0

@@ -39,6 +39,16 @@ def test_a_fresh_run_as_written_validates(tmp_path: Path) -> None:
     jsonschema.validate(json.loads((folder / "summary.json").read_text()), SCHEMA)
 
 
+def test_an_analytic_run_validates_and_names_what_it_leaves_out(tmp_path: Path) -> None:
+    """The analytic mode's summary says which terms the closed form leaves out and which simulation has them."""
+    r = api.run("default", ["run.time_steps=2", "output.plots=false", 'run.mode="analytic"'])
+    s = json.loads((r.save(tmp_path / "r") / "summary.json").read_text())
+    jsonschema.validate(s, SCHEMA)
+    assert s["sim"]["mode"] == "analytic"
+    assert any(t.startswith("back-pressure") for t in s["sim"]["not_modelled"])
+    assert "run.lt_backpressure = true" in s["sim"]["fallback"]
+
+
 def test_an_unknown_field_fails_validation() -> None:
     s = json.loads((ROOT / "tests" / "golden" / "default" / "summary.json").read_text())
     s["sim"] = {"wall_s": 1.0, "events": 1, "peak_rss_mb": 1.0, "mode": "at"}
