@@ -271,8 +271,10 @@ REC_API void rec_port_queues(int64_t n_res, const int64_t *res_ptr, const int64_
  *
  * The pass writes two buffers, each slice at its static offsets (lay = {cap, sum_T}, cap = sum of T * n_emit):
  *   fb (double): tr_ready [cap] | step_end [sum_T] | answer per step [sum_T] | first_finish [S] | answer first [S]
- *   ib (int64):  tid [cap] | tr_flits [cap] | tr_packets [cap] | tr_ser [cap] | n_trains [S] | n_tx [S]
- * A slice's trains are at its spine offset (a slice has at most T * n_emit of them).
+ *   ib (int64):  tr_flits [cap] | tr_packets [cap] | tr_ser [cap] | n_trains [S] | n_tx [S] | train offset [S]
+ * A slice's trains follow the previous slice's (at its train offset; a slice has at most T * n_emit of them, so
+ * cap is enough and only what the trains take is touched); each spine's train goes to i_tid (cap, at the slice's
+ * spine offset), one buffer for both passes: the second pass's reused slices keep the first's.
  *
  * The second pass carries each train's wait at the NoC (c_t0: every flow's trains' leave cycles in the previous
  * pass, c_wait their waits, flow f at places [c_first[f], c_first[f] + c_size[f])) and copies the slices
@@ -333,30 +335,33 @@ REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, 
                          const int64_t *skip, const int64_t *posmap, int64_t policy,
                          int64_t batch, int64_t chunk, int64_t flit_bits, int64_t link_bits, const int64_t *lay,
                          const double *c_t0, const double *c_wait, const int64_t *c_first, const int64_t *c_size,
-                         const double *prev_fb, const int64_t *prev_ib, double *fb, int64_t *ib,
+                         const double *prev_fb, const int64_t *prev_ib, double *fb, int64_t *ib, int64_t *i_tid,
                          double *arrive, double *finish, int64_t *starts, double *tail, double *gate) {
     const int64_t cap = lay[0], sum_T = lay[1];
     double *f_ready = fb, *f_step = fb + cap, *f_ans = fb + cap + sum_T, *f_first = fb + cap + 2 * sum_T;
     double *f_ans_first = f_first + S;
-    int64_t *i_tid = ib, *i_fl = ib + cap, *i_pk = ib + 2 * cap, *i_ser = ib + 3 * cap;
-    int64_t *i_ntr = ib + 4 * cap, *i_ntx = i_ntr + S;
+    int64_t *i_fl = ib, *i_pk = ib + cap, *i_ser = ib + 2 * cap;
+    int64_t *i_ntr = ib + 3 * cap, *i_ntx = i_ntr + S, *i_off = i_ntx + S;
+    int64_t tro = 0; /* the trains written so far: a slice's go right after the previous slice's */
     for (int64_t s = 0; s < S; s++) {
         const int64_t *m = sm + s * S_NCOL;
         const int64_t T = m[S_T], n_in = m[S_NIN], n_emit = m[S_NEMIT], has_out = m[S_NOUT];
         const int64_t sp = m[S_SPINE], st = m[S_STEP], N = T * n_in;
-        if (m[S_REUSE] && prev_fb) { /* its input is on chip from cycle 0: the previous pass's, as it is */
-            const int64_t n = prev_ib[4 * cap + s];
-            memcpy(i_tid + sp, prev_ib + sp, sizeof(int64_t) * (size_t)(T * n_emit));
-            memcpy(f_ready + sp, prev_fb + sp, sizeof(double) * (size_t)n);
-            memcpy(i_fl + sp, prev_ib + cap + sp, sizeof(int64_t) * (size_t)n);
-            memcpy(i_pk + sp, prev_ib + 2 * cap + sp, sizeof(int64_t) * (size_t)n);
-            memcpy(i_ser + sp, prev_ib + 3 * cap + sp, sizeof(int64_t) * (size_t)n);
+        i_off[s] = tro;
+        if (m[S_REUSE] && prev_fb) { /* its input is on chip from cycle 0: the previous pass's, as it is (its
+                                      * spines' trains, tid, are still the previous pass's: one buffer) */
+            const int64_t n = prev_ib[3 * cap + s], po = prev_ib[3 * cap + 2 * S + s];
+            memcpy(f_ready + tro, prev_fb + po, sizeof(double) * (size_t)n);
+            memcpy(i_fl + tro, prev_ib + po, sizeof(int64_t) * (size_t)n);
+            memcpy(i_pk + tro, prev_ib + cap + po, sizeof(int64_t) * (size_t)n);
+            memcpy(i_ser + tro, prev_ib + 2 * cap + po, sizeof(int64_t) * (size_t)n);
             memcpy(f_step + st, prev_fb + cap + st, sizeof(double) * (size_t)T);
             memcpy(f_ans + st, prev_fb + cap + sum_T + st, sizeof(double) * (size_t)T);
             f_first[s] = prev_fb[cap + 2 * sum_T + s];
             f_ans_first[s] = prev_fb[cap + 2 * sum_T + S + s];
             i_ntr[s] = n;
-            i_ntx[s] = prev_ib[4 * cap + S + s];
+            i_ntx[s] = prev_ib[3 * cap + S + s];
+            tro += n;
             continue;
         }
         /* ---- arrivals: every producer part's spines with their trains' tails */
@@ -367,10 +372,10 @@ REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, 
             for (int64_t qi = m[S_PLO]; qi < m[S_PHI]; qi++) {
                 const int64_t *q = qm + qi * Q_NCOL;
                 const int64_t p = q[Q_SRC], *pm = sm + p * S_NCOL;
-                const int64_t pe = pm[S_NEMIT], psp = pm[S_SPINE], ntr = i_ntr[p];
+                const int64_t pe = pm[S_NEMIT], psp = pm[S_SPINE], ntr = i_ntr[p], pto = i_off[p];
                 if (pe == 0) continue;
-                const double *pr = f_ready + psp;
-                const int64_t *pser = i_ser + psp, *ptid = i_tid + psp;
+                const double *pr = f_ready + pto;
+                const int64_t *pser = i_ser + pto, *ptid = i_tid + psp;
                 const int64_t zl = q[Q_ZL];
                 for (int64_t j = 0; j < ntr; j++) tail[j] = pr[j] + (double)(zl + pser[j]);
                 if (q[Q_FLOW] >= 0 && c_t0) {
@@ -437,12 +442,13 @@ REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, 
         int64_t ntr = 0;
         if (n_emit)
             ntr = trains_core(T, n_emit, n_in, pem, starts, k, batch, policy != 0, NULL, NULL, packed + sp, &rd,
-                              chunk, i_tid + sp, f_ready + sp, i_fl + sp, i_pk + sp);
+                              chunk, i_tid + sp, f_ready + tro, i_fl + tro, i_pk + tro);
         i_ntr[s] = ntr;
-        for (int64_t j = 0; j < ntr; j++) {
-            int64_t ser = (i_fl[sp + j] * flit_bits + link_bits - 1) / link_bits;
-            i_ser[sp + j] = ser > 1 ? ser : 1;
+        for (int64_t j = tro; j < tro + ntr; j++) {
+            int64_t ser = (i_fl[j] * flit_bits + link_bits - 1) / link_bits;
+            i_ser[j] = ser > 1 ? ser : 1;
         }
+        tro += ntr;
         /* ---- the answer: every spine's ready cycle (the output layer), else the slice's outputs */
         if (m[S_OUT]) {
             double *ans = f_ans + st;

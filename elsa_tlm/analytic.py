@@ -484,9 +484,10 @@ class PassLayout:
             max_pos, max_tr = int(max(1, (T * n_in).max(initial=1))), int(max(1, (T * n_emit).max(initial=1)))
             self._buffers = (
                 *(
-                    np.empty(cap + 2 * sum_T + 2 * S) if k % 2 == 0 else np.empty(4 * cap + 2 * S, np.int64)
+                    np.empty(cap + 2 * sum_T + 2 * S) if k % 2 == 0 else np.empty(3 * cap + 3 * S, np.int64)
                     for k in range(4)
                 ),
+                np.empty(cap, np.int64),  # each spine's train: one buffer for both passes
                 np.empty(max_pos),
                 np.empty(max_pos),
                 np.empty(max_pos, np.int64),
@@ -663,32 +664,31 @@ def _solve_in_one_call(
     cap, sum_T = (int(x) for x in layout.lay)
     S = sm.shape[0]
 
-    fb1, ib1, fb2, ib2, *scratch = layout.buffers()
+    fb1, ib1, fb2, ib2, tid, *scratch = layout.buffers()
 
     def run_pass(
         carry: Any, prev: tuple[np.ndarray, np.ndarray] | None, fb: np.ndarray, ib: np.ndarray
     ) -> None:
         one_pass(
             sm, layout.first_offset, qm, layout.arrays, policy, batch, chunk, timing.flit_bits,
-            timing.link_bits, layout.lay, carry, prev, fb, ib, tuple(scratch),
+            timing.link_bits, layout.lay, carry, prev, fb, ib, tid, tuple(scratch),
         )  # fmt: skip
 
     run_pass(None, None, fb1, ib1)
     # each train's queueing at the ports and links of its route (port_waits over the first pass's trains)
-    spine = sm[:, _S["spine"]]
-    n_tr = ib1[4 * cap : 4 * cap + S]
+    n_tr, off = ib1[3 * cap : 3 * cap + S], ib1[3 * cap + 2 * S : 3 * cap + 3 * S]  # trains, where they start
     sizes = np.array([n_tr[i] for i, _ in layout.flows], np.int64)
     first = np.zeros(len(layout.flows), np.int64)
     np.cumsum(sizes[:-1], out=first[1:])
     t0 = (
-        np.concatenate([fb1[spine[i] : spine[i] + n_tr[i]] for i, _ in layout.flows])
+        np.concatenate([fb1[off[i] : off[i] + n_tr[i]] for i, _ in layout.flows])
         if layout.flows
         else np.zeros(0)
     )
     ser = (
-        np.concatenate(
-            [ib1[3 * cap + spine[i] : 3 * cap + spine[i] + n_tr[i]] for i, _ in layout.flows]
-        ).astype(np.float64)
+        np.concatenate([ib1[2 * cap + off[i] : 2 * cap + off[i] + n_tr[i]] for i, _ in layout.flows]).astype(
+            np.float64
+        )
         if layout.flows
         else np.zeros(0)
     )
@@ -713,17 +713,18 @@ def _timing_of(
     S = sm.shape[0]
     tr_ready, step_end, ans = fb[:cap], fb[cap : cap + sum_T], fb[cap + sum_T : cap + 2 * sum_T]
     first_finish, ans_first = fb[cap + 2 * sum_T : cap + 2 * sum_T + S], fb[cap + 2 * sum_T + S :]
-    tr_fl, tr_pk, tr_ser = ib[cap : 2 * cap], ib[2 * cap : 3 * cap], ib[3 * cap : 4 * cap]
-    n_tr, n_tx = ib[4 * cap : 4 * cap + S].tolist(), ib[4 * cap + S :].tolist()
+    tr_fl, tr_pk, tr_ser = ib[:cap], ib[cap : 2 * cap], ib[2 * cap : 3 * cap]
+    n_tr, n_tx = ib[3 * cap : 3 * cap + S].tolist(), ib[3 * cap + S : 3 * cap + 2 * S].tolist()
+    offs = ib[3 * cap + 2 * S :].tolist()  # where each slice's trains start
     rows = sm.tolist()
-    iT, iO, iS, iP, iOut = (_S[c] for c in ("T", "n_out", "spine", "step", "out"))
+    iT, iO, iP, iOut = (_S[c] for c in ("T", "n_out", "step", "out"))
     out: dict[tuple[str, int], SliceTiming] = {}
     timings: list[SliceTiming] = []
     answer_first: list[float] = []
     answer_steps: list[np.ndarray] = []
     for i, (key, spec) in enumerate(zip(layout.keys, layout.specs, strict=True)):
         r = rows[i]
-        T, sp, st, n = r[iT], r[iS], r[iP], n_tr[i]
+        T, sp, st, n = r[iT], offs[i], r[iP], n_tr[i]
         ends = step_end[st : st + T]
         has_out = r[iO]
         sl = SliceTiming(

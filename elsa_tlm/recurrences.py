@@ -302,9 +302,9 @@ def _load_c() -> Engine | None:
     ps = lib.rec_pass
     ps.restype = None
     # S; sm, first_offset, qm and the 8 arrays; policy, batch, chunk, flit_bits, link_bits; lay, the 4 carry
-    # arrays, the 2 previous buffers, fb, ib and the 5 scratch arrays (every pointer typed: an untyped one would
-    # go as a 32-bit int)
-    ps.argtypes = [i64, *[ptr] * 11, i64, i64, i64, i64, i64, *[ptr] * 14]
+    # arrays, the 2 previous buffers, fb, ib, tid and the 5 scratch arrays (every pointer typed: an untyped one
+    # would go as a 32-bit int)
+    ps.argtypes = [i64, *[ptr] * 11, i64, i64, i64, i64, i64, *[ptr] * 15]
 
     def one_pass(
         sm: np.ndarray,
@@ -321,14 +321,16 @@ def _load_c() -> Engine | None:
         prev: tuple[np.ndarray, np.ndarray] | None,
         fb: np.ndarray,
         ib: np.ndarray,
+        tid: np.ndarray,
         scratch: tuple[np.ndarray, ...],
     ) -> None:
         """``rec_pass`` (its comment in _recurrences.c says what each argument holds): ``arrays`` are cum,
         before, pos_emit, emit_offset, last_offset, packed (packets << 32 | flits), skip and posmap; ``fb`` and
-        ``ib`` are written; ``scratch`` is arrive, finish, starts, tail and gate, each large enough."""
+        ``ib`` are written, and ``tid`` (one buffer for both passes); ``scratch`` is arrive, finish, starts, tail and gate, each
+        large enough."""
         assert [a.dtype for a in scratch] == [np.float64, np.float64, np.int64, np.float64, np.float64]
         assert len(arrays) == 8
-        for a in (sm, qm, lay, ib, *arrays[5:]):
+        for a in (sm, qm, lay, ib, tid, *arrays[5:]):
             assert a.dtype == np.int64 and a.flags.c_contiguous
         for a in (first_offset, fb, *arrays[:2], arrays[3], arrays[4]):
             assert a.dtype == np.float64 and a.flags.c_contiguous
@@ -338,7 +340,7 @@ def _load_c() -> Engine | None:
         pp = (None, None) if prev is None else (_p(prev[0]), _p(prev[1]))
         args = (
             sm.shape[0], _p(sm), _p(first_offset), _p(qm), *(_p(a) for a in arrays),
-            policy, batch, chunk, flit_bits, link_bits, _p(lay), *cp, *pp, _p(fb), _p(ib),
+            policy, batch, chunk, flit_bits, link_bits, _p(lay), *cp, *pp, _p(fb), _p(ib), _p(tid),
             *(_p(a) for a in scratch),
         )  # fmt: skip
         assert len(args) == len(ps.argtypes)
