@@ -33,18 +33,26 @@ REC_API const char *rec_source_sha256(void) { return REC_SOURCE_SHA256; }
  * F_i = max(A_i, F_{i-1}) + c_i with cum the running sum of c and before = cum - c. Writes finish and the
  * positions that start a busy period (0, and every i whose arrival is after F_{i-1} + 1e-9) into starts;
  * returns how many. */
-REC_API int64_t rec_server(int64_t n, const double *arrive, const double *cum, const double *before,
-                           double *finish, int64_t *starts) {
+static inline __attribute__((always_inline)) int64_t server_core(int64_t n, const double *arrive, const double *cum,
+                                                                  const double *before, double *finish,
+                                                                  int64_t *starts) {
+    /* before NULL: the cost before a position is the running sum's previous entry (rec_pass checks it is,
+     * exactly, per slice): one stream less to read */
     double m = 0.0;
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) {
-        double d = arrive[i] - before[i];
+        double d = arrive[i] - (before ? before[i] : (i ? cum[i - 1] : 0.0));
         if (d < 0.0) d = 0.0;
         if (d > m) m = d;
         finish[i] = cum[i] + m;
         if (i == 0 || arrive[i] > finish[i - 1] + 1e-9) starts[k++] = i;
     }
     return k;
+}
+
+REC_API int64_t rec_server(int64_t n, const double *arrive, const double *cum, const double *before,
+                           double *finish, int64_t *starts) {
+    return server_core(n, arrive, cum, before, finish, starts);
 }
 
 /* A spine's ready cycle, by where it comes from: a given array, rec_ready's formula, or its step's (gated). */
@@ -382,33 +390,12 @@ REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, 
                     const int64_t f = q[Q_FLOW];
                     add_carry(tail, pr, ntr, c_t0 + c_first[f], c_wait + c_first[f], c_size[f]);
                 }
-                const int64_t *sk = q[Q_SKIP] >= 0 ? skip + q[Q_SKIP] : NULL;
-                const int64_t *pmap = q[Q_POSMAP] >= 0 ? posmap + q[Q_POSMAP] : NULL;
-                const int64_t flat = q[Q_FLATTEN];
-                for (int64_t t = 0; t < T; t++) {
-                    double *row = arrive + t * n_in;
-                    const int64_t *ids = ptid + t * pe;
-                    const int64_t *skt = sk ? sk + t * (pe + 1) : NULL;
-                    for (int64_t e = 0; e < pe; e++) {
-                        double a = tail[ids[e]];
-                        if (skt) a = a + (double)(skt[e + 1] - skt[e]);
-                        int64_t i = flat ? 0 : (pmap ? pmap[e] : e);
-                        if (a > row[i]) row[i] = a;
-                    }
-                }
+                rec_arrive(T, n_in, pe, ptid, tail, q[Q_SKIP] >= 0 ? skip + q[Q_SKIP] : NULL,
+                           q[Q_POSMAP] >= 0 ? posmap + q[Q_POSMAP] : NULL, q[Q_FLATTEN], arrive);
             }
-            /* ---- the lane group: one FIFO server over the positions (rec_server) */
-            const double *c = cum + m[S_POS], *b = before + m[S_POS];
-            const int shifted = (int)m[S_SHIFTED]; /* before[i] == cum[i - 1] (checked): one stream less */
-            double mx = 0.0;
-            k = 0;
-            for (int64_t i = 0; i < N; i++) {
-                double d = arrive[i] - (shifted ? (i ? c[i - 1] : 0.0) : b[i]);
-                if (d < 0.0) d = 0.0;
-                if (d > mx) mx = d;
-                finish[i] = c[i] + mx;
-                if (i == 0 || arrive[i] > finish[i - 1] + 1e-9) starts[k++] = i;
-            }
+            /* ---- the lane group: one FIFO server over the positions (rec_server); the costs before a
+             * position read from the running sum when they are its previous entry (m[S_SHIFTED]: checked) */
+            k = server_core(N, arrive, cum + m[S_POS], m[S_SHIFTED] ? NULL : before + m[S_POS], finish, starts);
             fin = finish;
         } else { /* its input is on chip at cycle 0: the server never waits, F = C */
             fin = cum + m[S_POS];
