@@ -221,6 +221,17 @@ REC_API void rec_ready(int64_t T, int64_t n_in, int64_t n_emit, const double *fi
  * res_flow[res_ptr[r] .. res_ptr[r + 1]) (in increasing flow order), a train reaching it res_offset[.] cycles
  * after it leaves. Each resource takes its trains in arrival order, ties in place order (a k-way merge of its
  * flows), and each train keeps the largest wait any resource gives it: wait[place] = max(...). */
+/* One train through a FIFO server (the closed form's step): it reaches the server at a and takes s cycles; c is the
+ * running sum of the service, m the running max of (arrival - service before it). Returns the train's wait. */
+static inline double fifo_step(double a, double s, double *c, double *m) {
+    *c = *c + s;
+    double before = *c - s;
+    double d = a - before;
+    if (d < 0.0) d = 0.0;
+    if (d > *m) *m = d;
+    return ((*c + *m) - s) - a;
+}
+
 REC_API void rec_port_queues(int64_t n_res, const int64_t *res_ptr, const int64_t *res_flow,
                              const double *res_offset, const int64_t *flow_first, const int64_t *flow_size,
                              const double *t0, const double *ser, int64_t *cursor, double *wait) {
@@ -231,13 +242,7 @@ REC_API void rec_port_queues(int64_t n_res, const int64_t *res_ptr, const int64_
             const int64_t f = res_flow[lo];
             const double off = res_offset[lo];
             for (int64_t q = flow_first[f]; q < flow_first[f] + flow_size[f]; q++) {
-                double a = t0[q] + off, s = ser[q];
-                c = c + s;
-                double before = c - s;
-                double d = a - before;
-                if (d < 0.0) d = 0.0;
-                if (d > m) m = d;
-                double w = ((c + m) - s) - a;
+                double w = fifo_step(t0[q] + off, ser[q], &c, &m);
                 if (w > wait[q]) wait[q] = w;
             }
             continue;
@@ -257,13 +262,7 @@ REC_API void rec_port_queues(int64_t n_res, const int64_t *res_ptr, const int64_
             }
             if (best < 0) break;
             int64_t q = cursor[best]++;
-            double s = ser[q];
-            c = c + s;
-            double before = c - s;
-            double d = ba - before;
-            if (d < 0.0) d = 0.0;
-            if (d > m) m = d;
-            double w = ((c + m) - s) - ba;
+            double w = fifo_step(ba, ser[q], &c, &m);
             if (w > wait[q]) wait[q] = w;
         }
     }
