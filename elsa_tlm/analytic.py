@@ -31,6 +31,7 @@ not depend on timing).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -472,29 +473,35 @@ class PassLayout:
     producers: list[list[int]]  # per slice, its producers' slices (what arrived: packets_in, flits_in)
     busy: list[int]  # per slice, its lane group's busy cycles (Static.busy)
     _buffers: tuple[np.ndarray, ...] | None = None
+    # held while a solve uses the kept buffers: a second thread of the process (a Dask worker with several
+    # threads shares the plan cache) solving the same plan meanwhile gets buffers of its own
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def buffers(self) -> tuple[np.ndarray, ...]:
-        """The two passes' output buffers (fb, ib each) and the engine's scratch, allocated once and reused by
-        every design point of the plan (fresh ones would cost their pages' first touch each time); a result
-        copies what it keeps out of them."""
-        if self._buffers is None:
-            cap, sum_T = (int(x) for x in self.lay)
-            S = self.sm.shape[0]
-            T, n_in, n_emit = (self.sm[:, _S[c]] for c in ("T", "n_in", "n_emit"))
-            max_pos, max_tr = int(max(1, (T * n_in).max(initial=1))), int(max(1, (T * n_emit).max(initial=1)))
-            self._buffers = (
-                *(
-                    np.empty(cap + 2 * sum_T + 2 * S) if k % 2 == 0 else np.empty(3 * cap + 3 * S, np.int64)
-                    for k in range(4)
-                ),
-                np.empty(cap, np.int64),  # each spine's train: one buffer for both passes
-                np.empty(max_pos),
-                np.empty(max_pos),
-                np.empty(max_pos, np.int64),
-                np.empty(max_tr),
-                np.empty(int(T.max(initial=1))),
-            )
-        return self._buffers
+    def buffers(self, fresh: bool = False) -> tuple[np.ndarray, ...]:
+        """The two passes' output buffers (fb, ib each), the spines' trains and the engine's scratch, allocated
+        once and reused by every design point of the plan (fresh ones would cost their pages' first touch each
+        time; ``fresh``: new ones, not kept); a result copies what it keeps out of them."""
+        if self._buffers is not None and not fresh:
+            return self._buffers
+        cap, sum_T = (int(x) for x in self.lay)
+        S = self.sm.shape[0]
+        T, n_in, n_emit = (self.sm[:, _S[c]] for c in ("T", "n_in", "n_emit"))
+        max_pos, max_tr = int(max(1, (T * n_in).max(initial=1))), int(max(1, (T * n_emit).max(initial=1)))
+        made = (
+            *(
+                np.empty(cap + 2 * sum_T + 2 * S) if k % 2 == 0 else np.empty(3 * cap + 3 * S, np.int64)
+                for k in range(4)
+            ),
+            np.empty(cap, np.int64),  # each spine's train: one buffer for both passes
+            np.empty(max_pos),
+            np.empty(max_pos),
+            np.empty(max_pos, np.int64),
+            np.empty(max_tr),
+            np.empty(int(T.max(initial=1))),
+        )
+        if not fresh:
+            self._buffers = made
+        return made
 
 
 # rec_pass's row layouts (the enums in _recurrences.c)
@@ -648,11 +655,21 @@ def _solve_in_one_call(
 ) -> AnalyticTiming:
     """:func:`solve` by the engine's ``one_pass``: the same numbers as :func:`evaluate` (bit-identical:
     tests/test_recurrences.py), without a Python step per slice."""
-    one_pass = recurrences.one_pass()
-    assert one_pass is not None
     if layout is None:
         assert static is not None
         layout = pass_layout(plan, specs, static)
+    kept = layout.lock.acquire(blocking=False)  # another thread solving this plan: buffers of its own
+    try:
+        return _two_passes(plan, layout, layout.buffers(fresh=not kept))
+    finally:
+        if kept:
+            layout.lock.release()
+
+
+def _two_passes(plan: Any, layout: PassLayout, buffers: tuple[np.ndarray, ...]) -> AnalyticTiming:
+    """:func:`_solve_in_one_call`'s passes, in ``buffers`` (:meth:`PassLayout.buffers`)."""
+    one_pass = recurrences.one_pass()
+    assert one_pass is not None
     cfg = plan.config
     timing = PipelineTiming(cfg.noc)
     policy = {"tbt": 1, "lbl": 2}.get(cfg.schedule.policy, 0)
@@ -661,10 +678,9 @@ def _solve_in_one_call(
     qm = layout.qm.copy()
     qm[:, _Q["zero_load"]] = [timing.zero_load(int(h), 0) for h in layout.q_hops]
     sm = layout.sm.copy()
-    cap, sum_T = (int(x) for x in layout.lay)
+    cap = int(layout.lay[0])
     S = sm.shape[0]
-
-    fb1, ib1, fb2, ib2, tid, *scratch = layout.buffers()
+    fb1, ib1, fb2, ib2, tid, *scratch = buffers
 
     def run_pass(
         carry: Any, prev: tuple[np.ndarray, np.ndarray] | None, fb: np.ndarray, ib: np.ndarray

@@ -232,3 +232,37 @@ def test_port_queues_merge_is_bit_identical_to_the_reference_sort(seed: int) -> 
         port_c(*args, got)
         rec.port_queues_py(*args, want)
         assert _bytes(got) == _bytes(want)
+
+
+@needs_c
+def test_threads_solving_one_plan_at_once_get_the_same_timeline() -> None:
+    """A plan's pass buffers are reused between design points; a second thread of the process (a Dask worker
+    with several threads) solving the same plan meanwhile must not write into them (the C engine releases the
+    GIL): every concurrent solve equals a lone one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from elsa_tlm import analytic
+    from elsa_tlm.config import load_config
+
+    cfg = load_config(
+        None, ['workload.model="resnet18"', "run.time_steps=2", 'run.mode="analytic"', "output.plots=false"]
+    )
+    cache = analytic.PlanCache()
+    plan, _, specs, static = cache.get(cfg)
+    layout = analytic.pass_layout(plan, specs, static)
+
+    def fingerprint(t: Any) -> tuple:
+        return (
+            t.latency,
+            t.first_output,
+            tuple(t.step_done),
+            tuple(
+                (k, st.train_ready.tobytes(), st.train_flits.tobytes(), tuple(st.step_done))
+                for k, st in t.slices.items()
+            ),
+        )
+
+    alone = fingerprint(analytic.solve(plan, specs, static, layout))
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: fingerprint(analytic.solve(plan, specs, static, layout)), range(16)))
+    assert all(g == alone for g in got)
