@@ -407,6 +407,12 @@ def register_explore(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
         "front runs",
     )
     p.add_argument(
+        "--refine",
+        metavar="MODE",
+        help="re-run the screening's best ranks (refine_ranks, default 2) in lt_bp (lt with back-pressure), lt "
+        "or at, and take the front from them; none: the screening's front (default: the spec's, else none)",
+    )
+    p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override for every design"
     )
     p.set_defaults(func=cmd_explore)
@@ -421,7 +427,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     check_workers(args.workers)
     if args.scheduler and args.executor != "dask":
         raise ConfigError("--scheduler", args.scheduler, "needs --executor dask")
-    spec = load_explore(args.spec, args.set, args.seed, args.recheck)
+    spec = load_explore(args.spec, args.set, args.seed, args.recheck, args.refine)
     out = Path(args.out) if args.out is not None else Path("results") / "explore" / spec.sweep.name
     ex, close = (
         (None, None) if args.executor == "process" else make_executor("dask", args.workers, args.scheduler)
@@ -439,6 +445,18 @@ def cmd_explore(args: argparse.Namespace) -> int:
         f"{c['resumed']} trials resumed), {c['ok']} ok, {c['infeasible']} infeasible, {c['failed']} failed; "
         f"{c['front']} design{'s' if c['front'] != 1 else ''} on the front; {res['wall_s']:.1f} s"
     )
+    if res.get("refine"):
+        rf = res["refine"]
+        errs = ", ".join(
+            f"{f} {e['max_abs'] * 100:.2f} %"
+            for f, e in rf["screening_errors"].items()
+            if e["max_abs"] is not None
+        )
+        print(
+            f"refine in {rf['mode']}: the screening's best {rf['ranks']} rank{'s' if rf['ranks'] != 1 else ''}, "
+            f"{rf['designs']} designs ({rf['failed']} failed); the front is theirs; largest |screening error| "
+            f"{errs or '(none)'}"
+        )
     if res["recheck"]:
         errs = ", ".join(
             f"{f} {e['max_abs'] * 100:.2f} %"
@@ -446,7 +464,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             if e["max_abs"] is not None
         )
         print(f"recheck in {res['recheck']['mode']}: largest |error| of the front {errs or '(none re-ran)'}")
-    elif spec.mode == "analytic":
+    elif spec.mode == "analytic" and spec.refine == "none":
         print(
             'note: the front is the closed form\'s, not re-run (recheck = "none"): it leaves back-pressure '
             "out (docs/MODEL.md §6b); --recheck at re-runs only the front",

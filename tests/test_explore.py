@@ -87,6 +87,10 @@ BAD = [
         "twice",
     ),
     ({"explore": EXPLORE.replace('mode = "lt"', 'mode = "rtl"')}, "explore.mode", "must be one of"),
+    ({"extra": 'refine = "rtl"\n'}, "explore.refine", "none, lt_bp, lt, at"),
+    ({"extra": 'refine = "lt"\n'}, "explore.refine", "differ"),
+    ({"extra": "refine_ranks = 2\n"}, "explore.refine_ranks", "set refine too"),
+    ({"extra": 'refine = "at"\nrefine_ranks = 0\n'}, "explore.refine_ranks", "integer from 1"),
 ]
 
 
@@ -327,3 +331,55 @@ def test_an_unchecked_analytic_front_says_so(tmp_path: Path, capsys) -> None:
     assert "note: the front is the closed form's" in capsys.readouterr().err
     _explore(_spec(tmp_path, 2, explore=EXPLORE), tmp_path / "b")  # lt screening: its own mode's numbers
     assert "note: the front is the closed form's" not in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- refinement
+@pytest.fixture(scope="module")
+def refined_run(tmp_path_factory) -> tuple[Path, dict]:
+    """The 8 designs screened in lt, the best rank refined in at and the front taken from those runs."""
+    tmp = tmp_path_factory.mktemp("refine")
+    out = tmp / "out"
+    return out, _explore(_spec(tmp, 20, 'refine = "at"\nrefine_ranks = 1\n'), out)
+
+
+def test_the_front_is_the_refined_runs_non_dominated_designs(refined_run) -> None:
+    """refine re-runs the screening's best ranks in the finer mode; the front is the non-dominated feasible
+    designs among them by their refined values, each refined value is its run's summary, the screened one is
+    trials.csv's, and explore.json says how far the screening was."""
+    out, res = refined_run
+    trials = {r["point"]: r for r in _csv(out / "trials.csv")}
+    ok = [r for r in trials.values() if r["status"] == "ok"]
+    objs = ["latency_ms", "energy_j", "area_mm2"]
+    mask = _brute_front([[float(r[f]) for f in objs] for r in ok], [False] * 3)
+    best = {r["point"] for r, m in zip(ok, mask, strict=True) if m}  # rank 1 of the screening
+    front = _csv(out / "pareto.csv")
+    assert front and {r["point"] for r in front} <= best
+    refined = {}
+    for r in front:
+        run = json.loads((out / r["refine_dir"] / "summary.json").read_text())
+        assert run["sim"]["mode"] == "at"
+        for f in objs:
+            assert float(r[f]) == pytest.approx(run[f], rel=1e-11)
+            assert float(r[f"{f}_screened"]) == float(trials[r["point"]][f])
+        refined[r["point"]] = [float(r[f]) for f in objs]
+    # no refined design of the best rank dominates a front design by its refined values
+    runs = {}
+    for d in (out / "refine").iterdir():
+        s = json.loads((d / "summary.json").read_text())
+        runs[d.name] = [s[f] for f in objs] if s["area_mm2"] <= 60 else None
+    for v in refined.values():
+        assert not any(
+            w is not None and all(a <= b for a, b in zip(w, v, strict=True)) and w != v for w in runs.values()
+        )
+    assert len(runs) == len(best) == res["refine"]["designs"] == res["counts"]["refined"]
+    assert res["refine"]["mode"] == "at" and res["refine"]["ranks"] == 1 and res["refine"]["failed"] == 0
+    assert res["refine"]["screening_errors"]["area_mm2"]["max_abs"] == 0
+    assert 0 < res["refine"]["screening_errors"]["latency_ms"]["max_abs"] < 0.5  # lt against at
+
+
+def test_a_rerun_reuses_the_refined_runs(refined_run, capsys) -> None:
+    out, res = refined_run
+    spec = next(p for p in out.parent.iterdir() if p.suffix == ".toml")
+    again = _explore(spec, out)
+    assert again["counts"]["refined"] == 0 and again["counts"]["simulated"] == 0
+    assert again["front"] == res["front"] and again["refine"] == res["refine"]

@@ -9,6 +9,8 @@ plus an ``[explore]`` table::
     constraints = ["area_mm2 <= 60"]     # optional: FIELD OP NUMBER, OP one of <= >= < >
     trials = 400                         # designs tried; >= the grid: every grid point once, in grid order
     mode = "analytic"                    # run.mode of the screening runs (default "analytic")
+    refine = "lt_bp"                     # optional: re-run the screening's best ranks in "lt_bp" (lt with
+    refine_ranks = 2                     # back-pressure), "lt" or "at" and take the front from them
     recheck = "at"                       # re-run the Pareto front in "at" or "lt" and write both, or "none"
                                          # (default: "at" after an analytic screening, else "none")
     seed = 1                             # the sampler's seed (--seed overrides); not run.seed
@@ -26,6 +28,12 @@ feasibility split) as the violation relative to the bound; a trial that violates
 ``infeasible`` and is never on the front. A design the tool refuses (a network that does not fit, a deadlock)
 is a trial with status ``failed`` and its reason, told to the sampler as failed.
 
+**Refine.** The closed form leaves back-pressure out (docs/MODEL.md §6b), and its errors differ between designs
+enough to reorder a front. With ``refine`` the feasible designs of the screening's first ``refine_ranks``
+non-dominated ranks (the front, then the front of the rest...) run again in the finer mode into
+``refine/<hash>/``, and the front is the non-dominated feasible designs among them by their refined values
+(their constraints checked again); a design outside those ranks cannot reach the front.
+
 **Resume.** ``DIR/explore.db`` (SQLite) holds the spec's identity and every finished trial (its parameters,
 state, values and the sampler's attributes). Rerunning on the same DIR rebuilds the sampler's study from it and
 runs only the missing trials: a batch cut short is asked again (the same trials: the sampler's seed is
@@ -35,9 +43,10 @@ refused. The sampler runs on Optuna's in-memory storage and explore.db is writte
 RDB storage costs ~40 ms a trial here (16 s of overhead for 400 trials), this one well under 1 ms.
 
 Outputs in DIR: ``trials.csv`` (trial, axis values, objective and constraint fields, status, reason, point),
-``pareto.csv`` (the non-dominated feasible designs, with the recheck's values beside the screened ones and
-the relative error), ``pareto.png`` (:mod:`elsa_tlm.figures.explore`), ``explore.json`` (spec, seed, counts,
-front, recheck errors, wall time) and ``recheck/<hash>/`` (each front design's full run in the recheck mode).
+``pareto.csv`` (the non-dominated feasible designs, with the recheck's values beside the front's and the
+relative error; refined: the screening's values as ``<field>_screened``), ``pareto.png``
+(:mod:`elsa_tlm.figures.explore`), ``explore.json`` (spec, seed, counts, front, refinement and recheck errors,
+wall time), ``refine/<hash>/`` and ``recheck/<hash>/`` (each refined or front design's full run).
 """
 
 from __future__ import annotations
@@ -86,9 +95,18 @@ from elsa_tlm.studies.sweep import (
     summary_field,
 )
 
-KEYS = ("objectives", "constraints", "trials", "mode", "recheck", "seed", "sampler", "population", "batch")
+KEYS = (
+    "objectives", "constraints", "trials", "mode", "refine", "refine_ranks", "recheck", "seed", "sampler",
+    "population", "batch",
+)  # fmt: skip
 DEFAULT_MODE = "analytic"  # the screening runs' run.mode unless the spec says otherwise
 RECHECKS = ("at", "lt", "none")
+# refine: the screening's best designs (its first refine_ranks non-dominated ranks) run again in a finer mode, and
+# the front is taken from those runs; lt_bp is lt with its buffers as timing constraints (the closed form's
+# fallback for back-pressure, docs/MODEL.md §6)
+REFINES = ("none", "lt_bp", "lt", "at")
+MODE_SETS = {"lt_bp": ['run.mode="lt"', "run.lt_backpressure=true"]}
+DEFAULT_REFINE_RANKS = 2
 SAMPLERS = ("nsga2", "tpe")
 DEFAULT_SEED = 1
 DEFAULT_BATCH = 8
@@ -157,6 +175,8 @@ class ExploreSpec:
     sampler: str
     population: int
     batch: int
+    refine: str = "none"
+    refine_ranks: int = DEFAULT_REFINE_RANKS
 
     @property
     def exhaustive(self) -> bool:
@@ -178,8 +198,8 @@ class ExploreSpec:
         return "exhaustive" if self.exhaustive else self.sampler
 
     def identity(self) -> dict[str, Any]:
-        """What makes two runs the same exploration (``trials`` and ``recheck`` do not: more trials extend it,
-        the recheck only re-runs its front)."""
+        """What makes two runs the same exploration (``trials``, ``refine`` and ``recheck`` do not: more trials
+        extend it, the refinement and the recheck only re-run some of its designs)."""
         designs = hashlib.sha256("\n".join(p.hash for p in self.points).encode()).hexdigest()
         sampled = not self.exhaustive
         return {
@@ -209,6 +229,8 @@ class ExploreSpec:
             "constraints": [c.text for c in self.constraints],
             "trials": self.trials,
             "mode": self.mode,
+            "refine": self.refine,
+            "refine_ranks": self.refine_ranks,
             "recheck": self.recheck,
             "seed": self.seed,
             "sampler": self.sampler,
@@ -309,12 +331,11 @@ def _choice(table: dict[str, Any], key: str, default: str, choices: Sequence[str
 
 
 def with_mode(cfg: Config, mode: str) -> Config:
-    """``cfg`` with ``run.mode`` replaced (validated like a ``--set``)."""
+    """``cfg`` with ``run.mode`` replaced (validated like a ``--set``); ``lt_bp``: lt with back-pressure."""
     data = dict(cfg.raw) if cfg.raw else {"version": 1}
     data.setdefault("name", cfg.name)
-    return from_dict(
-        apply_overrides(data, [f"run.mode={json.dumps(mode)}"]), base_dir=cfg.base_dir, name=cfg.name
-    )
+    sets = MODE_SETS.get(mode, [f"run.mode={json.dumps(mode)}"])
+    return from_dict(apply_overrides(data, sets), base_dir=cfg.base_dir, name=cfg.name)
 
 
 def parse_explore(
@@ -325,6 +346,7 @@ def parse_explore(
     seed: int | None = None,
     source: Path | None = None,
     recheck: str | None = None,
+    refine: str | None = None,
 ) -> ExploreSpec:
     """Validate a parsed spec (the sweep part, then ``[explore]``, then every grid point's configuration);
     the first bad field raises :class:`ConfigError` naming it, its value and the rule."""
@@ -375,6 +397,13 @@ def parse_explore(
     )
     if recheck == mode:
         raise ConfigError(where, recheck, f"must differ from mode ({mode}), or be none")
+    where_refine = "explore.refine" if refine is None else "--refine"
+    refine = _choice(table if refine is None else {"refine": refine}, "refine", "none", REFINES)
+    if refine == mode:
+        raise ConfigError(where_refine, refine, f"must differ from mode ({mode}), or be none")
+    if "refine_ranks" in table and refine == "none":
+        raise ConfigError("explore.refine_ranks", table["refine_ranks"], "is refine's: set refine too")
+    refine_ranks = _int(table, "refine_ranks", DEFAULT_REFINE_RANKS, 1, 100)
     if seed is None:
         seed = _int(table, "seed", DEFAULT_SEED, 0, 2**32 - 1)
     elif type(seed) is not int or not 0 <= seed < 2**32:
@@ -386,24 +415,41 @@ def parse_explore(
     batch = _int(table, "batch", DEFAULT_BATCH, 1, 4096)
     sweep = dataclasses.replace(sweep, fixed=(*sweep.fixed, f"run.mode={json.dumps(mode)}"))
     points = plan(sweep)  # every design's configuration, validated
-    if recheck != "none":
-        try:
-            with_mode(points[0].config, recheck)
-        except ConfigError as exc:
-            raise ConfigError(where, recheck, exc.rule) from None
+    for key, value, rerun in ((where, recheck, recheck), (where_refine, refine, refine)):
+        if rerun != "none":
+            try:
+                with_mode(points[0].config, rerun)
+            except ConfigError as exc:
+                raise ConfigError(key, value, exc.rule) from None
     return ExploreSpec(
-        sweep, points, objectives, constraints, trials, mode, recheck, seed, sampler, population, batch
+        sweep,
+        points,
+        objectives,
+        constraints,
+        trials,
+        mode,
+        recheck,
+        seed,
+        sampler,
+        population,
+        batch,
+        refine,
+        refine_ranks,
     )
 
 
 def load_explore(
-    path: str | Path, cli_sets: Sequence[str] = (), seed: int | None = None, recheck: str | None = None
+    path: str | Path,
+    cli_sets: Sequence[str] = (),
+    seed: int | None = None,
+    recheck: str | None = None,
+    refine: str | None = None,
 ) -> ExploreSpec:
-    """Read and validate an explore spec file (``cli_sets``: extra fixed overrides; ``seed``, ``recheck``:
-    --seed and --recheck over the spec's)."""
+    """Read and validate an explore spec file (``cli_sets``: extra fixed overrides; ``seed``, ``recheck``,
+    ``refine``: --seed, --recheck and --refine over the spec's)."""
     p = Path(path)
     data = read_toml(p, "explore spec")
-    return parse_explore(data, p.resolve().parent, p.stem, cli_sets, seed, p.resolve(), recheck)
+    return parse_explore(data, p.resolve().parent, p.stem, cli_sets, seed, p.resolve(), recheck, refine)
 
 
 # ------------------------------------------------------------------------------------------- Pareto front
@@ -777,6 +823,51 @@ def _rows(spec: ExploreSpec, trials: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def best_ranks(spec: ExploreSpec, rows: list[dict[str, Any]], ranks: int) -> list[dict[str, Any]]:
+    """The feasible designs of the first ``ranks`` non-dominated ranks among ``rows`` (the front, then the front
+    of the rest...; each design once, at its first trial), in trial order."""
+    seen: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            seen.setdefault(r["point"], r)
+    left, out = list(seen.values()), []
+    for _ in range(ranks):
+        if not left:
+            break
+        mask = pareto_mask(
+            [[r[o.field] for o in spec.objectives] for r in left], [o.maximise for o in spec.objectives]
+        )
+        out += [r for r, m in zip(left, mask, strict=True) if m]
+        left = [r for r, m in zip(left, mask, strict=True) if not m]
+    return sorted(out, key=lambda r: r["trial"])
+
+
+def refined_rows(
+    spec: ExploreSpec, designs: list[dict[str, Any]], refined: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``designs`` with their refined values in place of the screened ones (the screened ones kept as
+    ``<field>_screened``), the constraints checked on the refined values; a design whose refinement failed or
+    that the refined values make infeasible is marked so (never on the front)."""
+    out = []
+    for r in designs:
+        rf = refined.get(r["point"], {"status": "failed", "reason": "not re-run", "fields": {}})
+        row = dict(r) | {f"{f}_screened": r[f] for f in spec.fields}
+        row |= {f: rf["fields"].get(f) for f in spec.fields}
+        row["refine_status"], row["refine_reason"] = rf["status"], rf["reason"]
+        row["refine_dir"] = f"refine/{rf['folder']}" if "folder" in rf else ""
+        if rf["status"] != "ok":
+            row["status"], row["reason"] = "failed", f"refine: {rf['reason']}"
+        else:
+            broken = [c for c in spec.constraints if not c.holds(row[c.field])]
+            if broken:
+                row["status"] = "infeasible"
+                row["reason"] = "; ".join(
+                    f"{c.field} = {row[c.field]:.6g}, not {c.op} {c.bound:g}" for c in broken
+                )
+        out.append(row)
+    return out
+
+
 def front_rows(spec: ExploreSpec, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The non-dominated feasible designs among ``rows`` (each design once, at its first trial), ordered by
     the first objective."""
@@ -795,22 +886,25 @@ def front_rows(spec: ExploreSpec, rows: list[dict[str, Any]]) -> list[dict[str, 
     return sorted(front, key=lambda r: ((-1 if first.maximise else 1) * r[first.field], r["trial"]))
 
 
-def _recheck(
+def _rerun(
     spec: ExploreSpec,
-    front: list[dict[str, Any]],
+    designs: list[dict[str, Any]],
     out: Path,
     submit: Callable[..., Any],
     phase: Callable[[str], None],
+    stage: str = "recheck",
 ) -> tuple[dict[str, dict[str, Any]], int]:
-    """Re-run each front design in the recheck mode into recheck/<hash>/ (kept: a rerun reuses them);
-    returns {point: {status, reason, fields, folder}} and how many ran."""
+    """Re-run each design in the stage's mode (``recheck``: the front, in ``spec.recheck``; ``refine``: the
+    screening's best, in ``spec.refine``) into <stage>/<hash>/ (kept: a rerun reuses them); returns {point:
+    {status, reason, fields, folder}} and how many ran."""
+    mode = spec.recheck if stage == "recheck" else spec.refine
     by_hash = {p.hash: p for p in spec.points}
-    (out / "recheck").mkdir(exist_ok=True)
+    (out / stage).mkdir(exist_ok=True)
     jobs: dict[str, tuple[Path, Any]] = {}
     results: dict[str, dict[str, Any]] = {}
-    for r in front:
-        cfg = with_mode(by_hash[r["point"]].config, spec.recheck)
-        folder = out / "recheck" / config_hash(cfg)
+    for r in designs:
+        cfg = with_mode(by_hash[r["point"]].config, mode)
+        folder = out / stage / config_hash(cfg)
         summary = folder / "summary.json"
         if _finished_row(summary) is not None:
             data = json.loads(summary.read_text(encoding="utf-8"))
@@ -818,8 +912,9 @@ def _recheck(
             results[r["point"]] = _outcome(spec, row) | {"folder": folder.name}
         else:
             jobs[r["point"]] = (folder, submit(run_point, cfg, str(folder), spec.fields))
+    what = "front designs" if stage == "recheck" else "designs of the screening's best ranks"
     if jobs:
-        phase(f"recheck: {len(jobs)} front designs in {spec.recheck} ({len(results)} already re-run)")
+        phase(f"{stage}: {len(jobs)} {what} in {mode} ({len(results)} already re-run)")
     try:
         for i, (h, (folder, fut)) in enumerate(jobs.items(), 1):
             try:
@@ -827,7 +922,7 @@ def _recheck(
             except Exception as exc:  # the executor itself failed
                 row = {"status": "crash", "error": f"{type(exc).__name__}: {exc}"}
             results[h] = _outcome(spec, row) | {"folder": folder.name}
-            phase(f"recheck: {i} of {len(jobs)} done")
+            phase(f"{stage}: {i} of {len(jobs)} done")
     finally:
         for _, fut in jobs.values():
             fut.cancel()
@@ -905,10 +1000,16 @@ def run_explore(
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 search.run()
             rows = _rows(spec, search.trials)
-            front = front_rows(spec, rows)
+            refined: list[dict[str, Any]] | None = None
+            refined_now = 0
+            if spec.refine != "none":  # the screening's best ranks again in the finer mode: its front
+                best = best_ranks(spec, rows, spec.refine_ranks)
+                done, refined_now = _rerun(spec, best, out, submit, said, "refine")
+                refined = refined_rows(spec, best, done)
+            front = front_rows(spec, rows if refined is None else refined)
             rechecked, rerun = {}, 0
             if spec.recheck != "none" and front:
-                rechecked, rerun = _recheck(spec, front, out, submit, said)
+                rechecked, rerun = _rerun(spec, front, out, submit, said)
         except KeyboardInterrupt:
             print(
                 "interrupted: finished trials are kept in explore.db (rerun the same command to resume)",
@@ -920,7 +1021,9 @@ def run_explore(
             if own and ex is not None:
                 ex.shutdown(wait=True, cancel_futures=True)
         said(f"write: {out}/trials.csv, pareto.csv, pareto.png, explore.json")
-        return _write_outputs(spec, out, rows, front, rechecked, search, rerun, time.perf_counter() - t0)
+        return _write_outputs(
+            spec, out, rows, front, rechecked, search, rerun, time.perf_counter() - t0, refined, refined_now
+        )
 
 
 class _quiet_optuna:
@@ -947,6 +1050,8 @@ def _write_outputs(
     search: _Search,
     rerun: int,
     wall_s: float,
+    refined: list[dict[str, Any]] | None = None,
+    refined_now: int = 0,
 ) -> dict[str, Any]:
     from elsa_tlm.figures.explore import plot_pareto
 
@@ -956,11 +1061,15 @@ def _write_outputs(
     objs = [o.field for o in spec.objectives]
     pareto, errors = [], {f: [] for f in objs}
     extra: list[str] = []
+    if refined is not None:  # the front's values are the refinement's; the screening's beside them
+        extra = [f"{f}_screened" for f in fields] + ["refine_dir"]
     if spec.recheck != "none":
-        extra = [c for f in objs for c in (f"{f}_{spec.recheck}", f"{f}_err")]
+        extra += [c for f in objs for c in (f"{f}_{spec.recheck}", f"{f}_err")]
         extra += ["recheck_status", "recheck_reason", "recheck_dir"]
     for r in front:
         row = {k: r[k] for k in ("trial", *axes, *fields)}
+        if refined is not None:
+            row |= {f"{f}_screened": r[f"{f}_screened"] for f in fields} | {"refine_dir": r["refine_dir"]}
         if spec.recheck != "none":
             rc = rechecked.get(r["point"], {"status": "failed", "reason": "not re-run", "fields": {}})
             for f in objs:
@@ -1004,6 +1113,7 @@ def _write_outputs(
             "simulated": search.simulated,
             "resumed": search.resumed,
             "front": len(front),
+            "refined": refined_now,
             "rechecked": rerun,
         },
         "front": [
@@ -1018,6 +1128,7 @@ def _write_outputs(
             }
             for r, p in zip(front, pareto, strict=True)
         ],
+        "refine": None if refined is None else _refine_summary(spec, refined),
         "recheck": None
         if spec.recheck == "none"
         else {
@@ -1034,6 +1145,26 @@ def _write_outputs(
     }
     write_json_atomic(out / "explore.json", summary)
     return summary
+
+
+def _refine_summary(spec: ExploreSpec, refined: list[dict[str, Any]]) -> dict[str, Any]:
+    """explore.json's refinement: its mode and ranks, how many designs, and how far the screening was from it."""
+    ok = [r for r in refined if r["refine_status"] == "ok"]
+    errors: dict[str, Any] = {}
+    for o in spec.objectives:
+        es = [_rel(r[f"{o.field}_screened"], r[o.field]) for r in ok]
+        es = [e for e in es if e is not None]
+        errors[o.field] = {
+            "max_abs": max((abs(e) for e in es), default=None),
+            "mean_abs": _round(sum(abs(e) for e in es) / len(es)) if es else None,
+        }
+    return {
+        "mode": spec.refine,
+        "ranks": spec.refine_ranks,
+        "designs": len(refined),
+        "failed": sum(r["refine_status"] != "ok" for r in refined),
+        "screening_errors": errors,
+    }
 
 
 def _optuna_version() -> str:
