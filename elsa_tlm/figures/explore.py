@@ -41,10 +41,14 @@ def plot_pareto(
     rechecked: Mapping[int, Mapping[str, Any]],
     recheck_mode: str,
     title: str,
+    refined: Mapping[int, Mapping[str, Any]] | None = None,
+    refine_mode: str = "",
 ) -> Path:
-    """Draw the trials (``rows``: trial, status and the objective fields), ``front`` (trial numbers) and
-    ``rechecked`` (trial -> the objective values re-run in ``recheck_mode``) for ``objectives``
-    ((field, unit, maximise) each) into ``path`` (cleared by the caller's output guard)."""
+    """Draw the trials (``rows``: trial, status and the objective fields), ``front`` (trial numbers),
+    ``refined`` (trial -> the front design's values refined in ``refine_mode``: the front's own values, drawn
+    from its screened point) and ``rechecked`` (trial -> the objective values re-run in ``recheck_mode``, drawn
+    from the front's values) for ``objectives`` ((field, unit, maximise) each) into ``path`` (cleared by the
+    caller's output guard)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,6 +67,7 @@ def plot_pareto(
     nrows = math.ceil(len(pairs) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.0 * nrows + 0.6), squeeze=False)
     meta = {o[0]: o for o in objectives}
+    ref = refined or {}
     for ax, (fx, fy) in zip(axes.flat, pairs, strict=False):
 
         def xs(rs: Sequence[Mapping[str, Any]], fx: str | None = fx) -> list[float]:
@@ -91,16 +96,43 @@ def plot_pareto(
             edgecolor="black",
             lw=0.6,
             zorder=3,
-            label="Pareto front",
+            label="Pareto front" if not ref else "front designs, screened",
         )
+        done = [r for r in best if r["trial"] in ref]
+        if done:
+            dx = [r["trial"] if fx is None else ref[r["trial"]][fx] for r in done]
+            dy = [ref[r["trial"]][fy] for r in done]
+            for r, x2, y2 in zip(done, dx, dy, strict=True):
+                ax.plot(
+                    [r["trial"] if fx is None else r[fx], x2],
+                    [r[fy], y2],
+                    color="tab:green",
+                    lw=0.8,
+                    zorder=2,
+                )
+            ax.scatter(
+                dx,
+                dy,
+                s=46,
+                marker="D",
+                color="tab:green",
+                edgecolor="black",
+                lw=0.5,
+                zorder=4,
+                label=f"front refined in {refine_mode}",
+            )
+
+        def base(r: Mapping[str, Any]) -> Mapping[str, Any]:  # the front's own values: refined, else screened
+            return ref.get(r["trial"], r)
+
         checked = [r for r in best if r["trial"] in rechecked]
         if checked:
             rx = [r["trial"] if fx is None else rechecked[r["trial"]][fx] for r in checked]
             ry = [rechecked[r["trial"]][fy] for r in checked]
             for r, x2, y2 in zip(checked, rx, ry, strict=True):
                 ax.plot(
-                    [r["trial"] if fx is None else r[fx], x2],
-                    [r[fy], y2],
+                    [r["trial"] if fx is None else base(r)[fx], x2],
+                    [base(r)[fy], y2],
                     color="tab:orange",
                     lw=0.8,
                     zorder=2,
@@ -116,7 +148,7 @@ def plot_pareto(
                 zorder=4,
                 label=f"front re-run in {recheck_mode}",
             )
-        all_rows = [*feasible, *infeasible, *best]
+        all_rows = [*feasible, *infeasible, *best, *(base(r) | {"trial": r["trial"]} for r in done)]
         if fx is None:
             ax.set_xlabel("trial")
         else:

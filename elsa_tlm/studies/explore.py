@@ -1098,7 +1098,10 @@ def _write_outputs(
         },
         spec.recheck,
         f"{spec.sweep.name}: {len(rows)} trials ({spec.method}, mode {spec.mode}), "
-        f"{len(front)} design{'s' if len(front) != 1 else ''} on the front",
+        f"{len(front)} design{'s' if len(front) != 1 else ''} on the front"
+        + ("" if refined is None else f" (refined in {spec.refine})"),
+        None if refined is None else {r["trial"]: {f: r[f] for f in objs} for r in front},
+        spec.refine,
     )
     counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "infeasible", "failed")}
     summary = {
