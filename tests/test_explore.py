@@ -15,7 +15,7 @@ from elsa_tlm import fileio
 from elsa_tlm.cli import main
 from elsa_tlm.config import from_dict
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.studies.explore import DEFAULT_MODE, load_explore, pareto_mask
+from elsa_tlm.studies.explore import DEFAULT_MODE, load_explore, pareto_mask, with_mode
 
 SET = '["workload.model=\\"vgg16_cifar10\\"", "run.time_steps=2", "output.plots=false"]'
 AXES = '"noc.flit_bits" = [128, 256]\n"memory.technology" = ["sram", "edram"]\n"pe.neuron_circuits" = [64, 128]\n'
@@ -383,3 +383,14 @@ def test_a_rerun_reuses_the_refined_runs(refined_run, capsys) -> None:
     again = _explore(spec, out)
     assert again["counts"]["refined"] == 0 and again["counts"]["simulated"] == 0
     assert again["front"] == res["front"] and again["refine"] == res["refine"]
+
+
+def test_refine_lt_bp_is_lt_with_back_pressure(tmp_path: Path) -> None:
+    """lt_bp, the closed form's fallback (docs/MODEL.md §6), is lt with its buffers as timing constraints."""
+    spec = load_explore(
+        _spec(tmp_path, 4, 'refine = "lt_bp"\n', explore=EXPLORE.replace('"lt"', '"analytic"'))
+    )
+    assert spec.refine == "lt_bp" and spec.refine_ranks == 2
+    cfg = with_mode(spec.points[0].config, "lt_bp")
+    assert cfg.run.mode == "lt" and cfg.run.lt_backpressure is True
+    assert with_mode(spec.points[0].config, "at").run.lt_backpressure is False
