@@ -394,3 +394,13 @@ def test_refine_lt_bp_is_lt_with_back_pressure(tmp_path: Path) -> None:
     cfg = with_mode(spec.points[0].config, "lt_bp")
     assert cfg.run.mode == "lt" and cfg.run.lt_backpressure is True
     assert with_mode(spec.points[0].config, "at").run.lt_backpressure is False
+
+
+def test_a_recheck_in_the_refinements_mode_reuses_its_runs(refined_run) -> None:
+    """Refined in at, the front's values are at's already: a recheck in at runs nothing and reads those runs."""
+    out, res = refined_run
+    spec = next(p for p in out.parent.iterdir() if p.suffix == ".toml")
+    again = _explore(spec, out, "--recheck", "at")
+    assert again["counts"]["rechecked"] == 0 and again["counts"]["refined"] == 0
+    assert all(e["max_abs"] == 0 for e in again["recheck"]["errors"].values())
+    assert all(r["recheck_dir"] == r["refine_dir"] for r in _csv(out / "pareto.csv"))

@@ -854,7 +854,7 @@ def refined_rows(
         row = dict(r) | {f"{f}_screened": r[f] for f in spec.fields}
         row |= {f: rf["fields"].get(f) for f in spec.fields}
         row["refine_status"], row["refine_reason"] = rf["status"], rf["reason"]
-        row["refine_dir"] = f"refine/{rf['folder']}" if "folder" in rf else ""
+        row["refine_dir"] = rf.get("folder", "")
         if rf["status"] != "ok":
             row["status"], row["reason"] = "failed", f"refine: {rf['reason']}"
         else:
@@ -895,8 +895,9 @@ def _rerun(
     stage: str = "recheck",
 ) -> tuple[dict[str, dict[str, Any]], int]:
     """Re-run each design in the stage's mode (``recheck``: the front, in ``spec.recheck``; ``refine``: the
-    screening's best, in ``spec.refine``) into <stage>/<hash>/ (kept: a rerun reuses them); returns {point:
-    {status, reason, fields, folder}} and how many ran."""
+    screening's best, in ``spec.refine``) into <stage>/<hash>/ (kept: a rerun reuses them, and a recheck the
+    refinement's run of the same configuration); returns {point: {status, reason, fields, folder (relative to
+    ``out``)}} and how many ran."""
     mode = spec.recheck if stage == "recheck" else spec.refine
     by_hash = {p.hash: p for p in spec.points}
     (out / stage).mkdir(exist_ok=True)
@@ -905,11 +906,13 @@ def _rerun(
     for r in designs:
         cfg = with_mode(by_hash[r["point"]].config, mode)
         folder = out / stage / config_hash(cfg)
-        summary = folder / "summary.json"
-        if _finished_row(summary) is not None:
-            data = json.loads(summary.read_text(encoding="utf-8"))
+        done = [
+            f for f in (folder, out / "refine" / folder.name) if _finished_row(f / "summary.json") is not None
+        ]
+        if done:
+            data = json.loads((done[0] / "summary.json").read_text(encoding="utf-8"))
             row = {"status": "ok"} | {f: summary_field(data, f) for f in spec.fields}
-            results[r["point"]] = _outcome(spec, row) | {"folder": folder.name}
+            results[r["point"]] = _outcome(spec, row) | {"folder": f"{done[0].parent.name}/{done[0].name}"}
         else:
             jobs[r["point"]] = (folder, submit(run_point, cfg, str(folder), spec.fields))
     what = "front designs" if stage == "recheck" else "designs of the screening's best ranks"
@@ -921,7 +924,7 @@ def _rerun(
                 row = fut.result()
             except Exception as exc:  # the executor itself failed
                 row = {"status": "crash", "error": f"{type(exc).__name__}: {exc}"}
-            results[h] = _outcome(spec, row) | {"folder": folder.name}
+            results[h] = _outcome(spec, row) | {"folder": f"{stage}/{folder.name}"}
             phase(f"{stage}: {i} of {len(jobs)} done")
     finally:
         for _, fut in jobs.values():
@@ -1081,7 +1084,7 @@ def _write_outputs(
             row |= {
                 "recheck_status": rc["status"],
                 "recheck_reason": rc["reason"],
-                "recheck_dir": f"recheck/{rc['folder']}" if "folder" in rc else "",
+                "recheck_dir": rc.get("folder", ""),
             }
         pareto.append(row | {"point": r["point"]})
     write_csv_atomic(out / "pareto.csv", pareto, ["trial", *axes, *fields, *extra, "point"])
