@@ -22,7 +22,8 @@ numpy (docs/MODEL.md §6b names each formula and the ``at`` mechanism it stands 
 * **skip trains** are added by the residual unit (its cycles per spine, no queueing).
 
 The per-position loops (the server, the trains, arrivals and ready cycles) run in C when the install built it
-(:mod:`elsa_tlm.recurrences`, bit-identical to its numpy reference). What is not modelled (named in MODEL.md
+(:mod:`elsa_tlm.recurrences`, bit-identical to its numpy reference), a whole pass in one call over the plan laid
+out once (:class:`PassLayout`; :func:`evaluate`, slice by slice, is its reference). What is not modelled (named in MODEL.md
 §6b with its measured effect): back-pressure (full output buffers and shared input FIFOs), contention for the
 shared im2col write port between co-mapped groups, and switch allocation beyond FIFO order at each port.
 Leakage and refresh are priced on the computed latency, every other energy count is the elaboration's (they do

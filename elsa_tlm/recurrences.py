@@ -6,7 +6,9 @@ and links as FIFO servers over the trains.
 the reference implementations (numpy); ``_recurrences.c`` is their port to C, built by the install as the extension
 ``elsa_tlm._recurrences`` and called through ctypes (one pass over the positions, no temporaries: the analytic mode's time per design point is mostly these
 loops over millions of positions). Both give bit-identical results (``tests/test_recurrences.py``);
-:func:`engine` names the one in use, ``ELSA_TLM_RECURRENCES=numpy`` forces the reference.
+:func:`engine` names the one in use, ``ELSA_TLM_RECURRENCES=numpy`` forces the reference. The C engine also
+runs a whole analytic pass in one call (:func:`one_pass`, ``rec_pass``: the same loops over every slice of a
+plan laid out by :func:`elsa_tlm.analytic.pass_layout`), whose reference is :func:`elsa_tlm.analytic.evaluate`.
 """
 
 from __future__ import annotations
