@@ -187,6 +187,11 @@ class NetworkBase:
         Each router model binds it to its ejection port."""
         raise NotImplementedError
 
+    def sampled_inputs(self, node: int) -> list[Any]:
+        """Router ``node``'s input buffers whose occupancy the trace samples (each with ``idx`` and
+        ``occupancy(cycle)``): all of them, unless a router model leaves one unused."""
+        return list(self.routers[node].inputs)
+
     @property
     def counters(self) -> dict[str, int]:
         """Action counters: packets, flits, bits sent (injected); flit_hops (flits x links traversed);
@@ -433,6 +438,14 @@ class Network(NetworkBase):
         # or the ejection port takes it, so one group's trains waiting for a full path hold no other group's.
         # (Synthetic traffic, with no cores, keeps the router's local input buffer.)
         self.inject_ports[node].dest_buf = None
+
+    def sampled_inputs(self, node: int) -> list[Any]:
+        """The router's input buffers, without the local one when a core is attached (its trains go from the
+        output queues straight to the switch, so that buffer stays empty: a counter of it would read 0)."""
+        r = self.routers[node]
+        if self.inject_ports[node].dest_buf is None:
+            return [b for b in r.inputs if b is not self.local_bufs[node]]
+        return list(r.inputs)
 
     # ---- taking transactions in -----------------------------------------------------------------------
 

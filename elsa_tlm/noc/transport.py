@@ -201,7 +201,7 @@ class TimedTransport:
 
     def _log(self, src: int, dst: int, t0: int, done: int, flits: int, packets: int) -> None:
         self.transfers.append((src, dst, t0, done, flits, packets))
-        for b in self.net.routers[dst].inputs:
+        for b in self.net.sampled_inputs(dst):
             self.fifo_samples.append((done, dst, b.idx, b.occupancy(done)))
 
     def counters(self) -> dict[str, int]:

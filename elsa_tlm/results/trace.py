@@ -9,7 +9,9 @@ trains the core sent to core K (flits, packets; overlapping trains to one core g
 ``softmax <slice>`` threads the softmax stall of every step (overlapping steps on ``#2``...). Every thread's
 events are disjoint (nested trivially), as Perfetto's JSON importer expects. The router's input FIFOs are
 counters ("C") named by the port they belong to (``fifo from N``/``E``/``S``/``W`` on grids, ``from core U``
-otherwise, ``fifo local``), emitted when the occupancy changes. Timestamps are cycles converted to
+otherwise, ``fifo local`` and ``fifo loopback`` where the router model buffers a core's own trains: the ``vc``
+router's local VCs; the ``fast`` router sends them from the output queues straight to its switch, so it has no
+local counter in a chip run), emitted when the occupancy changes. Timestamps are cycles converted to
 microseconds at ``chip.clock_mhz``. Transfers and FIFO samples exist only for ``run.mode = "at"``.
 
 Why gzip'd JSON: Perfetto and Chrome read it directly, it needs no library, and it is ~10x smaller than the
