@@ -190,7 +190,7 @@ class NetworkBase:
     def sampled_inputs(self, node: int) -> list[Any]:
         """Router ``node``'s input buffers whose occupancy the trace samples (each with ``idx`` and
         ``occupancy(cycle)``): all of them, unless a router model leaves one unused."""
-        return list(self.routers[node].inputs)
+        return self.routers[node].inputs  # type: ignore[no-any-return]
 
     @property
     def counters(self) -> dict[str, int]:
@@ -395,6 +395,7 @@ class Network(NetworkBase):
                 ch.node, ch.idx = v, i
             self.routers.append(Router(v, inputs, timing, self.sched, self.act, self._check, self.timeout))
         self.local_bufs = [r.inputs[0] for r in self.routers]
+        self._sampled: dict[int, list[Channel]] = {}  # sampled_inputs, per node
         n_in = [len(r.inputs) for r in self.routers]
         self.link_ports: dict[tuple[int, int], Link] = {
             (u, v): Link(u, v, n_in[u], self.in_bufs[(u, v)], self.routers[u], timing.d_stages, timing.L)
@@ -442,10 +443,12 @@ class Network(NetworkBase):
     def sampled_inputs(self, node: int) -> list[Any]:
         """The router's input buffers, without the local one when a core is attached (its trains go from the
         output queues straight to the switch, so that buffer stays empty: a counter of it would read 0)."""
-        r = self.routers[node]
-        if self.inject_ports[node].dest_buf is None:
-            return [b for b in r.inputs if b is not self.local_bufs[node]]
-        return list(r.inputs)
+        got = self._sampled.get(node)  # once per node: the trace samples them at every delivery
+        if got is None:
+            r = self.routers[node]
+            local = self.local_bufs[node] if self.inject_ports[node].dest_buf is None else None
+            got = self._sampled[node] = [b for b in r.inputs if b is not local]
+        return got
 
     # ---- taking transactions in -----------------------------------------------------------------------
 
