@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,34 @@ def _scale(ax: Any, axis: str, values: Sequence[float], unit: str = "") -> None:
         side.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     if unit == "J":
         side.set_major_formatter(EngFormatter(unit="J"))
+
+
+def _overlay(
+    ax: Any,
+    rows: Sequence[Mapping[str, Any]],
+    values: Mapping[int, Mapping[str, Any]],
+    fx: str | None,
+    fy: str,
+    start: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+    color: str,
+    marker: dict[str, Any],
+    label: str,
+) -> None:
+    """Front designs' values from another run (``values``, by trial) on one panel: a marker each, joined to
+    where the design was (``start`` of its row) by a thin line."""
+    if not rows:
+        return
+    x = [r["trial"] if fx is None else values[r["trial"]][fx] for r in rows]
+    y = [values[r["trial"]][fy] for r in rows]
+    for r, x2, y2 in zip(rows, x, y, strict=True):
+        ax.plot(
+            [r["trial"] if fx is None else start(r)[fx], x2],
+            [start(r)[fy], y2],
+            color=color,
+            lw=0.8,
+            zorder=2,
+        )
+    ax.scatter(x, y, zorder=4, label=label, **marker)
 
 
 def plot_pareto(
@@ -99,55 +127,33 @@ def plot_pareto(
             label="Pareto front" if not ref else "front designs, screened",
         )
         done = [r for r in best if r["trial"] in ref]
-        if done:
-            dx = [r["trial"] if fx is None else ref[r["trial"]][fx] for r in done]
-            dy = [ref[r["trial"]][fy] for r in done]
-            for r, x2, y2 in zip(done, dx, dy, strict=True):
-                ax.plot(
-                    [r["trial"] if fx is None else r[fx], x2],
-                    [r[fy], y2],
-                    color="tab:green",
-                    lw=0.8,
-                    zorder=2,
-                )
-            ax.scatter(
-                dx,
-                dy,
-                s=46,
-                marker="D",
-                color="tab:green",
-                edgecolor="black",
-                lw=0.5,
-                zorder=4,
-                label=f"front refined in {refine_mode}",
-            )
+        _overlay(
+            ax,
+            done,
+            ref,
+            fx,
+            fy,
+            lambda r: r,
+            "tab:green",
+            {"s": 46, "marker": "D", "color": "tab:green", "edgecolor": "black", "lw": 0.5},
+            f"front refined in {refine_mode}",
+        )
 
         def base(r: Mapping[str, Any]) -> Mapping[str, Any]:  # the front's own values: refined, else screened
             return ref.get(r["trial"], r)
 
         checked = [r for r in best if r["trial"] in rechecked]
-        if checked:
-            rx = [r["trial"] if fx is None else rechecked[r["trial"]][fx] for r in checked]
-            ry = [rechecked[r["trial"]][fy] for r in checked]
-            for r, x2, y2 in zip(checked, rx, ry, strict=True):
-                ax.plot(
-                    [r["trial"] if fx is None else base(r)[fx], x2],
-                    [base(r)[fy], y2],
-                    color="tab:orange",
-                    lw=0.8,
-                    zorder=2,
-                )
-            ax.scatter(
-                rx,
-                ry,
-                s=60,
-                marker="s",
-                facecolor="none",
-                edgecolor="tab:orange",
-                lw=1.2,
-                zorder=4,
-                label=f"front re-run in {recheck_mode}",
-            )
+        _overlay(
+            ax,
+            checked,
+            rechecked,
+            fx,
+            fy,
+            base,
+            "tab:orange",
+            {"s": 60, "marker": "s", "facecolor": "none", "edgecolor": "tab:orange", "lw": 1.2},
+            f"front re-run in {recheck_mode}",
+        )
         all_rows = [*feasible, *infeasible, *best, *(base(r) | {"trial": r["trial"]} for r in done)]
         if fx is None:
             ax.set_xlabel("trial")

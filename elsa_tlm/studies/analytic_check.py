@@ -81,7 +81,7 @@ BEGIN, END = "<!-- analytic-check:begin -->", "<!-- analytic-check:end -->"
 
 def _one(args: tuple[str, list[str], list[str]]) -> dict[str, Any]:
     """Both modes on one plan (the analytic run reuses it and times its closed form and result only)."""
-    from elsa_tlm import analytic, sim
+    from elsa_tlm import analytic, recurrences, sim
     from elsa_tlm.config import load_config
     from elsa_tlm.elaborate import elaborate
     from elsa_tlm.plan import prepare
@@ -99,7 +99,7 @@ def _one(args: tuple[str, list[str], list[str]]) -> dict[str, Any]:
     specs = list(el.specs)
     static = analytic.statics(specs)
     # what a plan's design points share (analytic.PlanCache keeps them): built before the clock starts
-    layout = analytic.pass_layout(an_plan, specs, static) if analytic.recurrences.one_pass() else None
+    layout = analytic.pass_layout(an_plan, specs, static) if recurrences.one_pass() else None
     t = time.perf_counter()
     an = analytic.run(an_plan, t, el, specs, static, layout=layout).summary
     t_an = time.perf_counter() - t

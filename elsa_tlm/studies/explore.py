@@ -804,13 +804,8 @@ def _rows(spec: ExploreSpec, trials: list[Any]) -> list[dict[str, Any]]:
     for t in trials:
         o = t.user_attrs["outcome"]
         status, reason = o["status"], o["reason"]
-        if status == "ok":
-            broken = [c for c in spec.constraints if not c.holds(o["fields"][c.field])]
-            if broken:
-                status = "infeasible"
-                reason = "; ".join(
-                    f"{c.field} = {o['fields'][c.field]:.6g}, not {c.op} {c.bound:g}" for c in broken
-                )
+        if status == "ok" and (broken := _broken(spec, o["fields"])):
+            status, reason = "infeasible", broken
         row: dict[str, Any] = {"trial": t.number}
         row |= {k: _csv_value(spec.sweep.label(t.params[k])) for k in spec.sweep.axes}
         row |= {f: o["fields"].get(f) for f in spec.fields}
@@ -821,6 +816,15 @@ def _rows(spec: ExploreSpec, trials: list[Any]) -> list[dict[str, Any]]:
         }
         rows.append(row)
     return rows
+
+
+def _broken(spec: ExploreSpec, fields: dict[str, Any]) -> str:
+    """The constraints ``fields`` break, as a trial's reason ("" when every one holds)."""
+    return "; ".join(
+        f"{c.field} = {fields[c.field]:.6g}, not {c.op} {c.bound:g}"
+        for c in spec.constraints
+        if not c.holds(fields[c.field])
+    )
 
 
 def best_ranks(spec: ExploreSpec, rows: list[dict[str, Any]], ranks: int) -> list[dict[str, Any]]:
@@ -857,31 +861,16 @@ def refined_rows(
         row["refine_dir"] = rf.get("folder", "")
         if rf["status"] != "ok":
             row["status"], row["reason"] = "failed", f"refine: {rf['reason']}"
-        else:
-            broken = [c for c in spec.constraints if not c.holds(row[c.field])]
-            if broken:
-                row["status"] = "infeasible"
-                row["reason"] = "; ".join(
-                    f"{c.field} = {row[c.field]:.6g}, not {c.op} {c.bound:g}" for c in broken
-                )
+        elif broken := _broken(spec, row):
+            row["status"], row["reason"] = "infeasible", broken
         out.append(row)
     return out
 
 
 def front_rows(spec: ExploreSpec, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The non-dominated feasible designs among ``rows`` (each design once, at its first trial), ordered by
-    the first objective."""
-    seen: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        if r["status"] == "ok":
-            seen.setdefault(r["point"], r)
-    cand = list(seen.values())
-    if not cand:
-        return []
-    mask = pareto_mask(
-        [[r[o.field] for o in spec.objectives] for r in cand], [o.maximise for o in spec.objectives]
-    )
-    front = [r for r, m in zip(cand, mask, strict=True) if m]
+    """The non-dominated feasible designs among ``rows`` (each design once, at its first trial: the first of
+    :func:`best_ranks`), ordered by the first objective."""
+    front = best_ranks(spec, rows, 1)
     first = spec.objectives[0]
     return sorted(front, key=lambda r: ((-1 if first.maximise else 1) * r[first.field], r["trial"]))
 
