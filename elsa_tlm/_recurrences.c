@@ -206,13 +206,9 @@ REC_API void rec_arrive(int64_t T, int64_t n_in, int64_t n_emit, const int64_t *
 /* The cycle each emitted spine is ready: ceil(finish[t, pos_emit[e]] + offset[t, e] - 1e-9), (T, n_emit). */
 REC_API void rec_ready(int64_t T, int64_t n_in, int64_t n_emit, const double *finish, const int64_t *pos_emit,
                        const double *offset, double *ready) {
-    for (int64_t t = 0; t < T; t++) {
-        const double *f = finish + t * n_in;
-        for (int64_t e = 0; e < n_emit; e++) {
-            int64_t k = t * n_emit + e;
-            ready[k] = ceil((f[pos_emit[e]] + offset[k]) - 1e-9);
-        }
-    }
+    SpineReady rd = {NULL, finish, offset, NULL, n_in}; /* the formula the trains use for a train's last spine */
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t e = 0; e < n_emit; e++) ready[t * n_emit + e] = spine_ready(&rd, pos_emit, t, e, t * n_emit + e);
 }
 
 /* The NoC's ports and links as FIFO servers over every flow's trains (port_queues_py's, merging, not sorting):
