@@ -32,7 +32,7 @@ from elsa_tlm.hw.pe import (
 )
 from elsa_tlm.hw.sram import pe_macros
 from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
-from elsa_tlm.schedule.orders import window_sums
+from elsa_tlm.schedule.orders import expanded_events
 from elsa_tlm.schedule.readiness import Orders, emission, plan_orders, producer_links, slice_release
 
 
@@ -60,12 +60,7 @@ class Elaboration:
 
 def layer_events(wl: Any, act: Any) -> dict[str, np.ndarray]:
     """im2col-expanded input events per layer, step and output spine: (T, n_out)."""
-    out = {}
-    for layer in wl.layers:
-        x = act.inputs[layer.name]
-        ev = window_sums(x, layer.out_hw, layer.kernel, layer.stride, layer.padding)
-        out[layer.name] = ev.reshape(act.time_steps, -1)
-    return out
+    return expanded_events(wl, act)
 
 
 def _targets(wl: Any, mapping: Any) -> dict[tuple[str, int], np.ndarray]:
@@ -113,19 +108,24 @@ def _costs(
     layers_on = defaultdict(set)
     for s in mapping.slices:
         layers_on[s.core].add(s.layer)
-    streams = {
-        layer.name: layer_stream(
-            act.inputs[layer.name].reshape(T, -1),
-            orders.windows[layer.name],
-            orders.in_order[layer.name],
-            events[layer.name],
-            fires[layer.name],
-            layer.cin,
-            layer.k_im2col,
-            act.signed.get(layer.name) if cfg.pe.product == "gustavson" else None,
-        )
-        for layer in wl.layers
-    }
+    okey = _orders_key(cfg)
+    streams = act.derived(
+        ("layer_streams", *okey, cfg.pe.product),
+        lambda: {
+            layer.name: layer_stream(
+                act.inputs[layer.name].reshape(T, -1),
+                orders.windows[layer.name],
+                orders.in_order[layer.name],
+                events[layer.name],
+                fires[layer.name],
+                layer.cin,
+                layer.k_im2col,
+                act.signed.get(layer.name) if cfg.pe.product == "gustavson" else None,
+            )
+            for layer in wl.layers
+        },
+    )
+    p = cfg.pe
     buffers: dict[tuple, BufferResult] = {}
     costs: dict[tuple[str, int], SliceCosts] = {}
     for s in mapping.slices:
@@ -135,15 +135,18 @@ def _costs(
         if s.is_band:
             stream = restrict(stream, targets[(s.layer, s.index)])
         layer = wl.by_name[s.layer]
-        if cfg.pe.product == "gustavson" and layer.kind != "add_norm" and key not in buffers:
-            buffers[key] = run_buffer(
-                stream,
-                queues,
-                cfg.pe.input_queue_depth,
-                cfg.pe.weight_ways,
+        if p.product == "gustavson" and layer.kind != "add_norm" and key not in buffers:
+            settings = (
+                p.input_queue_depth,
+                p.weight_ways,
                 cfg.memory.access_cycles,
-                cfg.pe.weight_buffer,
-                cfg.pe.raw_hazard,
+                p.weight_buffer,
+                p.raw_hazard,
+            )
+            buffers[key] = act.derived(
+                ("input_buffer", *okey, *key, *settings),
+                lambda stream=stream, queues=queues, settings=settings: run_buffer(stream, queues, *settings),
+                _nbytes,
             )
         costs[(s.layer, s.index)] = slice_costs(
             cfg.pe.product,
@@ -166,6 +169,15 @@ def _costs(
     return buffers, costs
 
 
+def _orders_key(cfg: Config) -> tuple[str, bool]:
+    """The settings the schedule's orders depend on besides the workload (:func:`plan_orders`)."""
+    return (cfg.schedule.order, cfg.schedule.defer_padding)
+
+
+def _nbytes(buf: BufferResult) -> int:
+    return sum(a.nbytes for a in (buf.absorb_flush, buf.final_cycles, buf.final_spikes, buf.per_step))
+
+
 def _operand_frac(layer: Any, act: Any) -> np.ndarray:
     """(T, n_in): the share of each input spine's spikes that come from the layer's second operand(s)."""
     total = act.inputs[layer.name].reshape(act.time_steps, -1).astype(float)
@@ -180,14 +192,20 @@ def elaborate(plan: Any) -> Elaboration:
     T = wl.time_steps
     fmt = PacketFormat(cfg.noc.protocol, cfg.noc.flit_bits, dest_bits_for(topo), topology=topo)
     events = layer_events(wl, act)
-    orders = plan_orders(wl, cfg.schedule.order, cfg.schedule.defer_padding)
-    fires = {
-        layer.name: fire_mask(
-            events[layer.name],
-            emitted_rows(act.emitted.get(layer.name), layer.n_out, orders.pools[layer.name]),
-        )
-        for layer in wl.layers
-    }
+    # derived from the workload, its spikes and the schedule's orders alone: shared by the plans that share the
+    # activity (the analytic mode's design points, analytic.PlanCache)
+    okey = _orders_key(cfg)
+    orders = act.derived(("orders", *okey), lambda: plan_orders(wl, *okey))
+    fires = act.derived(
+        ("fires", *okey),
+        lambda: {
+            layer.name: fire_mask(
+                events[layer.name],
+                emitted_rows(act.emitted.get(layer.name), layer.n_out, orders.pools[layer.name]),
+            )
+            for layer in wl.layers
+        },
+    )
     targets = _targets(wl, mapping)
     pes = _pes(cfg, mapping)
     buffers, costs = _costs(cfg, wl, act, mapping, orders, events, fires, targets, pes)

@@ -196,6 +196,41 @@ def test_a_new_plan_reuses_the_spikes_only_when_the_workload_is_the_same() -> No
     )
 
 
+def test_what_a_new_plan_reuses_from_the_spikes_is_keyed_by_every_setting_it_depends_on() -> None:
+    """The expanded events, orders, fires, spike streams and input-buffer runs a plan derives from its activity
+    (``Activity.derived``) serve the next plans that share the activity: after each change of a setting they
+    depend on (and back), a design point is a cold run's, every time (nothing stale); a plan that changes none
+    of them runs no input buffer again."""
+    cache = analytic.PlanCache(size=1)
+    base = [*AN, "run.time_steps=2"]
+    cache.get(load_config(None, base))
+    for item in (
+        'schedule.order="raster"',
+        "schedule.defer_padding=false",
+        'pe.product="outer"',
+        "pe.input_queue_depth=4",
+        "pe.input_queues=8",
+        "pe.weight_ways=8",
+        "memory.access_cycles=2",
+        'pe.weight_buffer="banked"',
+        'pe.raw_hazard="stall"',
+        "pe.neuron_circuits=64",
+        'noc.topology="mesh:4x4"',
+        "noc.flit_bits=128",
+        "run.batch_items=8",
+    ):
+        for sets in ([*base, item], base):  # the change, then back to the memo's first values
+            cfg = load_config(None, sets)
+            warm = analytic.run(*_from(cache, cfg)).summary
+            cold = analytic.run(prepare(cfg), 0.0).summary
+            warm.pop("sim"), cold.pop("sim")
+            assert warm == cold, (item, sets is base)
+    plan, _, _, _ = cache.get(load_config(None, base))
+    runs = sum(1 for k in plan.activity.memo if k[0] == "input_buffer")
+    cache.get(load_config(None, [*base, "noc.flit_bits=64"]))  # the same costs, other packets: nothing new
+    assert sum(1 for k in plan.activity.memo if k[0] == "input_buffer") == runs
+
+
 def _from(cache: analytic.PlanCache, cfg) -> tuple:
     plan, el, specs, static = cache.get(cfg)
     return plan, 0.0, el, specs, static

@@ -83,12 +83,10 @@ def layer_traffic(wl: Workload, act: Activity) -> dict[tuple[str, str], float]:
 
 def layer_events(wl: Workload, act: Activity) -> dict[str, float]:
     """Expanded input events (input spikes x the outputs each reaches) of every layer over the whole run."""
-    from elsa_tlm.schedule.orders import window_sums
+    from elsa_tlm.schedule.orders import expanded_events
 
-    return {
-        la.name: float(window_sums(act.inputs[la.name], la.out_hw, la.kernel, la.stride, la.padding).sum())
-        for la in wl.layers
-    }
+    per_spine = expanded_events(wl, act)
+    return {la.name: float(per_spine[la.name].sum()) for la in wl.layers}
 
 
 def layer_work(wl: Workload, act: Activity, events: dict[str, float] | None = None) -> dict[str, float]:

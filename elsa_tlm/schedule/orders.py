@@ -8,6 +8,8 @@ processes its output spines in the order they become releasable when its inputs 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -61,6 +63,21 @@ def window_sums(x: np.ndarray, out_hw: tuple[int, int], k: int, s: int, p: int) 
     d = c[..., rhi[:, None], clo[None, :]]
     e = c[..., rlo[:, None], clo[None, :]]
     return a - b - d + e
+
+
+def expanded_events(wl: Any, act: Any) -> dict[str, np.ndarray]:
+    """im2col-expanded input events per layer, step and output spine, (T, n_out): :func:`window_sums` of every
+    layer's input spikes, once per activity (the mapper's loads and the elaboration read them)."""
+
+    def make() -> dict[str, np.ndarray]:
+        return {
+            layer.name: window_sums(
+                act.inputs[layer.name], layer.out_hw, layer.kernel, layer.stride, layer.padding
+            ).reshape(act.time_steps, -1)
+            for layer in wl.layers
+        }
+
+    return act.derived(("expanded_events",), make)
 
 
 class Windows:

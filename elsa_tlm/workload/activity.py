@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from elsa_tlm.errors import ConfigError
 from elsa_tlm.workload.graph import INPUT, Layer, Workload
+
+MEMO_BYTES = 256 << 20  # an activity's sized derived values (input-buffer runs) kept at most, bytes
 
 
 @dataclass
@@ -35,9 +40,35 @@ class Activity:
     # where known (functional activity): the input entries themselves, (T, C, IH, IW) int8 — position (channel,
     # row, column) and sign of every spike (first layer: multi-bit pixel levels)
     signed: dict[str, np.ndarray] = field(default_factory=dict)
+    # what is derived from these spikes (and the workload they belong to) alone, computed once: the mapper and
+    # the elaboration share it within a run, and the analytic mode's plans that reuse this activity
+    # (``analytic.PlanCache``) share it across design points (:meth:`derived`)
+    memo: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    memo_bytes: int = field(default=0, repr=False, compare=False)
 
     def totals(self, layer: str) -> np.ndarray:
         return self.inputs[layer].reshape(self.time_steps, -1).sum(axis=1)
+
+    def derived(self, key: tuple, make: Callable[[], Any], nbytes: Callable[[Any], int] | None = None) -> Any:
+        """``make()``, computed once per ``key`` for this activity. ``key`` names the value and every setting
+        it depends on besides the workload and these spikes (the caller's contract: a setting left out of the
+        key would serve a stale value; tests/test_analytic.py checks each against a cold elaboration). A value
+        with ``nbytes`` counts against :data:`MEMO_BYTES`, past which the least recently used such values go.
+        The values are shared: read them, never write into them."""
+        hit = self.memo.get(key)
+        if hit is not None:
+            self.memo.move_to_end(key)
+            return hit[0]
+        value = make()
+        size = nbytes(value) if nbytes is not None else 0
+        self.memo[key] = (value, size)
+        self.memo_bytes += size
+        while self.memo_bytes > MEMO_BYTES:
+            victim = next((k for k, (_, n) in self.memo.items() if n), None)
+            if victim is None or victim == key:
+                break
+            self.memo_bytes -= self.memo.pop(victim)[1]
+        return value
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
