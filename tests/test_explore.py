@@ -404,3 +404,31 @@ def test_a_recheck_in_the_refinements_mode_reuses_its_runs(refined_run) -> None:
     assert again["counts"]["rechecked"] == 0 and again["counts"]["refined"] == 0
     assert all(e["max_abs"] == 0 for e in again["recheck"]["errors"].values())
     assert all(r["recheck_dir"] == r["refine_dir"] for r in _csv(out / "pareto.csv"))
+
+
+def test_plans_that_share_their_spikes_are_handed_out_together(monkeypatch) -> None:
+    """An activity-seed axis that varies fastest would give each plan of a batch new spikes: within a window of
+    plans the tasks come out by spikes (the workload, steps and seed), then by plan, each design in one task,
+    six at most; a plan never moves past its window."""
+    from types import SimpleNamespace
+
+    from elsa_tlm.analytic import inputs_key, plan_key
+    from elsa_tlm.config import load_config
+    from elsa_tlm.studies import explore
+
+    configs = [
+        load_config(None, [f"noc.flit_bits={f}", f'schedule.policy="{p}"', f"run.seed={s}"])
+        for f in (64, 128, 256)
+        for p in ("spine", "tbt")
+        for s in (1, 2)
+    ]
+    spec = SimpleNamespace(mode="analytic")
+    tasks = explore._groups(spec, configs)
+    order = [i for t in tasks for i in t]
+    assert sorted(order) == list(range(len(configs))) and max(map(len, tasks)) <= explore.GROUP_MAX
+    assert [configs[t[0]].run.seed for t in tasks] == [1, 1, 1, 2, 2, 2]  # every seed-1 plan first
+    for t in tasks:  # a task is one plan's designs
+        assert len({plan_key(configs[i]) for i in t}) == 1 and len({inputs_key(configs[i]) for i in t}) == 1
+    monkeypatch.setattr(explore, "PLAN_WINDOW", 4)  # plans 0-3 (seeds 1 2 1 2), then 4-5 (1 2)
+    tasks = explore._groups(spec, configs)
+    assert [configs[t[0]].run.seed for t in tasks] == [1, 1, 2, 2, 1, 2]
