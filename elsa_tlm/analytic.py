@@ -13,8 +13,8 @@ numpy (docs/MODEL.md §6b names each formula and the ``at`` mechanism it stands 
   spine is emitted once the outputs it pools are fired (``emit_count``), gated by the policy (``spine`` and
   ``token``: at once; ``tbt``: the step's last output; ``lbl``: the layer's last);
 * **trains** (the flit generator): a train per transaction (a new one when the group waited for input, or
-  every ``run.batch_items`` positions), cut every ``chunk`` flits (half the consumer's FIFOs); a train leaves
-  with its last spine;
+  every ``run.batch_items`` positions), cut every ``chunk`` flits (half the consumer's FIFOs, at most
+  ``run.train_bytes``); a train leaves with its last spine;
 * **the NoC**: a train arrives after the zero-load latency of its route and its serialisation
   (:class:`~elsa_tlm.noc.latency.PipelineTiming`, what ``lt`` uses); a second pass adds each train's queueing
   at the busiest injection port, link or ejection port of its route, each a FIFO server over the first pass's
@@ -43,6 +43,7 @@ from elsa_tlm.hw.core import SliceStats
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.network import route_counters, route_link_rows
 from elsa_tlm.noc.params import buffer_flits
+from elsa_tlm.noc.params import train_flits as largest_train
 
 
 @dataclass
@@ -244,7 +245,7 @@ def evaluate(
     timing = PipelineTiming(cfg.noc)
     routes = _Routes(plan.routing)
     batch = cfg.run.batch_items
-    chunk = max(1, buffer_flits(cfg.noc) // 2)
+    chunk = largest_train(cfg.noc, cfg.run.train_bytes)
     policy = cfg.schedule.policy
     by_layer: dict[str, list[tuple[tuple[str, int], SliceTiming]]] = {}
     out: dict[tuple[str, int], SliceTiming] = {}
@@ -675,7 +676,7 @@ def _two_passes(plan: Any, layout: PassLayout, buffers: tuple[np.ndarray, ...]) 
     timing = PipelineTiming(cfg.noc)
     policy = {"tbt": 1, "lbl": 2}.get(cfg.schedule.policy, 0)
     batch = cfg.run.batch_items
-    chunk = max(1, buffer_flits(cfg.noc) // 2)
+    chunk = largest_train(cfg.noc, cfg.run.train_bytes)
     qm = layout.qm.copy()
     qm[:, _Q["zero_load"]] = [timing.zero_load(int(h), 0) for h in layout.q_hops]
     sm = layout.sm.copy()
@@ -807,7 +808,7 @@ TIMING_ONLY: dict[str, tuple[str, ...]] = {
     ),
     "memory": ("technology", "edram_retention_us"),  # priced (energy, area, refresh); access_cycles is timed
     "schedule": ("policy",),
-    "run": ("mode", "batch_items", "lt_batch_items", "lt_backpressure"),
+    "run": ("mode", "batch_items", "lt_batch_items", "lt_backpressure", "train_bytes"),
     "output": ("*",),
 }
 CACHE_SIZE = 2  # plans kept per process (a ResNet-50 plan and elaboration: ~0.5 s to build, ~200 MB)

@@ -26,7 +26,7 @@ from elsa_tlm.hw.ni import NetworkInterface, local_queue_flits
 from elsa_tlm.hw.pe import ProcessingElement, SliceCosts
 from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.packet import PacketFormat
-from elsa_tlm.noc.params import buffer_flits
+from elsa_tlm.noc.params import buffer_flits, train_flits
 from elsa_tlm.noc.transport import make_transport
 from elsa_tlm.schedule.policy import policy_for
 from elsa_tlm.transfer import Transport
@@ -102,9 +102,9 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     cap = buffer_flits(cfg.noc)
     batch = cfg.run.batch_items if at else cfg.run.lt_batch_items
     # a train fills at most half of the consumer's input FIFOs, so one can be absorbed while the next arrives
-    # (double buffering between cores), and at most its producer group's local input queues (so it always
-    # fits them empty); lt sends the same trains (it differs from at only by the queueing)
-    chunk = max(1, cap // 2)
+    # (double buffering between cores), and at most run.train_bytes (the timing's resolution: train_flits);
+    # lt sends the same trains (it differs from at only by the queueing)
+    chunk = train_flits(cfg.noc, cfg.run.train_bytes)
     policy = policy_for(cfg.schedule.policy)
     groups_on: dict[int, int] = defaultdict(int)
     for s in plan.mapping.slices:

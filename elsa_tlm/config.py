@@ -444,6 +444,14 @@ class RunConfig:
         16, int, _in_range(1, 4096), "max spines absorbed (and fired) per PE transaction: the time quantum"
     )
     lt_batch_items: int = meta(64, int, _in_range(1, 4096), "the same in lt mode: its coarser time quantum")
+    train_bytes: int = meta(
+        1024,
+        int,
+        _in_range(1, 1 << 24),
+        "the largest train, bytes: emitted spines cross the NoC as trains (its transactions, leaving with their "
+        "last spine) of at most half the consumer's input FIFOs and at most this, so bigger FIFOs do not "
+        "coarsen the timing (1024: half the brief's 4 x 512 B)",
+    )
     lt_backpressure: bool = meta(
         False,
         bool,

@@ -67,6 +67,7 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "run.lt_batch_items": ("4", ['run.mode="lt"']),
     "run.lt_backpressure": ("true", ['run.mode="lt"']),
     "run.batch_items": ("2", []),
+    "run.train_bytes": ("64", []),  # below the default FIFOs' half (1 KB): shorter trains
     "run.exit_confidence": ("0.9", DIGITS),
     "pe.tracer_bits": ("16", []),
     # a NIR graph (made by the fixture): its rate, per-node rates, input spikes and Euler step

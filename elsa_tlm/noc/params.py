@@ -35,3 +35,12 @@ def noc_config(base_dir: Path | None = None, **values: Any) -> NocConfig:
 def buffer_flits(p: Any) -> int:
     """Capacity of one router input port in flits: fifo_count x floor(fifo_bytes*8 / flit_bits)."""
     return p.fifo_count * ((p.fifo_bytes * 8) // p.flit_bits)
+
+
+def train_flits(p: Any, train_bytes: int) -> int:
+    """The most flits one train carries: half the consumer's input FIFOs (one train is absorbed while the next
+    arrives, and a train always fits them empty) and at most ``train_bytes`` (``run.train_bytes``). A train
+    is the simulation's transaction on the NoC and leaves with its last spine, so its size is the timing's
+    resolution: it must not grow with the FIFOs (16 KB FIFOs would otherwise hold a spine back until 8 KB of
+    its successors were ready; ViT-Small took 8 % longer with 8 KB queues than with the brief's 512 B)."""
+    return max(1, min(buffer_flits(p) // 2, (train_bytes * 8) // p.flit_bits))
