@@ -58,11 +58,6 @@ class Elaboration:
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
-def layer_events(wl: Any, act: Any) -> dict[str, np.ndarray]:
-    """im2col-expanded input events per layer, step and output spine: (T, n_out)."""
-    return expanded_events(wl, act)
-
-
 def _targets(wl: Any, mapping: Any) -> dict[tuple[str, int], np.ndarray]:
     """Each slice's outputs: all of the layer's (column slices) or the rows of its band."""
     targets: dict[tuple[str, int], np.ndarray] = {}
@@ -191,7 +186,7 @@ def elaborate(plan: Any) -> Elaboration:
     wl, act, topo, mapping = plan.workload, plan.activity, plan.topology, plan.mapping
     T = wl.time_steps
     fmt = PacketFormat(cfg.noc.protocol, cfg.noc.flit_bits, dest_bits_for(topo), topology=topo)
-    events = layer_events(wl, act)
+    events = expanded_events(wl, act)  # (T, n_out) per layer, once per activity
     # derived from the workload, its spikes and the schedule's orders alone: shared by the plans that share the
     # activity (the analytic mode's design points, analytic.PlanCache)
     okey = _orders_key(cfg)

@@ -32,7 +32,7 @@ PUBLISHED_GSOPS = {
 @pytest.mark.parametrize("model", sorted(PUBLISHED_GSOPS))
 def test_sops_follow_the_published_convention(model: str) -> None:
     """``sops`` = 2 × synaptic events (expanded events × Cout), as the paper's #SOPs count them: within 5 %."""
-    from elsa_tlm.elaborate import layer_events
+    from elsa_tlm.schedule.orders import expanded_events as layer_events
     from elsa_tlm.workload.activity import sop_counts
 
     wl = load_workload(model, 0)

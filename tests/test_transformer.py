@@ -7,8 +7,8 @@ import pytest
 
 from elsa_tlm import sim
 from elsa_tlm.config import load_config
-from elsa_tlm.elaborate import layer_events
 from elsa_tlm.errors import MappingError
+from elsa_tlm.schedule.orders import expanded_events as layer_events
 from elsa_tlm.workload.activity import emitted_totals, sop_counts, statistical_activity
 from elsa_tlm.workload.graph import load_workload, step_weights
 

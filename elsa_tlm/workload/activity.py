@@ -60,6 +60,9 @@ class Activity:
             self.memo.move_to_end(key)
             return hit[0]
         value = make()
+        hit = self.memo.get(key)  # another thread (a Dask worker's) made it meanwhile: keep the first
+        if hit is not None:
+            return hit[0]
         size = nbytes(value) if nbytes is not None else 0
         self.memo[key] = (value, size)
         self.memo_bytes += size
