@@ -229,6 +229,8 @@ def test_what_a_new_plan_reuses_from_the_spikes_is_keyed_by_every_setting_it_dep
     runs = sum(1 for k in plan.activity.memo if k[0] == "input_buffer")
     cache.get(load_config(None, [*base, "noc.flit_bits=64"]))  # the same costs, other packets: nothing new
     assert sum(1 for k in plan.activity.memo if k[0] == "input_buffer") == runs
+    # an activity made from this one with other spikes starts with nothing derived (the memo is not copied)
+    assert not dataclasses.replace(plan.activity, inputs=dict(plan.activity.inputs)).memo
 
 
 def _from(cache: analytic.PlanCache, cfg) -> tuple:

@@ -43,8 +43,9 @@ class Activity:
     # what is derived from these spikes (and the workload they belong to) alone, computed once: the mapper and
     # the elaboration share it within a run, and the analytic mode's plans that reuse this activity
     # (``analytic.PlanCache``) share it across design points (:meth:`derived`)
-    memo: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
-    memo_bytes: int = field(default=0, repr=False, compare=False)
+    # (not an init field: ``dataclasses.replace`` with other spikes starts an empty memo, never shares this one)
+    memo: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
+    memo_bytes: int = field(default=0, init=False, repr=False, compare=False)
 
     def totals(self, layer: str) -> np.ndarray:
         return self.inputs[layer].reshape(self.time_steps, -1).sum(axis=1)
