@@ -290,3 +290,27 @@ def test_residual_work_is_the_simulations() -> None:
     assert an.summary["pe"]["residual_busy_cycles"] == at.summary["pe"]["residual_busy_cycles"] > 0
     per_core = {r["core"]: r["residual_busy_cycles"] for r in at.core_rows}
     assert {r["core"]: r["residual_busy_cycles"] for r in an.core_rows} == per_core
+
+
+def test_threads_sharing_an_activity_derive_what_a_lone_elaboration_does(monkeypatch) -> None:
+    """A Dask worker's threads elaborate plans that share one activity at once: its memo (changed under a lock,
+    here kept tiny so that entries are evicted while others are read) gives each the costs of a lone cold
+    elaboration."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from elsa_tlm.elaborate import elaborate
+    from elsa_tlm.workload import activity
+
+    monkeypatch.setattr(activity, "MEMO_BYTES", 1)  # every input-buffer run evicts the one before
+    sets = [f"pe.weight_ways={n}" for n in (4, 8, 16, 32)] * 2
+    base = prepare(load_config(None, AN))
+
+    def absorb(plan) -> list:
+        return [c.absorb.tobytes() for c in elaborate(plan).costs.values()]
+
+    cold = {s: absorb(prepare(load_config(None, [*AN, s]))) for s in set(sets)}
+    plans = [dataclasses.replace(base, config=load_config(None, [*AN, s])) for s in sets]
+    with ThreadPoolExecutor(4) as pool:
+        warm = list(pool.map(absorb, plans))
+    assert all(w == cold[s] for w, s in zip(warm, sets, strict=True))
+    assert base.activity.memo  # they did share it

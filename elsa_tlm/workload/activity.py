@@ -13,6 +13,7 @@ after its fused pool. ``emitted["input"]`` is the image loaded from DRAM (non-ze
 from __future__ import annotations
 
 import os
+import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from elsa_tlm.errors import ConfigError
 from elsa_tlm.workload.graph import INPUT, Layer, Workload
 
 MEMO_BYTES = 256 << 20  # an activity's sized derived values (input-buffer runs) kept at most, bytes
+_MEMO_LOCK = threading.Lock()
 
 
 @dataclass
@@ -56,22 +58,24 @@ class Activity:
         key would serve a stale value; tests/test_analytic.py checks each against a cold elaboration). A value
         with ``nbytes`` counts against :data:`MEMO_BYTES`, past which the least recently used such values go.
         The values are shared: read them, never write into them."""
-        hit = self.memo.get(key)
-        if hit is not None:
-            self.memo.move_to_end(key)
-            return hit[0]
-        value = make()
-        hit = self.memo.get(key)  # another thread (a Dask worker's) made it meanwhile: keep the first
-        if hit is not None:
-            return hit[0]
-        size = nbytes(value) if nbytes is not None else 0
-        self.memo[key] = (value, size)
-        self.memo_bytes += size
-        while self.memo_bytes > MEMO_BYTES:
-            victim = next((k for k, (_, n) in self.memo.items() if n), None)
-            if victim is None or victim == key:
-                break
-            self.memo_bytes -= self.memo.pop(victim)[1]
+        with _MEMO_LOCK:  # a Dask worker's threads share an activity: the dict is changed under the lock
+            hit = self.memo.get(key)
+            if hit is not None:
+                self.memo.move_to_end(key)
+                return hit[0]
+        value = make()  # outside the lock: two threads may both make it, the first kept
+        with _MEMO_LOCK:
+            hit = self.memo.get(key)
+            if hit is not None:
+                return hit[0]
+            size = nbytes(value) if nbytes is not None else 0
+            self.memo[key] = (value, size)
+            self.memo_bytes += size
+            while self.memo_bytes > MEMO_BYTES:
+                victim = next((k for k, (_, n) in self.memo.items() if n), None)
+                if victim is None or victim == key:
+                    break
+                self.memo_bytes -= self.memo.pop(victim)[1]
         return value
 
 
