@@ -877,6 +877,9 @@ class PlanCache:
         self.layouts: dict[str, PassLayout] = {}  # per plan key (the C engine's)
         self.hits = self.misses = 0
         self.repriced = 0  # design points that reused a timeline
+        # a Dask worker's threads share the cache: its dicts are changed under this lock (a plan, a layout or a
+        # timeline is built outside it: two threads may both build one, and one is kept)
+        self.lock = threading.Lock()
 
     def get(self, cfg: Any) -> tuple[Any, Any, list[tuple[tuple[str, int], Any]], list[Static]]:
         """(plan for ``cfg``, elaboration, slice specs, their statics): the cached ones, with ``cfg`` as the
@@ -887,26 +890,32 @@ class PlanCache:
         from elsa_tlm.plan import prepare
 
         key = plan_key(cfg)
-        hit = self.entries.pop(key, None)
+        with self.lock:
+            hit = self.entries.get(key)
+            inputs = self.inputs
+            if hit is None:
+                self.misses += 1
+            else:
+                self.hits += 1
         if hit is None:
-            self.misses += 1
             ikey = inputs_key(cfg)
-            if ikey is not None and self.inputs is not None and self.inputs[0] == ikey:
-                plan = prepare(cfg, activity=self.inputs[2], workload=self.inputs[1])
+            if ikey is not None and inputs is not None and inputs[0] == ikey:
+                plan = prepare(cfg, activity=inputs[2], workload=inputs[1])
             else:
                 plan = prepare(cfg)
-            self.inputs = None if ikey is None else (ikey, plan.workload, plan.activity)
             el = elaborate(plan)
             specs = list(el.specs)
             hit = (plan, el, specs, statics(specs))
-        else:
-            self.hits += 1
-        self.entries[key] = hit  # most recent last
-        while len(self.entries) > self.size:  # the oldest plan goes, with its timelines
-            oldest = next(iter(self.entries))
-            del self.entries[oldest]
-            self.timelines.pop(oldest, None)
-            self.layouts.pop(oldest, None)
+            with self.lock:
+                self.inputs = None if ikey is None else (ikey, plan.workload, plan.activity)
+        with self.lock:
+            self.entries.pop(key, None)
+            self.entries[key] = hit  # most recent last
+            while len(self.entries) > self.size:  # the oldest plan goes, with its timelines
+                oldest = next(iter(self.entries))
+                del self.entries[oldest]
+                self.timelines.pop(oldest, None)
+                self.layouts.pop(oldest, None)
         plan, el, specs, static = hit
         return dataclasses.replace(plan, config=cfg), el, specs, static
 
@@ -916,22 +925,31 @@ class PlanCache:
         """:func:`solve` of ``cfg``'s plan (from :meth:`get`), or the timeline of a design point that differs
         from it only in :data:`PRICING_ONLY` settings."""
         pkey, tkey = plan_key(cfg), timeline_key(cfg)
-        kept = self.timelines.setdefault(pkey, {})
-        at = kept.pop(tkey, None)
+        with self.lock:
+            at = self.timelines.get(pkey, {}).get(tkey)
+            layout = self.layouts.get(pkey)
+            if at is not None:
+                self.repriced += 1
         if at is None:
-            layout = None
             if (
                 recurrences.one_pass() is not None
             ):  # the plan laid out once for the engine's one call per pass
-                layout = self.layouts.get(pkey)
                 if layout is None:
-                    layout = self.layouts[pkey] = pass_layout(plan, specs, static)
+                    layout = pass_layout(plan, specs, static)
+                    with self.lock:
+                        if pkey in self.entries:  # (not if another thread evicted the plan meanwhile)
+                            layout = self.layouts.setdefault(pkey, layout)
+            else:
+                layout = None
             at = solve(plan, specs, static, layout)
-        else:
-            self.repriced += 1
-        kept[tkey] = at  # most recent last
-        while len(kept) > TIMELINES:
-            kept.pop(next(iter(kept)))
+        with self.lock:
+            if pkey not in self.entries:  # another thread evicted the plan meanwhile: keep nothing of it
+                return at
+            kept = self.timelines.setdefault(pkey, {})
+            kept.pop(tkey, None)
+            kept[tkey] = at  # most recent last
+            while len(kept) > TIMELINES:
+                kept.pop(next(iter(kept)))
         return at
 
 

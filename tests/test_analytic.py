@@ -314,3 +314,34 @@ def test_threads_sharing_an_activity_derive_what_a_lone_elaboration_does(monkeyp
         warm = list(pool.map(absorb, plans))
     assert all(w == cold[s] for w, s in zip(warm, sets, strict=True))
     assert base.activity.memo  # they did share it
+
+
+def test_threads_sharing_the_plan_cache_get_what_lone_runs_do() -> None:
+    """A Dask worker's threads share analytic.CACHE: design points of three plans (two kept) asked from 4 threads
+    at once, evicting each other's plans and timelines, each equal a lone cold run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = ["noc.flit_bits=128", "pe.weight_ways=8", "chip.clock_mhz=400", 'schedule.policy="tbt"', ""] * 3
+    cache = analytic.PlanCache(size=2)
+
+    def point(item: str) -> str:
+        cfg = load_config(None, [*AN, *([item] if item else [])])
+        s = dict(analytic.run(*_from_timed(cache, cfg)).summary)
+        s.pop("sim")
+        return json.dumps(s, sort_keys=True)
+
+    def cold(item: str) -> str:
+        s = dict(analytic.run(prepare(load_config(None, [*AN, *([item] if item else [])])), 0.0).summary)
+        s.pop("sim")
+        return json.dumps(s, sort_keys=True)
+
+    lone = {i: cold(i) for i in set(items)}
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(point, items))
+    assert got == [lone[i] for i in items]
+
+
+def _from_timed(cache: analytic.PlanCache, cfg) -> tuple:
+    """Like :func:`_from`, through the cache's timelines too (what run_config does)."""
+    plan, el, specs, static = cache.get(cfg)
+    return plan, 0.0, el, specs, static, cache.timing(cfg, plan, specs, static)
