@@ -284,7 +284,7 @@ REC_API void rec_port_queues(int64_t n_res, const int64_t *res_ptr, const int64_
  * marked reuse from the previous pass's buffers (prev_fb, prev_ib). Scratch, kept by the caller between passes:
  * arrive, finish and starts (the largest T * n_in), tail (the largest T * n_emit), gate (the largest T). */
 enum { S_T, S_NIN, S_NEMIT, S_NOUT, S_POS, S_EMIT, S_SPINE, S_STEP, S_LASTPOS, S_FIRSTPOS, S_PLO, S_PHI, S_PROD,
-       S_OUT, S_REUSE, S_SHIFTED, S_NCOL };
+       S_OUT, S_REUSE, S_SHIFTED, S_CHUNK, S_NCOL };
 enum { Q_SRC, Q_SKIP, Q_POSMAP, Q_FLATTEN, Q_FLOW, Q_ZL, Q_NCOL };
 
 /* analytic._carry, added to tail: each of the n_now trains leaving at x[j] takes the previous pass's wait of the
@@ -336,7 +336,7 @@ REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, 
                          const double *cum, const double *before, const int64_t *pos_emit,
                          const double *emit_offset, const double *last_offset, const int64_t *packed,
                          const int64_t *skip, const int64_t *posmap, int64_t policy,
-                         int64_t batch, int64_t chunk, int64_t flit_bits, int64_t link_bits, const int64_t *lay,
+                         int64_t batch, int64_t flit_bits, int64_t link_bits, const int64_t *lay,
                          const double *c_t0, const double *c_wait, const int64_t *c_first, const int64_t *c_size,
                          const double *prev_fb, const int64_t *prev_ib, double *fb, int64_t *ib, int64_t *i_tid,
                          double *arrive, double *finish, int64_t *starts, double *tail, double *gate) {
@@ -424,7 +424,7 @@ REC_API void rec_pass(int64_t S, const int64_t *sm, const double *first_offset, 
         int64_t ntr = 0;
         if (n_emit)
             ntr = trains_core(T, n_emit, n_in, pem, starts, k, batch, policy != 0, NULL, NULL, packed + sp, &rd,
-                              chunk, i_tid + sp, f_ready + tro, i_fl + tro, i_pk + tro);
+                              m[S_CHUNK], i_tid + sp, f_ready + tro, i_fl + tro, i_pk + tro);
         i_ntr[s] = ntr;
         for (int64_t j = tro; j < tro + ntr; j++) {
             int64_t ser = (i_fl[j] * flit_bits + link_bits - 1) / link_bits;

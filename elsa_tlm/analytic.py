@@ -13,8 +13,9 @@ numpy (docs/MODEL.md §6b names each formula and the ``at`` mechanism it stands 
   spine is emitted once the outputs it pools are fired (``emit_count``), gated by the policy (``spine`` and
   ``token``: at once; ``tbt``: the step's last output; ``lbl``: the layer's last);
 * **trains** (the flit generator): a train per transaction (a new one when the group waited for input, or
-  every ``run.batch_items`` positions), cut every ``chunk`` flits (half the consumer's FIFOs, at most
-  ``run.train_bytes``); a train leaves with its last spine;
+  every ``run.batch_items`` positions), cut every ``chunk`` flits (half the stream's queue of the consumer's
+  input FIFOs, at most ``run.train_bytes``: :func:`~elsa_tlm.elaborate.train_chunks`); a train leaves with its
+  last spine;
 * **the NoC**: a train arrives after the zero-load latency of its route and its serialisation
   (:class:`~elsa_tlm.noc.latency.PipelineTiming`, what ``lt`` uses); a second pass adds each train's queueing
   at the busiest injection port, link or ejection port of its route, each a FIFO server over the first pass's
@@ -39,11 +40,11 @@ from typing import Any
 import numpy as np
 
 from elsa_tlm import recurrences
+from elsa_tlm.elaborate import train_chunks
 from elsa_tlm.hw.core import SliceStats
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.network import route_counters, route_link_rows
 from elsa_tlm.noc.params import buffer_flits
-from elsa_tlm.noc.params import train_flits as largest_train
 
 
 @dataclass
@@ -245,7 +246,7 @@ def evaluate(
     timing = PipelineTiming(cfg.noc)
     routes = _Routes(plan.routing)
     batch = cfg.run.batch_items
-    chunk = largest_train(cfg.noc, cfg.run.train_bytes)
+    chunks = train_chunks(cfg, plan.workload, plan.mapping)
     policy = cfg.schedule.policy
     by_layer: dict[str, list[tuple[tuple[str, int], SliceTiming]]] = {}
     out: dict[tuple[str, int], SliceTiming] = {}
@@ -292,7 +293,7 @@ def evaluate(
                 sx.flits,
                 sx.packets,
                 ready,
-                chunk,
+                chunks[spec.layer],
                 finish,
                 sx.emit_offset,
             )
@@ -457,7 +458,7 @@ class PassLayout:
     says what each array holds): per slice a row of metadata and its static arrays concatenated at its offsets,
     per producer part (a producer slice of a producer link) a row, and the NoC's flows and resources as
     :func:`port_waits` builds them. Built once per plan (:func:`pass_layout`); what depends on timing-only
-    settings (the policy, the zero-load latency, the transaction size) is given per pass."""
+    settings (the policy, the zero-load latency, the transaction size, the trains' size) is given per pass."""
 
     keys: list[tuple[str, int]]
     specs: list[Any]
@@ -508,7 +509,7 @@ class PassLayout:
 
 # rec_pass's row layouts (the enums in _recurrences.c)
 _S_COLS = ("T", "n_in", "n_emit", "n_out", "pos", "emit", "spine", "step", "last_pos", "first_pos", "part_lo",
-           "part_hi", "producers", "out", "reuse", "shifted")  # fmt: skip
+           "part_hi", "producers", "out", "reuse", "shifted", "chunk")  # fmt: skip
 _S = {c: i for i, c in enumerate(_S_COLS)}
 _Q_COLS = ("src", "skip", "posmap", "flatten", "flow", "zero_load")
 _Q = {c: i for i, c in enumerate(_Q_COLS)}
@@ -676,10 +677,11 @@ def _two_passes(plan: Any, layout: PassLayout, buffers: tuple[np.ndarray, ...]) 
     timing = PipelineTiming(cfg.noc)
     policy = {"tbt": 1, "lbl": 2}.get(cfg.schedule.policy, 0)
     batch = cfg.run.batch_items
-    chunk = largest_train(cfg.noc, cfg.run.train_bytes)
     qm = layout.qm.copy()
     qm[:, _Q["zero_load"]] = [timing.zero_load(int(h), 0) for h in layout.q_hops]
     sm = layout.sm.copy()
+    chunks = train_chunks(cfg, plan.workload, plan.mapping)  # run.train_bytes is timing-only: per point
+    sm[:, _S["chunk"]] = [chunks[spec.layer] for spec in layout.specs]
     cap = int(layout.lay[0])
     S = sm.shape[0]
     fb1, ib1, fb2, ib2, tid, *scratch = buffers
@@ -688,7 +690,7 @@ def _two_passes(plan: Any, layout: PassLayout, buffers: tuple[np.ndarray, ...]) 
         carry: Any, prev: tuple[np.ndarray, np.ndarray] | None, fb: np.ndarray, ib: np.ndarray
     ) -> None:
         one_pass(
-            sm, layout.first_offset, qm, layout.arrays, policy, batch, chunk, timing.flit_bits,
+            sm, layout.first_offset, qm, layout.arrays, policy, batch, timing.flit_bits,
             timing.link_bits, layout.lay, carry, prev, fb, ib, tid, tuple(scratch),
         )  # fmt: skip
 

@@ -18,15 +18,15 @@ from typing import Any
 import numpy as np
 
 from elsa_tlm.config import Config
-from elsa_tlm.elaborate import elaborate
-from elsa_tlm.hw.channel import Channel
+from elsa_tlm.elaborate import elaborate, train_chunks
+from elsa_tlm.hw.channel import Channel, queue_share
 from elsa_tlm.hw.core import LayerSlice, NeuralCore
 from elsa_tlm.hw.input_buffer import BufferResult
-from elsa_tlm.hw.ni import NetworkInterface, local_queue_flits
+from elsa_tlm.hw.ni import NetworkInterface
 from elsa_tlm.hw.pe import ProcessingElement, SliceCosts
 from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.packet import PacketFormat
-from elsa_tlm.noc.params import buffer_flits, train_flits
+from elsa_tlm.noc.params import buffer_flits
 from elsa_tlm.noc.transport import make_transport
 from elsa_tlm.schedule.policy import policy_for
 from elsa_tlm.transfer import Transport
@@ -101,23 +101,24 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     at = cfg.run.mode == "at"
     cap = buffer_flits(cfg.noc)
     batch = cfg.run.batch_items if at else cfg.run.lt_batch_items
-    # a train fills at most half of the consumer's input FIFOs, so one can be absorbed while the next arrives
-    # (double buffering between cores), and at most run.train_bytes (the timing's resolution: train_flits);
-    # lt sends the same trains (it differs from at only by the queueing)
-    chunk = train_flits(cfg.noc, cfg.run.train_bytes)
+    # a train fills at most half of its stream's input FIFO queue at the consumer, so one can be absorbed while
+    # the next arrives (double buffering between cores), and at most run.train_bytes (the timing's resolution:
+    # train_flits); lt sends the same trains (it differs from at only by the queueing)
+    chunks = train_chunks(cfg, plan.workload, plan.mapping)
     policy = policy_for(cfg.schedule.policy)
     groups_on: dict[int, int] = defaultdict(int)
     for s in plan.mapping.slices:
         groups_on[s.core] += 1
     per_group = cfg.noc.local_queues == "per_group"
+    per_stream = cfg.noc.input_queues == "per_stream"
 
     def share(node: int) -> int:
-        return local_queue_flits(cap, cfg.noc.fifo_count, groups_on[node] if per_group else 1)
+        return queue_share(cap, cfg.noc.fifo_count, groups_on[node] if per_group else 1)
 
     # ---- instantiate
     kernel = Kernel.new()  # the run's one event kernel, handed to every component
     transport = make_transport(cfg, kernel, plan.topology, plan.routing)
-    chip_slices = {key: LayerSlice(spec, policy, chunk) for key, spec in el.specs}
+    chip_slices = {key: LayerSlice(spec, policy, chunks[spec.layer]) for key, spec in el.specs}
     by_core: dict[int, list[LayerSlice]] = defaultdict(list)
     for sl in chip_slices.values():
         by_core[sl.node].append(sl)
@@ -134,6 +135,8 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             bounded,
             sorted({s.layer for s in by_core[node]}) if per_group else None,
             share(node),
+            sorted({p for s in by_core[node] for p in s.producers}) if per_stream else None,
+            cfg.noc.fifo_count,
         )
         for node in sorted(by_core)
     }

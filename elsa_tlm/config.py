@@ -324,6 +324,14 @@ class NocConfig:
         "writes into its own queues, fifo_count / groups each) or shared (one FIFO for all: a group running "
         "ahead can hold back its co-mapped consumer's earlier steps)",
     )
+    input_queues: str = meta(
+        "per_stream",
+        str,
+        _one_of("per_stream", "shared"),
+        "a core's input FIFO queues and the streams into it: per_stream (each producer layer's trains wait in "
+        "their own queues, fifo_count / streams each) or shared (one FIFO for all: a stream whose consumer is "
+        "busy holds the others' trains at the ejection port)",
+    )
     local_paths: int = meta(
         2,
         int,
@@ -445,12 +453,12 @@ class RunConfig:
     )
     lt_batch_items: int = meta(64, int, _in_range(1, 4096), "the same in lt mode: its coarser time quantum")
     train_bytes: int = meta(
-        1024,
+        256,
         int,
         _in_range(1, 1 << 24),
         "the largest train, bytes: emitted spines cross the NoC as trains (its transactions, leaving with their "
-        "last spine) of at most half the consumer's input FIFOs and at most this, so bigger FIFOs do not "
-        "coarsen the timing (1024: half the brief's 4 x 512 B)",
+        "last spine) of at most half their stream's queue of the consumer's input FIFOs and at most this, so "
+        "bigger FIFOs do not coarsen the timing (256: half one of the brief's 512 B queues)",
     )
     lt_backpressure: bool = meta(
         False,

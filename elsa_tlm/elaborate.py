@@ -32,8 +32,10 @@ from elsa_tlm.hw.pe import (
 )
 from elsa_tlm.hw.sram import pe_macros
 from elsa_tlm.noc.packet import PacketFormat, dest_bits_for
+from elsa_tlm.noc.params import train_flits
 from elsa_tlm.schedule.orders import expanded_events
 from elsa_tlm.schedule.readiness import Orders, emission, plan_orders, producer_links, slice_release
+from elsa_tlm.workload.graph import INPUT
 
 
 @dataclass
@@ -162,6 +164,24 @@ def _costs(
             operand_frac=_operand_frac(layer, act) if layer.operand_block else None,
         )
     return buffers, costs
+
+
+def train_chunks(cfg: Config, wl: Any, mapping: Any) -> dict[str, int]:
+    """Per producer layer, the most flits one of its trains carries (:func:`~elsa_tlm.noc.params.train_flits`):
+    half its stream's input FIFO queue at the most crowded core it sends to (the streams into a core are the
+    producer layers of its slices: main inputs, operands, skips), at most ``run.train_bytes``. A flit generator
+    cuts the same trains for every destination, so the smallest queue sets them."""
+    streams: dict[int, set[str]] = defaultdict(set)
+    for layer in wl.layers:
+        names = {layer.main, *layer.operands, *layer.skips} - {INPUT}
+        for c in mapping.by_layer[layer.name]:
+            streams[c.core] |= names
+    out = {}
+    for layer in wl.layers:
+        dests = {c.core for cname in layer.consumers for c in mapping.by_layer[cname]}
+        n = max((len(streams[d]) for d in dests), default=1)
+        out[layer.name] = train_flits(cfg.noc, cfg.run.train_bytes, n)
+    return out
 
 
 def _orders_key(cfg: Config) -> tuple[str, bool]:

@@ -303,10 +303,10 @@ def _load_c() -> Engine | None:
 
     ps = lib.rec_pass
     ps.restype = None
-    # S; sm, first_offset, qm and the 8 arrays; policy, batch, chunk, flit_bits, link_bits; lay, the 4 carry
+    # S; sm, first_offset, qm and the 8 arrays; policy, batch, flit_bits, link_bits; lay, the 4 carry
     # arrays, the 2 previous buffers, fb, ib, tid and the 5 scratch arrays (every pointer typed: an untyped one
     # would go as a 32-bit int)
-    ps.argtypes = [i64, *[ptr] * 11, i64, i64, i64, i64, i64, *[ptr] * 15]
+    ps.argtypes = [i64, *[ptr] * 11, i64, i64, i64, i64, *[ptr] * 15]
 
     def one_pass(
         sm: np.ndarray,
@@ -315,7 +315,6 @@ def _load_c() -> Engine | None:
         arrays: tuple[np.ndarray, ...],
         policy: int,
         batch: int,
-        chunk: int,
         flit_bits: int,
         link_bits: int,
         lay: np.ndarray,
@@ -342,7 +341,7 @@ def _load_c() -> Engine | None:
         pp = (None, None) if prev is None else (_p(prev[0]), _p(prev[1]))
         args = (
             sm.shape[0], _p(sm), _p(first_offset), _p(qm), *(_p(a) for a in arrays),
-            policy, batch, chunk, flit_bits, link_bits, _p(lay), *cp, *pp, _p(fb), _p(ib), _p(tid),
+            policy, batch, flit_bits, link_bits, _p(lay), *cp, *pp, _p(fb), _p(ib), _p(tid),
             *(_p(a) for a in scratch),
         )  # fmt: skip
         assert len(args) == len(ps.argtypes)

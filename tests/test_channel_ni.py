@@ -70,7 +70,8 @@ class FakeTransport:
     def send(self, payload, src, dst, flits, packets, out, held) -> None:
         self.sent.append((int(self.env.now), payload))
         out.credit(int(self.env.now) + self.tail, held)
-        self.inboxes[dst].push(payload, min(flits, self.inboxes[dst].cap))
+        q = self.inboxes[dst].queue(payload)  # the stream's queue of the destination's input FIFOs
+        q.push(payload, min(flits, q.cap))
 
 
 def _train(flits: int, dst: int = 1) -> Train:
@@ -98,5 +99,6 @@ def test_ni_sends_through_its_output_channel_and_decodes_into_its_core() -> None
     assert woken == [5] and [p for _, p in tr.sent] == [t1, t2]
     assert got == [t1, t2] and b.trains_in == 2 and b.spikes_in == {"conv": 6}
     assert b.in_peak == 5 and a.out_peak == 3  # the inbox counts until the core returns credits
-    b.return_credits(5, 9)
-    assert b.inbox.occupancy(9) == 0
+    b.return_credits(t1, 9)
+    b.return_credits(t2, 9)
+    assert b.inbox.queues[0].occupancy(9) == 0

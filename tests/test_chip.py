@@ -186,10 +186,17 @@ def test_no_channel_ever_holds_more_than_its_capacity(small_chip) -> None:
     for ni in chip.nis.values():
         assert ni.capacity > 0 and ni.out_peak <= ni.capacity and ni.in_peak <= ni.capacity
     net = chip.transport.net
-    bufs = [ch for r in net.routers for ch in r.inputs] + [ni.inbox for ni in chip.nis.values()]
+    queues = [q for ni in chip.nis.values() for q in ni.inbox.queues]
+    bufs = [ch for r in net.routers for ch in r.inputs] + queues
     assert all(b.peak <= b.cap for b in bufs) and any(b.peak == b.cap for b in bufs)  # full, never over
     for ni in chip.nis.values():  # the NI owns its input FIFOs; the ejection port takes their credits
-        assert net.eject_ports[ni.node].dest_buf is ni.inbox and ni.inbox.up is net.eject_ports[ni.node]
+        port = net.eject_ports[ni.node]
+        assert all(q.up is port for q in ni.inbox.queues)
+        if len(ni.inbox.queues) == 1:
+            assert port.dest_buf is ni.inbox.queues[0] and port.fifos is None
+        else:  # a queue per stream into the core, each a share of the FIFOs: every train takes its stream's
+            assert port.dest_buf is None and port.fifos is ni.inbox
+            assert sum(q.cap for q in ni.inbox.queues) <= ni.capacity
 
 
 def test_each_pe_owns_its_macros_and_they_feed_the_energy_ledger(small_chip) -> None:

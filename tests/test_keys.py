@@ -48,6 +48,7 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "mapping.split": ('"auto"', []),
     "mapping.merge": ('"port_aware"', []),
     "noc.local_queues": ('"shared"', ["run.time_steps=2"]),
+    "noc.input_queues": ('"shared"', ["run.time_steps=2"]),
     # a core whose slices need more circuits than 128/L each (phase-2 merges on a small mesh)
     "mapping.lanes": ('"by_need"', ['workload.model="resnet18"', 'noc.topology="mesh:3x4"']),
     "mapping.weight_spill": ("false", ['workload.model="resnet18"', 'noc.topology="mesh:4x4"']),
@@ -67,7 +68,7 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "run.lt_batch_items": ("4", ['run.mode="lt"']),
     "run.lt_backpressure": ("true", ['run.mode="lt"']),
     "run.batch_items": ("2", []),
-    "run.train_bytes": ("64", []),  # below the default FIFOs' half (1 KB): shorter trains
+    "run.train_bytes": ("64", []),  # below the default (256 B): shorter trains
     "run.exit_confidence": ("0.9", DIGITS),
     "pe.tracer_bits": ("16", []),
     # a NIR graph (made by the fixture): its rate, per-node rates, input spikes and Euler step

@@ -168,3 +168,54 @@ class Channel:
     def _on_timer(self, _ev: Any) -> None:
         self._timer = False
         self._retry_puts()
+
+
+def queue_share(capacity: int, fifo_count: int, users: int) -> int:
+    """Flits of ``fifo_count`` FIFO queues (``capacity`` flits in all) one of ``users`` owns: whole queues
+    divided among them (one user: all of them; more users than queues: an equal share of the whole)."""
+    if users <= 1:
+        return capacity
+    fifo = max(1, capacity // max(1, fifo_count))
+    if users <= fifo_count:
+        return (fifo_count // users) * fifo
+    return max(1, capacity // users)
+
+
+class FifoBank:
+    """A core's input FIFO queues (ELSA_BRIEF §3: 4 × 512 B, where the flit decoder's spikes wait), divided
+    among the streams that come in: the producer layers ``streams``, each with its own
+    ``queue_share(capacity, fifo_count, len(streams))`` flits (``noc.input_queues = "per_stream"``), or one
+    FIFO for all (``"shared"``, ``streams`` empty). A train takes credits in its stream's queue only, so a
+    stream whose consumer is busy fills its own queue and never holds another stream's trains at the
+    ejection port (they would wait behind it in one FIFO). Each queue is a :class:`Channel` whose ``sink`` is
+    the decoder; a payload of no listed stream (synthetic traffic) takes the first queue."""
+
+    def __init__(
+        self, kernel: Kernel, capacity: int, fifo_count: int, streams: list[str], name: str = ""
+    ) -> None:
+        n = len(streams)
+        share = queue_share(capacity, fifo_count, n)
+        self.index: dict[str, int] = {s: i for i, s in enumerate(streams)}
+        self.queues: list[Channel] = [Channel(kernel, share, f"{name}.{i}") for i in range(max(1, n))]
+        self.cap = share  # one queue's flits
+
+    def need(self, flits: int) -> int:
+        """Credits a train of ``flits`` takes in its queue: all of them, at most the queue (a longer train
+        streams through it, cut-through: it needs the queue empty and holds it whole)."""
+        return flits if flits < self.cap else self.cap
+
+    def queue(self, payload: Any) -> Channel:
+        """The queue ``payload`` (a train) is written into: its producer's."""
+        if len(self.queues) == 1:
+            return self.queues[0]
+        return self.queues[self.index.get(getattr(payload, "producer", ""), 0)]
+
+    def bind(self, sink: Callable[[Any], None]) -> None:
+        """The decoder every queue hands its trains to."""
+        for q in self.queues:
+            q.sink = sink
+
+    @property
+    def peak(self) -> int:
+        """Most flits one queue held."""
+        return max(q.peak for q in self.queues)

@@ -781,7 +781,7 @@ class NeuralCore:
             self.residual.put((train, skips), skips[0].skip_ops(train))
         train.refs = refs
         if refs == 0:  # nobody here uses it (cannot happen for a routed train)
-            self.ni.return_credits(min(train.flits, self.ni.capacity), self.kernel.now())
+            self.ni.return_credits(train, self.kernel.now())
         for g in woken:  # after the train's users are counted: a group may start absorbing it at once
             g.poke()
 
@@ -807,7 +807,7 @@ class NeuralCore:
         if at > train.done_at:
             train.done_at = at
         if train.refs == 0:
-            self.ni.return_credits(min(train.flits, self.ni.capacity), train.done_at)
+            self.ni.return_credits(train, train.done_at)
 
     def drain(self, s: LayerSlice) -> None:
         """Hand the slice's trains to the network interface while it has room."""

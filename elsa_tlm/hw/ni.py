@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from elsa_tlm.hw.channel import Channel
+from elsa_tlm.hw.channel import Channel, FifoBank
 from elsa_tlm.hw.report import ActionSink
 from elsa_tlm.kernel import Kernel
 from elsa_tlm.schedule.orders import prefix_sums
@@ -61,7 +61,11 @@ class NetworkInterface:
     per port) divided among the core's lane groups, each group's flit generator writing into its own queues
     (``groups`` names the producer layers on the core; ``per_group`` flits each). A group that runs ahead into
     later time steps fills only its own queues, never the one its co-mapped consumer's earlier-step spines
-    need (no priority inversion on the shared local path)."""
+    need (no priority inversion on the shared local path).
+
+    The input side is the core's input FIFO queues (:class:`~elsa_tlm.hw.channel.FifoBank`): the same
+    ``noc.fifo_count`` queues divided among the incoming streams (``streams``, the producer layers of the
+    core's slices), or one FIFO for all (``streams`` None)."""
 
     def __init__(
         self,
@@ -71,6 +75,8 @@ class NetworkInterface:
         bounded: bool,
         groups: list[str] | None = None,
         per_group: int = 0,
+        streams: list[str] | None = None,
+        fifo_count: int = 1,
     ) -> None:
         self.kernel, self.node = kernel, node
         self.capacity = capacity_flits
@@ -84,8 +90,8 @@ class NetworkInterface:
             q.buf.on_credit = partial(self._on_out_credit, q)
             self.queues.append(q)
         self.outbox = self.queues[0].buf  # a core with one lane group: its one output queue
-        self.inbox = Channel(kernel, capacity_flits, f"ni{node}.in")
-        self.inbox.sink = self._decode
+        self.inbox = FifoBank(kernel, capacity_flits, fifo_count, streams or [], f"ni{node}.in")
+        self.inbox.bind(self._decode)
         self.transport: Transport | None = None  # bound by the chip builder (elsa_tlm.noc.transport)
         self.deliver: Callable[[Train], None] = lambda train: None  # bound by the chip builder: the core
         self.trains_out = self.trains_in = 0
@@ -103,6 +109,7 @@ class NetworkInterface:
 
     @property
     def in_peak(self) -> int:
+        """Most flits a stream's input FIFO queues held (the fullest stream's; all of them when shared)."""
         return self.inbox.peak
 
     # ---------------------------------------------------------------------------------------------- out
@@ -190,10 +197,12 @@ class NetworkInterface:
         self.spikes_in[train.producer] = self.spikes_in.get(train.producer, 0) + train.spikes
         self.deliver(train)
 
-    def return_credits(self, flits: int, at: int) -> None:
-        """The core has (or will have by cycle ``at``) written a train's spikes into its PE input buffers:
-        its FIFO space goes back to the router then (the flit decoder frees FIFO space as spikes leave)."""
-        self.inbox.release(flits, at)
+    def return_credits(self, train: Train, at: int) -> None:
+        """The core has (or will have by cycle ``at``) written ``train``'s spikes into its PE input buffers:
+        its space in its stream's FIFO queue goes back to the router then (the flit decoder frees FIFO space
+        as spikes leave)."""
+        q = self.inbox.queue(train)
+        q.release(self.inbox.need(train.flits), at)
 
     def report(self, ledger: ActionSink) -> None:
         """The flit decoder's count into the energy ledger: every flit that landed in the input FIFOs."""
@@ -296,15 +305,3 @@ class FlitGenerator:
     def report(self, ledger: ActionSink) -> None:
         """The flit generator's count into the energy ledger: every packet it generated (per destination)."""
         ledger.add("flit_generator", "packet", self.packets_out)
-
-
-def local_queue_flits(capacity: int, fifo_count: int, groups: int) -> int:
-    """Flits of the router's local input FIFO queues one of ``groups`` lane groups owns: ``fifo_count`` queues
-    of ``capacity / fifo_count`` flits divided among the groups (one group: all of them; more groups than
-    queues: an equal share of the whole)."""
-    if groups <= 1:
-        return capacity
-    fifo = max(1, capacity // max(1, fifo_count))
-    if groups <= fifo_count:
-        return (fifo_count // groups) * fifo
-    return max(1, capacity // groups)

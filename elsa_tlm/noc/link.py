@@ -46,6 +46,7 @@ class Port:
         "busy",
         "loopback_flits",
         "delay",
+        "fifos",
     )
 
     def __init__(
@@ -63,10 +64,17 @@ class Port:
         self.need = 0  # credits the blocked head transaction waits for
         self.packets = self.flits = self.bits = self.busy = 0
         self.loopback_flits = 0  # ejection ports: flits of transactions that never left the router
+        # an ejection port into a core whose input FIFO queues are divided among its streams (a FifoBank):
+        # each train takes credits in its own stream's queue (dest_buf is None then)
+        self.fifos: Any = None
 
     def deliver(self, payload: Any) -> None:
-        """The ejection port puts a train that has arrived into its own buffer: the core's input channel."""
-        self.dest_buf.push(payload)
+        """The ejection port puts a train that has arrived into its own buffer: the core's input FIFOs (its
+        stream's queue)."""
+        if self.fifos is not None:
+            self.fifos.queue(payload).push(payload)
+        else:
+            self.dest_buf.push(payload)
 
     def __repr__(self) -> str:
         kind = ("inject", "link", "eject")[self.kind]

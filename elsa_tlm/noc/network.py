@@ -20,7 +20,7 @@ import numpy as np
 from simpy.events import Event
 
 from elsa_tlm.errors import DeadlockError
-from elsa_tlm.hw.channel import Channel
+from elsa_tlm.hw.channel import Channel, FifoBank
 from elsa_tlm.kernel import Kernel, Wake
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, INJECT, Link, Port
@@ -181,10 +181,11 @@ class NetworkBase:
         gets its ``held`` credits back when the injection port has taken the tail."""
         self._start(self._make(src, dst, flits, packets, None, None, None, payload, out, held))
 
-    def attach_inbox(self, node: int, inbox: Channel) -> None:
-        """Core ``node``'s input FIFOs: the ejection port takes their credits for a train (up to their size)
-        and puts the train into them; the core's network interface returns the credits as it drains them.
-        Each router model binds it to its ejection port."""
+    def attach_inbox(self, node: int, inbox: Any) -> None:
+        """Core ``node``'s input FIFOs (a :class:`~elsa_tlm.hw.channel.FifoBank`, or one Channel): the ejection
+        port takes credits for a train (up to its queue's size) in its stream's queue and puts the train into
+        it; the core's network interface returns the credits as it drains them. Each router model binds it to
+        its ejection port."""
         raise NotImplementedError
 
     def sampled_inputs(self, node: int) -> list[Any]:
@@ -428,11 +429,16 @@ class Network(NetworkBase):
             r.on_eject = self._ejected
         self._deliver_cbs: list[Callable[[Any], None]] = [self._deliver]
 
-    def attach_inbox(self, node: int, inbox: Channel) -> None:
+    def attach_inbox(self, node: int, inbox: Any) -> None:
         port = self.eject_ports[node]
-        port.dest_buf = inbox
-        inbox.up = port
-        inbox.on_credit = port.router.on_credit
+        queues = inbox.queues if isinstance(inbox, FifoBank) else [inbox]
+        if len(queues) == 1:
+            port.dest_buf = queues[0]
+        else:
+            port.fifos = inbox
+        for q in queues:
+            q.up = port
+            q.on_credit = port.router.on_credit
         # a core's injection port feeds the switch straight from its output queues (the NI's: they are the
         # router's local input FIFO queues, ELSA_BRIEF §3's 4 x 512 B of the local port, divided among the core's
         # lane groups), not through a second, pooled buffer: a train keeps its output-queue credits until a link

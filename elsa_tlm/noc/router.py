@@ -137,14 +137,19 @@ class Router:
             if at < now:
                 at = now
             buf = port.dest_buf
+            if port.fifos is not None:  # a core's input FIFOs, a queue per stream: the train's own
+                buf = port.fifos.queue(t.payload)
             if buf is None:
                 self.grant(port, t, at, None)
                 return False
             used = buf.used  # Channel.fits without two calls (releases due by now applied only if any)
             if buf.rel and buf.rel[0][0] <= now:
                 used = buf.occupancy(now)
-            if used + t.need <= buf.cap:
-                buf.reserve(t.need)
+            need = t.need if t.need < buf.cap else buf.cap
+            if port.fifos is not None:
+                need = port.fifos.need(t.flits)
+            if used + need <= buf.cap:
+                buf.reserve(need)
                 port.rr = inp
                 self.grant(port, t, at, buf)
                 return True
@@ -163,6 +168,9 @@ class Router:
         """
         if not port.nwait:
             return
+        if port.fifos is not None:
+            self._allocate_fifos(port)
+            return
         now = self.sched.now()
         queues = port.queues
         n = len(queues)
@@ -175,17 +183,96 @@ class Router:
                     break
             t = queues[i][0]
             if buf is not None:
-                if buf.occupancy(now) + t.need > buf.cap:
+                need = t.need if t.need < buf.cap else buf.cap
+                if buf.occupancy(now) + need > buf.cap:
                     port.blocked = True
-                    port.need = t.need
+                    port.need = need
                     self.wake_when_room(port, buf)
                     return
-                buf.reserve(t.need)
+                buf.reserve(need)
                 port.blocked = False
             queues[i].popleft()
             port.nwait -= 1
             port.rr = i
             self.grant(port, t, port.busy_until if port.busy_until > now else now, buf)
+
+    def _allocate_fifos(self, port: Port) -> None:
+        """:meth:`allocate` for an ejection port into input FIFO queues divided among streams: round-robin
+        over the router's inputs, a head whose stream's queue has no room for it is passed over (its credits
+        are that queue's alone; it still holds the trains behind it in its input buffer), back to back. The
+        local input's trains (the second local path's) are still in their groups' output queues, one FIFO per
+        group, so there each group's first train competes (:meth:`_heads`)."""
+        now = self.sched.now()
+        queues = port.queues
+        n = len(queues)
+        fifos = port.fifos
+        while port.nwait:
+            i = port.rr
+            found = -1
+            k = 0
+            buf: Channel | None = None
+            need = 0
+            for _ in range(n):
+                i = i + 1 if i + 1 < n else 0
+                if queues[i]:
+                    for k in self._heads(queues[i], i):
+                        t = queues[i][k]
+                        buf = fifos.queue(t.payload)
+                        need = fifos.need(t.flits)
+                        if buf.occupancy(now) + need <= buf.cap:
+                            found = i
+                            break
+                    if found >= 0:
+                        break
+            if found < 0 or buf is None:
+                port.blocked = True
+                self._wake_fifos(port)
+                return
+            buf.reserve(need)
+            port.blocked = False
+            q = queues[found]
+            if k == 0:
+                t = q.popleft()
+            else:
+                t = q[k]
+                del q[k]
+            port.nwait -= 1
+            port.rr = found
+            self.grant(port, t, port.busy_until if port.busy_until > now else now, buf)
+
+    @staticmethod
+    def _heads(q: Any, i: int) -> list[int]:
+        """The places in input ``i``'s waiting trains ``q`` that may compete: the head of a router input
+        buffer (a FIFO), or on the local input (0) each group output queue's first train."""
+        if i != 0 or len(q) == 1:
+            return [0]
+        seen = []
+        out = []
+        for k in range(len(q)):
+            b = q[k].buf
+            if b not in seen:
+                seen.append(b)
+                out.append(k)
+        return out
+
+    def _wake_fifos(self, port: Port) -> None:
+        """Wake a blocked ejection port of :meth:`_allocate_fifos` at the first known release that makes room
+        for one of its heads (none known: a credit will call back)."""
+        best = -1
+        fifos = port.fifos
+        queues = port.queues
+        for i in range(len(queues)):
+            q = queues[i]
+            if q:
+                for k in self._heads(q, i):
+                    t = q[k]
+                    buf = fifos.queue(t.payload)
+                    at = buf.room_at(fifos.need(t.flits))
+                    if at is not None and (best < 0 or at < best):
+                        best = at
+        if best >= 0:
+            now = self.sched.now()
+            self._wake(port, best if best > now else now)
 
     def grant(self, port: Port, t: Txn, now: int, buf: Channel | None) -> None:
         """``t`` wins ``port`` for cycle ``now`` (the current cycle or, back to back, the cycle the port
@@ -233,8 +320,12 @@ class Router:
     # ---- waiting for credits --------------------------------------------------------------------------
     def on_credit(self, buf: Channel) -> None:
         """Credits came back to ``buf``: wake the output that feeds it if it waits for them."""
-        if buf.up.blocked:
-            buf.up.router.wake_when_room(buf.up, buf)
+        port = buf.up
+        if port.blocked:
+            if port.fifos is not None:
+                port.router._wake_fifos(port)
+            else:
+                port.router.wake_when_room(port, buf)
 
     def wake_when_room(self, port: Port, buf: Channel) -> None:
         """Wake a port blocked on ``buf``'s credits when the releases already known free enough room for

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from elsa_tlm.hw.channel import Channel
+from elsa_tlm.hw.channel import Channel, FifoBank
 from elsa_tlm.kernel import Kernel, Wake
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.network import NetworkBase, route_counters, route_link_rows
@@ -55,10 +55,11 @@ class LooselyTimedTransport:
     ) -> None:
         self.topo, self.routing = topo, routing
         self.backpressure = backpressure
-        # with back-pressure, per destination: the trains that arrived and wait for room in its input FIFOs (in
-        # arrival order), and the cycle a wake-up to admit them is due (-1: none)
-        self.waiting: dict[int, deque[tuple[Any, int, Channel, int]]] = {}
-        self.wake_at: dict[int, int] = {}
+        # with back-pressure, per input FIFO queue of a destination (a stream's, or the one shared): the trains
+        # that arrived and wait for room in it (in arrival order), and the cycle a wake-up to admit them is due
+        # (-1: none)
+        self.waiting: dict[Channel, deque[tuple[Any, int, Channel, int]]] = {}
+        self.wake_at: dict[Channel, int] = {}
         self._arrive_cb = self._arrive
         self._wake_cb = self._wake
         self.sched = kernel
@@ -68,7 +69,7 @@ class LooselyTimedTransport:
         self.routes: dict[tuple[int, ...], list[int]] = {}  # route -> packets, flits, bits, busy cycles
         self.transfers: list[tuple[int, int, int, int, int, int]] = []
         self.fifo_samples: list[tuple[int, int, int, int]] = []  # no buffers in lt mode
-        self.inboxes: dict[int, Channel] = {}
+        self.inboxes: dict[int, Any] = {}  # per core, its input FIFOs (a FifoBank, or one Channel)
         self._fixed: bool | None = None  # deterministic routing (asked at the first train: after prepare)
         # per (src, dst), keyed src * nodes + dst (an int hashes for free, a tuple per train did not): the
         # delivery cycle of its last train and, with deterministic routing, its route's counters and latency
@@ -76,13 +77,13 @@ class LooselyTimedTransport:
         self._flows: dict[int, _Flow] = {}
         self._deliver_cb = self._deliver  # one bound method for every delivery
 
-    def bind_inbox(self, node: int, inbox: Channel) -> None:
+    def bind_inbox(self, node: int, inbox: Any) -> None:
         self.inboxes[node] = inbox
         if self.backpressure:
-            self.waiting[node] = deque()
-            self.wake_at[node] = -1
-            inbox.node = node
-            inbox.on_credit = self._on_credit
+            for q in inbox.queues if isinstance(inbox, FifoBank) else [inbox]:
+                self.waiting[q] = deque()
+                self.wake_at[q] = -1
+                q.on_credit = self._admit
 
     def send(
         self, payload: Any, src: int, dst: int, flits: int, packets: int, out: Channel, held: int
@@ -119,11 +120,17 @@ class LooselyTimedTransport:
         if flow.last > at:
             at = flow.last
         flow.last = at
-        inbox = self.inboxes[dst]
-        if self.backpressure:  # its tail reaches the ejection port then; it enters when the FIFOs have room
-            self.sched.call_at(at, self._arrive_cb, (payload, dst, min(flits, inbox.cap), out, held))
+        bank = self.inboxes[dst]
+        if isinstance(bank, FifoBank):
+            inbox = bank.queue(payload)  # its stream's queue
+            need = bank.need(flits)
         else:
-            self.sched.call_at(at, self._deliver_cb, (payload, inbox, min(flits, inbox.cap)))
+            inbox = bank
+            need = min(flits, inbox.cap)
+        if self.backpressure:  # its tail reaches the ejection port then; it enters when the queue has room
+            self.sched.call_at(at, self._arrive_cb, (payload, inbox, need, out, held))
+        else:
+            self.sched.call_at(at, self._deliver_cb, (payload, inbox, need))
 
     def _deliver(self, ev: Wake) -> None:
         payload, inbox, need = ev.obj
@@ -131,25 +138,21 @@ class LooselyTimedTransport:
 
     # ---- back-pressure (run.lt_backpressure) ---------------------------------------------------------
     def _arrive(self, ev: Wake) -> None:
-        payload, dst, need, out, held = ev.obj
-        self.waiting[dst].append((payload, need, out, held))
-        self._admit(dst)
-
-    def _on_credit(self, inbox: Channel) -> None:
-        """Credits came back to a core's input FIFOs (dated, maybe later): admit what now fits."""
-        self._admit(inbox.node)
+        payload, inbox, need, out, held = ev.obj
+        self.waiting[inbox].append((payload, need, out, held))
+        self._admit(inbox)
 
     def _wake(self, ev: Wake) -> None:
-        dst: int = ev.obj
-        self.wake_at[dst] = -1
-        self._admit(dst)
+        inbox: Channel = ev.obj
+        self.wake_at[inbox] = -1
+        self._admit(inbox)
 
-    def _admit(self, dst: int) -> None:
-        """The trains waiting at ``dst``, in arrival order, while its input FIFOs have room: each takes its
-        credits there and gives the sender's output queue its own back; the first that does not fit waits
-        (and holds those behind it) for the release that frees enough room."""
-        q = self.waiting[dst]
-        inbox = self.inboxes[dst]
+    def _admit(self, inbox: Channel) -> None:
+        """The trains waiting for the input FIFO queue ``inbox`` (a core's, or one stream's into it), in
+        arrival order, while it has room: each takes its credits there and gives the sender's output queue its
+        own back; the first that does not fit waits (and holds those behind it) for the release that frees
+        enough room. Also the queue's credit hook (credits came back, dated, maybe later)."""
+        q = self.waiting[inbox]
         now = self.sched.now()
         while q:
             payload, need, out, held = q[0]
@@ -158,10 +161,10 @@ class LooselyTimedTransport:
                 if at is not None:
                     if at < now:
                         at = now
-                    w = self.wake_at[dst]
+                    w = self.wake_at[inbox]
                     if w < 0 or w > at:
-                        self.wake_at[dst] = at
-                        self.sched.call_at(at, self._wake_cb, dst)
+                        self.wake_at[inbox] = at
+                        self.sched.call_at(at, self._wake_cb, inbox)
                 return
             q.popleft()
             inbox.reserve(need)
@@ -191,7 +194,7 @@ class TimedTransport:
         if record:
             net.on_deliver = self._log
 
-    def bind_inbox(self, node: int, inbox: Channel) -> None:
+    def bind_inbox(self, node: int, inbox: Any) -> None:
         self.net.attach_inbox(node, inbox)
 
     def send(

@@ -14,7 +14,7 @@ from typing import Any
 import networkx as nx
 
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.hw.channel import Channel
+from elsa_tlm.hw.channel import Channel, FifoBank
 from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.link import EJECT, INJECT, LINK
 from elsa_tlm.noc.network import Network, NetworkBase
@@ -115,14 +115,19 @@ class VcNetwork(NetworkBase):
             for ivc in o.down.vcs:
                 ivc.up = o
 
-    def attach_inbox(self, node: int, inbox: Channel) -> None:
+    def attach_inbox(self, node: int, inbox: Any) -> None:
         port = self.eject_ports[node]
-        port.inbox = inbox
+        queues = inbox.queues if isinstance(inbox, FifoBank) else [inbox]
+        if len(queues) == 1:
+            port.inbox = queues[0]
+        else:
+            port.fifos = inbox
         # as the fast router's: the core's output queues are the local port's FIFO queues, so a train keeps their
         # credits until the switch takes it out of the local input VC (which then takes no credits of its own)
         self.routers[node].hold_out = True
-        inbox.up = port
-        inbox.on_credit = self._inbox_credit
+        for q in queues:
+            q.up = port
+            q.on_credit = self._inbox_credit
 
     def _inbox_credit(self, inbox: Channel) -> None:
         port = inbox.up

@@ -101,6 +101,7 @@ class OutputPort:
         "router",
         "down",
         "inbox",
+        "fifos",
         "busy_until",
         "free_at",
         "credits",
@@ -121,6 +122,7 @@ class OutputPort:
     def __init__(self, kind: int, src: int, dst: int, router: VcRouter, n_vcs: int, depth: int) -> None:
         self.kind, self.src, self.dst, self.router = kind, src, dst, router
         self.inbox: Any = None  # ejection: the core's input channel (chip runs), whose credits it takes
+        self.fifos: Any = None  # or its input FIFO queues divided among streams (a FifoBank): the train's own
         self.busy_until = 0
         self.free_at = [0] * n_vcs  # cycle from which each output VC may be allocated (NEVER: held)
         self.credits = [depth] * n_vcs
@@ -134,8 +136,13 @@ class OutputPort:
         self.loopback_flits = 0
 
     def deliver(self, payload: Any) -> None:
-        """The ejection port puts a train that has arrived into its own buffer: the core's input channel."""
-        self.inbox.push(payload)
+        """The ejection port puts a train that has arrived into its own buffer: the core's input channel (its
+        stream's queue)."""
+        self.queue(payload).push(payload)
+
+    def queue(self, payload: Any) -> Any:
+        """Ejection: the input FIFO queue ``payload`` takes credits in (None: no core attached)."""
+        return self.inbox if self.fifos is None else self.fifos.queue(payload)
 
     def credits_at(self, w: int, now: int) -> int:
         """Credits of output VC ``w`` at cycle ``now`` (applies the returns due by then)."""
@@ -342,7 +349,7 @@ class VcRouter:
             if o.busy_until > now:
                 continue
             if o.kind == EJECT:
-                inbox = o.inbox
+                inbox = o.queue(h.payload)
                 if inbox is not None and not inbox.fits(h.flits, now):
                     continue
             elif o.credits_at(h.vc, now) < h.need:
@@ -406,7 +413,7 @@ class VcRouter:
         event that will wake this router)."""
         o = h.ports[h.idx]
         if o.kind == EJECT:
-            inbox = o.inbox
+            inbox = o.queue(h.payload)
             need = min(h.flits, inbox.cap) if inbox is not None else 0
             if inbox is not None and inbox.occupancy(now) + need > inbox.cap:
                 at = inbox.room_at(need)
@@ -459,8 +466,9 @@ class VcRouter:
             act = self.act
             if len(t.ports) == 2:
                 o.loopback_flits += t.flits
-            if o.inbox is not None:
-                o.inbox.reserve(min(t.flits, o.inbox.cap))
+            inbox = o.queue(t.payload)
+            if inbox is not None:
+                inbox.reserve(min(t.flits, inbox.cap))
             act.in_flight -= 1
             act.delivered += 1
             self.on_eject(t, now + self.d_eject + t.ser)
