@@ -25,7 +25,7 @@ numpy (docs/MODEL.md §6b names each formula and the ``at`` mechanism it stands 
 The per-position loops (the server, the trains, arrivals and ready cycles) run in C when the install built it
 (:mod:`elsa_tlm.recurrences`, bit-identical to its numpy reference), a whole pass in one call over the plan laid
 out once (:class:`PassLayout`; :func:`evaluate`, slice by slice, is its reference). What is not modelled (named in MODEL.md
-§6b with its measured effect): back-pressure (full output buffers and shared input FIFOs), contention for the
+§6b with its measured effect): back-pressure (full output buffers and input FIFO queues), contention for the
 shared im2col write port between co-mapped groups, and switch allocation beyond FIFO order at each port.
 Leakage and refresh are priced on the computed latency, every other energy count is the elaboration's (they do
 not depend on timing).
@@ -784,8 +784,8 @@ def _timing_of(
 # the terms the closed form leaves out (docs/MODEL.md §6b measures what each costs against at) and the simulation
 # that models them, both named in every analytic summary (summary.json's sim.not_modelled, sim.fallback)
 NOT_MODELLED = (
-    "back-pressure: a full output queue stalls its producer, a core's shared input FIFOs admit trains only "
-    "with room (head-of-line between co-mapped groups)",
+    "back-pressure: a full output queue stalls its producer, a stream's queue of a core's input FIFOs admits "
+    "trains only with room (binds where the FIFOs are small)",
     "contention of co-mapped groups for the core's im2col write port",
     "switch allocation beyond first-come first-served at each port and link",
 )
