@@ -99,16 +99,18 @@ def test_lanes_partition_overlapping_intervals() -> None:
 
 
 def test_vit_trace_is_small_and_every_thread_nests(tmp_path: Path) -> None:
-    """ViT-Small T=2 with --trace: a few MB, and the events of every thread are disjoint or nested (the softmax
-    stalls of overlapping steps go on lanes of their own)."""
+    """The digits ViT (the token pipeline, spiking softmax, residual units) at T = 4 with --trace: small, and the
+    events of every thread are disjoint or nested (the softmax stalls of overlapping steps go on lanes of their
+    own). ViT-Small at T = 2 took 14 s in CI once its trains were cut at half a stream's queue; the rule is
+    the same on the small model."""
     out = tmp_path / "vit"
     assert (
         main(
             [
                 "run",
-                "vit",
+                "digits_vit",
                 "--set",
-                "run.time_steps=2",
+                "run.time_steps=4",
                 "--set",
                 "output.plots=false",
                 "--trace",
@@ -119,7 +121,7 @@ def test_vit_trace_is_small_and_every_thread_nests(tmp_path: Path) -> None:
         == 0
     )
     path = out / "trace.json.gz"
-    assert path.stat().st_size <= 5 * 1024 * 1024
+    assert path.stat().st_size <= 1024 * 1024
     doc = json.loads(gzip.decompress(path.read_bytes()))
     spans: dict[tuple[int, int], list[tuple[float, float]]] = {}
     for e in doc["traceEvents"]:
