@@ -37,6 +37,7 @@ from typing import Any, Final
 import simpy
 
 from elsa_tlm.kernel import Kernel
+from elsa_tlm.transfer import Train
 
 # compiled, Final module values are C statics: no globals look-up per credit
 _heappush: Final = heappush
@@ -206,9 +207,12 @@ class FifoBank:
 
     def queue(self, payload: Any) -> Channel:
         """The queue ``payload`` (a train) is written into: its producer's."""
-        if len(self.queues) == 1:
-            return self.queues[0]
-        return self.queues[self.index.get(getattr(payload, "producer", ""), 0)]
+        queues = self.queues
+        if len(queues) == 1:
+            return queues[0]
+        if isinstance(payload, Train):
+            return queues[self.index.get(payload.producer, 0)]
+        return queues[self.index.get(getattr(payload, "producer", ""), 0)]
 
     def bind(self, sink: Callable[[Any], None]) -> None:
         """The decoder every queue hands its trains to."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Final
 
+from elsa_tlm.hw.channel import FifoBank
+
 # port kinds (hot-path rule 1: Final)
 INJECT: Final = 0
 LINK: Final = 1
@@ -66,7 +68,7 @@ class Port:
         self.loopback_flits = 0  # ejection ports: flits of transactions that never left the router
         # an ejection port into a core whose input FIFO queues are divided among its streams (a FifoBank):
         # each train takes credits in its own stream's queue (dest_buf is None then)
-        self.fifos: Any = None
+        self.fifos: FifoBank | None = None
 
     def deliver(self, payload: Any) -> None:
         """The ejection port puts a train that has arrived into its own buffer: the core's input FIFOs (its

@@ -16,12 +16,14 @@ a hop costs one heap entry and no allocation.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from elsa_tlm.hw.channel import Channel
 from elsa_tlm.kernel import Kernel, Reusable, Wake
 from elsa_tlm.noc.latency import PipelineTiming
 from elsa_tlm.noc.link import EJECT, INJECT, LINK, Port
+
+_HEAD: Final = (0,)  # a FIFO input: only its head competes
 
 
 class Txn(Reusable):
@@ -206,6 +208,7 @@ class Router:
         queues = port.queues
         n = len(queues)
         fifos = port.fifos
+        assert fifos is not None  # an ejection port into streams' queues
         while port.nwait:
             i = port.rr
             found = -1
@@ -241,25 +244,32 @@ class Router:
             self.grant(port, t, port.busy_until if port.busy_until > now else now, buf)
 
     @staticmethod
-    def _heads(q: Any, i: int) -> list[int]:
+    def _heads(q: Any, i: int) -> tuple[int, ...]:
         """The places in input ``i``'s waiting trains ``q`` that may compete: the head of a router input
         buffer (a FIFO), or on the local input (0) each group output queue's first train."""
-        if i != 0 or len(q) == 1:
-            return [0]
-        seen = []
-        out = []
-        for k in range(len(q)):
+        n = len(q)
+        if i != 0 or n == 1:
+            return _HEAD
+        seen: list[Any] = []
+        out: list[int] = []
+        for k in range(n):
             b = q[k].buf
-            if b not in seen:
+            new = True
+            for x in seen:
+                if x is b:
+                    new = False
+                    break
+            if new:
                 seen.append(b)
                 out.append(k)
-        return out
+        return tuple(out)
 
     def _wake_fifos(self, port: Port) -> None:
         """Wake a blocked ejection port of :meth:`_allocate_fifos` at the first known release that makes room
         for one of its heads (none known: a credit will call back)."""
         best = -1
         fifos = port.fifos
+        assert fifos is not None
         queues = port.queues
         for i in range(len(queues)):
             q = queues[i]
