@@ -69,16 +69,18 @@ def test_an_analytic_run_is_deterministic() -> None:
         [],
         ['schedule.policy="tbt"'],
         ['workload.model="resnet18"', 'noc.topology="mesh:4x4"'],
+        ['noc.protocol="aer_morphic"'],
+        ["noc.flit_bits=64"],
     ],
-    ids=["vgg16-spine", "vgg16-tbt", "resnet18-mesh4x4"],
+    ids=["vgg16-spine", "vgg16-tbt", "resnet18-mesh4x4", "vgg16-aer", "vgg16-flit64"],
 )
 def test_analytic_against_the_simulation(case: list[str]) -> None:
-    """Reduced accuracy check (T = 4): latency and on-chip energy within 15 % of ``at``, first output within
-    20 %. The bar of issue 34 (8 % / 15 %) and every case are in ``make analytic-check``; MODEL.md §6b holds the
-    table, including the cases that miss it and why."""
+    """Reduced accuracy check (T = 4) at issue 34's bar: latency and on-chip energy within 8 % of ``at``, first
+    output within 15 % (measured: within 3.2 %). Every case is in ``make analytic-check``; MODEL.md §6b holds
+    the table. VGG16 missed it by 8-20 % while a core's input FIFOs were one FIFO for every stream."""
     at = sim.run(load_config(None, [*SMALL, *case])).summary
     an = sim.run(load_config(None, [*AN, *case])).summary
-    for key, bar in (("latency_cycles", 0.15), ("energy_j", 0.15), ("first_output_cycle", 0.20)):
+    for key, bar in (("latency_cycles", 0.08), ("energy_j", 0.08), ("first_output_cycle", 0.15)):
         err = an[key] / at[key] - 1
         assert abs(err) <= bar, f"{key}: analytic {an[key]} against at {at[key]} ({100 * err:+.1f} %)"
 
@@ -90,13 +92,14 @@ def test_analytic_against_the_simulation(case: list[str]) -> None:
         ['schedule.policy="tbt"'],
         ['noc.protocol="aer_morphic"'],
         ['workload.model="resnet18"', "run.time_steps=2"],
+        ["noc.fifo_bytes=64"],
     ],
-    ids=["vgg16-spine", "vgg16-tbt", "vgg16-aer", "resnet18"],
+    ids=["vgg16-spine", "vgg16-tbt", "vgg16-aer", "resnet18", "vgg16-fifo64"],
 )
 def test_the_fallback_for_back_pressure_meets_the_bar(case: list[str]) -> None:
     """What the closed form cannot express (back-pressure) its fallback simulates: lt with the buffers as
-    timing constraints is within issue 34's bar of ``at`` (latency and energy 8 %, first output 15 %) where
-    the closed form is not (VGG16: co-mapped layers share core 0's FIFOs)."""
+    timing constraints is within issue 34's bar of ``at`` (latency and energy 8 %, first output 15 %); with
+    64 B FIFO queues, where the buffers bind, too (the closed form is 14 % early there)."""
     at = sim.run(load_config(None, [*SMALL, *case])).summary
     lt = sim.run(load_config(None, [*SMALL, 'run.mode="lt"', "run.lt_backpressure=true", *case])).summary
     for key, bar in (("latency_cycles", 0.08), ("energy_j", 0.08), ("first_output_cycle", 0.15)):
