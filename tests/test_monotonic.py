@@ -47,10 +47,11 @@ def test_a_faster_unit_is_never_slower(model: str, what: str, default: dict[str,
     assert lat <= SLACK * default[model], f"{model}, {what}: {lat} cycles against {default[model]}"
 
 
-# the wider-flits check runs VGG16-CIFAR10 at its own T in CI too (a run takes well under a second): at T = 4 the
-# default 16-spine transaction quantum, not the flit, makes 256-bit flits 2.6 % slower (42,606 against 41,508
-# cycles: a transaction's spines leave as one train when its last has fired, and 128-bit flits cut them into more,
-# earlier trains; docs/MODEL.md §7b). At its own T, the bar issue 31 set, it is 54,119 against 54,255.
+# the wider-flits check runs VGG16-CIFAR10 at its own T in CI too (a run takes well under a second): with trains of
+# up to 1 KB, at T = 4 the 16-spine transaction quantum, not the flit, made 256-bit flits 2.6 % slower (42,606
+# against 41,508 cycles: a transaction's spines leave as one train when its last has fired, and 128-bit flits cut
+# them into more, earlier trains; docs/MODEL.md §7b); with 256 B trains the two are within 0.2 % (T = 16: 47,831
+# against 47,920).
 FLIT_T = {"vgg16_cifar10": 16}
 
 
