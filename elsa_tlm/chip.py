@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from elsa_tlm.config import Config
-from elsa_tlm.elaborate import elaborate, train_chunks
+from elsa_tlm.elaborate import elaborate, streams_into, train_chunks
 from elsa_tlm.hw.channel import Channel, queue_share
 from elsa_tlm.hw.core import LayerSlice, NeuralCore
 from elsa_tlm.hw.input_buffer import BufferResult
@@ -110,7 +110,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
     for s in plan.mapping.slices:
         groups_on[s.core] += 1
     per_group = cfg.noc.local_queues == "per_group"
-    per_stream = cfg.noc.input_queues == "per_stream"
+    streams = streams_into(plan.workload, plan.mapping) if cfg.noc.input_queues == "per_stream" else {}
 
     def share(node: int) -> int:
         return queue_share(cap, cfg.noc.fifo_count, groups_on[node] if per_group else 1)
@@ -135,7 +135,7 @@ def build_chip(plan: Any, record: bool = False) -> Chip:
             bounded,
             sorted({s.layer for s in by_core[node]}) if per_group else None,
             share(node),
-            sorted({p for s in by_core[node] for p in s.producers}) if per_stream else None,
+            streams.get(node),
             cfg.noc.fifo_count,
         )
         for node in sorted(by_core)

@@ -166,20 +166,28 @@ def _costs(
     return buffers, costs
 
 
-def train_chunks(cfg: Config, wl: Any, mapping: Any) -> dict[str, int]:
-    """Per producer layer, the most flits one of its trains carries (:func:`~elsa_tlm.noc.params.train_flits`):
-    half its stream's input FIFO queue at the most crowded core it sends to (the streams into a core are the
-    producer layers of its slices: main inputs, operands, skips), at most ``run.train_bytes``. A flit generator
-    cuts the same trains for every destination, so the smallest queue sets them."""
+def streams_into(wl: Any, mapping: Any) -> dict[int, list[str]]:
+    """Per used core, the streams into it, sorted: the producer layers of its slices (main inputs, operands,
+    skips; the chip's input is not a stream). Each has its own queue of the core's input FIFOs with
+    ``noc.input_queues = "per_stream"`` (:class:`~elsa_tlm.hw.channel.FifoBank`)."""
     streams: dict[int, set[str]] = defaultdict(set)
     for layer in wl.layers:
         names = {layer.main, *layer.operands, *layer.skips} - {INPUT}
         for c in mapping.by_layer[layer.name]:
             streams[c.core] |= names
+    return {core: sorted(names) for core, names in streams.items()}
+
+
+def train_chunks(cfg: Config, wl: Any, mapping: Any) -> dict[str, int]:
+    """Per producer layer, the most flits one of its trains carries (:func:`~elsa_tlm.noc.params.train_flits`):
+    half its stream's input FIFO queue at the most crowded core it sends to (:func:`streams_into`), at most
+    ``run.train_bytes``. A flit generator cuts the same trains for every destination, so the smallest queue
+    sets them."""
+    streams = streams_into(wl, mapping)
     out = {}
     for layer in wl.layers:
         dests = {c.core for cname in layer.consumers for c in mapping.by_layer[cname]}
-        n = max((len(streams[d]) for d in dests), default=1)
+        n = max((len(streams.get(d, ())) for d in dests), default=1)
         out[layer.name] = train_flits(cfg.noc, cfg.run.train_bytes, n)
     return out
 

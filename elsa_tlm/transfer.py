@@ -61,8 +61,8 @@ class Transport(Protocol):
     fifo_samples: list[tuple[int, int, int, int]]  # (cycle, node, input port, flits)
 
     def bind_inbox(self, node: int, inbox: Any) -> None:
-        """Core ``node``'s input FIFOs (a :class:`~elsa_tlm.hw.channel.FifoBank`, or one Channel): trains for it
-        are put into their stream's queue there."""
+        """Core ``node``'s input FIFOs (a :class:`~elsa_tlm.hw.channel.FifoBank`): trains for it are put into
+        their stream's queue there."""
 
     def send(self, payload: Any, src: int, dst: int, flits: int, packets: int, out: Any, held: int) -> None:
         """Carry ``payload`` from core ``src`` to core ``dst``. ``out`` is the sender's output queue (a

@@ -189,7 +189,8 @@ class FifoBank:
     FIFO for all (``"shared"``, ``streams`` empty). A train takes credits in its stream's queue only, so a
     stream whose consumer is busy fills its own queue and never holds another stream's trains at the
     ejection port (they would wait behind it in one FIFO). Each queue is a :class:`Channel` whose ``sink`` is
-    the decoder; a payload of no listed stream (synthetic traffic) takes the first queue."""
+    the decoder; a payload that is not a train of a listed stream (synthetic traffic) takes the first
+    queue."""
 
     def __init__(
         self, kernel: Kernel, capacity: int, fifo_count: int, streams: list[str], name: str = ""
@@ -212,7 +213,7 @@ class FifoBank:
             return queues[0]
         if isinstance(payload, Train):
             return queues[self.index.get(payload.producer, 0)]
-        return queues[self.index.get(getattr(payload, "producer", ""), 0)]
+        return queues[0]
 
     def bind(self, sink: Callable[[Any], None]) -> None:
         """The decoder every queue hands its trains to."""

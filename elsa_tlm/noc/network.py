@@ -181,11 +181,10 @@ class NetworkBase:
         gets its ``held`` credits back when the injection port has taken the tail."""
         self._start(self._make(src, dst, flits, packets, None, None, None, payload, out, held))
 
-    def attach_inbox(self, node: int, inbox: Any) -> None:
-        """Core ``node``'s input FIFOs (a :class:`~elsa_tlm.hw.channel.FifoBank`, or one Channel): the ejection
-        port takes credits for a train (up to its queue's size) in its stream's queue and puts the train into
-        it; the core's network interface returns the credits as it drains them. Each router model binds it to
-        its ejection port."""
+    def attach_inbox(self, node: int, inbox: FifoBank) -> None:
+        """Core ``node``'s input FIFOs: the ejection port takes credits for a train (up to its queue's size) in
+        its stream's queue and puts the train into it; the core's network interface returns the credits as it
+        drains them. Each router model binds it to its ejection port (one queue: as a plain buffer)."""
         raise NotImplementedError
 
     def sampled_inputs(self, node: int) -> list[Any]:
@@ -429,9 +428,9 @@ class Network(NetworkBase):
             r.on_eject = self._ejected
         self._deliver_cbs: list[Callable[[Any], None]] = [self._deliver]
 
-    def attach_inbox(self, node: int, inbox: Any) -> None:
+    def attach_inbox(self, node: int, inbox: FifoBank) -> None:
         port = self.eject_ports[node]
-        queues = inbox.queues if isinstance(inbox, FifoBank) else [inbox]
+        queues = inbox.queues
         if len(queues) == 1:
             port.dest_buf = queues[0]
         else:

@@ -138,18 +138,18 @@ class Router:
             at = port.busy_until
             if at < now:
                 at = now
-            buf = port.dest_buf
-            if port.fifos is not None:  # a core's input FIFOs, a queue per stream: the train's own
-                buf = port.fifos.queue(t.payload)
+            fifos = port.fifos  # a core's input FIFOs, a queue per stream: the train's own
+            buf = port.dest_buf if fifos is None else fifos.queue(t.payload)
             if buf is None:
                 self.grant(port, t, at, None)
                 return False
+            if fifos is not None:
+                need = fifos.need(t.flits)
+            else:
+                need = t.need if t.need < buf.cap else buf.cap
             used = buf.used  # Channel.fits without two calls (releases due by now applied only if any)
             if buf.rel and buf.rel[0][0] <= now:
                 used = buf.occupancy(now)
-            need = t.need if t.need < buf.cap else buf.cap
-            if port.fifos is not None:
-                need = port.fifos.need(t.flits)
             if used + need <= buf.cap:
                 buf.reserve(need)
                 port.rr = inp

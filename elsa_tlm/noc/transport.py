@@ -69,7 +69,7 @@ class LooselyTimedTransport:
         self.routes: dict[tuple[int, ...], list[int]] = {}  # route -> packets, flits, bits, busy cycles
         self.transfers: list[tuple[int, int, int, int, int, int]] = []
         self.fifo_samples: list[tuple[int, int, int, int]] = []  # no buffers in lt mode
-        self.inboxes: dict[int, Any] = {}  # per core, its input FIFOs (a FifoBank, or one Channel)
+        self.inboxes: dict[int, FifoBank] = {}  # per core, its input FIFOs
         self._fixed: bool | None = None  # deterministic routing (asked at the first train: after prepare)
         # per (src, dst), keyed src * nodes + dst (an int hashes for free, a tuple per train did not): the
         # delivery cycle of its last train and, with deterministic routing, its route's counters and latency
@@ -77,10 +77,10 @@ class LooselyTimedTransport:
         self._flows: dict[int, _Flow] = {}
         self._deliver_cb = self._deliver  # one bound method for every delivery
 
-    def bind_inbox(self, node: int, inbox: Any) -> None:
+    def bind_inbox(self, node: int, inbox: FifoBank) -> None:
         self.inboxes[node] = inbox
         if self.backpressure:
-            for q in inbox.queues if isinstance(inbox, FifoBank) else [inbox]:
+            for q in inbox.queues:
                 self.waiting[q] = deque()
                 self.wake_at[q] = -1
                 q.on_credit = self._admit
@@ -121,12 +121,8 @@ class LooselyTimedTransport:
             at = flow.last
         flow.last = at
         bank = self.inboxes[dst]
-        if isinstance(bank, FifoBank):
-            inbox = bank.queue(payload)  # its stream's queue
-            need = bank.need(flits)
-        else:
-            inbox = bank
-            need = min(flits, inbox.cap)
+        inbox = bank.queue(payload)  # its stream's queue
+        need = bank.need(flits)
         if self.backpressure:  # its tail reaches the ejection port then; it enters when the queue has room
             self.sched.call_at(at, self._arrive_cb, (payload, inbox, need, out, held))
         else:
@@ -194,7 +190,7 @@ class TimedTransport:
         if record:
             net.on_deliver = self._log
 
-    def bind_inbox(self, node: int, inbox: Any) -> None:
+    def bind_inbox(self, node: int, inbox: FifoBank) -> None:
         self.net.attach_inbox(node, inbox)
 
     def send(

@@ -115,9 +115,9 @@ class VcNetwork(NetworkBase):
             for ivc in o.down.vcs:
                 ivc.up = o
 
-    def attach_inbox(self, node: int, inbox: Any) -> None:
+    def attach_inbox(self, node: int, inbox: FifoBank) -> None:
         port = self.eject_ports[node]
-        queues = inbox.queues if isinstance(inbox, FifoBank) else [inbox]
+        queues = inbox.queues
         if len(queues) == 1:
             port.inbox = queues[0]
         else:

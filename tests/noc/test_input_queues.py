@@ -14,15 +14,14 @@ from elsa_tlm.noc.routes import make_routing
 from elsa_tlm.noc.topology import build_topology
 from elsa_tlm.noc.transport import LooselyTimedTransport
 from elsa_tlm.noc.vc_network import make_network
+from elsa_tlm.transfer import Train
 
 FULL_UNTIL = 400
 
 
-class _Train:
-    """A payload of one stream (what the ejection port reads of a train: its producer)."""
-
-    def __init__(self, producer: str) -> None:
-        self.producer = producer
+def _train(producer: str) -> Train:
+    """A train of one stream (what the ejection port reads of it: its producer)."""
+    return Train(producer, 0, 1, [], 2, 1, 0)
 
 
 def _arrivals(kind: str, per_stream: bool) -> dict[str, int]:
@@ -51,8 +50,8 @@ def _arrivals(kind: str, per_stream: bool) -> dict[str, int]:
         net = make_network(k, topo, p, routing)
         net.attach_inbox(1, bank)
         send = net.transfer
-    send(_Train("a"), 0, 1, 2, 1, Channel(k, 64, "ni0.out"), 2)
-    send(_Train("b"), 2, 1, 2, 1, Channel(k, 64, "ni2.out"), 2)
+    send(_train("a"), 0, 1, 2, 1, Channel(k, 64, "ni0.out"), 2)
+    send(_train("b"), 2, 1, 2, 1, Channel(k, 64, "ni2.out"), 2)
     env.run()
     return got
 
@@ -70,7 +69,7 @@ def test_each_stream_has_a_share_of_the_fifos() -> None:
     k = Kernel(simpy.Environment())
     bank = FifoBank(k, 64, 4, ["a", "b", "c"], "in")
     assert [q.cap for q in bank.queues] == [16, 16, 16] == [queue_share(64, 4, 3)] * 3
-    assert bank.queue(_Train("c")) is bank.queues[2] and bank.queue(_Train("x")) is bank.queues[0]
+    assert bank.queue(_train("c")) is bank.queues[2] and bank.queue(_train("x")) is bank.queues[0]
     assert bank.need(40) == 16 and bank.need(5) == 5  # a longer train streams through its queue, whole
     assert [q.cap for q in FifoBank(k, 64, 4, [], "in").queues] == [64]  # shared: one FIFO, all of it
 
@@ -93,8 +92,8 @@ def test_a_loopback_train_for_a_full_stream_does_not_hold_another_groups() -> No
     full.release(full.cap, at=FULL_UNTIL)
     net.attach_inbox(1, bank)
     group_a, group_b = Channel(k, 64, "ni1.out0"), Channel(k, 64, "ni1.out1")
-    net.transfer(_Train("a"), 1, 1, 2, 1, group_a, 2)
-    net.transfer(_Train("a"), 1, 1, 2, 1, group_a, 2)  # behind the first in its group's queue
-    net.transfer(_Train("b"), 1, 1, 2, 1, group_b, 2)
+    net.transfer(_train("a"), 1, 1, 2, 1, group_a, 2)
+    net.transfer(_train("a"), 1, 1, 2, 1, group_a, 2)  # behind the first in its group's queue
+    net.transfer(_train("b"), 1, 1, 2, 1, group_b, 2)
     env.run()
     assert got["b"] < 100 and got["a"] >= FULL_UNTIL

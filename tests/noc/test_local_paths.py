@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import simpy
 
-from elsa_tlm.hw.channel import Channel
+from elsa_tlm.hw.channel import Channel, FifoBank
 from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.params import buffer_flits, noc_config
 from elsa_tlm.noc.routes import make_routing
@@ -26,10 +26,11 @@ def _remote_latency(router: str, paths: int) -> tuple[int, int, int, dict[str, i
     env = simpy.Environment()
     net = make_network(Kernel(env), topo, p, make_routing("xy", topo, 0))
     cap = p.vc_buffer_flits if router == "vc" else buffer_flits(p)
-    inbox = Channel(Kernel(env), cap, "ni0.in")
+    bank = FifoBank(Kernel(env), cap, 1, [], "ni0.in")  # one FIFO
+    inbox = bank.queues[0]
     got: list[int] = []
     inbox.sink = lambda _train: got.append(int(env.now))
-    net.attach_inbox(0, inbox)
+    net.attach_inbox(0, bank)
     inbox.reserve(cap)
     inbox.release(cap, at=400)
     net.transfer("self", 0, 0, cap, 1, Channel(Kernel(env), cap, "ni0.out"), 0)
@@ -63,9 +64,10 @@ def test_a_train_keeps_its_output_queue_credits_until_the_switch_takes_it(router
     env = simpy.Environment()
     net = make_network(Kernel(env), topo, p, make_routing("xy", topo, 0))
     for node in range(3):
-        inbox = Channel(Kernel(env), 8, f"ni{node}.in")
+        bank = FifoBank(Kernel(env), 8, 1, [], f"ni{node}.in")
+        inbox = bank.queues[0]
         inbox.sink = lambda _train, inbox=inbox: inbox.release(4, int(env.now))  # absorbed at once
-        net.attach_inbox(node, inbox)
+        net.attach_inbox(node, bank)
         if node == 2:  # core 2's FIFOs are full until cycle 400
             inbox.reserve(8)
             inbox.release(8, at=400)
@@ -91,9 +93,10 @@ def test_the_second_path_has_no_buffer_of_its_own(router: str) -> None:
     p = noc_config(topology=spec, router=router, **ROUTERS[router])
     env = simpy.Environment()
     net = make_network(Kernel(env), topo, p, make_routing("xy", topo, 0))
-    inbox = Channel(Kernel(env), 8, "ni0.in")
+    bank = FifoBank(Kernel(env), 8, 1, [], "ni0.in")
+    inbox = bank.queues[0]
     inbox.sink = lambda _train: None
-    net.attach_inbox(0, inbox)
+    net.attach_inbox(0, bank)
     inbox.reserve(8)
     inbox.release(8, at=400)
     out = Channel(Kernel(env), 8, "ni0.out")

@@ -12,7 +12,7 @@ import simpy
 
 from elsa_tlm.energy import price_noc
 from elsa_tlm.errors import ConfigError
-from elsa_tlm.hw.channel import Channel
+from elsa_tlm.hw.channel import Channel, FifoBank
 from elsa_tlm.kernel import Kernel
 from elsa_tlm.noc.params import noc_config
 from elsa_tlm.noc.routes import make_routing
@@ -106,10 +106,11 @@ def test_head_of_line_blocking_delays_the_same_vc_only() -> None:
     done = {}
     for vcs in (1, 2):
         env, net, p, _ = _net(router="vc", topology="mesh:1x4", virtual_channels=vcs, vc_buffer_flits=4)
-        inbox = Channel(Kernel(env), 1, "ni2.in")
+        bank = FifoBank(Kernel(env), 1, 1, [], "ni2.in")
+        inbox = bank.queues[0]
         got: list[int] = []
         inbox.sink = lambda _train, got=got, env=env: got.append(env.now)
-        net.attach_inbox(2, inbox)
+        net.attach_inbox(2, bank)
         inbox.reserve(1)
         inbox.release(1, at=400)
         net.transfer("A", 0, 2, 1, 1, Channel(Kernel(env), 1, "ni0.out"), 0)
